@@ -1,0 +1,105 @@
+#include "filters/message.hpp"
+
+#include <cctype>
+
+#include "filters/envelope.hpp"
+
+namespace mxgate {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string Mailbox::local_part() const {
+  auto at = address.rfind('@');
+  return at == std::string::npos ? address : address.substr(0, at);
+}
+
+std::string Mailbox::domain() const {
+  auto at = address.rfind('@');
+  return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+std::string HeaderField::unfolded() const {
+  std::string out;
+  out.reserve(value.size());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\r' && i + 1 < value.size() && value[i + 1] == '\n') {
+      ++i;
+      continue;
+    }
+    out += value[i];
+  }
+  std::size_t b = 0, e = out.size();
+  while (b < e && (out[b] == ' ' || out[b] == '\t')) ++b;
+  while (e > b && (out[e - 1] == ' ' || out[e - 1] == '\t')) --e;
+  return out.substr(b, e - b);
+}
+
+std::string HeaderField::wire() const {
+  std::string out = name + ":";
+  if (value.empty() || (value[0] != ' ' && value[0] != '\t')) out += ' ';
+  out += value;
+  out += "\r\n";
+  return out;
+}
+
+Message::Message(std::string data) : data_(std::move(data)) {
+  std::string_view d(data_);
+  std::size_t pos = 0;
+  while (pos < d.size()) {
+    auto eol = d.find("\r\n", pos);
+    std::size_t line_end = eol == std::string_view::npos ? d.size() : eol;
+    std::size_t next = eol == std::string_view::npos ? d.size() : eol + 2;
+    std::string_view line = d.substr(pos, line_end - pos);
+    if (line.empty()) {  // the blank line that ends the header section
+      body_offset_ = next;
+      return;
+    }
+    if ((line[0] == ' ' || line[0] == '\t') && !headers_.empty()) {
+      headers_.back().value += "\r\n";
+      headers_.back().value += line;
+      pos = next;
+      continue;
+    }
+    auto colon = line.find(':');
+    bool name_ok = colon != std::string_view::npos && colon > 0;
+    for (std::size_t i = 0; name_ok && i < colon; ++i) {
+      unsigned char c = static_cast<unsigned char>(line[i]);
+      name_ok = c > 32 && c < 127;  // RFC 5322 2.2: printable US-ASCII except colon
+    }
+    if (!name_ok) {
+      well_formed_ = false;
+      body_offset_ = pos;
+      return;
+    }
+    headers_.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
+    pos = next;
+  }
+  body_offset_ = d.size();  // headers only, no body
+}
+
+std::vector<const HeaderField*> Message::fields(std::string_view name) const {
+  std::vector<const HeaderField*> out;
+  for (const auto& f : headers_)
+    if (iequals(f.name, name)) out.push_back(&f);
+  return out;
+}
+
+const HeaderField* Message::first(std::string_view name) const {
+  for (const auto& f : headers_)
+    if (iequals(f.name, name)) return &f;
+  return nullptr;
+}
+
+std::size_t Message::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (const auto& f : headers_) n += iequals(f.name, name);
+  return n;
+}
+
+}  // namespace mxgate

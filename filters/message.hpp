@@ -1,0 +1,47 @@
+// Message: one message as received in DATA, after dot-unstuffing and line-ending
+// checks (proxy/data_reader.cpp), with its header fields split out (RFC 5322 2.2).
+// Every line of data ends in CRLF. Parsing here is deliberately shallow and never
+// fails: MIME structure belongs to filters/mime.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mxgate {
+
+struct HeaderField {
+  std::string name;   // as written, e.g. "Subject"
+  std::string value;  // everything after the colon, folding CRLFs kept, final CRLF removed
+  std::string unfolded() const;  // value with CRLF before WSP removed and outer spaces trimmed
+  std::string wire() const;      // "Name: value\r\n" (adds one space after the colon if value lacks it)
+};
+
+class Message {
+ public:
+  Message() = default;
+  explicit Message(std::string data);
+
+  const std::string& data() const { return data_; }
+  std::size_t size() const { return data_.size(); }
+  const std::vector<HeaderField>& headers() const { return headers_; }
+  // Header fields with this name, case-insensitively, in order.
+  std::vector<const HeaderField*> fields(std::string_view name) const;
+  const HeaderField* first(std::string_view name) const;
+  std::size_t count(std::string_view name) const;
+  std::string_view header_block() const { return std::string_view(data_).substr(0, body_offset_); }
+  std::string_view body() const { return std::string_view(data_).substr(body_offset_); }
+  // False if the header section had a line that is neither a field nor a continuation
+  // (e.g. an mbox "From " line); parsing stopped there and the rest is the body.
+  bool headers_well_formed() const { return well_formed_; }
+
+ private:
+  std::string data_;
+  std::vector<HeaderField> headers_;
+  std::size_t body_offset_ = 0;
+  bool well_formed_ = true;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace mxgate

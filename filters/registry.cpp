@@ -1,0 +1,69 @@
+#include "filters/registry.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <memory>
+
+#include "filters/config_node.hpp"
+#include "filters/headers/headers_filter.hpp"
+
+namespace mxgate {
+namespace {
+using Factory = std::function<FilterPtr(ConfigMap&)>;
+struct Entry {
+  const char* name;
+  Factory make;
+};
+
+// One line per filter.
+const Entry kFilters[] = {
+    {"headers", make_headers_filter},
+};
+}  // namespace
+
+std::vector<std::string> filter_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kFilters) out.emplace_back(e.name);
+  return out;
+}
+
+std::vector<FilterPtr> build_filters(const YAML::Node& list, const std::string& file,
+                                     std::vector<ConfigError>* errors) {
+  std::vector<FilterPtr> out;
+  if (!list.IsDefined() || list.IsNull()) return out;
+  auto line = [](const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; };
+  if (!list.IsSequence()) {
+    errors->push_back({file, line(list), "filters", "expected a list of filter names"});
+    return out;
+  }
+  std::string known;
+  for (const auto& e : kFilters) known += std::string(known.empty() ? "" : ", ") + e.name;
+  std::size_t index = 0;
+  for (const auto& item : list) {
+    std::string key = "filters[" + std::to_string(index++) + "]";
+    std::string name;
+    YAML::Node options;
+    if (item.IsScalar()) {
+      name = item.Scalar();
+    } else if (item.IsMap() && item.size() == 1) {
+      name = item.begin()->first.as<std::string>("");
+      options = item.begin()->second;
+    } else {
+      errors->push_back({file, line(item), key, "expected a filter name, or name: { options }"});
+      continue;
+    }
+    const Entry* entry = nullptr;
+    for (const auto& e : kFilters)
+      if (name == e.name) entry = &e;
+    if (!entry) {
+      errors->push_back({file, line(item), key, "unknown filter \"" + name + "\" (known: " + known + ")"});
+      continue;
+    }
+    ConfigMap cfg(options, file, name, errors);
+    if (auto f = entry->make(cfg)) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace mxgate

@@ -1,0 +1,181 @@
+#include "proxy/check.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "policy/policy.hpp"
+#include "proxy/json.hpp"
+
+namespace mxgate {
+namespace asio = boost::asio;
+
+namespace {
+// Files on disk usually end lines in LF; on the wire every line ends in CRLF.
+std::string to_crlf(const std::string& in) {
+  std::string out;
+  out.reserve(in.size() + in.size() / 32);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '\r') {
+      out += "\r\n";
+      if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+    } else if (c == '\n') {
+      out += "\r\n";
+    } else {
+      out += c;
+    }
+  }
+  if (!out.empty() && out.back() != '\n') out += "\r\n";
+  return out;
+}
+
+// The addr-spec inside a From header value, roughly: what is in <>, else the value.
+std::string header_address(const std::string& v) {
+  auto lt = v.rfind('<');
+  auto gt = v.rfind('>');
+  if (lt != std::string::npos && gt != std::string::npos && gt > lt) return v.substr(lt + 1, gt - lt - 1);
+  std::string s = v;
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s.find('@') != std::string::npos && s.find(' ') == std::string::npos ? s : "";
+}
+
+struct Outcome {
+  Stage stage = Stage::EndOfData;
+  ChainResult chain;
+  std::vector<Symbol> symbols;
+  Decision decision;
+  bool refused_early = false;
+};
+
+Task<void> run_stages(const ConfigPtr& cfg, std::shared_ptr<Envelope> env,
+                      std::shared_ptr<const Message> msg, Outcome& out) {
+  const FilterChain& chain = *cfg->chain;
+  auto stage = [&](Stage s, std::shared_ptr<const Mailbox> rcpt,
+                   std::shared_ptr<const Message> m) -> Task<bool> {
+    ChainResult r = co_await chain.run(s, std::make_shared<const Envelope>(*env), rcpt, m);
+    for (const auto& sym : r.symbols) out.symbols.push_back(sym);
+    out.stage = s;
+    out.chain = r;
+    co_return r.action == Action::Reject || r.action == Action::Tempfail;
+  };
+  if (co_await stage(Stage::Connect, {}, {})) { out.refused_early = true; co_return; }
+  if (co_await stage(Stage::Helo, {}, {})) { out.refused_early = true; co_return; }
+  if (co_await stage(Stage::MailFrom, {}, {})) { out.refused_early = true; co_return; }
+  std::vector<Mailbox> accepted;
+  for (const auto& r : env->rcpts) {
+    if (!co_await stage(Stage::RcptTo, std::make_shared<const Mailbox>(r), {})) accepted.push_back(r);
+  }
+  if (accepted.empty()) { out.refused_early = true; co_return; }
+  env->rcpts = accepted;
+  co_await stage(Stage::EndOfData, {}, msg);
+}
+}  // namespace
+
+int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
+  std::string raw;
+  if (opt.file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    raw = ss.str();
+  } else {
+    std::ifstream in(opt.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "mxgate check: cannot read " << opt.file << "\n";
+      return 1;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    raw = ss.str();
+  }
+  auto msg = std::make_shared<const Message>(to_crlf(raw));
+  auto env = std::make_shared<Envelope>();
+  env->session_id = "check";
+  env->txn_id = "check.1";
+  env->client.ip = opt.ip;
+  env->client.peer_ip = opt.ip;
+  env->client.helo = opt.helo;
+  env->client.esmtp = true;
+  Mailbox from;
+  from.address = opt.from;
+  if (from.address.empty())
+    if (const HeaderField* f = msg->first("From")) from.address = header_address(f->unfolded());
+  env->mail_from = from;
+  for (const auto& r : opt.rcpts) env->rcpts.push_back(Mailbox{r, {}});
+  if (env->rcpts.empty())
+    if (const HeaderField* f = msg->first("To")) env->rcpts.push_back(Mailbox{header_address(f->unfolded()), {}});
+  if (env->rcpts.empty()) env->rcpts.push_back(Mailbox{"postmaster", {}});
+
+  Outcome out;
+  asio::io_context ioc;
+  asio::co_spawn(ioc, run_stages(cfg, env, msg, out), asio::detached);
+  ioc.run();
+
+  ChainResult all = out.chain;
+  all.symbols = out.symbols;
+  if (out.refused_early) {
+    out.decision.action = out.chain.action;
+    out.decision.reply = out.chain.reply;
+    out.decision.score = total_score(out.symbols);
+    out.decision.reason = out.chain.decided_by;
+  } else {
+    out.decision = decide(all, false);
+  }
+  const Decision& d = out.decision;
+  const char* verdict = action_name(d.action);
+  std::string reply = d.reply ? d.reply->wire() : std::string();
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.pop_back();
+
+  if (opt.json) {
+    JsonWriter j;
+    j.begin_object();
+    j.field("file", opt.file).field("verdict", verdict).field("score", d.score);
+    j.field("stage", stage_name(out.stage));
+    if (!d.reason.empty()) j.field("decided_by", d.reason);
+    if (!reply.empty()) j.field("reply", reply);
+    j.key("envelope").begin_object();
+    j.field("client_ip", env->client.ip).field("helo", env->client.helo);
+    j.field("mail_from", env->mail_from->address);
+    j.key("rcpts").begin_array();
+    for (const auto& r : env->rcpts) j.value(r.address);
+    j.end_array().end_object();
+    j.key("symbols").begin_array();
+    for (const auto& s : out.symbols) {
+      j.begin_object().field("name", s.name).field("score", s.score);
+      if (!s.detail.empty()) j.field("detail", s.detail);
+      j.end_object();
+    }
+    j.end_array();
+    j.key("filters").begin_array();
+    for (const auto& f : cfg->chain->filters()) j.value(f->name());
+    j.end_array();
+    j.end_object();
+    std::cout << j.str() << "\n";
+    return 0;
+  }
+  std::printf("file:      %s\n", opt.file.c_str());
+  std::printf("envelope:  client %s helo %s from <%s> to", env->client.ip.c_str(),
+              env->client.helo.c_str(), env->mail_from->address.c_str());
+  for (const auto& r : env->rcpts) std::printf(" <%s>", r.address.c_str());
+  std::printf("\nfilters:  ");
+  if (cfg->chain->empty()) std::printf(" (none)");
+  for (const auto& f : cfg->chain->filters()) std::printf(" %s", f->name());
+  std::printf("\nverdict:   %s (score %.2f) at %s", verdict, d.score, stage_name(out.stage));
+  if (!d.reason.empty()) std::printf(", decided by %s", d.reason.c_str());
+  std::printf("\n");
+  if (!reply.empty()) std::printf("reply:     %s\n", reply.c_str());
+  if (out.symbols.empty()) {
+    std::printf("symbols:   (none)\n");
+  } else {
+    std::printf("symbols:\n");
+    for (const auto& s : out.symbols)
+      std::printf("  %-28s %6.2f  %s\n", s.name.c_str(), s.score, s.detail.c_str());
+  }
+  return 0;
+}
+
+}  // namespace mxgate

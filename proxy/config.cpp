@@ -1,0 +1,241 @@
+#include "proxy/config.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "filters/config_node.hpp"
+#include "filters/registry.hpp"
+#include "proxy/tls.hpp"
+
+namespace mxgate {
+
+std::string Endpoint::str() const {
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
+                                             : host + ":" + std::to_string(port);
+}
+
+namespace {
+// Normalises an address to 16 bytes; IPv4 and IPv4-mapped IPv6 give v6=false.
+bool address_bytes(const std::string& ip, bool& v6, unsigned char out[16]) {
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(ip, ec);
+  if (ec) return false;
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  std::fill(out, out + 16, 0);
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out);
+    v6 = false;
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out);
+    v6 = true;
+  }
+  return true;
+}
+}  // namespace
+
+bool Cidr::parse(const std::string& s, Cidr& out) {
+  auto slash = s.find('/');
+  std::string addr = s.substr(0, slash);
+  Cidr c;
+  if (!address_bytes(addr, c.v6, c.bytes)) return false;
+  unsigned max = c.v6 ? 128 : 32;
+  c.prefix = max;
+  if (slash != std::string::npos) {
+    std::string p = s.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+    c.prefix = static_cast<unsigned>(std::stoul(p));
+    if (c.prefix > max) return false;
+  }
+  c.text = s;
+  out = c;
+  return true;
+}
+
+bool Cidr::contains(const std::string& ip) const {
+  bool is6 = false;
+  unsigned char b[16];
+  if (!address_bytes(ip, is6, b) || is6 != v6) return false;
+  unsigned full = prefix / 8, rest = prefix % 8;
+  for (unsigned i = 0; i < full; ++i)
+    if (b[i] != bytes[i]) return false;
+  if (rest) {
+    unsigned char mask = static_cast<unsigned char>(0xff << (8 - rest));
+    if ((b[full] & mask) != (bytes[full] & mask)) return false;
+  }
+  return true;
+}
+
+namespace {
+std::string default_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
+  return buf;
+}
+
+bool valid_hostname(const std::string& h) {
+  if (h.empty() || h.size() > 253) return false;
+  for (char c : h)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
+  return true;
+}
+
+void read_endpoint(ConfigMap& m, const std::string& key, const std::string& text, Endpoint& out,
+                   const YAML::Node& at) {
+  Endpoint e;
+  if (!parse_host_port(text, e.host, e.port)) {
+    m.error_at(at, key, "expected host:port, e.g. 127.0.0.1:2525 (got \"" + text + "\")");
+    return;
+  }
+  out = e;
+}
+
+using std::chrono::milliseconds;
+constexpr milliseconds kMinTimeout{100};
+constexpr milliseconds kMaxTimeout{3'600'000};
+
+void read_smtp(ConfigMap& m, Config& c) {
+  Limits& l = c.limits;
+  m.get("banner", c.banner);
+  m.get_duration("command_timeout", l.command_timeout, kMinTimeout, kMaxTimeout);
+  m.get_duration("data_timeout", l.data_timeout, kMinTimeout, kMaxTimeout);
+  m.get_duration("filter_timeout", l.filter_timeout, kMinTimeout, kMaxTimeout);
+  // 512 is RFC 5321's command line; below that ordinary MAIL FROM lines would fail.
+  m.get_size("max_command_line", l.max_command_line, 512, 64 * 1024);
+  m.get_size("max_line_length", l.max_line_length, 1000, 1024 * 1024);
+  m.get_size("max_message_bytes", l.max_message_bytes, 1024, std::size_t{2} * 1024 * 1024 * 1024);
+  m.get_size("max_header_bytes", l.max_header_bytes, 1024, 64 * 1024 * 1024);
+  std::uint64_t v;
+  v = l.max_recipients; m.get_uint("max_recipients", v, 1, 100'000); l.max_recipients = v;
+  v = l.max_commands; m.get_uint("max_commands", v, 10, 10'000'000); l.max_commands = v;
+  v = l.max_errors; m.get_uint("max_errors", v, 1, 10'000); l.max_errors = v;
+  v = l.max_connections; m.get_uint("max_connections", v, 1, 1'000'000); l.max_connections = v;
+  v = l.max_connections_per_ip; m.get_uint("max_connections_per_ip", v, 1, 1'000'000);
+  l.max_connections_per_ip = v;
+  m.get_enum("bare_line_endings", c.bare_line_endings, {"reject", "normalize"});
+  std::vector<std::string> nets;
+  m.get("xclient_trusted", nets);
+  for (const auto& n : nets) {
+    Cidr cidr;
+    if (Cidr::parse(n, cidr)) c.xclient_trusted.push_back(cidr);
+    else m.error("xclient_trusted", "\"" + n + "\" is not an address or network (e.g. 192.0.2.0/24)");
+  }
+  if (l.max_header_bytes > l.max_message_bytes)
+    m.error("max_header_bytes", "must not exceed smtp.max_message_bytes");
+}
+
+void read_downstream(ConfigMap& m, Config& c) {
+  DownstreamConfig& d = c.downstream;
+  std::string addr;
+  m.get("address", addr);
+  if (!addr.empty()) read_endpoint(m, "address", addr, d.address, m.node("address"));
+  m.get_duration("connect_timeout", d.connect_timeout, kMinTimeout, kMaxTimeout);
+  m.get_duration("command_timeout", d.command_timeout, kMinTimeout, kMaxTimeout);
+  m.get_duration("data_timeout", d.data_timeout, kMinTimeout, kMaxTimeout);
+  m.get_enum("tls", d.tls, {"off", "opportunistic", "required"});
+  m.get("tls_verify", d.tls_verify);
+  m.get("tls_ca_file", d.tls_ca_file);
+  m.get("tls_server_name", d.tls_server_name);
+  m.get("helo_name", d.helo_name);
+  m.get_enum("forward_client", d.forward_client, {"auto", "xforward", "xclient", "off"});
+  if (!d.helo_name.empty() && !valid_hostname(d.helo_name))
+    m.error("helo_name", "\"" + d.helo_name + "\" is not a valid host name");
+  if (d.tls_verify && d.tls == "off") m.error("tls_verify", "needs downstream.tls other than off");
+  if (!d.tls_ca_file.empty() && access(d.tls_ca_file.c_str(), R_OK) != 0)
+    m.error("tls_ca_file", "cannot read " + d.tls_ca_file);
+}
+
+void read_tls(ConfigMap& m, Config& c) {
+  m.get("cert_file", c.tls.cert_file);
+  m.get("key_file", c.tls.key_file);
+  m.get_enum("min_version", c.tls.min_version, {"1.2", "1.3"});
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty())
+    m.error(c.tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+}
+
+void read_log(ConfigMap& m, Config& c) {
+  m.get_enum("level", c.log.level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  m.get("transactions", c.log.transactions);
+}
+
+Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
+  Result<ConfigPtr> out;
+  auto c = std::make_shared<Config>();
+  c->file = file;
+  std::vector<ConfigError>& errs = out.errors;
+  {
+    ConfigMap top(root, file, "", &errs);
+    std::vector<std::string> listen;
+    top.get("listen", listen);
+    if (top.has("listen")) {
+      c->listen.clear();
+      for (const auto& l : listen) {
+        Endpoint e;
+        if (parse_host_port(l, e.host, e.port)) c->listen.push_back(e);
+        else top.error("listen", "expected host:port, e.g. 127.0.0.1:2525 (got \"" + l + "\")");
+      }
+      if (listen.empty()) top.error("listen", "needs at least one host:port");
+    }
+    top.get("hostname", c->hostname);
+    if (c->hostname.empty()) c->hostname = default_hostname();
+    else if (!valid_hostname(c->hostname)) top.error("hostname", "\"" + c->hostname + "\" is not a valid host name");
+    std::uint64_t workers = 0;
+    top.get_uint("workers", workers, 0, 256);
+    c->workers = workers;
+    top.get_duration("shutdown_timeout", c->shutdown_timeout, std::chrono::milliseconds(0), kMaxTimeout);
+    { auto m = top.child("smtp"); read_smtp(*m, *c); }
+    { auto m = top.child("downstream"); read_downstream(*m, *c); }
+    { auto m = top.child("tls"); read_tls(*m, *c); }
+    { auto m = top.child("log"); read_log(*m, *c); }
+    auto filters = build_filters(top.node("filters"), file, &errs);
+    c->chain = std::make_shared<FilterChain>(std::move(filters), c->limits.filter_timeout);
+  }
+  if (c->downstream.helo_name.empty()) c->downstream.helo_name = c->hostname;
+  if (errs.empty() && c->tls.enabled()) {
+    std::string why;
+    c->server_tls = make_server_tls(c->tls, &why);
+    if (!c->server_tls) errs.push_back({file, 0, "tls", why});
+  }
+  if (errs.empty() && c->downstream.tls != "off") {
+    std::string why;
+    c->client_tls = make_client_tls(c->downstream, &why);
+    if (!c->client_tls) errs.push_back({file, 0, "downstream.tls", why});
+  }
+  if (errs.empty()) out.value = std::move(c);
+  return out;
+}
+}  // namespace
+
+Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    Result<ConfigPtr> r;
+    r.errors.push_back({name, e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "YAML syntax error: " + e.msg});
+    return r;
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  return build(root, name);
+}
+
+Result<ConfigPtr> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Result<ConfigPtr> r;
+    r.errors.push_back({path, 0, "", std::string("cannot read: ") + std::strerror(errno)});
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str(), path);
+}
+
+}  // namespace mxgate

@@ -1,0 +1,90 @@
+// Config: everything `mxgate serve --config FILE` reads, loaded and checked at once.
+//
+// Loading returns every error with file, line and key (filters/config_error.hpp).
+// A Config is immutable after load and shared by all sessions; SIGHUP builds a new one
+// that only new sessions see. docs/configuration.md documents every key.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filters/chain.hpp"
+#include "filters/config_error.hpp"
+#include "proxy/limits.hpp"
+
+namespace boost::asio::ssl { class context; }
+
+namespace mxgate {
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const;
+};
+
+// An IPv4 or IPv6 network; IPv4-mapped IPv6 clients match IPv4 networks.
+struct Cidr {
+  bool v6 = false;
+  unsigned char bytes[16] = {};
+  unsigned prefix = 0;
+  std::string text;
+  bool contains(const std::string& ip) const;
+  static bool parse(const std::string& s, Cidr& out);
+};
+
+struct DownstreamConfig {
+  Endpoint address{"127.0.0.1", 2526};                 // downstream.address
+  std::chrono::milliseconds connect_timeout{30s};      // downstream.connect_timeout
+  std::chrono::milliseconds command_timeout{300s};     // downstream.command_timeout
+  std::chrono::milliseconds data_timeout{600s};        // downstream.data_timeout (final reply)
+  std::string tls = "opportunistic";                   // downstream.tls: off|opportunistic|required
+  bool tls_verify = false;                             // downstream.tls_verify
+  std::string tls_ca_file;                             // downstream.tls_ca_file
+  std::string tls_server_name;                         // downstream.tls_server_name
+  std::string helo_name;                               // downstream.helo_name (default: hostname)
+  std::string forward_client = "auto";                 // downstream.forward_client: auto|xforward|xclient|off
+};
+
+struct InboundTlsConfig {
+  std::string cert_file;                               // tls.cert_file
+  std::string key_file;                                // tls.key_file
+  std::string min_version = "1.2";                     // tls.min_version: 1.2|1.3
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+struct LogConfig {
+  std::string level = "info";                          // log.level
+  std::string transactions = "stderr";                 // log.transactions: stderr|stdout|off|FILE
+};
+
+struct Config {
+  std::string file;                                    // where it was loaded from
+  std::vector<Endpoint> listen{{"127.0.0.1", 2525}};   // listen
+  std::string hostname;                                // hostname (default: gethostname())
+  std::string banner = "ESMTP mxgate";                 // smtp.banner
+  std::size_t workers = 0;                             // workers (0: one per core)
+  Limits limits;                                       // smtp.*
+  std::string bare_line_endings = "reject";            // smtp.bare_line_endings: reject|normalize
+  std::vector<Cidr> xclient_trusted;                   // smtp.xclient_trusted
+  std::chrono::milliseconds shutdown_timeout{30s};     // shutdown_timeout
+  DownstreamConfig downstream;                         // downstream.*
+  InboundTlsConfig tls;                                // tls.*
+  LogConfig log;                                       // log.*
+  FilterChainPtr chain;                                // filters
+  // Built at load time so that bad certificates fail the load, not a session.
+  std::shared_ptr<boost::asio::ssl::context> server_tls;  // null if tls is not configured
+  std::shared_ptr<boost::asio::ssl::context> client_tls;  // null if downstream.tls is off
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+Result<ConfigPtr> load_config_file(const std::string& path);
+// `name` stands in for the file name in errors.
+Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name);
+
+// The sample config compiled into the binary (samples/mxgate.yaml).
+extern const char* const kEmbeddedConfig;
+
+}  // namespace mxgate

@@ -1,0 +1,143 @@
+#include "proxy/data_reader.hpp"
+
+#include <cstring>
+
+namespace mxgate {
+
+const char* problem_name(DataReader::Problem p) {
+  switch (p) {
+    case DataReader::Problem::None: return "none";
+    case DataReader::Problem::TooBig: return "message_too_big";
+    case DataReader::Problem::HeaderTooBig: return "header_too_big";
+    case DataReader::Problem::LineTooLong: return "line_too_long";
+    case DataReader::Problem::BareLineEnding: return "bare_line_ending";
+  }
+  return "?";
+}
+
+DataReader::Problem DataReader::problem() const {
+  if (too_big_) return Problem::TooBig;
+  if (header_too_big_) return Problem::HeaderTooBig;
+  if (line_too_long_) return Problem::LineTooLong;
+  if (bare_count_ && !limits_.normalize_bare) return Problem::BareLineEnding;
+  return Problem::None;
+}
+
+void DataReader::emit_run(const char* p, std::size_t n) {
+  line_len_ += n;
+  content_bytes_ += n;
+  if (line_len_ + 2 > limits_.max_line_length) line_too_long_ = true;
+  if (in_header_) {
+    header_bytes_ += n;
+    if (header_bytes_ > limits_.max_header_bytes) header_too_big_ = true;
+  }
+  if (content_bytes_ > limits_.max_message_bytes) {
+    if (!too_big_) {
+      too_big_ = true;
+      std::string().swap(out_);  // free it now: nothing of it will be used
+    }
+    return;
+  }
+  out_.append(p, n);
+}
+
+void DataReader::emit(char c) { emit_run(&c, 1); }
+
+void DataReader::newline() {
+  content_bytes_ += 2;
+  if (in_header_) {
+    header_bytes_ += 2;
+    if (line_len_ == 0) in_header_ = false;  // the blank line ends the header section
+    else if (header_bytes_ > limits_.max_header_bytes) header_too_big_ = true;
+  }
+  line_len_ = 0;
+  if (content_bytes_ > limits_.max_message_bytes) {
+    if (!too_big_) {
+      too_big_ = true;
+      std::string().swap(out_);
+    }
+    return;
+  }
+  if (!too_big_) out_.append("\r\n", 2);
+}
+
+void DataReader::bare() {
+  ++bare_count_;
+  // Normalize: a bare CR or LF becomes a line end. Reject: the content is kept the
+  // same way (it is refused at the end anyway), so memory use does not differ.
+  newline();
+}
+
+std::size_t DataReader::feed(std::string_view in) {
+  const char* p = in.data();
+  const char* end = p + in.size();
+  while (p < end && state_ != State::Done) {
+    char c = *p;
+    switch (state_) {
+      case State::Start:
+        ++p;
+        if (c == '.') state_ = State::Dot;
+        else if (c == '\r') state_ = State::Cr;
+        else if (c == '\n') { bare(); state_ = State::Text; }  // not a line start: only CRLF makes one
+        else { emit(c); state_ = State::Text; }
+        break;
+      case State::Dot:
+        // A dot at the start of a line with more after it: remove it (RFC 5321 4.5.2).
+        if (c == '\r') { ++p; state_ = State::DotCr; }
+        else state_ = State::Text;  // c is handled as text without consuming it here
+        break;
+      case State::DotCr:
+        if (c == '\n') { ++p; state_ = State::Done; }
+        else state_ = State::Cr;  // ".\r" + more: the dot goes, the CR is bare (handled in Cr)
+        break;
+      case State::Text: {
+        // Fast path: copy the run up to the next CR or LF in one go.
+        const char* q = p;
+        while (q < end && *q != '\r' && *q != '\n') ++q;
+        if (q > p) {
+          emit_run(p, static_cast<std::size_t>(q - p));
+          p = q;
+          break;
+        }
+        ++p;
+        if (c == '\r') state_ = State::Cr;
+        else bare();  // bare LF mid-line; state stays Text
+        break;
+      }
+      case State::Cr:
+        if (c == '\n') { ++p; newline(); state_ = State::Start; }
+        else if (c == '\r') { ++p; bare(); }  // the earlier CR was bare; this one is pending
+        else { bare(); state_ = State::Text; }
+        break;
+      case State::Done:
+        break;
+    }
+  }
+  std::size_t used = static_cast<std::size_t>(p - in.data());
+  raw_bytes_ += used;
+  return used;
+}
+
+std::string dot_stuff(std::string_view prefix, std::string_view content) {
+  std::string out;
+  out.reserve(prefix.size() + content.size() + content.size() / 64 + 8);
+  out.append(prefix);
+  bool line_start = true;
+  std::size_t i = 0;
+  while (i < content.size()) {
+    if (line_start && content[i] == '.') out += '.';
+    auto eol = content.find("\r\n", i);
+    if (eol == std::string_view::npos) {
+      out.append(content.substr(i));
+      out.append("\r\n");
+      break;
+    }
+    out.append(content.substr(i, eol + 2 - i));
+    i = eol + 2;
+    line_start = true;
+  }
+  out.append(".\r\n");
+  return out;
+}
+
+}  // namespace mxgate

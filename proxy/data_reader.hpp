@@ -1,0 +1,73 @@
+// DataReader: turns the raw bytes a client sends after 354 into message content.
+//
+// RFC 5321 4.1.1.4 / 4.5.2: only <CRLF>.<CRLF> ends the data, and a leading dot is
+// removed from every line that has more after it. "SMTP smuggling" works by sending an
+// end-of-data that *another* server accepts (<LF>.<LF>, <CR>.<CR>, <LF>.<CRLF>,
+// <CRLF>.<LF>, <LF>.<CR> ...) followed by a second transaction. Here:
+//   - the end is recognised on the raw stream only as CR LF "." CR LF, so anything
+//     after a lookalike stays inside this message;
+//   - a bare CR or bare LF is either counted (mode Reject: the message is refused
+//     with 550 5.5.2 once it ends) or rewritten as CRLF (mode Normalize), so the
+//     content handed on always has CRLF line ends only. Lines are dot-stuffed again
+//     when sent downstream (dot_stuff), so a "." line in the content cannot end the
+//     downstream's DATA either.
+// Limits are checked as bytes arrive; past a limit the rest is read and dropped, so
+// memory stays bounded and the reply comes at the real end.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mxgate {
+
+struct DataLimits {
+  std::size_t max_message_bytes = 25 * 1024 * 1024;
+  std::size_t max_header_bytes = 256 * 1024;
+  std::size_t max_line_length = 1000;  // including CRLF (RFC 5321 4.5.3.1.6)
+  bool normalize_bare = false;         // smtp.bare_line_endings: normalize
+};
+
+class DataReader {
+ public:
+  enum class Problem { None, TooBig, HeaderTooBig, LineTooLong, BareLineEnding };
+
+  explicit DataReader(DataLimits limits) : limits_(limits) {}
+
+  // Consumes bytes up to and including the end-of-data mark; returns how many it
+  // consumed. Bytes after the end (pipelined commands) are left to the caller.
+  std::size_t feed(std::string_view in);
+  bool done() const { return state_ == State::Done; }
+  // The first limit hit, in order of severity (size beats line length beats bare EOL).
+  Problem problem() const;
+  std::size_t raw_bytes() const { return raw_bytes_; }
+  std::size_t content_bytes() const { return content_bytes_; }
+  std::size_t bare_count() const { return bare_count_; }
+  // The content, CRLF line ends, dot-unstuffed. Empty once a size limit was hit.
+  std::string take() { return std::move(out_); }
+
+ private:
+  enum class State { Start, Dot, DotCr, Text, Cr, Done };
+  void emit(char c);
+  void emit_run(const char* p, std::size_t n);
+  void newline();
+  void bare();
+
+  DataLimits limits_;
+  State state_ = State::Start;
+  std::string out_;
+  std::size_t raw_bytes_ = 0;
+  std::size_t content_bytes_ = 0;
+  std::size_t line_len_ = 0;  // content octets of the current line, without CRLF
+  std::size_t header_bytes_ = 0;
+  bool in_header_ = true;
+  std::size_t bare_count_ = 0;
+  bool too_big_ = false, header_too_big_ = false, line_too_long_ = false;
+};
+
+const char* problem_name(DataReader::Problem p);
+
+// Content -> wire form for DATA: every line starting with "." gets another ".", lines
+// end in CRLF, and ".\r\n" closes it. `prefix` (added header fields) goes first.
+std::string dot_stuff(std::string_view prefix, std::string_view content);
+
+}  // namespace mxgate

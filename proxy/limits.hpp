@@ -1,0 +1,37 @@
+// Limits: every bound a client can run into, as named config with a default.
+// Each is enforced in exactly one place in session.cpp or server.cpp, and a counter
+// goes up each time it fires. Numbers fixed by an RFC are constants, not limits.
+#pragma once
+#include <chrono>
+#include <cstddef>
+
+namespace mxgate {
+
+using namespace std::chrono_literals;
+
+struct Limits {                                          // key                          reply when hit
+  std::chrono::milliseconds command_timeout{300s};       // smtp.command_timeout         421 4.4.2
+  std::chrono::milliseconds data_timeout{300s};          // smtp.data_timeout            421 4.4.2
+  std::chrono::milliseconds filter_timeout{20s};         // smtp.filter_timeout          451 4.3.0
+  std::size_t max_command_line = 2048;                   // smtp.max_command_line        500 5.5.2
+  std::size_t max_line_length = 1000;                    // smtp.max_line_length         550 5.6.0 (after DATA)
+  std::size_t max_message_bytes = 25 * 1024 * 1024;      // smtp.max_message_bytes       552 5.3.4
+  std::size_t max_header_bytes = 256 * 1024;             // smtp.max_header_bytes        552 5.3.4
+  std::size_t max_recipients = 1000;                     // smtp.max_recipients          452 4.5.3
+  std::size_t max_commands = 10000;                      // smtp.max_commands            421 4.7.0
+  std::size_t max_errors = 20;                           // smtp.max_errors              421 4.7.0
+  std::size_t max_connections = 1000;                    // smtp.max_connections         421 4.7.0
+  std::size_t max_connections_per_ip = 50;               // smtp.max_connections_per_ip  421 4.7.0
+};
+
+// RFC 5321 4.5.3.1.1: 64 octets of local part, 4.5.3.1.2: 255 of domain,
+// 4.5.3.1.3: 256 of path including the angle brackets.
+constexpr std::size_t kMaxLocalPart = 64;
+constexpr std::size_t kMaxDomain = 255;
+constexpr std::size_t kMaxPath = 256;
+// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; longer downstream lines are cut.
+constexpr std::size_t kMaxReplyLine = 512;
+// A downstream reply longer than this many lines is treated as garbled.
+constexpr std::size_t kMaxReplyLines = 100;
+
+}  // namespace mxgate

@@ -1,0 +1,158 @@
+// mxgate: the command line. One program, small subcommands with one job each:
+//   mxgate serve --config FILE       run the proxy
+//   mxgate check FILE.eml [...]      run the filter chain offline on one message
+//   mxgate sink --listen A --dir D   a demo downstream that stores what it receives
+//   mxgate demo                      sink + proxy on the embedded sample config
+// Exit status: 0 ok, 1 runtime failure (e.g. cannot bind), 2 bad config or usage.
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <iostream>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "filters/config_node.hpp"
+#include "proxy/check.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
+#include "proxy/sink.hpp"
+
+using namespace mxgate;
+
+namespace {
+Result<ConfigPtr> load(const std::string& path) {
+  return path.empty() ? load_config_text(kEmbeddedConfig, "<embedded samples/mxgate.yaml>")
+                      : load_config_file(path);
+}
+
+int report(const std::vector<ConfigError>& errors) {
+  for (const auto& e : errors) std::cerr << e.str() << "\n";
+  std::cerr << "mxgate: " << errors.size() << " configuration error" << (errors.size() == 1 ? "" : "s")
+            << ", not started\n";
+  return 2;
+}
+
+int serve(const std::string& path, bool check_only, const std::function<void(Server&)>& before = {}) {
+  auto r = load(path);
+  if (!r.ok()) return report(r.errors);
+  if (check_only) {
+    std::cout << (path.empty() ? "embedded config" : path) << ": ok\n";
+    return 0;
+  }
+  ConfigPtr cfg = *r.value;
+  Server server(cfg, path);
+  std::string err;
+  if (!server.bind(&err)) {
+    spdlog::critical("{}", err);
+    return 1;
+  }
+  if (before) before(server);
+  server.start();
+  server.wait_for_signals();
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A client that resets the connection mid-write must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"mxgate: a before-queue filtering SMTP proxy"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "mxgate 0.1.0");
+
+  std::string config_path;
+  bool check_config = false;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the proxy");
+  serve_cmd->add_option("-c,--config", config_path, "YAML config file (default: the embedded sample)");
+  serve_cmd->add_flag("--check-config", check_config, "Load and check the config, then exit (0 ok, 2 errors)");
+
+  CheckOptions copt;
+  std::string check_config_path;
+  auto* check_cmd = app.add_subcommand("check", "Run the filter chain on one message and print the verdict");
+  check_cmd->add_option("file", copt.file, "Message file (RFC 5322), or - for standard input")->required();
+  check_cmd->add_option("-c,--config", check_config_path, "YAML config file (default: the embedded sample)");
+  check_cmd->add_option("--ip", copt.ip, "Client IP address")->capture_default_str();
+  check_cmd->add_option("--helo", copt.helo, "HELO/EHLO name")->capture_default_str();
+  check_cmd->add_option("--from", copt.from, "Envelope sender (default: the From header's address)");
+  check_cmd->add_option("--rcpt", copt.rcpts, "Envelope recipient (repeatable; default: the To header)");
+  check_cmd->add_flag("--json", copt.json, "Print one JSON object");
+
+  std::string sink_listen = "127.0.0.1:2526", sink_dir = "sink-mail";
+  auto* sink_cmd = app.add_subcommand("sink", "Demo downstream: accept every message and store it in a folder");
+  sink_cmd->add_option("--listen", sink_listen, "host:port")->capture_default_str();
+  sink_cmd->add_option("--dir", sink_dir, "Folder for the messages")->capture_default_str();
+
+  std::string demo_dir = "demo-mail";
+  auto* demo_cmd = app.add_subcommand("demo", "Run a sink and the proxy in front of it on the embedded sample config");
+  demo_cmd->add_option("-c,--config", config_path, "YAML config file (default: the embedded sample)");
+  demo_cmd->add_option("--dir", demo_dir, "Folder where the sink stores messages")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (*serve_cmd) return serve(config_path, check_config);
+
+  if (*check_cmd) {
+    auto r = load(check_config_path);
+    if (!r.ok()) return report(r.errors);
+    spdlog::set_level(spdlog::level::warn);
+    return run_check(*r.value, copt);
+  }
+
+  if (*sink_cmd) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (!parse_host_port(sink_listen, host, port)) {
+      std::cerr << "mxgate sink: --listen: expected host:port\n";
+      return 2;
+    }
+    boost::asio::io_context ioc;
+    Sink sink(ioc, sink_dir);
+    std::string err;
+    if (!sink.bind(host, port, &err)) {
+      std::cerr << "mxgate sink: " << err << "\n";
+      return 1;
+    }
+    sink.start();
+    boost::asio::signal_set sigs(ioc, SIGTERM, SIGINT);
+    sigs.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
+    spdlog::info("sink listening on {}, storing messages in {}/", sink_listen, sink_dir);
+    ioc.run();
+    return 0;
+  }
+
+  if (*demo_cmd) {
+    auto r = load(config_path);
+    if (!r.ok()) return report(r.errors);
+    const auto& down = (*r.value)->downstream.address;
+    boost::asio::io_context sink_ioc;
+    Sink sink(sink_ioc, demo_dir);
+    std::string err;
+    if (!sink.bind(down.host, down.port, &err)) {
+      std::cerr << "mxgate demo: " << err << "\n";
+      return 1;
+    }
+    sink.start();
+    std::thread sink_thread([&] { sink_ioc.run(); });
+    const auto& l = (*r.value)->listen.front();
+    int rc = serve(config_path, false, [&](Server&) {
+      std::cout << "\nmxgate demo: proxy on " << l.str() << " -> sink on " << down.str()
+                << " (messages land in " << demo_dir << "/)\n"
+                << "Send a test message from another terminal:\n"
+                << "  swaks --server " << l.str() << " --to user@example.org --from you@example.net\n"
+                << "or check one offline:\n"
+                << "  build/proxy/mxgate check samples/messages/ham.eml\n"
+                << "Stop with Ctrl-C.\n\n"
+                << std::flush;
+    });
+    sink_ioc.stop();
+    sink_thread.join();
+    return rc;
+  }
+  return 2;
+}

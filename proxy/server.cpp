@@ -1,0 +1,310 @@
+#include "proxy/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/downstream.hpp"
+#include "proxy/session.hpp"
+
+namespace mxgate {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+std::shared_ptr<spdlog::logger> setup_logging(const Config& cfg) {
+  auto main = spdlog::get("mxgate");
+  if (!main) {
+    main = spdlog::stderr_logger_mt("mxgate");
+    main->set_pattern("%Y-%m-%dT%H:%M:%S.%e mxgate[%P] %l: %v");
+    spdlog::set_default_logger(main);
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg.log.level));
+  const std::string& t = cfg.log.transactions;
+  if (t == "off") return nullptr;
+  std::string name = "txn:" + t;
+  if (auto existing = spdlog::get(name)) return existing;
+  std::shared_ptr<spdlog::logger> txn;
+  try {
+    if (t == "stderr") txn = spdlog::stderr_logger_mt(name);
+    else if (t == "stdout") txn = spdlog::stdout_logger_mt(name);
+    else txn = spdlog::basic_logger_mt(name, t);
+  } catch (const spdlog::spdlog_ex& e) {
+    spdlog::error("cannot open transaction log {}: {}", t, e.what());
+    return nullptr;
+  }
+  txn->set_pattern("%v");
+  txn->set_level(spdlog::level::info);
+  txn->flush_on(spdlog::level::info);
+  return txn;
+}
+
+Server::Server(ConfigPtr cfg, std::string config_path)
+    : ctx_(std::make_shared<ServerContext>()), config_path_(std::move(config_path)),
+      cfg_(std::move(cfg)) {
+  ctx_->txn_log = setup_logging(*cfg_);
+}
+
+Server::~Server() { stop(); }
+
+ConfigPtr Server::config() const {
+  std::lock_guard lock(mu_);
+  return cfg_;
+}
+
+bool Server::bind(std::string* err) {
+  for (const auto& ep : cfg_->listen) {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(ep.host, ec);
+    if (ec) {
+      *err = "listen " + ep.str() + ": not an IP address";
+      return false;
+    }
+    auto acc = std::make_unique<tcp::acceptor>(ioc_);
+    tcp::endpoint endpoint(addr, ep.port);
+    acc->open(endpoint.protocol(), ec);
+    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acc->bind(endpoint, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      *err = "listen " + ep.str() + ": " + ec.message();
+      return false;
+    }
+    acceptors_.push_back(std::move(acc));
+  }
+  return true;
+}
+
+std::vector<std::uint16_t> Server::ports() const {
+  std::vector<std::uint16_t> out;
+  for (const auto& a : acceptors_) {
+    boost::system::error_code ec;
+    out.push_back(a->local_endpoint(ec).port());
+  }
+  return out;
+}
+
+void Server::start() {
+  for (auto& acc : acceptors_) {
+    spdlog::info("listening on {}", acc->local_endpoint().address().to_string() + ":" +
+                                        std::to_string(acc->local_endpoint().port()));
+    asio::co_spawn(ioc_, accept_loop(*acc), asio::detached);
+  }
+  // Learn the downstream's SIZE before the first client asks (and say early if it is down).
+  auto probe_cfg = cfg_;
+  asio::co_spawn(
+      ioc_,
+      [this, probe_cfg]() -> Task<void> {
+        auto d = std::make_shared<Downstream>(asio::make_strand(ioc_), probe_cfg, "startup");
+        auto fail = co_await d->probe();
+        if (fail) spdlog::warn("downstream {} not answering yet: mail will be tempfailed until it does",
+                               probe_cfg->downstream.address.str());
+        else spdlog::info("downstream {} ready (SIZE {})", probe_cfg->downstream.address.str(),
+                          d->caps().size ? std::to_string(d->caps().max_size) : "not announced");
+        Downstream::retire(d);
+      },
+      asio::detached);
+  std::size_t n = cfg_->workers ? cfg_->workers : std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+}
+
+Task<void> Server::accept_loop(tcp::acceptor& acc) {
+  asio::steady_timer backoff(ioc_);
+  while (acc.is_open()) {
+    boost::system::error_code ec;
+    Executor strand = asio::make_strand(ioc_);
+    tcp::socket sock = co_await acc.async_accept(strand, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acc.is_open()) break;
+      // EMFILE and friends: do not spin; try again shortly.
+      spdlog::error("accept failed: {}", ec.message());
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    admit(std::move(sock));
+  }
+}
+
+namespace {
+Task<void> refuse(tcp::socket sock, std::string wire) {
+  boost::system::error_code ec;
+  asio::steady_timer t(sock.get_executor());
+  t.expires_after(std::chrono::seconds(5));
+  t.async_wait([&sock](const boost::system::error_code& e) {
+    if (!e) {
+      boost::system::error_code ignored;
+      sock.close(ignored);
+    }
+  });
+  co_await asio::async_write(sock, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
+  t.cancel();
+  sock.shutdown(tcp::socket::shutdown_both, ec);
+  sock.close(ec);
+}
+}  // namespace
+
+void Server::admit(tcp::socket sock) {
+  boost::system::error_code ec;
+  auto remote = sock.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  auto a = remote.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  std::string ip = a.to_string();
+  ConfigPtr cfg;
+  std::string refusal;
+  {
+    std::lock_guard lock(mu_);
+    cfg = cfg_;
+    if (stopping_) {
+      refusal = "421 4.3.2 " + cfg->hostname + " Service shutting down, try again later\r\n";
+    } else if (active_ >= cfg->limits.max_connections) {
+      ctx_->counters.refused_max_connections++;
+      refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections\r\n";
+    } else if (per_ip_[ip] >= cfg->limits.max_connections_per_ip) {
+      ctx_->counters.refused_max_connections_per_ip++;
+      refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections from " + ip + "\r\n";
+    } else {
+      ++active_;
+      ++per_ip_[ip];
+    }
+  }
+  if (!refusal.empty()) {
+    spdlog::info("refused connection from {}: {}", ip, refusal.substr(10, refusal.size() - 12));
+    auto ex = sock.get_executor();
+    asio::co_spawn(ex, refuse(std::move(sock), std::move(refusal)), asio::detached);
+    return;
+  }
+  auto ex = sock.get_executor();
+  auto session = std::make_shared<Session>(std::move(sock), cfg, ctx_);
+  {
+    std::lock_guard lock(mu_);
+    sessions_[session.get()] = session;
+  }
+  asio::co_spawn(ex, session->run(), [this, session, ip](std::exception_ptr) {
+    std::lock_guard lock(mu_);
+    sessions_.erase(session.get());
+    --active_;
+    if (--per_ip_[ip] == 0) per_ip_.erase(ip);
+  });
+}
+
+bool Server::reload() {
+  if (config_path_.empty()) {
+    spdlog::warn("SIGHUP: running on the embedded config, nothing to reload");
+    return false;
+  }
+  auto r = load_config_file(config_path_);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) spdlog::error("reload: {}", e.str());
+    spdlog::error("reload of {} failed: keeping the running configuration", config_path_);
+    return false;
+  }
+  ConfigPtr next = *r.value;
+  {
+    std::lock_guard lock(mu_);
+    auto same_listen = next->listen.size() == cfg_->listen.size();
+    for (std::size_t i = 0; same_listen && i < next->listen.size(); ++i)
+      same_listen = next->listen[i].str() == cfg_->listen[i].str();
+    if (!same_listen) spdlog::warn("reload: listen addresses change only on restart");
+    if (next->workers != cfg_->workers) spdlog::warn("reload: workers changes only on restart");
+    if (next->log.transactions != cfg_->log.transactions)
+      spdlog::warn("reload: log.transactions changes only on restart");
+    cfg_ = next;
+  }
+  spdlog::set_level(spdlog::level::from_str(next->log.level));
+  spdlog::info("reloaded {}: new sessions use it, sessions in flight keep theirs", config_path_);
+  return true;
+}
+
+void Server::begin_shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  ctx_->draining = true;
+  asio::post(ioc_, [this] {
+    for (auto& acc : acceptors_) {
+      boost::system::error_code ec;
+      acc->close(ec);
+    }
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [p, w] : sessions_)
+      if (auto s = w.lock()) live.push_back(s);
+  }
+  spdlog::info("shutting down: {} sessions open, waiting up to {}ms for transactions to finish",
+               live.size(), config()->shutdown_timeout.count());
+  for (auto& s : live) s->shutdown();
+  asio::co_spawn(ioc_, drain(), asio::detached);
+}
+
+Task<void> Server::drain() {
+  auto deadline = std::chrono::steady_clock::now() + config()->shutdown_timeout;
+  asio::steady_timer t(ioc_);
+  bool aborted = false;
+  while (true) {
+    std::size_t n;
+    {
+      std::lock_guard lock(mu_);
+      n = active_;
+    }
+    if (n == 0) break;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline && !aborted) {
+      spdlog::warn("shutdown deadline passed: closing {} sessions", n);
+      std::lock_guard lock(mu_);
+      for (auto& [p, w] : sessions_)
+        if (auto s = w.lock()) s->abort();
+      aborted = true;
+      deadline = now + std::chrono::seconds(2);
+    } else if (now >= deadline) {
+      break;
+    }
+    t.expires_after(std::chrono::milliseconds(50));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  spdlog::info("stopped: {}", ctx_->counters.summary());
+  ioc_.stop();
+}
+
+void Server::wait_for_signals() {
+  asio::signal_set signals(ioc_, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          reload();
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        begin_shutdown();
+      };
+  signals.async_wait(on_signal);
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  joined_ = true;
+}
+
+void Server::stop() {
+  if (joined_) return;
+  begin_shutdown();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  joined_ = true;
+}
+
+}  // namespace mxgate

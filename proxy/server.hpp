@@ -1,0 +1,68 @@
+// Server: the listeners, the worker threads, connection limits, and the signals
+// (SIGTERM/SIGINT: stop accepting, let transactions finish up to shutdown_timeout;
+// SIGHUP: reload the config file, keeping the running config if the new one is bad).
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "filters/task.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server_context.hpp"
+
+namespace mxgate {
+
+class Session;
+
+class Server {
+ public:
+  // `config_path` is re-read on SIGHUP; empty for the embedded config (no reload).
+  Server(ConfigPtr cfg, std::string config_path);
+  ~Server();
+
+  // Binds every `listen` address; false (and *err) if one cannot be bound.
+  bool bind(std::string* err);
+  // The ports actually bound (useful with port 0 in tests), in `listen` order.
+  std::vector<std::uint16_t> ports() const;
+  // Starts accepting on `workers` threads and returns.
+  void start();
+  // Blocks until SIGTERM/SIGINT has drained the server (installs signal handlers).
+  void wait_for_signals();
+  // Stops accepting, drains, joins the threads. Safe to call more than once.
+  void stop();
+  // SIGHUP: true if the new config was loaded.
+  bool reload();
+  ConfigPtr config() const;
+  ServerContext& context() { return *ctx_; }
+  boost::asio::io_context& io() { return ioc_; }
+
+ private:
+  Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acc);
+  void admit(boost::asio::ip::tcp::socket sock);
+  void begin_shutdown();
+  Task<void> drain();
+
+  boost::asio::io_context ioc_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+  std::vector<std::thread> threads_;
+  std::shared_ptr<ServerContext> ctx_;
+  std::string config_path_;
+  mutable std::mutex mu_;  // guards everything below
+  ConfigPtr cfg_;
+  std::size_t active_ = 0;
+  std::unordered_map<std::string, std::size_t> per_ip_;
+  std::map<Session*, std::weak_ptr<Session>> sessions_;
+  bool stopping_ = false;
+  bool joined_ = false;
+};
+
+// Sets up spdlog from cfg.log and returns the transaction logger (null if off).
+std::shared_ptr<spdlog::logger> setup_logging(const Config& cfg);
+
+}  // namespace mxgate

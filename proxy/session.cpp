@@ -1,0 +1,864 @@
+#include "proxy/session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <random>
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+
+#include "policy/policy.hpp"
+#include "proxy/data_reader.hpp"
+#include "proxy/downstream.hpp"
+#include "proxy/json.hpp"
+#include "proxy/stream.hpp"
+
+namespace mxgate {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// Named replies. Never build a reply as a braced temporary inside a co_await (GCC 12
+// has destroyed such temporaries twice); these are built once and checked at start.
+namespace replies {
+const SmtpReply kOk{250, "2.0.0", "Ok"};
+const SmtpReply kBye{221, "2.0.0", "Bye"};
+const SmtpReply kNeedHelo{503, "5.5.1", "Error: send HELO/EHLO first"};
+const SmtpReply kNestedMail{503, "5.5.1", "Error: nested MAIL command"};
+const SmtpReply kNeedMail{503, "5.5.1", "Error: need MAIL command"};
+const SmtpReply kNeedRcpt{503, "5.5.1", "Error: need RCPT command"};
+const SmtpReply kNoValidRcpts{554, "5.5.1", "Error: no valid recipients"};
+const SmtpReply kUnknownCommand{500, "5.5.2", "Error: command not recognized"};
+const SmtpReply kEmptyCommand{500, "5.5.2", "Error: bad syntax"};
+const SmtpReply kNotImplemented{502, "5.5.1", "Error: command not implemented"};
+const SmtpReply kCommandTooLong{500, "5.5.2", "Error: line too long"};
+const SmtpReply kHeloSyntax{501, "5.5.4", "Syntax: EHLO hostname"};
+const SmtpReply kDataSyntax{501, "5.5.4", "Syntax: DATA"};
+const SmtpReply kRsetSyntax{501, "5.5.4", "Syntax: RSET"};
+const SmtpReply kQuitSyntax{501, "5.5.4", "Syntax: QUIT"};
+const SmtpReply kStarttlsSyntax{501, "5.5.4", "Syntax: STARTTLS"};
+const SmtpReply kVrfySyntax{501, "5.5.4", "Syntax: VRFY address"};
+const SmtpReply kTooManyRcpts{452, "4.5.3", "Error: too many recipients"};
+const SmtpReply kSizeTooBig{552, "5.3.4", "Message size exceeds fixed limit"};
+const SmtpReply kStartData{354, "", "End data with <CR><LF>.<CR><LF>"};
+const SmtpReply kMessageTooBig{552, "5.3.4", "Error: message too big"};
+const SmtpReply kHeaderTooBig{552, "5.3.4", "Error: message header too big"};
+const SmtpReply kTextLineTooLong{550, "5.6.0", "Error: message has a line longer than allowed"};
+const SmtpReply kBareLineEnding{550, "5.5.2",
+                                "Error: bare <CR> or <LF> in message; lines must end with <CR><LF>"};
+const SmtpReply kVrfy{252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"};
+const SmtpReply kHelp{214, "2.0.0",
+                      "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"};
+const SmtpReply kTlsReady{220, "2.0.0", "Ready to start TLS"};
+const SmtpReply kTlsActive{554, "5.5.1", "Error: TLS already active"};
+const SmtpReply kTxnInProgress{503, "5.5.1", "Error: MAIL transaction in progress"};
+const SmtpReply kXclientDenied{550, "5.7.0", "Error: insufficient authorization"};
+const SmtpReply kXclientSyntax{501, "5.5.4", "Syntax: XCLIENT attribute=value ..."};
+const SmtpReply kInternalError{421, "4.3.0", "Error: internal error, try again later"};
+const SmtpReply kPolicyReject{550, "5.7.1", "Message rejected by policy"};
+const SmtpReply kPolicyTempfail{451, "4.7.1", "Try again later"};
+}  // namespace replies
+
+namespace {
+std::string make_session_id() {
+  // Like a Postfix queue ID: short, unique enough to grep for, no secrets in it.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* alphabet = "0123456789BCDFGHJKLMNPQRSTVWXYZ";
+  std::string id;
+  auto v = rng();
+  for (int i = 0; i < 10; ++i) {
+    id += alphabet[v % 31];
+    v /= 31;
+  }
+  return id;
+}
+
+long long ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+}  // namespace
+
+std::string Counters::summary() const {
+  std::string out;
+#define MXGATE_PRINT(name) out += std::string(out.empty() ? "" : " ") + #name "=" + std::to_string(name.load());
+  MXGATE_COUNTERS(MXGATE_PRINT)
+#undef MXGATE_PRINT
+  return out;
+}
+
+Session::Session(tcp::socket sock, ConfigPtr cfg, std::shared_ptr<ServerContext> ctx)
+    : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {
+  boost::system::error_code ec;
+  auto remote = sock.remote_endpoint(ec);
+  if (!ec) {
+    auto a = remote.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    env_.client.ip = a.to_string();
+    env_.client.port = remote.port();
+  }
+  env_.client.peer_ip = env_.client.ip;
+  auto local = sock.local_endpoint(ec);
+  if (!ec) {
+    env_.local_ip = local.address().to_string();
+    env_.local_port = local.port();
+  }
+  env_.session_id = make_session_id();
+  stream_ = std::make_unique<Stream>(std::move(sock));
+}
+
+Session::~Session() = default;
+
+void Session::shutdown() {
+  auto self = shared_from_this();
+  asio::post(stream_->socket().get_executor(), [self] {
+    if (self->idle_) self->stream_->cancel();
+  });
+}
+
+void Session::abort() {
+  auto self = shared_from_this();
+  asio::post(stream_->socket().get_executor(), [self] { self->stream_->close(); });
+}
+
+std::shared_ptr<const Envelope> Session::snapshot() const {
+  return std::make_shared<const Envelope>(env_);
+}
+
+void Session::reply(const SmtpReply& r) { r.append_wire(outbuf_); }
+
+void Session::error(const SmtpReply& r) {
+  ++errors_;
+  reply(r);
+}
+
+Task<bool> Session::flush() {
+  if (outbuf_.empty()) co_return !closing_;
+  boost::system::error_code ec;
+  std::string out;
+  out.swap(outbuf_);
+  stream_->arm(cfg_->limits.command_timeout);
+  co_await stream_->write(out, ec);
+  stream_->disarm();
+  if (ec) {
+    closing_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+Task<void> Session::close_with(const SmtpReply& r) {
+  reply(r);
+  if (stream_->is_open()) {
+    boost::system::error_code ec;
+    std::string out;
+    out.swap(outbuf_);
+    // A short deadline of its own: a client that does not read must not keep us.
+    stream_->arm(std::chrono::milliseconds(5000));
+    co_await stream_->write(out, ec);
+    stream_->disarm();
+  }
+  outbuf_.clear();
+  closing_ = true;
+}
+
+std::optional<SmtpReply> Session::refusal(const ChainResult& r, Stage stage) {
+  if (!r.timed_out.empty()) ctx_->counters.filter_timeouts += r.timed_out.size();
+  switch (r.action) {
+    case Action::Reject:
+      return r.reply ? *r.reply : replies::kPolicyReject;
+    case Action::Tempfail:
+      return r.reply ? *r.reply : replies::kPolicyTempfail;
+    case Action::Quarantine:
+      // Before end of data, Quarantine is a note for later (as milter's
+      // smfi_quarantine): the message is held once it has arrived.
+      (void)stage;
+      txn_.symbols.push_back({"QUARANTINE_REQUESTED", 0.0, r.decided_by});
+      return std::nullopt;
+    case Action::Continue:
+    case Action::Accept:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void Session::note_symbols(const ChainResult& r) {
+  for (const auto& s : r.symbols) txn_.symbols.push_back(s);
+  if (!r.decided_by.empty()) txn_.decided_by = r.decided_by;
+}
+
+Task<bool> Session::run_connect_stage() {
+  if (cfg_->chain->empty()) co_return true;
+  ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
+  for (const auto& s : cr.symbols) session_symbols_.push_back(s);
+  if (auto r = refusal(cr, Stage::Connect)) {
+    spdlog::info("{} refused at connect from {}: {}", env_.session_id, env_.client.ip, r->text());
+    co_await close_with(*r);
+    co_return false;
+  }
+  co_return true;
+}
+
+Task<void> Session::run() {
+  bool failed = false;
+  try {
+    co_await serve();
+  } catch (const std::exception& e) {
+    // The one catch-all. If this fires, it is a bug to fix.
+    spdlog::error("{} session failed: {}", env_.session_id, e.what());
+    failed = true;
+  }
+  if (failed) {
+    ctx_->counters.session_exceptions++;
+    try {
+      if (!closing_) co_await close_with(replies::kInternalError);
+    } catch (...) {
+    }
+  }
+  if (in_transaction() || env_.mail_from) end_transaction("aborted", "connection closed");
+  Downstream::retire(std::move(down_));
+  stream_->close();
+  spdlog::info("{} disconnect from {} commands={} errors={}", env_.session_id, env_.client.peer_ip,
+               commands_, errors_);
+}
+
+Task<void> Session::serve() {
+  ctx_->counters.connections++;
+  spdlog::info("{} connect from {}:{}", env_.session_id, env_.client.ip, env_.client.port);
+  if (ctx_->draining) {
+    const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+    co_await close_with(bye);
+    co_return;
+  }
+  if (!co_await run_connect_stage()) co_return;
+  const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
+  reply(greeting);
+  while (!closing_) {
+    auto line = co_await read_command();
+    if (!line) break;
+    if (++commands_ > cfg_->limits.max_commands) {
+      ctx_->counters.too_many_commands++;
+      const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many commands"};
+      co_await close_with(r);
+      break;
+    }
+    const Command cmd = parse_command(*line);
+    co_await handle(cmd);
+    if (!closing_ && errors_ >= cfg_->limits.max_errors) {
+      ctx_->counters.too_many_errors++;
+      const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
+      co_await close_with(r);
+    }
+  }
+  if (!outbuf_.empty() && stream_->is_open()) co_await flush();
+}
+
+// Returns the next command line without its line end, or nullopt when the session
+// is over (client gone, timeout or shutdown: the last reply has been sent).
+Task<std::optional<std::string>> Session::read_command() {
+  bool discarding = false;
+  std::size_t scanned = 0;
+  while (true) {
+    auto nl = inbuf_.find('\n', scanned);
+    if (nl != std::string::npos) {
+      std::string line = inbuf_.substr(0, nl);
+      inbuf_.erase(0, nl + 1);
+      if (discarding || nl + 1 > cfg_->limits.max_command_line) {
+        ctx_->counters.command_line_too_long++;
+        error(replies::kCommandTooLong);
+        if (errors_ >= cfg_->limits.max_errors) co_return std::string();  // main loop closes
+        discarding = false;
+        scanned = 0;
+        continue;
+      }
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      co_return line;
+    }
+    scanned = inbuf_.size();
+    if (inbuf_.size() > cfg_->limits.max_command_line) {
+      // Keep reading to the end of the line, keeping none of it.
+      discarding = true;
+      inbuf_.clear();
+      scanned = 0;
+    }
+    // Nothing complete to act on: send what we have queued (RFC 2920 3.1), then wait.
+    if (!co_await flush()) co_return std::nullopt;
+    if (ctx_->draining && !in_transaction()) {
+      const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+      co_await close_with(bye);
+      co_return std::nullopt;
+    }
+    constexpr std::size_t kChunk = 4096;
+    std::size_t old = inbuf_.size();
+    inbuf_.resize(old + kChunk);
+    boost::system::error_code ec;
+    idle_ = !in_transaction();
+    stream_->arm(cfg_->limits.command_timeout);
+    std::size_t n = co_await stream_->read_some(inbuf_.data() + old, kChunk, ec);
+    stream_->disarm();
+    idle_ = false;
+    inbuf_.resize(old + (ec ? 0 : n));
+    if (ec) {
+      if (stream_->timed_out()) {
+        ctx_->counters.command_timeouts++;
+        spdlog::info("{} timeout after {} from {}", env_.session_id,
+                     in_transaction() ? "a command in a transaction" : "a command", env_.client.ip);
+        const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
+        co_await close_with(r);
+      } else if (ec == asio::error::operation_aborted && ctx_->draining) {
+        const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+        co_await close_with(bye);
+      } else {
+        closing_ = true;  // the client went away
+      }
+      co_return std::nullopt;
+    }
+  }
+}
+
+Task<void> Session::handle(const Command& cmd) {
+  switch (cmd.verb) {
+    case Verb::Helo: co_await handle_helo(cmd, false); break;
+    case Verb::Ehlo: co_await handle_helo(cmd, true); break;
+    case Verb::Mail: co_await handle_mail(cmd); break;
+    case Verb::Rcpt: co_await handle_rcpt(cmd); break;
+    case Verb::Data: co_await handle_data(cmd); break;
+    case Verb::Starttls: co_await handle_starttls(cmd); break;
+    case Verb::Xclient: co_await handle_xclient(cmd); break;
+    case Verb::Rset:
+      if (!cmd.arg.empty()) {
+        error(replies::kRsetSyntax);
+        break;
+      }
+      if (in_transaction()) end_transaction("aborted", "RSET");
+      reply(replies::kOk);
+      break;
+    case Verb::Noop: reply(replies::kOk); break;
+    case Verb::Quit:
+      co_await close_with(replies::kBye);
+      break;
+    case Verb::Vrfy:
+      if (cmd.arg.empty()) error(replies::kVrfySyntax);
+      else reply(replies::kVrfy);
+      break;
+    case Verb::Help: reply(replies::kHelp); break;
+    case Verb::Expn:
+    case Verb::Bdat:
+    case Verb::Auth:
+    case Verb::Turn:
+      error(replies::kNotImplemented);
+      break;
+    case Verb::Empty: error(replies::kEmptyCommand); break;
+    case Verb::Unknown:
+      spdlog::debug("{} unknown command {}", env_.session_id, cmd.verb_text.substr(0, 32));
+      error(replies::kUnknownCommand);
+      break;
+  }
+}
+
+std::string Session::ehlo_keywords() const {
+  std::uint64_t size = cfg_->limits.max_message_bytes;
+  std::uint64_t down = downstream_size_hint().load();
+  if (down > 0 && down < size) size = down;
+  std::string k = cfg_->hostname;
+  k += "\nPIPELINING\nSIZE " + std::to_string(size);
+  if (cfg_->server_tls && !stream_->tls()) k += "\nSTARTTLS";
+  k += "\nENHANCEDSTATUSCODES\n8BITMIME\nSMTPUTF8";
+  bool trusted = false;
+  for (const auto& net : cfg_->xclient_trusted) trusted |= net.contains(env_.client.peer_ip);
+  if (trusted) k += "\nXCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT";
+  return k;
+}
+
+Task<void> Session::handle_helo(const Command& cmd, bool ehlo) {
+  if (!valid_helo(cmd.arg)) {
+    error(replies::kHeloSyntax);
+    co_return;
+  }
+  // RFC 5321 4.1.4: EHLO in a transaction resets it.
+  if (in_transaction()) end_transaction("aborted", "HELO/EHLO in transaction");
+  if (!xclient_helo_) env_.client.helo = cmd.arg;
+  env_.client.esmtp = ehlo;
+  if (!cfg_->chain->empty()) {
+    ChainResult cr = co_await cfg_->chain->run(Stage::Helo, snapshot());
+    for (const auto& s : cr.symbols) session_symbols_.push_back(s);
+    if (auto r = refusal(cr, Stage::Helo)) {
+      error(*r);
+      co_return;
+    }
+  }
+  state_ = State::Greeted;
+  if (ehlo) {
+    const SmtpReply r{250, "", ehlo_keywords()};
+    reply(r);
+  } else {
+    const SmtpReply r{250, "", cfg_->hostname};
+    reply(r);
+  }
+}
+
+Task<void> Session::handle_mail(const Command& cmd) {
+  if (state_ == State::Connected) {
+    error(replies::kNeedHelo);
+    co_return;
+  }
+  if (in_transaction()) {
+    error(replies::kNestedMail);
+    co_return;
+  }
+  PathError perr;
+  auto args = parse_mail(cmd.arg, perr);
+  if (!args) {
+    const SmtpReply r = perr.reply();
+    error(r);
+    co_return;
+  }
+  if (args->size > cfg_->limits.max_message_bytes) {
+    ctx_->counters.message_too_big++;
+    error(replies::kSizeTooBig);
+    co_return;
+  }
+  txn_ = TxnLog{};
+  txn_.start = Clock::now();
+  env_.txn_id = env_.session_id + "." + std::to_string(++txn_count_);
+  env_.mail_from = args->mailbox;
+  env_.declared_size = args->size;
+  env_.smtputf8 = args->smtputf8;
+  env_.body_type = args->body;
+  env_.rcpts.clear();
+
+  if (!cfg_->chain->empty()) {
+    ChainResult cr = co_await cfg_->chain->run(Stage::MailFrom, snapshot());
+    note_symbols(cr);
+    if (auto r = refusal(cr, Stage::MailFrom)) {
+      error(*r);
+      end_transaction(r->transient() ? "tempfail" : "reject", r->text());
+      co_return;
+    }
+  }
+  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id);
+  if (auto fail = co_await down_->open(env_)) {
+    ctx_->counters.downstream_failures++;
+    txn_.downstream_reply = down_->last_reply();
+    error(*fail);
+    end_transaction("tempfail", fail->text());
+    co_return;
+  }
+  std::string line = "MAIL FROM:<" + args->mailbox.address + ">";
+  for (const auto& p : args->mailbox.params) {
+    // Pass SIZE only to a server that announced it (RFC 1870 6).
+    if (!down_->caps().size && upper(p.substr(0, 5)) == "SIZE=") continue;
+    line += " " + p;
+  }
+  SmtpReply up = co_await down_->command(line);
+  txn_.mail_ms = ms_since(txn_.start);
+  txn_.downstream_reply = down_->last_reply();
+  if (up.positive()) {
+    state_ = State::InMail;
+    reply(up);
+  } else {
+    if (down_->broken()) ctx_->counters.downstream_failures++;
+    error(up);
+    end_transaction(up.transient() ? "tempfail" : "reject", up.text());
+  }
+}
+
+Task<void> Session::handle_rcpt(const Command& cmd) {
+  if (!in_transaction()) {
+    error(state_ == State::Connected ? replies::kNeedHelo : replies::kNeedMail);
+    co_return;
+  }
+  PathError perr;
+  auto rcpt = parse_rcpt(cmd.arg, env_.smtputf8, perr);
+  if (!rcpt) {
+    const SmtpReply r = perr.reply();
+    error(r);
+    co_return;
+  }
+  txn_.rcpt_attempts++;
+  if (env_.rcpts.size() >= cfg_->limits.max_recipients) {
+    ctx_->counters.too_many_recipients++;
+    error(replies::kTooManyRcpts);
+    co_return;
+  }
+  auto t0 = Clock::now();
+  if (!cfg_->chain->empty()) {
+    auto mb = std::make_shared<const Mailbox>(*rcpt);
+    ChainResult cr = co_await cfg_->chain->run(Stage::RcptTo, snapshot(), mb);
+    note_symbols(cr);
+    if (auto r = refusal(cr, Stage::RcptTo)) {
+      txn_.refused_rcpts.emplace_back(rcpt->address, r->wire());
+      error(*r);
+      co_return;
+    }
+  }
+  // Ask the downstream only after our filters agree, so a recipient we refuse never
+  // reaches it; its answer (e.g. 550 5.1.1 no such user) goes back unchanged.
+  std::string rcpt_line = "RCPT TO:<" + rcpt->address + ">";
+  SmtpReply up = co_await down_->command(rcpt_line);
+  txn_.rcpt_ms += ms_since(t0);
+  if (up.positive()) {
+    env_.rcpts.push_back(*rcpt);
+    state_ = State::HaveRcpt;
+    reply(up);
+  } else {
+    if (down_->broken()) ctx_->counters.downstream_failures++;
+    txn_.refused_rcpts.emplace_back(rcpt->address, up.text());
+    error(up);
+  }
+}
+
+Task<void> Session::handle_data(const Command& cmd) {
+  if (!cmd.arg.empty()) {
+    error(replies::kDataSyntax);
+    co_return;
+  }
+  if (state_ == State::Connected) {
+    error(replies::kNeedHelo);
+    co_return;
+  }
+  if (state_ == State::Greeted) {
+    error(replies::kNeedMail);
+    co_return;
+  }
+  if (state_ != State::HaveRcpt) {
+    error(txn_.rcpt_attempts ? replies::kNoValidRcpts : replies::kNeedRcpt);
+    co_return;
+  }
+  if (down_->broken()) {
+    ctx_->counters.downstream_failures++;
+    error(kDownstreamFailed);
+    end_transaction("tempfail", kDownstreamFailed.text());
+    co_return;
+  }
+  reply(replies::kStartData);
+  if (!co_await flush()) co_return;
+
+  const Limits& lim = cfg_->limits;
+  DataReader reader({lim.max_message_bytes, lim.max_header_bytes, lim.max_line_length,
+                     cfg_->bare_line_endings == "normalize"});
+  auto t0 = Clock::now();
+  std::size_t used = reader.feed(inbuf_);
+  inbuf_.erase(0, used);
+  std::string chunk;
+  while (!reader.done()) {
+    constexpr std::size_t kChunk = 64 * 1024;
+    chunk.resize(kChunk);
+    boost::system::error_code ec;
+    stream_->arm(lim.data_timeout);
+    std::size_t n = co_await stream_->read_some(chunk.data(), kChunk, ec);
+    stream_->disarm();
+    if (ec) {
+      if (stream_->timed_out()) {
+        ctx_->counters.data_timeouts++;
+        spdlog::info("{} timeout in DATA from {} after {} bytes", env_.session_id, env_.client.ip,
+                     reader.raw_bytes());
+        const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
+        co_await close_with(r);
+        end_transaction("aborted", "timeout in DATA");
+      } else {
+        closing_ = true;
+        end_transaction("aborted", "connection lost in DATA");
+      }
+      co_return;
+    }
+    std::string_view got(chunk.data(), n);
+    used = reader.feed(got);
+    if (used < n) inbuf_.append(got.substr(used));  // pipelined commands after the end
+  }
+  txn_.data_ms = ms_since(t0);
+  txn_.size = reader.content_bytes();
+  switch (reader.problem()) {
+    case DataReader::Problem::None:
+      break;
+    case DataReader::Problem::TooBig:
+      ctx_->counters.message_too_big++;
+      error(replies::kMessageTooBig);
+      end_transaction("reject", replies::kMessageTooBig.text());
+      co_return;
+    case DataReader::Problem::HeaderTooBig:
+      ctx_->counters.header_too_big++;
+      error(replies::kHeaderTooBig);
+      end_transaction("reject", replies::kHeaderTooBig.text());
+      co_return;
+    case DataReader::Problem::LineTooLong:
+      ctx_->counters.line_too_long++;
+      error(replies::kTextLineTooLong);
+      end_transaction("reject", replies::kTextLineTooLong.text());
+      co_return;
+    case DataReader::Problem::BareLineEnding:
+      ctx_->counters.bare_line_endings++;
+      spdlog::warn("{} bare CR/LF x{} in DATA from {} (SMTP smuggling?)", env_.session_id,
+                   reader.bare_count(), env_.client.ip);
+      error(replies::kBareLineEnding);
+      end_transaction("reject", replies::kBareLineEnding.text());
+      co_return;
+  }
+  if (reader.bare_count()) {
+    ctx_->counters.bare_line_endings++;
+    txn_.symbols.push_back({"BARE_LINE_ENDING_NORMALIZED", 0.0, std::to_string(reader.bare_count())});
+  }
+
+  auto msg = std::make_shared<const Message>(reader.take());
+  auto tf = Clock::now();
+  ChainResult cr;
+  if (!cfg_->chain->empty()) cr = co_await cfg_->chain->run(Stage::EndOfData, snapshot(), {}, msg);
+  txn_.filter_ms = ms_since(tf);
+  note_symbols(cr);
+  if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
+  bool quarantine_requested = false;
+  for (const auto& s : txn_.symbols) quarantine_requested |= s.name == "QUARANTINE_REQUESTED";
+  if (quarantine_requested && cr.action == Action::Continue) cr.action = Action::Quarantine;
+  // The whole transaction's symbols count, not just this stage's.
+  ChainResult all = cr;
+  all.symbols = txn_.symbols;
+  Decision d = decide(all, /*quarantine_available=*/false);
+  txn_.score = d.score;
+  if (!d.reason.empty()) txn_.decided_by = d.reason;
+  if (d.action == Action::Reject || d.action == Action::Tempfail) {
+    const SmtpReply r = d.reply ? *d.reply
+                                : (d.action == Action::Reject ? replies::kPolicyReject
+                                                              : replies::kPolicyTempfail);
+    if (d.action == Action::Reject) ctx_->counters.messages_rejected++;
+    else ctx_->counters.messages_tempfailed++;
+    error(r);
+    end_transaction(action_name(d.action), r.text());
+    co_return;
+  }
+  std::string prefix;
+  for (const auto& h : d.add_headers) prefix += h.wire();
+  std::string wire = dot_stuff(prefix, msg->data());
+  auto td = Clock::now();
+  SmtpReply up = co_await down_->send_data(wire);
+  txn_.downstream_ms = ms_since(td);
+  txn_.downstream_reply = down_->last_reply();
+  if (up.is_2xx()) {
+    ctx_->counters.messages_delivered++;
+    reply(up);
+    end_transaction("accept", up.text());
+  } else {
+    if (down_->broken()) ctx_->counters.downstream_failures++;
+    error(up);
+    end_transaction(up.transient() ? "tempfail" : "reject", up.text());
+  }
+}
+
+Task<void> Session::handle_starttls(const Command& cmd) {
+  if (!cfg_->server_tls) {
+    error(replies::kNotImplemented);
+    co_return;
+  }
+  if (!cmd.arg.empty()) {
+    error(replies::kStarttlsSyntax);
+    co_return;
+  }
+  if (stream_->tls()) {
+    error(replies::kTlsActive);
+    co_return;
+  }
+  if (in_transaction()) {
+    error(replies::kTxnInProgress);
+    co_return;
+  }
+  reply(replies::kTlsReady);
+  if (!co_await flush()) co_return;
+  if (!inbuf_.empty()) {
+    // Commands sent before the handshake must not be run as if they came over TLS
+    // (CVE-2011-0411, "STARTTLS command injection").
+    ctx_->counters.starttls_injection++;
+    spdlog::warn("{} discarded {} bytes sent after STARTTLS by {}", env_.session_id, inbuf_.size(),
+                 env_.client.ip);
+    inbuf_.clear();
+  }
+  auto cfg = cfg_;  // keeps the context alive across a reload
+  boost::system::error_code ec;
+  stream_->arm(cfg_->limits.command_timeout);
+  co_await stream_->handshake_server(*cfg->server_tls, ec);
+  stream_->disarm();
+  if (ec) {
+    spdlog::info("{} TLS handshake with {} failed: {}", env_.session_id, env_.client.ip, ec.message());
+    closing_ = true;
+    co_return;
+  }
+  env_.client.tls = true;
+  env_.client.tls_version = stream_->tls_version();
+  env_.client.tls_cipher = stream_->tls_cipher();
+  // RFC 3207 4.2: forget everything learned before the handshake.
+  if (!xclient_helo_) env_.client.helo.clear();
+  env_.client.esmtp = false;
+  state_ = State::Connected;
+  spdlog::info("{} TLS {} {}", env_.session_id, env_.client.tls_version, env_.client.tls_cipher);
+}
+
+Task<void> Session::handle_xclient(const Command& cmd) {
+  bool trusted = false;
+  for (const auto& net : cfg_->xclient_trusted) trusted |= net.contains(env_.client.peer_ip);
+  if (!trusted) {
+    spdlog::info("{} XCLIENT refused from untrusted {}", env_.session_id, env_.client.peer_ip);
+    error(replies::kXclientDenied);
+    co_return;
+  }
+  if (in_transaction()) {
+    error(replies::kTxnInProgress);
+    co_return;
+  }
+  ClientInfo c = env_.client;
+  std::string local_ip = env_.local_ip;
+  std::uint16_t local_port = env_.local_port;
+  bool helo_given = false;
+  std::string rest = cmd.arg;
+  std::size_t count = 0;
+  std::size_t i = 0;
+  while (i < rest.size()) {
+    while (i < rest.size() && rest[i] == ' ') ++i;
+    if (i >= rest.size()) break;
+    std::size_t j = rest.find(' ', i);
+    if (j == std::string::npos) j = rest.size();
+    std::string attr = rest.substr(i, j - i);
+    i = j;
+    auto eq = attr.find('=');
+    if (eq == std::string::npos) {
+      error(replies::kXclientSyntax);
+      co_return;
+    }
+    std::string name = upper(attr.substr(0, eq));
+    auto value = xtext_decode(attr.substr(eq + 1));
+    const SmtpReply bad{501, "5.5.4", "Bad " + name + " syntax in XCLIENT"};
+    if (!value) {
+      error(bad);
+      co_return;
+    }
+    bool unavailable = *value == "[UNAVAILABLE]" || *value == "[TEMPUNAVAIL]";
+    ++count;
+    if (name == "ADDR") {
+      if (unavailable) continue;
+      std::string a = *value;
+      if (a.size() > 5 && upper(a.substr(0, 5)) == "IPV6:") a = a.substr(5);
+      boost::system::error_code aec;
+      auto addr = asio::ip::make_address(a, aec);
+      if (aec) {
+        error(bad);
+        co_return;
+      }
+      c.ip = addr.to_string();
+    } else if (name == "PORT" || name == "DESTPORT") {
+      if (unavailable) continue;
+      char* end = nullptr;
+      unsigned long p = std::strtoul(value->c_str(), &end, 10);
+      if (value->empty() || *end || p > 65535) {
+        error(bad);
+        co_return;
+      }
+      if (name == "PORT") c.port = static_cast<std::uint16_t>(p);
+      else local_port = static_cast<std::uint16_t>(p);
+    } else if (name == "NAME") {
+      c.name = unavailable ? "unknown" : *value;
+    } else if (name == "HELO") {
+      c.helo = unavailable ? "" : *value;
+      helo_given = !unavailable;
+    } else if (name == "PROTO") {
+      std::string p = upper(*value);
+      if (p != "SMTP" && p != "ESMTP") {
+        error(bad);
+        co_return;
+      }
+      c.esmtp = p == "ESMTP";
+    } else if (name == "LOGIN") {
+      c.login = unavailable ? "" : *value;
+    } else if (name == "DESTADDR") {
+      if (!unavailable) local_ip = *value;
+    } else {
+      const SmtpReply r{501, "5.5.4", "Bad XCLIENT attribute name: " + name.substr(0, 32)};
+      error(r);
+      co_return;
+    }
+  }
+  if (count == 0) {
+    error(replies::kXclientSyntax);
+    co_return;
+  }
+  c.xclient = true;
+  env_.client = c;
+  env_.local_ip = local_ip;
+  env_.local_port = local_port;
+  xclient_helo_ = helo_given;
+  state_ = State::Connected;  // XCLIENT_README: the session starts over; the client greets again
+  spdlog::info("{} XCLIENT from {}: client {} [{}] helo={}", env_.session_id, env_.client.peer_ip,
+               c.name, c.ip, c.helo);
+  if (!co_await run_connect_stage()) co_return;
+  const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
+  reply(greeting);
+}
+
+void Session::reset_transaction() {
+  Downstream::retire(std::move(down_));
+  down_.reset();
+  env_.mail_from.reset();
+  env_.rcpts.clear();
+  env_.declared_size = 0;
+  env_.smtputf8 = false;
+  env_.body_type.clear();
+  env_.txn_id.clear();
+  if (state_ == State::InMail || state_ == State::HaveRcpt) state_ = State::Greeted;
+}
+
+void Session::end_transaction(const char* outcome, const std::string& reply_text) {
+  if (!txn_.logged && env_.mail_from) log_transaction(outcome, reply_text);
+  txn_.logged = true;
+  reset_transaction();
+}
+
+void Session::log_transaction(const char* verdict, const std::string& reply_text) {
+  if (!ctx_->txn_log) return;
+  JsonWriter j;
+  j.begin_object();
+  j.field("session", env_.session_id).field("txn", env_.txn_id);
+  j.field("client_ip", env_.client.ip).field("client_port", static_cast<unsigned>(env_.client.port));
+  j.field("client_name", env_.client.name).field("helo", env_.client.helo);
+  if (env_.client.xclient) j.field("peer_ip", env_.client.peer_ip);
+  j.field("tls", env_.client.tls);
+  if (env_.client.tls) j.field("tls_version", env_.client.tls_version);
+  j.field("mail_from", env_.mail_from ? env_.mail_from->address : std::string());
+  j.key("rcpts").begin_array();
+  for (const auto& r : env_.rcpts) j.value(r.address);
+  j.end_array();
+  if (!txn_.refused_rcpts.empty()) {
+    j.key("refused_rcpts").begin_array();
+    for (const auto& [rcpt, why] : txn_.refused_rcpts) {
+      j.begin_object().field("rcpt", rcpt).field("reply", why).end_object();
+    }
+    j.end_array();
+  }
+  j.field("size", static_cast<unsigned long long>(txn_.size));
+  j.key("symbols").begin_array();
+  auto sym = [&](const Symbol& s) {
+    j.begin_object().field("name", s.name).field("score", s.score);
+    if (!s.detail.empty()) j.field("detail", s.detail);
+    j.end_object();
+  };
+  for (const auto& s : session_symbols_) sym(s);
+  for (const auto& s : txn_.symbols) sym(s);
+  j.end_array();
+  double score = txn_.score;
+  if (score == 0) {
+    for (const auto& s : session_symbols_) score += s.score;
+    for (const auto& s : txn_.symbols) score += s.score;
+  }
+  j.field("score", score);
+  j.field("verdict", verdict);
+  if (!txn_.decided_by.empty()) j.field("decided_by", txn_.decided_by);
+  j.field("reply", reply_text);
+  j.field("downstream_reply", txn_.downstream_reply);
+  j.key("ms").begin_object();
+  j.field("mail", txn_.mail_ms).field("rcpt", txn_.rcpt_ms).field("data", txn_.data_ms);
+  j.field("filters", txn_.filter_ms).field("downstream", txn_.downstream_ms);
+  j.field("total", ms_since(txn_.start));
+  j.end_object();
+  j.end_object();
+  ctx_->txn_log->info(j.str());
+}
+
+}  // namespace mxgate

@@ -1,0 +1,96 @@
+// Session: one inbound SMTP connection, from greeting to QUIT (RFC 5321), as one
+// coroutine on its own strand. It reads a command, checks the state, runs the filter
+// stage, asks the downstream, and replies; see docs/architecture.md for the path of
+// a message. It never answers 250 to a message the downstream did not accept.
+#pragma once
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "filters/chain.hpp"
+#include "filters/task.hpp"
+#include "proxy/config.hpp"
+#include "proxy/server_context.hpp"
+#include "proxy/smtp_command.hpp"
+
+namespace mxgate {
+
+class Downstream;
+class Stream;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(boost::asio::ip::tcp::socket sock, ConfigPtr cfg, std::shared_ptr<ServerContext> ctx);
+  ~Session();
+
+  // Runs the whole session. Never throws.
+  Task<void> run();
+  // From any thread: at the next idle point, answer 421 4.3.2 and close.
+  void shutdown();
+  // From any thread: close now (shutdown deadline passed).
+  void abort();
+  const std::string& id() const { return env_.session_id; }
+
+ private:
+  enum class State { Connected, Greeted, InMail, HaveRcpt };
+  using Clock = std::chrono::steady_clock;
+
+  Task<void> serve();
+  Task<std::optional<std::string>> read_command();
+  Task<void> handle(const Command& cmd);
+  Task<void> handle_helo(const Command& cmd, bool ehlo);
+  Task<void> handle_mail(const Command& cmd);
+  Task<void> handle_rcpt(const Command& cmd);
+  Task<void> handle_data(const Command& cmd);
+  Task<void> handle_starttls(const Command& cmd);
+  Task<void> handle_xclient(const Command& cmd);
+  Task<bool> run_connect_stage();
+
+  void reply(const SmtpReply& r);   // queues; flushed before we wait for input
+  void error(const SmtpReply& r);   // queues and counts an error (smtp.max_errors)
+  Task<bool> flush();
+  Task<void> close_with(const SmtpReply& r);  // last reply, then close
+  // Our own refusal from a chain result, if the stage did not continue.
+  std::optional<SmtpReply> refusal(const ChainResult& r, Stage stage);
+  void end_transaction(const char* outcome, const std::string& reply_text);
+  void reset_transaction();
+  std::shared_ptr<const Envelope> snapshot() const;
+  bool in_transaction() const { return state_ == State::InMail || state_ == State::HaveRcpt; }
+  std::string ehlo_keywords() const;
+  void log_transaction(const char* verdict, const std::string& reply_text);
+  void note_symbols(const ChainResult& r);
+
+  ConfigPtr cfg_;
+  std::shared_ptr<ServerContext> ctx_;
+  std::unique_ptr<Stream> stream_;
+  Envelope env_;
+  State state_ = State::Connected;
+  std::string inbuf_;
+  std::string outbuf_;
+  bool closing_ = false;
+  bool idle_ = false;  // waiting for a command outside a transaction
+  bool xclient_helo_ = false;  // HELO came from XCLIENT: later EHLOs do not replace it
+  std::size_t commands_ = 0;
+  std::size_t errors_ = 0;
+  std::size_t txn_count_ = 0;
+  std::shared_ptr<Downstream> down_;
+
+  // Per transaction, for the JSON log line.
+  struct TxnLog {
+    Clock::time_point start;
+    std::vector<Symbol> symbols;
+    std::vector<std::pair<std::string, std::string>> refused_rcpts;  // rcpt, reply
+    std::size_t rcpt_attempts = 0;
+    std::size_t size = 0;
+    std::string decided_by;
+    double score = 0;
+    std::string downstream_reply;
+    long long mail_ms = 0, rcpt_ms = 0, data_ms = 0, filter_ms = 0, downstream_ms = 0;
+    bool logged = false;
+  } txn_;
+  std::vector<Symbol> session_symbols_;  // connect/HELO stage symbols, kept per session
+};
+
+}  // namespace mxgate

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian 12 packages mxgate needs to build and test, if any is missing.
+# Runs apt-get as root (or through sudo). Safe to run again: it installs nothing
+# when everything is present.
+set -eu
+PKGS="cmake ninja-build g++ ccache pkg-config
+libboost-dev libssl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev
+libgtest-dev libgmock-dev openssl
+python3 python3-aiosmtpd swaks postfix iproute2"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Postfix is installed for smtp-sink/smtp-source only: never leave its daemon running.
+$SUDO postfix stop >/dev/null 2>&1 || true
