@@ -1,0 +1,62 @@
+#include "filters/message.hpp"
+
+#include <gtest/gtest.h>
+
+#include "filters/envelope.hpp"
+
+namespace mxgate {
+namespace {
+
+TEST(Message, SplitsFieldsWithFoldingAndBody) {
+  Message m("From: A <a@example.net>\r\nSubject: hello\r\n  world\r\nX-Empty:\r\n\r\nbody line\r\n");
+  ASSERT_EQ(m.headers().size(), 3u);
+  EXPECT_EQ(m.headers()[0].name, "From");
+  EXPECT_EQ(m.headers()[1].value, " hello\r\n  world");
+  EXPECT_EQ(m.headers()[1].unfolded(), "hello  world");
+  EXPECT_EQ(m.headers()[2].unfolded(), "");
+  EXPECT_EQ(m.body(), "body line\r\n");
+  EXPECT_TRUE(m.headers_well_formed());
+}
+
+TEST(Message, LookupIsCaseInsensitive) {
+  Message m("from: a@b\r\nTO: c@d\r\nTo: e@f\r\n\r\n");
+  EXPECT_EQ(m.count("To"), 2u);
+  ASSERT_NE(m.first("FROM"), nullptr);
+  EXPECT_EQ(m.first("FROM")->unfolded(), "a@b");
+  EXPECT_EQ(m.fields("to").size(), 2u);
+  EXPECT_EQ(m.first("Subject"), nullptr);
+}
+
+TEST(Message, MalformedHeaderLineStartsTheBody) {
+  Message m("Subject: x\r\nthis is not a header\r\nMore: y\r\n\r\nbody\r\n");
+  EXPECT_FALSE(m.headers_well_formed());
+  EXPECT_EQ(m.headers().size(), 1u);
+  EXPECT_EQ(m.body().substr(0, 20), "this is not a header");
+}
+
+TEST(Message, HeadersOnlyAndEmpty) {
+  Message h("Subject: only\r\n");
+  EXPECT_EQ(h.headers().size(), 1u);
+  EXPECT_EQ(h.body(), "");
+  Message e("");
+  EXPECT_TRUE(e.headers().empty());
+  EXPECT_EQ(e.size(), 0u);
+}
+
+TEST(Message, HeaderFieldWire) {
+  EXPECT_EQ((HeaderField{"X-Test", "value"}).wire(), "X-Test: value\r\n");
+  EXPECT_EQ((HeaderField{"X-Test", " value"}).wire(), "X-Test: value\r\n");
+}
+
+TEST(Mailbox, Parts) {
+  Mailbox m{"user@example.org", {}};
+  EXPECT_EQ(m.local_part(), "user");
+  EXPECT_EQ(m.domain(), "example.org");
+  Mailbox q{"\"a@b\"@example.org", {}};
+  EXPECT_EQ(q.domain(), "example.org");
+  EXPECT_TRUE(Mailbox{}.is_null());
+  EXPECT_EQ((Mailbox{"postmaster", {}}).domain(), "");
+}
+
+}  // namespace
+}  // namespace mxgate

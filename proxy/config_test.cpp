@@ -1,0 +1,108 @@
+#include "proxy/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mxgate {
+namespace {
+
+TEST(Config, SampleAndEmbeddedConfigsLoad) {
+  auto file = load_config_file(std::string(MXGATE_SOURCE_DIR) + "/samples/mxgate.yaml");
+  ASSERT_TRUE(file.ok()) << format_errors(file.errors);
+  auto embedded = load_config_text(kEmbeddedConfig, "embedded");
+  ASSERT_TRUE(embedded.ok()) << format_errors(embedded.errors);
+  const Config& c = **file.value;
+  EXPECT_EQ(c.listen.at(0).str(), "127.0.0.1:2525");
+  EXPECT_EQ(c.downstream.address.str(), "127.0.0.1:2526");
+  EXPECT_EQ(c.chain->filters().size(), 1u);
+  EXPECT_EQ((*embedded.value)->listen.at(0).str(), c.listen.at(0).str());
+}
+
+TEST(Config, EmptyFileGivesDefaults) {
+  auto r = load_config_text("", "empty.yaml");
+  ASSERT_TRUE(r.ok()) << format_errors(r.errors);
+  const Config& c = **r.value;
+  EXPECT_EQ(c.limits.max_message_bytes, 25u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_recipients, 1000u);
+  EXPECT_EQ(c.bare_line_endings, "reject");
+  EXPECT_EQ(c.downstream.tls, "opportunistic");
+  EXPECT_TRUE(c.chain->empty());
+  EXPECT_EQ(c.downstream.helo_name, c.hostname);
+}
+
+// Golden test: the exact messages an operator sees, all errors at once.
+TEST(Config, ErrorsNameFileLineAndKey) {
+  const char* text =
+      "listen: [127.0.0.1]\n"                    // 1
+      "smtp:\n"                                  // 2
+      "  max_recipients: 0\n"                    // 3
+      "  max_recipent: 5\n"                      // 4
+      "  command_timeout: soon\n"                // 5
+      "  bare_line_endings: maybe\n"             // 6
+      "  xclient_trusted: [10.0.0.0/33]\n"       // 7
+      "downstream:\n"                            // 8
+      "  tls: sometimes\n"                       // 9
+      "  address: nowhere\n"                     // 10
+      "filters:\n"                               // 11
+      "  - nosuchfilter\n"                       // 12
+      "unknown_top: 1\n";                        // 13
+  auto r = load_config_text(text, "bad.yaml");
+  ASSERT_FALSE(r.ok());
+  std::string all = format_errors(r.errors);
+  const char* expected[] = {
+      "bad.yaml:1: listen: expected host:port, e.g. 127.0.0.1:2525 (got \"127.0.0.1\")",
+      "bad.yaml:3: smtp.max_recipients: must be between 1 and 100000 (got 0)",
+      "bad.yaml:4: smtp.max_recipent: unknown key (did you mean max_recipients?)",
+      "bad.yaml:5: smtp.command_timeout: expected a duration such as 1500ms, 30s, 5m or 1h (got \"soon\")",
+      "bad.yaml:6: smtp.bare_line_endings: must be one of reject, normalize (got \"maybe\")",
+      "bad.yaml:7: smtp.xclient_trusted: \"10.0.0.0/33\" is not an address or network (e.g. 192.0.2.0/24)",
+      "bad.yaml:9: downstream.tls: must be one of off, opportunistic, required (got \"sometimes\")",
+      "bad.yaml:10: downstream.address: expected host:port, e.g. 127.0.0.1:2525 (got \"nowhere\")",
+      "bad.yaml:12: filters[0]: unknown filter \"nosuchfilter\" (known: headers)",
+      "bad.yaml:13: unknown_top: unknown key",
+  };
+  for (const char* e : expected) EXPECT_NE(all.find(e), std::string::npos) << "missing: " << e << "\nall:\n" << all;
+  EXPECT_EQ(r.errors.size(), std::size(expected)) << all;
+}
+
+TEST(Config, YamlSyntaxErrorHasALine) {
+  auto r = load_config_text("smtp:\n  max_errors: [1,\n", "syntax.yaml");
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, "syntax.yaml");
+  EXPECT_GT(r.errors[0].line, 0);
+  EXPECT_NE(r.errors[0].what.find("YAML syntax error"), std::string::npos);
+}
+
+TEST(Config, TlsFilesAreCheckedAtLoad) {
+  auto r = load_config_text("tls:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n", "t.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(format_errors(r.errors).find("t.yaml: tls: cannot load certificate chain /nonexistent/cert.pem"),
+            std::string::npos)
+      << format_errors(r.errors);
+  auto half = load_config_text("tls:\n  cert_file: /x.pem\n", "h.yaml");
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.errors[0].str(), "h.yaml:2: tls.key_file: cert_file and key_file go together");
+}
+
+TEST(Cidr, ContainsIpv4Ipv6AndMapped) {
+  Cidr net;
+  ASSERT_TRUE(Cidr::parse("192.0.2.0/24", net));
+  EXPECT_TRUE(net.contains("192.0.2.77"));
+  EXPECT_TRUE(net.contains("::ffff:192.0.2.77"));
+  EXPECT_FALSE(net.contains("192.0.3.1"));
+  EXPECT_FALSE(net.contains("2001:db8::1"));
+  ASSERT_TRUE(Cidr::parse("2001:db8::/32", net));
+  EXPECT_TRUE(net.contains("2001:db8:ffff::1"));
+  EXPECT_FALSE(net.contains("2001:db9::1"));
+  ASSERT_TRUE(Cidr::parse("127.0.0.1", net));
+  EXPECT_TRUE(net.contains("127.0.0.1"));
+  EXPECT_FALSE(net.contains("127.0.0.2"));
+  ASSERT_TRUE(Cidr::parse("10.1.2.3/9", net));
+  EXPECT_TRUE(net.contains("10.127.0.1"));
+  EXPECT_FALSE(net.contains("10.128.0.1"));
+  for (const char* bad : {"10.0.0.0/33", "x", "10.0.0.0/", "::/129", "1.2.3.4/-1"})
+    EXPECT_FALSE(Cidr::parse(bad, net)) << bad;
+}
+
+}  // namespace
+}  // namespace mxgate

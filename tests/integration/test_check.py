@@ -1,0 +1,198 @@
+"""`mxgate check`: the filter chain run offline on the sample messages.
+
+The default (embedded samples/mxgate.yaml) config runs the `headers` filter, whose
+symbols and scores are in filters/headers/headers_filter.hpp. That filter only adds
+symbols, so the verdict is "accept" and the score is the sum of the symbol scores.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import MXGATE, SOURCE_DIR
+
+SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
+
+# file -> (symbols in order as (name, score, detail), total score)
+EXPECTED = {
+    "ham.eml": ([], 0.0),
+    "missing-date-mid.eml": ([("MISSING_DATE", 1.0, ""), ("MISSING_MID", 0.5, "")], 1.5),
+    "two-from.eml": ([("MULTIPLE_FROM", 2.0, "2 From fields")], 2.0),
+    "malformed-header.eml": ([("HEADER_MALFORMED", 1.5,
+                               "line without a field name in the header section")], 1.5),
+}
+
+# The envelope `check` derives from the headers when no --from/--rcpt is given.
+HEADER_ENVELOPE = {
+    "ham.eml": ("alice@example.net", ["bob@example.org"]),
+    "missing-date-mid.eml": ("news@shop.example.com", ["customer@example.org"]),
+    "two-from.eml": ("support@bank.example", ["victim@example.org"]),
+    "malformed-header.eml": ("carol@example.net", ["dave@example.org"]),
+}
+
+SYMBOL_LINE = re.compile(r"^  (\S+)\s+(-?\d+\.\d\d)  ?(.*)$")
+
+
+def run(*args, stdin=None):
+    return subprocess.run([MXGATE, *args], capture_output=True, text=True, timeout=30, input=stdin)
+
+
+def parse_text(out):
+    """The text report as a dict: file, envelope, filters, verdict, score, stage, symbols."""
+    r = {"symbols": []}
+    in_symbols = False
+    for line in out.splitlines():
+        if in_symbols and line.startswith("  "):
+            m = SYMBOL_LINE.match(line)
+            assert m, "bad symbol line %r" % line
+            r["symbols"].append((m.group(1), float(m.group(2)), m.group(3).rstrip()))
+            continue
+        in_symbols = False
+        key, _, val = line.partition(":")
+        val = val.strip()
+        if key == "symbols":
+            if val == "(none)":
+                r["symbols_none"] = True
+            else:
+                in_symbols = True
+        elif key == "verdict":
+            m = re.match(r"^(\w+) \(score (-?\d+\.\d\d)\) at (\w+)", val)
+            assert m, "bad verdict line %r" % line
+            r["verdict"], r["score"], r["stage"] = m.group(1), float(m.group(2)), m.group(3)
+        else:
+            r[key] = val
+    return r
+
+
+class CheckSamples(unittest.TestCase):
+    def test_samples_present(self):
+        for name in EXPECTED:
+            self.assertTrue(os.path.isfile(os.path.join(SAMPLES, name)), name)
+
+    def test_text_output(self):
+        for name, (symbols, score) in EXPECTED.items():
+            with self.subTest(name=name):
+                path = os.path.join(SAMPLES, name)
+                p = run("check", path)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                r = parse_text(p.stdout)
+                self.assertEqual(r["file"], path)
+                self.assertEqual(r["filters"], "headers")
+                self.assertEqual(r["verdict"], "accept")
+                self.assertEqual(r["stage"], "data")
+                self.assertAlmostEqual(r["score"], score, places=2)
+                self.assertEqual(r["symbols"], symbols)
+                if not symbols:
+                    self.assertTrue(r.get("symbols_none"), p.stdout)
+                    self.assertIn("symbols:   (none)", p.stdout)
+                self.assertNotIn("reply:", p.stdout)  # accepted: no reply of our own
+                frm, rcpts = HEADER_ENVELOPE[name]
+                self.assertEqual(r["envelope"], "client 127.0.0.1 helo localhost from <%s> to %s"
+                                 % (frm, " ".join("<%s>" % x for x in rcpts)))
+
+    def test_json_output(self):
+        for name, (symbols, score) in EXPECTED.items():
+            with self.subTest(name=name):
+                path = os.path.join(SAMPLES, name)
+                p = run("check", path, "--json")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                lines = [l for l in p.stdout.splitlines() if l.strip()]
+                self.assertEqual(len(lines), 1, p.stdout)
+                j = json.loads(lines[0])
+                self.assertEqual(j["file"], path)
+                self.assertEqual(j["verdict"], "accept")
+                self.assertEqual(j["stage"], "data")
+                self.assertAlmostEqual(j["score"], score, places=3)
+                self.assertEqual(j["filters"], ["headers"])
+                got = [(s["name"], s["score"], s.get("detail", "")) for s in j["symbols"]]
+                self.assertEqual(got, symbols)
+                self.assertNotIn("reply", j)
+                frm, rcpts = HEADER_ENVELOPE[name]
+                self.assertEqual(j["envelope"], {"client_ip": "127.0.0.1", "helo": "localhost",
+                                                 "mail_from": frm, "rcpts": rcpts})
+
+    def test_envelope_options_text(self):
+        path = os.path.join(SAMPLES, "ham.eml")
+        p = run("check", path, "--from", "bounce@sender.example", "--rcpt", "one@rcpt.example",
+                "--rcpt", "two@rcpt.example", "--ip", "192.0.2.45", "--helo", "mail.sender.example")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = parse_text(p.stdout)
+        self.assertEqual(r["envelope"], "client 192.0.2.45 helo mail.sender.example from "
+                         "<bounce@sender.example> to <one@rcpt.example> <two@rcpt.example>")
+        self.assertEqual(r["verdict"], "accept")
+        self.assertEqual(r["symbols"], [])
+
+    def test_envelope_options_json(self):
+        path = os.path.join(SAMPLES, "two-from.eml")
+        p = run("check", path, "--json", "--from", "bounce@sender.example", "--rcpt",
+                "one@rcpt.example", "--ip", "2001:db8::25", "--helo", "mail.sender.example")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertEqual(j["envelope"], {"client_ip": "2001:db8::25", "helo": "mail.sender.example",
+                                         "mail_from": "bounce@sender.example",
+                                         "rcpts": ["one@rcpt.example"]})
+        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]], [("MULTIPLE_FROM", 2)])
+
+    def test_stdin(self):
+        with open(os.path.join(SAMPLES, "missing-date-mid.eml")) as f:
+            text = f.read()
+        p = run("check", "-", "--json", stdin=text)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertEqual([s["name"] for s in j["symbols"]], ["MISSING_DATE", "MISSING_MID"])
+        self.assertAlmostEqual(j["score"], 1.5)
+
+    def test_crlf_file_same_result(self):
+        # A file with CRLF line ends gives the same symbols as the LF one.
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        with open(os.path.join(SAMPLES, "malformed-header.eml"), "rb") as f:
+            data = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        path = os.path.join(d, "crlf.eml")
+        with open(path, "wb") as f:
+            f.write(data)
+        j = json.loads(run("check", path, "--json").stdout)
+        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]], [("HEADER_MALFORMED", 1.5)])
+
+    def test_missing_file_exits_1(self):
+        for extra in ([], ["--json"]):
+            with self.subTest(extra=extra):
+                p = run("check", "/nonexistent/dir/no-such-message.eml", *extra)
+                self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+                self.assertIn("no-such-message.eml", p.stderr)
+                self.assertEqual(p.stdout, "")
+
+    def test_bad_config_exits_2(self):
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        cfg = os.path.join(d, "bad.yaml")
+        with open(cfg, "w") as f:
+            f.write("hostname: mx.test\nsmtp:\n  max_recipients: 0\nfilters:\n  - headers\n")
+        p = run("check", os.path.join(SAMPLES, "ham.eml"), "--config", cfg)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn(cfg + ":3: smtp.max_recipients: ", p.stderr)
+        self.assertEqual(p.stdout, "")
+        # A config file that does not exist is a config error too.
+        p = run("check", os.path.join(SAMPLES, "ham.eml"), "--config", os.path.join(d, "none.yaml"))
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+
+    def test_config_without_filters(self):
+        # The symbols come from the configured chain: with no filters there are none.
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        cfg = os.path.join(d, "nofilters.yaml")
+        with open(cfg, "w") as f:
+            f.write("hostname: mx.test\nfilters: []\n")
+        p = run("check", os.path.join(SAMPLES, "two-from.eml"), "--config", cfg, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertEqual(j["symbols"], [])
+        self.assertEqual(j["filters"], [])
+        self.assertEqual(j["verdict"], "accept")
+
+
+if __name__ == "__main__":
+    unittest.main()

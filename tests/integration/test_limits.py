@@ -1,0 +1,354 @@
+"""Every smtp.* limit (proxy/limits.hpp): set it low, run into it, check the exact
+reply, that the session goes on or ends as it should, and what the downstream got."""
+import smtplib
+import socket
+import threading
+import time
+import unittest
+
+from harness import LOOPBACK, ProxyTestCase, RawClient
+
+HOST = "mxgate.test"
+
+
+class LimitsBase(ProxyTestCase):
+    def setUp(self):
+        self.down = self.start_downstream()
+
+    def mx(self, **smtp):
+        self.m = self.start_mxgate(self.down.port, {"smtp": smtp})
+        return self.m
+
+    def greeted(self, port, source=None, timeout=5):
+        """A connection that got the 220 greeting; retries briefly while mxgate still
+        counts the harness's readiness probe against a connection limit."""
+        deadline = time.time() + timeout
+        while True:
+            c = RawClient(port, source=source)
+            code, lines = c.reply()
+            if code == 220:
+                self.addCleanup(c.close)
+                return c
+            c.close()
+            if time.time() > deadline:
+                self.fail("no 220 greeting: %r" % lines)
+            time.sleep(0.1)
+
+    def txn(self, c, rcpts=("rcpt@example.org",), mail="MAIL FROM:<sender@example.net>"):
+        code, lines = c.cmd(mail)
+        self.assertEqual(code, 250, lines)
+        for r in rcpts:
+            code, lines = c.cmd(f"RCPT TO:<{r}>")
+            self.assertEqual(code, 250, lines)
+        code, lines = c.cmd("DATA")
+        self.assertEqual(code, 354, lines)
+
+    def assert_reply(self, got, code, enhanced):
+        c, lines = got
+        self.assertEqual(c, code, lines)
+        self.assertTrue(lines[-1].startswith(f"{code} {enhanced} "), lines)
+
+    def nothing_delivered(self, settle=0.3):
+        time.sleep(settle)
+        self.assertEqual(self.down.rec.messages, [])
+
+
+class CommandLine(LimitsBase):
+    def test_max_command_line(self):
+        m = self.mx(max_command_line=512)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        # 512 octets including CRLF is allowed...
+        line = "NOOP " + "x" * (512 - 2 - 5)
+        self.assertEqual(len(line) + 2, 512)
+        self.assertEqual(c.cmd(line), (250, ["250 2.0.0 Ok"]))
+        # ...513 is not,
+        self.assert_reply(c.cmd(line + "x"), 500, "5.5.2")
+        # nor is a much longer one arriving in many reads: exactly one reply for it.
+        c.send("NOOP " + "y" * 20000 + "\r\n")
+        self.assert_reply(c.reply(), 500, "5.5.2")
+        # The session continues.
+        self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+        self.txn(c)
+        c.send(b"Subject: after long lines\r\n\r\nbody\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+        self.assertEqual(self.down.rec.commands.count(("MAIL", "sender@example.net")), 1)
+
+
+class TextLine(LimitsBase):
+    def test_max_line_length(self):
+        m = self.mx(max_line_length=1000)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        # 998 characters + CRLF = 1000 octets (RFC 5321 4.5.3.1.6): accepted.
+        ok_line = b"a" * 998
+        self.txn(c)
+        c.send(b"Subject: longest allowed\r\n\r\n" + ok_line + b"\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+        self.assertIn(ok_line + b"\r\n", self.down.rec.messages[0]["data"])
+        # 999 characters: one octet too long.
+        self.txn(c)
+        c.send(b"Subject: one too long\r\n\r\n" + b"b" * 999 + b"\r\n.\r\n")
+        self.assert_reply(c.reply(), 550, "5.6.0")
+        # Much longer.
+        self.txn(c)
+        c.send(b"Subject: far too long\r\n\r\n" + b"c" * 5000 + b"\r\nshort\r\n.\r\n")
+        self.assert_reply(c.reply(), 550, "5.6.0")
+        self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+        time.sleep(0.3)
+        self.assertEqual(len(self.down.rec.messages), 1)   # only the first one
+
+
+class MessageSize(LimitsBase):
+    def setUp(self):
+        super().setUp()
+        self.m = self.mx(max_message_bytes=4096, max_header_bytes=2048)
+
+    def test_ehlo_advertises_size(self):
+        c = self.raw(self.m.port)
+        lines = self.ehlo(c)
+        sizes = [l[4:] for l in lines if l[4:].upper().startswith("SIZE")]
+        self.assertEqual(sizes, ["SIZE 4096"], lines)
+
+    def test_size_parameter_over_limit(self):
+        c = self.raw(self.m.port)
+        self.ehlo(c)
+        self.assert_reply(c.cmd("MAIL FROM:<sender@example.net> SIZE=4097"), 552, "5.3.4")
+        # Nothing was opened downstream for it.
+        self.assertEqual(self.down.rec.mail_count, 0)
+        # At the limit is fine.
+        code, lines = c.cmd("MAIL FROM:<sender@example.net> SIZE=4096")
+        self.assertEqual(code, 250, lines)
+        self.assertEqual(self.down.rec.mail_count, 1)
+
+    def test_message_over_limit_without_size(self):
+        c = self.raw(self.m.port)
+        self.ehlo(c)
+        self.txn(c)
+        body = b"".join(b"%04d " % i + b"z" * 70 + b"\r\n" for i in range(80))   # ~6 KB
+        c.send(b"Subject: too big\r\n\r\n" + body + b".\r\n")
+        self.assert_reply(c.reply(), 552, "5.3.4")
+        self.nothing_delivered()
+        # The session continues and a small message still goes through.
+        self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+        self.txn(c)
+        c.send(b"Subject: small\r\n\r\nsmall\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+        self.assertEqual(self.down.rec.messages[0]["data"], b"Subject: small\r\n\r\nsmall\r\n")
+        txns = self.m.wait_transactions(2)
+        self.assertEqual([t["verdict"] for t in txns], ["reject", "accept"], txns)
+
+    def test_message_at_limit_is_accepted(self):
+        # The limit counts the message as received (after dot-unstuffing, without the
+        # final dot line): exactly max_message_bytes goes through, one more does not.
+        def message(n):
+            head = b"Subject: exact\r\n\r\n"
+            filler = n - len(head) - 2
+            return head + b"x" * (filler % 900) + b"\r\n" + b"".join(
+                b"y" * 898 + b"\r\n" for _ in range(filler // 900))
+        at, over = message(4096), message(4097)
+        self.assertEqual((len(at), len(over)), (4096, 4097))
+        c = self.raw(self.m.port)
+        self.ehlo(c)
+        self.txn(c)
+        c.send(at + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.txn(c)
+        c.send(over + b".\r\n")
+        self.assert_reply(c.reply(), 552, "5.3.4")
+        time.sleep(0.3)
+        self.assertEqual([m["data"] for m in self.down.rec.messages], [at])
+
+
+class HeaderSize(LimitsBase):
+    def test_max_header_bytes(self):
+        m = self.mx(max_header_bytes=1024)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.txn(c)
+        header = b"".join(b"X-Filler-%02d: " % i + b"h" * 60 + b"\r\n" for i in range(30))  # ~2.2 KB
+        c.send(b"Subject: big header\r\n" + header + b"\r\nsmall body\r\n.\r\n")
+        self.assert_reply(c.reply(), 552, "5.3.4")
+        self.nothing_delivered()
+        # A large body under a small header is fine.
+        self.txn(c)
+        body = b"".join(b"b" * 70 + b"\r\n" for _ in range(60))
+        c.send(b"Subject: small header\r\n\r\n" + body + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+
+
+class Recipients(LimitsBase):
+    def test_max_recipients(self):
+        m = self.mx(max_recipients=2)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assertEqual(c.cmd("MAIL FROM:<sender@example.net>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<one@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<two@example.org>")[0], 250)
+        self.assert_reply(c.cmd("RCPT TO:<three@example.org>"), 452, "4.5.3")
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(b"Subject: three rcpts\r\n\r\nbody\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+        self.assertEqual(self.down.rec.messages[0]["rcpts"], ["one@example.org", "two@example.org"])
+        self.assertNotIn(("RCPT", "three@example.org"), self.down.rec.commands)
+
+
+class Commands(LimitsBase):
+    def test_max_commands(self):
+        m = self.mx(max_commands=10)
+        c = self.raw(m.port)
+        self.ehlo(c)                              # command 1
+        for _ in range(9):                        # commands 2..10
+            self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+        self.assert_reply(c.cmd("NOOP"), 421, "4.7.0")   # command 11
+        self.assertTrue(c.closed())
+
+
+class Timeouts(LimitsBase):
+    def test_command_timeout(self):
+        m = self.mx(command_timeout="1s")
+        c = self.raw(m.port)
+        self.ehlo(c)
+        t0 = time.time()
+        c.sock.settimeout(10)
+        got = c.reply()
+        waited = time.time() - t0
+        self.assert_reply(got, 421, "4.4.2")
+        self.assertTrue(c.closed())
+        self.assertGreater(waited, 0.8)
+        self.assertLess(waited, 5)
+
+    def test_command_timeout_in_transaction(self):
+        m = self.mx(command_timeout="1s")
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assertEqual(c.cmd("MAIL FROM:<sender@example.net>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        c.sock.settimeout(10)
+        self.assert_reply(c.reply(), 421, "4.4.2")
+        self.assertTrue(c.closed())
+        self.nothing_delivered()
+        txns = m.wait_transactions(1)
+        self.assertEqual([t["verdict"] for t in txns], ["aborted"], txns)
+
+    def test_data_timeout(self):
+        m = self.mx(command_timeout="20s", data_timeout="1s")
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.txn(c)
+        c.send(b"Subject: stalled\r\n\r\nhalf a mess")
+        t0 = time.time()
+        c.sock.settimeout(10)
+        got = c.reply()
+        waited = time.time() - t0
+        self.assert_reply(got, 421, "4.4.2")
+        self.assertTrue(c.closed())
+        self.assertGreater(waited, 0.8)
+        self.assertLess(waited, 5)
+        self.nothing_delivered(0.5)
+        txns = m.wait_transactions(1)
+        self.assertEqual(len(txns), 1, txns)
+        self.assertEqual(txns[0]["verdict"], "aborted", txns[0])
+
+
+class Connections(LimitsBase):
+    def test_max_connections(self):
+        m = self.mx(max_connections=2)
+        a = self.greeted(m.port)
+        b = self.greeted(m.port)
+        extra = self.raw(m.port)
+        self.assert_reply(extra.reply(), 421, "4.7.0")
+        self.assertTrue(extra.closed())
+        # Also from another address: the limit is for all clients together.
+        other = self.raw(m.port, source="127.0.0.2")
+        self.assert_reply(other.reply(), 421, "4.7.0")
+        self.assertTrue(other.closed())
+        # The held ones still work; when one leaves, a new client gets in.
+        self.assertEqual(b.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+        self.assertEqual(a.cmd("QUIT")[0], 221)
+        a.close()
+        c = self.greeted(m.port)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+
+    def test_max_connections_per_ip(self):
+        m = self.mx(max_connections_per_ip=2)
+        self.greeted(m.port)
+        self.greeted(m.port)
+        extra = self.raw(m.port)
+        code, lines = extra.reply()
+        self.assert_reply((code, lines), 421, "4.7.0")
+        self.assertIn("127.0.0.1", lines[-1])
+        self.assertTrue(extra.closed())
+        # Another address has its own count.
+        for _ in range(2):
+            c = self.greeted(m.port, source="127.0.0.2")
+            self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        extra2 = self.raw(m.port, source="127.0.0.2")
+        self.assert_reply(extra2.reply(), 421, "4.7.0")
+        self.assertTrue(extra2.closed())
+
+
+class Errors(LimitsBase):
+    def test_max_errors(self):
+        m = self.mx(max_errors=3)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assert_reply(c.cmd("BOGUS"), 500, "5.5.2")
+        self.assert_reply(c.cmd("RCPT TO:<x@example.org>"), 503, "5.5.1")
+        self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))   # not an error
+        self.assert_reply(c.cmd("BOGUS"), 500, "5.5.2")             # the third error...
+        self.assert_reply(c.reply(), 421, "4.7.0")                  # ...ends the session
+        self.assertTrue(c.closed())
+
+
+class StalledClients(LimitsBase):
+    def test_stalled_clients_do_not_hold_up_others(self):
+        m = self.mx()   # default timeouts (30s in the harness): the stalled ones stay
+        idle = self.raw(m.port)                  # connected, says nothing at all
+        greeted = self.raw(m.port)
+        self.ehlo(greeted)                       # greeted, then silent
+        mid_data = self.raw(m.port)
+        self.ehlo(mid_data)
+        self.txn(mid_data)
+        mid_data.send(b"Subject: stuck\r\n\r\nthis message never ends")
+        time.sleep(0.2)
+
+        results, errors = [], []
+
+        def deliver(i):
+            try:
+                t0 = time.time()
+                with smtplib.SMTP(LOOPBACK, m.port, timeout=10) as s:
+                    s.ehlo("client%d.test" % i)
+                    s.sendmail("sender@example.net", ["rcpt@example.org"],
+                               b"Subject: prompt %d\r\n\r\nbody %d\r\n" % (i, i))
+                results.append(time.time() - t0)
+            except Exception as e:   # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+        t0 = time.time()
+        threads = [threading.Thread(target=deliver, args=(i,)) for i in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        total = time.time() - t0
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 5)
+        self.assertLess(total, 5, results)
+        subjects = sorted(msg["data"].split(b"\r\n")[0] for msg in self.down.rec.messages)
+        self.assertEqual(subjects, [b"Subject: prompt %d" % i for i in range(5)])
+        # The stalled ones are still connected and the stuck message was not delivered.
+        self.assertFalse(idle.closed(timeout=0.2))
+        self.assertEqual(idle.reply()[0], 220)
+        self.assertFalse(mid_data.closed(timeout=0.2))
+        self.assertEqual(greeted.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
+
+
+if __name__ == "__main__":
+    unittest.main()
