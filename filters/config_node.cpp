@@ -93,7 +93,8 @@ bool parse_size(const std::string& in, std::size_t& out) {
   return true;
 }
 
-bool parse_host_port(const std::string& s, std::string& host, std::uint16_t& port) {
+bool parse_host_port(const std::string& s, std::string& host, std::uint16_t& port,
+                     bool allow_zero_port) {
   std::string h, p;
   if (!s.empty() && s[0] == '[') {
     auto close = s.find(']');
@@ -109,7 +110,8 @@ bool parse_host_port(const std::string& s, std::string& host, std::uint16_t& por
   if (h.empty() || p.empty()) return false;
   std::uint64_t n = 0;
   std::size_t used = 0;
-  if (!parse_number(p, n, used) || used != p.size() || n == 0 || n > 65535) return false;
+  if (!parse_number(p, n, used) || used != p.size() || (n == 0 && !allow_zero_port) || n > 65535)
+    return false;
   host = h;
   port = static_cast<std::uint16_t>(n);
   return true;

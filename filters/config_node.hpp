@@ -76,7 +76,9 @@ class ConfigMap {
 bool parse_duration(const std::string& s, std::chrono::milliseconds& out);
 // Parses "25M" / "512k" / "10MiB" / "1G" / "1000" (bytes). False on bad syntax.
 bool parse_size(const std::string& s, std::size_t& out);
-// Parses "host:port" or "[v6]:port". False on bad syntax.
-bool parse_host_port(const std::string& s, std::string& host, std::uint16_t& port);
+// Parses "host:port" or "[v6]:port". False on bad syntax. Port 0 ("any free
+// port", for tests) only if allow_zero_port.
+bool parse_host_port(const std::string& s, std::string& host, std::uint16_t& port,
+                     bool allow_zero_port = false);
 
 }  // namespace mxgate

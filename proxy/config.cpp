@@ -127,8 +127,11 @@ void read_smtp(ConfigMap& m, Config& c) {
     if (Cidr::parse(n, cidr)) c.xclient_trusted.push_back(cidr);
     else m.error("xclient_trusted", "\"" + n + "\" is not an address or network (e.g. 192.0.2.0/24)");
   }
-  if (l.max_header_bytes > l.max_message_bytes)
-    m.error("max_header_bytes", "must not exceed smtp.max_message_bytes");
+  if (l.max_header_bytes > l.max_message_bytes) {
+    // Only a value the user wrote is an error; the default follows a smaller message limit.
+    if (m.has("max_header_bytes")) m.error("max_header_bytes", "must not exceed smtp.max_message_bytes");
+    else l.max_header_bytes = l.max_message_bytes;
+  }
 }
 
 void read_downstream(ConfigMap& m, Config& c) {
@@ -178,7 +181,7 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
       c->listen.clear();
       for (const auto& l : listen) {
         Endpoint e;
-        if (parse_host_port(l, e.host, e.port)) c->listen.push_back(e);
+        if (parse_host_port(l, e.host, e.port, /*allow_zero_port=*/true)) c->listen.push_back(e);
         else top.error("listen", "expected host:port, e.g. 127.0.0.1:2525 (got \"" + l + "\")");
       }
       if (listen.empty()) top.error("listen", "needs at least one host:port");

@@ -471,6 +471,7 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     error(state_ == State::Connected ? replies::kNeedHelo : replies::kNeedMail);
     co_return;
   }
+  txn_.rcpt_attempts++;  // a refused RCPT still makes a later DATA "no valid recipients"
   PathError perr;
   auto rcpt = parse_rcpt(cmd.arg, env_.smtputf8, perr);
   if (!rcpt) {
@@ -478,7 +479,6 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     error(r);
     co_return;
   }
-  txn_.rcpt_attempts++;
   if (env_.rcpts.size() >= cfg_->limits.max_recipients) {
     ctx_->counters.too_many_recipients++;
     error(replies::kTooManyRcpts);

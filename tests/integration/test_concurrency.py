@@ -3,7 +3,7 @@ mxgate to the downstream; every one gets 250 and the downstream has each body on
 import threading
 import time
 
-from harness import ProxyTestCase, RawClient
+from harness import ProxyTestCase, RawClient, ScriptedDownstream
 
 N = 300
 
@@ -17,6 +17,21 @@ def body(i):
             b"\r\n"
             b"This is message number %d of %d.\r\n"
             b"%s\r\n") % (i, i, i, i, i, i, N, (b"%05d " % i) * 20)
+
+
+def deep_backlog_downstream():
+    """A ScriptedDownstream whose listening socket has a backlog of 1024 instead of
+    asyncio's default 100: 300 simultaneous connects from mxgate would otherwise
+    overflow the kernel's accept queue of the *test* server (a real MX listens with a
+    deep backlog), and the overflowed ones wait out SYN-ACK retransmits."""
+    d = ScriptedDownstream()
+    ctl = d.controller
+
+    def create_server():
+        return ctl.loop.create_server(ctl._factory_invoker, host=ctl.hostname, port=ctl.port,
+                                      ssl=ctl.ssl_context, backlog=1024)
+    ctl._create_server = create_server
+    return d
 
 
 class Concurrency(ProxyTestCase):
@@ -58,7 +73,8 @@ class Concurrency(ProxyTestCase):
         return results
 
     def test_300_concurrent_sessions(self):
-        down = self.start_downstream()
+        down = deep_backlog_downstream().start()
+        self.addCleanup(down.stop)
         mx = self.start_mxgate(down.port, {
             "smtp": {"max_connections": 400, "max_connections_per_ip": 400},
             "downstream": {"connect_timeout": "20s", "command_timeout": "20s", "data_timeout": "20s"},

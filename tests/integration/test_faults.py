@@ -192,6 +192,18 @@ class TestStall(FaultCase):
         self.assertEqual(self.d.rec.messages, [])
         self.recover(code)
 
+    def test_stall_after_message_pipelined_quit(self):
+        self.d.behaviour.stall = "data_end"
+        self.start_txn()
+        self.assertEqual(self.c.cmd("DATA")[0], 354)
+        self.c.send(MESSAGE + b".\r\nQUIT\r\n")
+        got, elapsed = self.timed(self.c.reply)
+        self.assertTempfail(got)
+        self.check_elapsed(elapsed)
+        self.assertEqual(self.c.reply()[0], 221)
+        self.assertTrue(self.c.closed())
+        self.assertEqual(self.d.rec.messages, [])
+
 
 class TestDrop(FaultCase):
     def check_dropped(self, got):
@@ -228,6 +240,22 @@ class TestDrop(FaultCase):
             if code == 354:
                 code, lines = self.send_message()
             self.assertTempfail((code, lines))
+        self.assertEqual(self.d.rec.messages, [])
+        self.recover(code)
+
+    def test_drop_at_rcpt_pipelined(self):
+        self.d.behaviour.drop = "rcpt"
+        self.c.send("MAIL FROM:<sender@example.net>\r\n"
+                    "RCPT TO:<a@example.org>\r\n"
+                    "RCPT TO:<b@example.org>\r\n"
+                    "DATA\r\n")
+        self.assertEqual(self.c.reply()[0], 250)
+        code = self.check_dropped(self.c.reply())
+        if code != 421:
+            self.assertTempfail(self.c.reply())
+            # No recipient accepted: DATA is refused, never 354 or 250.
+            code2, lines = self.c.reply()
+            self.assertGreaterEqual(code2, 500, lines)
         self.assertEqual(self.d.rec.messages, [])
         self.recover(code)
 

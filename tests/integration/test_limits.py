@@ -1,7 +1,6 @@
 """Every smtp.* limit (proxy/limits.hpp): set it low, run into it, check the exact
 reply, that the session goes on or ends as it should, and what the downstream got."""
 import smtplib
-import socket
 import threading
 import time
 import unittest

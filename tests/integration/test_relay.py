@@ -4,6 +4,7 @@ smtp-sink or the scripted aiosmtpd downstream.
 Run: cd tests/integration && MXGATE_BIN=.../mxgate /usr/bin/python3 -m unittest -v test_relay
 """
 import smtplib
+import socket
 import subprocess
 import time
 import unittest
@@ -97,6 +98,20 @@ class TestSmtpSink(RelayCase):
                          [b"X-Rcpt-Args: <rcpt@example.org>", b"X-Rcpt-Args: <other@example.org>"])
         self.assertIn(b"X-Helo-Args: mxgate.test", sink_headers)
 
+    def test_null_sender(self):
+        sink = self.start_sink()
+        m = self.start_mxgate(sink.port)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assertReply(c.cmd("MAIL FROM:<>"), 250)
+        self.assertReply(c.cmd("RCPT TO:<rcpt@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c, MESSAGE), 250)
+        self.wait_for(lambda: len(sink.messages()) == 1, msg="smtp-sink dump")
+        dump = sink.messages()[0]
+        self.assertIn(b"\nX-Mail-Args: <>\n", dump)
+        self.assertTrue(dump.endswith(MESSAGE.replace(b"\r\n", b"\n") + b"\n"), dump)
+
 
 class TestSwaks(RelayCase):
     def run_swaks(self, port, *extra):
@@ -165,6 +180,21 @@ class TestScripted(RelayCase):
         self.assertEqual(msg["mail_from"], "sender@example.net")
         self.assertEqual(msg["data"], MESSAGE)
         self.assertReply(c.cmd("QUIT"), 221)
+
+    def test_multiline_rcpt_reply_relayed(self):
+        self.d.behaviour.reject_rcpts["x@example.org"] = (
+            "550-5.1.1 first line\r\n550-5.1.1 second line\r\n550 5.1.1 <x@example.org>: third")
+        m = self.mx()
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assertReply(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        self.assertEqual(c.cmd("RCPT TO:<x@example.org>"),
+                         (550, ["550-5.1.1 first line", "550-5.1.1 second line",
+                                "550 5.1.1 <x@example.org>: third"]))
+        self.assertReply(c.cmd("RCPT TO:<y@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c, MESSAGE), 250)
+        self.assertEqual([x["rcpts"] for x in self.d.rec.messages], [["y@example.org"]])
 
     def test_rcpt_rejection_smtplib(self):
         self.d.behaviour.reject_rcpts[NOUSER] = NOUSER_REPLY
@@ -317,6 +347,23 @@ class TestScripted(RelayCase):
                          b"last line\r\n")
         self.assertEqual(self.d.rec.mail_count, 1)
 
+    def test_dot_stuffing_split_writes(self):
+        m = self.mx()
+        c = self.raw(m.port)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.ehlo(c)
+        self.assertReply(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        self.assertReply(c.cmd("RCPT TO:<rcpt@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        # Cut between the dots and inside CR LF, ending with a stuffed lone dot.
+        for part in (b"Subject: x\r\n\r\n.", b".lead\r", b"\n.", b".\r\n..", b".x\r\n.",
+                     b".\r", b"\n.\r", b"\n"):
+            c.send(part)
+            time.sleep(0.05)
+        self.assertReply(c.reply(), 250, "2.0.0")
+        self.assertEqual([x["data"] for x in self.d.rec.messages],
+                         [b"Subject: x\r\n\r\n.lead\r\n.\r\n..x\r\n.\r\n"])
+
     def test_8bitmime_smtputf8(self):
         seen = capture_mail_options(self.d)
         m = self.mx()
@@ -387,6 +434,28 @@ class TestScripted(RelayCase):
         self.assertEqual(kw["SIZE"], "1048576")
         for k in ("PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"):
             self.assertIn(k, kw)
+
+    def test_size_parameter(self):
+        self.d.behaviour.size = 100000
+        seen = capture_mail_options(self.d)
+        m = self.mx({"smtp": {"max_message_bytes": 1048576}})
+        self.wait_for(lambda: "ready (SIZE 100000)" in m.log(), msg="probe\n" + m.log())
+        c = self.raw(m.port)
+        self.ehlo(c)
+        # Over our own limit: refused here, the downstream is not asked.
+        conns = self.d.rec.connections
+        self.assertReply(c.cmd("MAIL FROM:<a@example.net> SIZE=2000000"), 552, "5.3.4")
+        self.assertEqual(self.d.rec.connections, conns)
+        # Over the downstream's: its refusal comes back unchanged.
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.net> SIZE=200000"),
+                         (552, ["552 Error: message size exceeds fixed maximum message size"]))
+        # Within both: SIZE= is passed on to a downstream that announced SIZE.
+        self.assertReply(c.cmd("MAIL FROM:<a@example.net> SIZE=5000"), 250)
+        self.assertReply(c.cmd("RCPT TO:<rcpt@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c, MESSAGE), 250)
+        self.assertEqual(seen[0]["mail_options"], ["SIZE=5000"])
+        self.assertEqual(self.d.rec.messages[0]["data"], MESSAGE)
 
     def test_command_order_errors(self):
         m = self.mx()

@@ -1,7 +1,6 @@
 """XCLIENT from a trusted front end (Postfix's XCLIENT_README): the client's attributes
 replace what mxgate saw on the socket, the session starts over with a 220, and the
 downstream is told the real client via XFORWARD."""
-import time
 import unittest
 
 from harness import ProxyTestCase
