@@ -176,8 +176,9 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
   {
     ConfigMap top(root, file, "", &errs);
     std::vector<std::string> listen;
+    std::size_t before = errs.size();
     top.get("listen", listen);
-    if (top.has("listen")) {
+    if (top.has("listen") && errs.size() == before) {
       c->listen.clear();
       for (const auto& l : listen) {
         Endpoint e;
@@ -201,15 +202,21 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
     c->chain = std::make_shared<FilterChain>(std::move(filters), c->limits.filter_timeout);
   }
   if (c->downstream.helo_name.empty()) c->downstream.helo_name = c->hostname;
-  if (errs.empty() && c->tls.enabled()) {
-    std::string why;
-    c->server_tls = make_server_tls(c->tls, &why);
-    if (!c->server_tls) errs.push_back({file, 0, "tls", why});
+  // Certificates are loaded now, whatever else is wrong, so that one run reports
+  // every problem; an error points at the key (and line) of the file that failed.
+  auto line_of = [&](const char* section, const std::string& key) {
+    YAML::Node n = root.IsMap() && root[section].IsMap() ? root[section][key] : YAML::Node();
+    return n.IsDefined() && n.Mark().line >= 0 ? n.Mark().line + 1 : 0;
+  };
+  if (c->tls.enabled() && !c->tls.key_file.empty()) {
+    std::string why, key;
+    c->server_tls = make_server_tls(c->tls, &why, &key);
+    if (!c->server_tls) errs.push_back({file, line_of("tls", key), "tls." + key, why});
   }
-  if (errs.empty() && c->downstream.tls != "off") {
-    std::string why;
-    c->client_tls = make_client_tls(c->downstream, &why);
-    if (!c->client_tls) errs.push_back({file, 0, "downstream.tls", why});
+  if (c->downstream.tls != "off") {
+    std::string why, key;
+    c->client_tls = make_client_tls(c->downstream, &why, &key);
+    if (!c->client_tls) errs.push_back({file, line_of("downstream", key), "downstream." + key, why});
   }
   if (errs.empty()) out.value = std::move(c);
   return out;

@@ -76,9 +76,15 @@ TEST(Config, YamlSyntaxErrorHasALine) {
 TEST(Config, TlsFilesAreCheckedAtLoad) {
   auto r = load_config_text("tls:\n  cert_file: /nonexistent/cert.pem\n  key_file: /nonexistent/key.pem\n", "t.yaml");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(format_errors(r.errors).find("t.yaml: tls: cannot load certificate chain /nonexistent/cert.pem"),
+  EXPECT_NE(format_errors(r.errors).find("t.yaml:2: tls.cert_file: cannot load certificate chain /nonexistent/cert.pem"),
             std::string::npos)
       << format_errors(r.errors);
+  // Reported together with unrelated errors, not hidden behind them.
+  auto both = load_config_text("smtp: {max_errors: 0}\ntls:\n  cert_file: /nonexistent/c.pem\n  key_file: /nonexistent/k.pem\n",
+                               "b.yaml");
+  ASSERT_EQ(both.errors.size(), 2u) << format_errors(both.errors);
+  EXPECT_EQ(both.errors[1].key, "tls.cert_file");
+  EXPECT_EQ(both.errors[1].line, 3);
   auto half = load_config_text("tls:\n  cert_file: /x.pem\n", "h.yaml");
   ASSERT_FALSE(half.ok());
   EXPECT_EQ(half.errors[0].str(), "h.yaml:2: tls.key_file: cert_file and key_file go together");

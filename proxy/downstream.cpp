@@ -315,7 +315,9 @@ Task<std::optional<SmtpReply>> Downstream::connect_once(const Envelope& env, boo
         if (aec) sni = d.address.host;
       }
       stream_->arm(d.command_timeout);
-      co_await stream_->handshake_client(*cfg_->client_tls, sni, d.tls_verify, ec);
+      // Verify the configured name, else whatever we connected to (name or IP).
+      const std::string check = d.tls_server_name.empty() ? d.address.host : d.tls_server_name;
+      co_await stream_->handshake_client(*cfg_->client_tls, sni, check, d.tls_verify, ec);
       stream_->disarm();
       if (ec) {
         spdlog::warn("{} downstream TLS handshake failed: {}", log_id_, ec.message());

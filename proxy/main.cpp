@@ -42,6 +42,7 @@ int serve(const std::string& path, bool check_only, const std::function<void(Ser
   }
   ConfigPtr cfg = *r.value;
   Server server(cfg, path);
+  server.install_signals();
   std::string err;
   if (!server.bind(&err)) {
     spdlog::critical("{}", err);
@@ -49,7 +50,7 @@ int serve(const std::string& path, bool check_only, const std::function<void(Ser
   }
   if (before) before(server);
   server.start();
-  server.wait_for_signals();
+  server.wait();
   return 0;
 }
 }  // namespace

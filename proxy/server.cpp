@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/downstream.hpp"
+#include "proxy/listen.hpp"
 #include "proxy/session.hpp"
 
 namespace mxgate {
@@ -62,20 +63,9 @@ ConfigPtr Server::config() const {
 
 bool Server::bind(std::string* err) {
   for (const auto& ep : cfg_->listen) {
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(ep.host, ec);
-    if (ec) {
-      *err = "listen " + ep.str() + ": not an IP address";
-      return false;
-    }
-    auto acc = std::make_unique<tcp::acceptor>(ioc_);
-    tcp::endpoint endpoint(addr, ep.port);
-    acc->open(endpoint.protocol(), ec);
-    if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acc->bind(endpoint, ec);
-    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      *err = "listen " + ep.str() + ": " + ec.message();
+    auto acc = listen_on(ioc_, ep.host, ep.port, err);
+    if (!acc) {
+      *err = "listen " + *err;
       return false;
     }
     acceptors_.push_back(std::move(acc));
@@ -280,20 +270,24 @@ Task<void> Server::drain() {
   ioc_.stop();
 }
 
-void Server::wait_for_signals() {
-  asio::signal_set signals(ioc_, SIGTERM, SIGINT, SIGHUP);
-  std::function<void(const boost::system::error_code&, int)> on_signal =
-      [&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        if (sig == SIGHUP) {
-          reload();
-          signals.async_wait(on_signal);
-          return;
-        }
-        spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        begin_shutdown();
-      };
-  signals.async_wait(on_signal);
+void Server::install_signals() {
+  signals_ = std::make_unique<asio::signal_set>(ioc_, SIGTERM, SIGINT, SIGHUP);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) { on_signal(ec, sig); });
+}
+
+void Server::on_signal(const boost::system::error_code& ec, int sig) {
+  if (ec) return;
+  if (sig == SIGHUP) {
+    reload();
+  } else {
+    spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    begin_shutdown();
+  }
+  // Keep listening: a second SIGTERM during the drain must not kill us with the default action.
+  signals_->async_wait([this](const boost::system::error_code& e, int s) { on_signal(e, s); });
+}
+
+void Server::wait() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   joined_ = true;

@@ -4,6 +4,7 @@
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,8 +33,11 @@ class Server {
   std::vector<std::uint16_t> ports() const;
   // Starts accepting on `workers` threads and returns.
   void start();
-  // Blocks until SIGTERM/SIGINT has drained the server (installs signal handlers).
-  void wait_for_signals();
+  // Installs SIGTERM/SIGINT/SIGHUP handling; call before bind() so no signal can
+  // arrive with its default action once we are listening.
+  void install_signals();
+  // Blocks until SIGTERM/SIGINT has drained the server.
+  void wait();
   // Stops accepting, drains, joins the threads. Safe to call more than once.
   void stop();
   // SIGHUP: true if the new config was loaded.
@@ -47,8 +51,10 @@ class Server {
   void admit(boost::asio::ip::tcp::socket sock);
   void begin_shutdown();
   Task<void> drain();
+  void on_signal(const boost::system::error_code& ec, int sig);
 
   boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::vector<std::thread> threads_;
   std::shared_ptr<ServerContext> ctx_;

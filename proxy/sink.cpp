@@ -14,6 +14,7 @@
 
 #include "filters/message.hpp"
 #include "proxy/data_reader.hpp"
+#include "proxy/listen.hpp"
 #include "proxy/smtp_command.hpp"
 #include "proxy/stream.hpp"
 
@@ -30,20 +31,9 @@ bool Sink::bind(const std::string& host, std::uint16_t port, std::string* err) {
     *err = "cannot create " + dir_ + ": " + fec.message();
     return false;
   }
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) {
-    *err = host + ": not an IP address";
-    return false;
-  }
-  acc_ = std::make_unique<tcp::acceptor>(ioc_);
-  tcp::endpoint ep(addr, port);
-  acc_->open(ep.protocol(), ec);
-  if (!ec) acc_->set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acc_->bind(ep, ec);
-  if (!ec) acc_->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    *err = "sink listen " + host + ":" + std::to_string(port) + ": " + ec.message();
+  acc_ = listen_on(ioc_, host, port, err);
+  if (!acc_) {
+    *err = "sink listen " + *err;
     return false;
   }
   return true;

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/x509v3.h>
 #include <optional>
 
 namespace mxgate {
@@ -116,15 +117,19 @@ Task<void> Stream::handshake_server(ssl::context& ctx, boost::system::error_code
   if (self->expired) ec = asio::error::timed_out;
 }
 
-Task<void> Stream::handshake_client(ssl::context& ctx, const std::string& sni, bool verify,
+Task<void> Stream::handshake_client(ssl::context& ctx, const std::string& sni,
+                                    const std::string& check_name, bool verify,
                                     boost::system::error_code& ec) {
   auto self = impl_;
   self->tls.emplace(self->sock, ctx);
   SSL* s = self->tls->native_handle();
-  if (!sni.empty()) {
-    SSL_set_tlsext_host_name(s, sni.c_str());
-    // Check the certificate's name too, not just its chain.
-    if (verify) SSL_set1_host(s, sni.c_str());
+  if (!sni.empty()) SSL_set_tlsext_host_name(s, sni.c_str());
+  if (verify && !check_name.empty()) {
+    // Check the certificate's name (or IP address SAN) too, not just its chain.
+    boost::system::error_code aec;
+    asio::ip::make_address(check_name, aec);
+    if (aec) SSL_set1_host(s, check_name.c_str());
+    else X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), check_name.c_str());
   }
   co_await self->tls->async_handshake(ssl::stream_base::client,
                                       asio::redirect_error(asio::use_awaitable, ec));

@@ -28,10 +28,11 @@ class Stream {
   // Reads what is available (at least one byte) into buf[0..cap).
   Task<std::size_t> read_some(char* buf, std::size_t cap, boost::system::error_code& ec);
   Task<void> write(std::string_view data, boost::system::error_code& ec);
-  // Server or client side TLS handshake. `sni` is sent by the client side if non-empty.
+  // Server or client side TLS handshake. The client sends `sni` if non-empty; with
+  // `verify`, the certificate must also match `check_name` (a host name or an IP).
   Task<void> handshake_server(boost::asio::ssl::context& ctx, boost::system::error_code& ec);
-  Task<void> handshake_client(boost::asio::ssl::context& ctx, const std::string& sni, bool verify,
-                              boost::system::error_code& ec);
+  Task<void> handshake_client(boost::asio::ssl::context& ctx, const std::string& sni,
+                              const std::string& check_name, bool verify, boost::system::error_code& ec);
   // Closes at once, cancelling anything in flight. Safe to call twice.
   void close();
   // Makes the operation in flight fail with operation_aborted; the connection stays

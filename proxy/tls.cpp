@@ -21,7 +21,8 @@ std::string openssl_errors() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
-std::shared_ptr<ssl::context> make_server_tls(const InboundTlsConfig& cfg, std::string* err) {
+std::shared_ptr<ssl::context> make_server_tls(const InboundTlsConfig& cfg, std::string* err,
+                                              std::string* key) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* c = ctx->native_handle();
   int min = cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -31,20 +32,24 @@ std::shared_ptr<ssl::context> make_server_tls(const InboundTlsConfig& cfg, std::
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_file.c_str()) != 1) {
     *err = "cannot load certificate chain " + cfg.cert_file + ": " + openssl_errors();
+    *key = "cert_file";
     return nullptr;
   }
   if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     *err = "cannot load private key " + cfg.key_file + ": " + openssl_errors();
+    *key = "key_file";
     return nullptr;
   }
   if (SSL_CTX_check_private_key(c) != 1) {
     *err = "private key " + cfg.key_file + " does not match certificate " + cfg.cert_file;
+    *key = "key_file";
     return nullptr;
   }
   return ctx;
 }
 
-std::shared_ptr<ssl::context> make_client_tls(const DownstreamConfig& cfg, std::string* err) {
+std::shared_ptr<ssl::context> make_client_tls(const DownstreamConfig& cfg, std::string* err,
+                                              std::string* key) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* c = ctx->native_handle();
   SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
@@ -54,10 +59,12 @@ std::shared_ptr<ssl::context> make_client_tls(const DownstreamConfig& cfg, std::
     if (!cfg.tls_ca_file.empty()) {
       if (SSL_CTX_load_verify_locations(c, cfg.tls_ca_file.c_str(), nullptr) != 1) {
         *err = "cannot load CA file " + cfg.tls_ca_file + ": " + openssl_errors();
+        *key = "tls_ca_file";
         return nullptr;
       }
     } else if (SSL_CTX_set_default_verify_paths(c) != 1) {
       *err = "cannot load the system CA store: " + openssl_errors();
+      *key = "tls_verify";
       return nullptr;
     }
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);

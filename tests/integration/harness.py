@@ -414,8 +414,9 @@ class RawClient:
             pass
 
 
-def make_ca(workdir, names=("localhost", "mx.test", "downstream.test")):
-    """A CA and a server certificate for `names`, made with the openssl CLI."""
+def make_ca(workdir, names=("localhost", "mx.test", "downstream.test"), ip_san=True):
+    """A CA and a server certificate for `names` (and IP 127.0.0.1 unless ip_san is
+    false), made with the openssl CLI."""
     def run(*args):
         subprocess.run(["openssl", *args], check=True, cwd=workdir,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -424,7 +425,8 @@ def make_ca(workdir, names=("localhost", "mx.test", "downstream.test")):
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={names[0]}",
         "-keyout", "server.key", "-out", "server.csr")
     with open(os.path.join(workdir, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + ",IP:127.0.0.1\n")
+        f.write("subjectAltName=" + ",".join(f"DNS:{n}" for n in names)
+                + (",IP:127.0.0.1" if ip_san else "") + "\n")
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
         "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
     return {k: os.path.join(workdir, k) for k in ("ca.crt", "server.crt", "server.key")}

@@ -171,18 +171,8 @@ class TestStall(FaultCase):
         self.assertEqual(self.d.rec.messages, [])
         self.recover(code)
 
-    def test_stall_at_data_command(self):
-        self.d.behaviour.stall = "data"
-        self.start_txn()
-        self.assertEqual(self.c.cmd("DATA")[0], 354)
-        got, elapsed = self.timed(self.send_message)
-        code, _ = self.assertTempfail(got)
-        self.check_elapsed(elapsed)
-        self.assertEqual(self.d.rec.messages, [])
-        self.recover(code)
-
-    def test_stall_after_message(self):
-        self.d.behaviour.stall = "data_end"
+    def stall_while_sending(self, stage):
+        self.d.behaviour.stall = stage
         self.start_txn()
         self.assertEqual(self.c.cmd("DATA")[0], 354)
         got, elapsed = self.timed(self.send_message)
@@ -191,6 +181,12 @@ class TestStall(FaultCase):
         # The downstream has not said 250: it holds nothing yet.
         self.assertEqual(self.d.rec.messages, [])
         self.recover(code)
+
+    def test_stall_at_data_command(self):
+        self.stall_while_sending("data")
+
+    def test_stall_after_message(self):
+        self.stall_while_sending("data_end")
 
     def test_stall_after_message_pipelined_quit(self):
         self.d.behaviour.stall = "data_end"

@@ -3,15 +3,19 @@ mxgate -> downstream (downstream.tls off|opportunistic|required, tls_verify, tls
 tls_server_name). Certificates are made at test time with the openssl CLI (make_ca)."""
 import logging
 import os
+import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
 import tempfile
+import subprocess
 import threading
+import time
 import warnings
 
-from harness import LOOPBACK, MESSAGE, ProxyTestCase, make_ca
+from harness import LOOPBACK, MESSAGE, MXGATE, ProxyTestCase, free_port, make_ca
 
 import unittest
 
@@ -277,6 +281,48 @@ class InboundStarttls(TlsCase):
         self.assertIs(t[0]["tls"], False)
         self.assertNotIn("tls_version", t[0])
 
+    def test_pipelined_ehlo_starttls_is_fine(self):
+        # RFC 2920: STARTTLS may end a pipelined group; nothing follows it, so nothing
+        # is discarded and the handshake goes ahead.
+        down, mx = self.inbound()
+        c = self.raw(mx.port)
+        self.assertEqual(c.reply()[0], 220)
+        c.send(b"EHLO client.test\r\nSTARTTLS\r\n")
+        code, lines = c.reply()
+        self.assertEqual(code, 250)
+        self.assertIn("STARTTLS", [l[4:] for l in lines])
+        self.assertEqual(c.reply(), (220, ["220 2.0.0 Ready to start TLS"]))
+        c.sock = client_context().wrap_socket(c.sock, server_hostname="mx.test")
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(self.deliver_raw(c)[0], 250)
+        self.assertIs(mx.wait_transactions(1)[0]["tls"], True)
+
+    def test_stalled_handshake_times_out(self):
+        # A client that says STARTTLS and then sends nothing is dropped after
+        # smtp.command_timeout, not kept forever.
+        _, mx = self.inbound({"smtp": {"command_timeout": "1s"}})
+        c = self.raw(mx.port)
+        self.ehlo(c)
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        t0 = time.time()
+        self.assertTrue(c.closed(timeout=5), "still open 5s after a stalled handshake")
+        self.assertLess(time.time() - t0, 4)
+
+    def test_reload_changes_certificate(self):
+        _, mx = self.inbound()
+        mx.config["tls"] = {"cert_file": OTHER["server.crt"], "key_file": OTHER["server.key"]}
+        mx.write_config()
+        mx.signal(signal.SIGHUP)
+        self.wait_for(lambda: "reloaded " in mx.log(), msg="reload")
+        c = self.raw(mx.port)
+        self.ehlo(c)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.starttls(c, client_context(CA["ca.crt"]))
+        c2 = self.raw(mx.port)
+        self.ehlo(c2)
+        self.starttls(c2, client_context(OTHER["ca.crt"]))
+        self.assertEqual(c2.cmd("NOOP")[0], 250)
+
     def test_plaintext_transaction_logs_tls_false(self):
         _, mx = self.inbound()
         c = self.raw(mx.port)
@@ -284,6 +330,71 @@ class InboundStarttls(TlsCase):
         self.assertEqual(self.deliver_raw(c)[0], 250)
         t = mx.wait_transactions(1)
         self.assertIs(t[0]["tls"], False)
+
+
+class TlsConfigErrors(unittest.TestCase):
+    """Certificate problems are config errors: exit 2, FILE:LINE: key: message."""
+
+    def check_config(self, lines):
+        d = tempfile.mkdtemp(prefix="mxgate-tlscfg-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        path = os.path.join(d, "mxgate.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        p = subprocess.run([MXGATE, "serve", "--check-config", "--config", path],
+                           capture_output=True, text=True, timeout=20)
+        return path, p
+
+    def base(self):
+        return ["listen:", f"  - {LOOPBACK}:{free_port()}", "hostname: mx.test"]
+
+    def test_good_certificate_checks_ok(self):
+        path, p = self.check_config(self.base() + [
+            "tls:", f"  cert_file: {CA['server.crt']}", f"  key_file: {CA['server.key']}",
+            "downstream:", "  tls: required", "  tls_verify: true", f"  tls_ca_file: {CA['ca.crt']}"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_missing_certificate_file(self):
+        path, p = self.check_config(self.base() + [
+            "tls:", "  cert_file: /nonexistent/server.crt", f"  key_file: {CA['server.key']}"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:5: tls\.cert_file: .*/nonexistent/server\.crt"
+                         % re.escape(path))
+
+    def test_key_does_not_match_certificate(self):
+        path, p = self.check_config(self.base() + [
+            "tls:", f"  cert_file: {CA['server.crt']}", f"  key_file: {OTHER['server.key']}"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:6: tls\.key_file: .*%s"
+                         % (re.escape(path), re.escape(OTHER["server.key"])))
+
+    def test_key_without_certificate(self):
+        path, p = self.check_config(self.base() + ["tls:", f"  key_file: {CA['server.key']}"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:5: tls\.cert_file: " % re.escape(path))
+
+    def test_verify_needs_tls(self):
+        path, p = self.check_config(self.base() + [
+            "downstream:", "  tls: \"off\"", "  tls_verify: true"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:6: downstream\.tls_verify: " % re.escape(path))
+
+    def test_unreadable_ca_file(self):
+        path, p = self.check_config(self.base() + [
+            "downstream:", "  tls: required", "  tls_verify: true",
+            "  tls_ca_file: /nonexistent/ca.crt"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:7: downstream\.tls_ca_file: .*/nonexistent/ca\.crt"
+                         % re.escape(path))
+
+    def test_certificate_error_reported_with_other_errors(self):
+        # Loading reports every error at once, the certificate's included.
+        path, p = self.check_config(self.base() + [
+            "smtp:", "  max_recipients: 0",
+            "tls:", "  cert_file: /nonexistent/server.crt", f"  key_file: {CA['server.key']}"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"(?m)^%s:5: smtp\.max_recipients: " % re.escape(path))
+        self.assertRegex(p.stderr, r"(?m)^%s:7: tls\.cert_file: " % re.escape(path))
 
 
 class DownstreamTls(TlsCase):
@@ -336,6 +447,33 @@ class DownstreamTls(TlsCase):
         self.assertEqual(code, 451, lines)
         self.assertTrue(lines[-1].startswith("451 4.7.5 "), lines)
         self.assertEqual(down.rec.mail_count, 0)
+
+    def test_verify_checks_the_ip_address_without_a_server_name(self):
+        # With no tls_server_name, the address we connected to (127.0.0.1) must be in
+        # the certificate: a cert for downstream.test only, from the trusted CA, fails.
+        d = tempfile.mkdtemp(prefix="mxgate-noip-")
+        self.addCleanup(shutil.rmtree, d, True)
+        noip = make_ca(d, names=("downstream.test",), ip_san=False)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(noip["server.crt"], noip["server.key"])
+        down = self.start_downstream(tls_context=ctx)
+        cfg = {"downstream": {"tls": "required", "tls_verify": True, "tls_ca_file": noip["ca.crt"],
+                              "command_timeout": "3s", "connect_timeout": "3s"}}
+        mx = self.start_mxgate(down.port, cfg)
+        c = self.raw(mx.port)
+        self.ehlo(c)
+        code, lines = c.cmd("MAIL FROM:<sender@example.net>")
+        self.assertEqual(code, 451, lines)
+        self.assertTrue(lines[-1].startswith("451 4.7.5 "), lines)
+        self.assertEqual(down.rec.mail_count, 0)
+        # The same CA and certificate pass once the configured name matches.
+        down2 = self.start_downstream(tls_context=ctx)
+        cfg["downstream"]["tls_server_name"] = "downstream.test"
+        mx2 = self.start_mxgate(down2.port, cfg)
+        c2 = self.raw(mx2.port)
+        self.ehlo(c2)
+        self.assertEqual(self.deliver_raw(c2)[0], 250)
+        self.assertIs(down2.rec.messages[0]["tls"], True)
 
     def test_required_unverified_accepts_any_certificate(self):
         down, mx, c = self.relay({"tls": "required", "tls_verify": False})

@@ -1,0 +1,90 @@
+#!/bin/bash
+# Throughput and memory benchmark (not a test): Postfix's smtp-source sends 10 KB
+# messages to smtp-sink directly and through mxgate (empty filter chain), in the same
+# run, with 1 and 50 parallel sessions; prints messages/s for both and their ratio,
+# mxgate's peak RSS, and its memory per idle connection (1,000 idle sessions).
+#
+#   tests/bench/smtp_bench.sh [MESSAGES_PER_RUN]     (default 2000)
+#
+# Everything runs on 127.0.0.1. Needs postfix (smtp-source, smtp-sink) and a built
+# build/proxy/mxgate. Results are recorded in docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MXGATE=${MXGATE_BIN:-build/proxy/mxgate}
+MSGS=${1:-2000}
+SIZE=10240
+IDLE=1000
+work=$(mktemp -d /tmp/mxgate-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+ulimit -n 8192 2>/dev/null || true
+
+sink_port=$(port); mx_port=$(port)
+user=$(id -un); [ "$(id -u)" -eq 0 ] && user=nobody
+/usr/sbin/smtp-sink -u "$user" -c "127.0.0.1:$sink_port" 1024 >/dev/null 2>&1 & pids+=($!)
+wait_port "$sink_port"
+
+cat > "$work/mxgate.yaml" <<YAML
+listen: [127.0.0.1:$mx_port]
+hostname: bench.test
+smtp:
+  max_connections: 5000
+  max_connections_per_ip: 5000
+downstream:
+  address: 127.0.0.1:$sink_port
+  tls: "off"
+log:
+  level: warn
+  transactions: $work/transactions.jsonl
+YAML
+"$MXGATE" serve --config "$work/mxgate.yaml" 2>"$work/mxgate.log" & mx_pid=$!; pids+=($mx_pid)
+wait_port "$mx_port"
+
+rate() {  # sessions port -> messages/s
+  local start end
+  start=$(date +%s.%N)
+  /usr/sbin/smtp-source -s "$1" -m "$MSGS" -l "$SIZE" -f bench@example.net -t sink@example.org "127.0.0.1:$2" >/dev/null 2>&1
+  end=$(date +%s.%N)
+  echo "$MSGS / ($end - $start)" | bc -l
+}
+
+printf "%-10s %14s %14s %8s\n" sessions "direct msg/s" "mxgate msg/s" ratio
+for s in 1 50; do
+  rate "$s" "$sink_port" >/dev/null  # warm-up
+  d=$(rate "$s" "$sink_port")
+  m=$(rate "$s" "$mx_port")
+  printf "%-10s %14.0f %14.0f %8.2f\n" "$s" "$d" "$m" "$(echo "$m / $d" | bc -l)"
+done
+delivered=$(wc -l < "$work/transactions.jsonl")
+accepted=$(grep -c '"verdict":"accept"' "$work/transactions.jsonl" || true)
+echo "transactions logged: $delivered (accepted: $accepted)"
+
+rss() { awk -v k="$2" '$1==k":" {print $2}' "/proc/$1/status"; }
+echo "mxgate peak RSS after the throughput runs: $(rss $mx_pid VmHWM) kB"
+
+before=$(rss $mx_pid VmRSS)
+/usr/bin/python3 - "$mx_port" "$IDLE" "$mx_pid" "$before" <<'PY'
+import socket, sys, time
+port, n, pid, before = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    socks.append(s)
+for s in socks:                       # every session greeted and waiting for a command
+    s.recv(512)
+for s in socks:
+    s.sendall(b"EHLO idle.test\r\n")
+for s in socks:
+    buf = b""
+    while not buf.endswith(b"SMTPUTF8\r\n"):
+        buf += s.recv(4096)
+time.sleep(0.5)
+rss = int([l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0])
+print(f"idle sessions: {n}, RSS {before} kB -> {rss} kB: {(rss - before) * 1024 / n / 1024:.1f} kB per idle connection")
+for s in socks:
+    s.close()
+PY
