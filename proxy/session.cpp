@@ -269,7 +269,12 @@ Task<std::optional<std::string>> Session::read_command() {
       if (discarding || nl + 1 > cfg_->limits.max_command_line) {
         ctx_->counters.command_line_too_long++;
         error(replies::kCommandTooLong);
-        if (errors_ >= cfg_->limits.max_errors) co_return std::string();  // main loop closes
+        if (errors_ >= cfg_->limits.max_errors) {
+          ctx_->counters.too_many_errors++;
+          const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
+          co_await close_with(r);
+          co_return std::nullopt;
+        }
         discarding = false;
         scanned = 0;
         continue;
