@@ -71,11 +71,13 @@ void Downstream::fail(const char* what) {
   if (stream_) stream_->close();
 }
 
-Task<bool> Downstream::send(const std::string& data, std::chrono::milliseconds timeout) {
+Task<bool> Downstream::send(const std::string& data, std::chrono::milliseconds timeout,
+                            const std::string* then) {
   if (broken_ || !stream_) co_return false;
   boost::system::error_code ec;
   stream_->arm(timeout);
-  co_await stream_->write(data, ec);
+  if (then) co_await stream_->write(data, *then, ec);
+  else co_await stream_->write(data, ec);
   stream_->disarm();
   if (ec) {
     fail(stream_->timed_out() ? "write timed out" : "write failed (connection lost)");
@@ -368,7 +370,17 @@ Task<SmtpReply> Downstream::send_data(const std::string& wire) {
     }
     co_return relay(r);
   }
-  if (!co_await send(wire, d.data_timeout)) co_return kDownstreamFailed;
+  bool ok;
+  if (caps_.pipelining) {
+    // One connection per transaction: QUIT rides behind the final dot (RFC 2920 3.1),
+    // saving a write; its 221 is read after the final reply, in retire().
+    static const std::string kQuit = "QUIT\r\n";
+    ok = co_await send(wire, d.data_timeout, &kQuit);
+    quit_sent_ = ok;
+  } else {
+    ok = co_await send(wire, d.data_timeout);
+  }
+  if (!ok) co_return kDownstreamFailed;
   r = co_await read_reply(d.data_timeout);
   if (!r.ok) co_return kDownstreamFailed;
   if (r.code != 250 && r.code < 400) {
@@ -384,8 +396,13 @@ void Downstream::retire(std::shared_ptr<Downstream> d) {
   asio::co_spawn(
       ex,
       [d]() -> Task<void> {
-        std::string quit = "QUIT";
-        co_await d->exchange(quit, std::chrono::milliseconds(5000));
+        constexpr std::chrono::milliseconds kQuitTimeout{5000};
+        if (d->quit_sent_) {
+          co_await d->read_reply(kQuitTimeout);
+        } else {
+          const std::string quit = "QUIT";
+          co_await d->exchange(quit, kQuitTimeout);
+        }
         if (d->stream_) d->stream_->close();
       },
       asio::detached);

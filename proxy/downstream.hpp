@@ -77,7 +77,8 @@ class Downstream {
     std::vector<std::string> lines;
   };
   Task<Read> read_reply(std::chrono::milliseconds timeout);
-  Task<bool> send(const std::string& data, std::chrono::milliseconds timeout);
+  Task<bool> send(const std::string& data, std::chrono::milliseconds timeout,
+                  const std::string* then = nullptr);
   Task<Read> exchange(const std::string& line, std::chrono::milliseconds timeout);
   Task<std::optional<SmtpReply>> connect_once(const Envelope& env, bool allow_tls);
   Task<bool> ehlo();
@@ -93,6 +94,7 @@ class Downstream {
   DownstreamCaps caps_;
   bool broken_ = false;
   bool skip_forward_ = false;
+  bool quit_sent_ = false;  // QUIT went out pipelined behind the message
   std::string last_reply_;
 };
 

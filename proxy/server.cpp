@@ -93,7 +93,7 @@ void Server::start() {
   asio::co_spawn(
       ioc_,
       [this, probe_cfg]() -> Task<void> {
-        auto d = std::make_shared<Downstream>(asio::make_strand(ioc_), probe_cfg, "startup");
+        auto d = std::make_shared<Downstream>(ioc_.get_executor(), probe_cfg, "startup");
         auto fail = co_await d->probe();
         if (fail) spdlog::warn("downstream {} not answering yet: mail will be tempfailed until it does",
                                probe_cfg->downstream.address.str());
@@ -103,15 +103,27 @@ void Server::start() {
       },
       asio::detached);
   std::size_t n = cfg_->workers ? cfg_->workers : std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (std::size_t i = 1; i < n; ++i) {
+    workers_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.push_back(asio::make_work_guard(*workers_.back()));
+  }
+  threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& w : workers_) threads_.emplace_back([ctx = w.get()] { ctx->run(); });
+}
+
+asio::io_context& Server::next_context() {
+  // Round robin over every thread's context, the listeners' own included.
+  std::size_t i = next_worker_++ % (workers_.size() + 1);
+  return i == 0 ? ioc_ : *workers_[i - 1];
 }
 
 Task<void> Server::accept_loop(tcp::acceptor& acc) {
   asio::steady_timer backoff(ioc_);
   while (acc.is_open()) {
     boost::system::error_code ec;
-    Executor strand = asio::make_strand(ioc_);
-    tcp::socket sock = co_await acc.async_accept(strand, asio::redirect_error(asio::use_awaitable, ec));
+    // Each context is run by exactly one thread, so the session needs no strand.
+    Executor ex = next_context().get_executor();
+    tcp::socket sock = co_await acc.async_accept(ex, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) break;
       // EMFILE and friends: do not spin; try again shortly.
@@ -174,7 +186,7 @@ void Server::admit(tcp::socket sock) {
     return;
   }
   auto ex = sock.get_executor();
-  auto session = std::make_shared<Session>(std::move(sock), cfg, ctx_);
+  auto session = std::make_shared<Session>(std::move(sock), remote, cfg, ctx_);
   {
     std::lock_guard lock(mu_);
     sessions_[session.get()] = session;
@@ -267,6 +279,8 @@ Task<void> Server::drain() {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   spdlog::info("stopped: {}", ctx_->counters.summary());
+  for (auto& g : guards_) g.reset();
+  for (auto& w : workers_) w->stop();
   ioc_.stop();
 }
 

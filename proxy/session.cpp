@@ -90,16 +90,14 @@ std::string Counters::summary() const {
   return out;
 }
 
-Session::Session(tcp::socket sock, ConfigPtr cfg, std::shared_ptr<ServerContext> ctx)
+Session::Session(tcp::socket sock, const tcp::endpoint& remote, ConfigPtr cfg,
+                 std::shared_ptr<ServerContext> ctx)
     : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {
   boost::system::error_code ec;
-  auto remote = sock.remote_endpoint(ec);
-  if (!ec) {
-    auto a = remote.address();
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-    env_.client.ip = a.to_string();
-    env_.client.port = remote.port();
-  }
+  auto a = remote.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  env_.client.ip = a.to_string();
+  env_.client.port = remote.port();
   env_.client.peer_ip = env_.client.ip;
   auto local = sock.local_endpoint(ec);
   if (!ec) {

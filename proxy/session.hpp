@@ -1,5 +1,5 @@
 // Session: one inbound SMTP connection, from greeting to QUIT (RFC 5321), as one
-// coroutine on its own strand. It reads a command, checks the state, runs the filter
+// coroutine on one worker thread's io_context. It reads a command, checks the state, runs the filter
 // stage, asks the downstream, and replies; see docs/architecture.md for the path of
 // a message. It never answers 250 to a message the downstream did not accept.
 #pragma once
@@ -22,7 +22,9 @@ class Stream;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket sock, ConfigPtr cfg, std::shared_ptr<ServerContext> ctx);
+  // `remote` is the client's address as the listener saw it.
+  Session(boost::asio::ip::tcp::socket sock, const boost::asio::ip::tcp::endpoint& remote, ConfigPtr cfg,
+          std::shared_ptr<ServerContext> ctx);
   ~Session();
 
   // Runs the whole session. Never throws.

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <openssl/x509v3.h>
+#include <array>
 #include <optional>
 
 namespace mxgate {
@@ -46,8 +47,7 @@ struct Stream::Impl : std::enable_shared_from_this<Stream::Impl> {
   void do_close() {
     closed = true;
     boost::system::error_code ignored;
-    sock.shutdown(tcp::socket::shutdown_both, ignored);
-    sock.close(ignored);
+    sock.close(ignored);  // close() alone sends the FIN; no separate shutdown() call
     timer.cancel();
   }
 };
@@ -106,6 +106,20 @@ Task<void> Stream::write(std::string_view data, boost::system::error_code& ec) {
   auto token = asio::redirect_error(asio::use_awaitable, ec);
   if (self->tls) co_await asio::async_write(*self->tls, asio::buffer(data), token);
   else co_await asio::async_write(self->sock, asio::buffer(data), token);
+  if (self->expired) ec = asio::error::timed_out;
+}
+
+Task<void> Stream::write(std::string_view first, std::string_view second,
+                         boost::system::error_code& ec) {
+  auto self = impl_;
+  if (self->closed) {
+    ec = asio::error::not_connected;
+    co_return;
+  }
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(first), asio::buffer(second)};
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  if (self->tls) co_await asio::async_write(*self->tls, bufs, token);
+  else co_await asio::async_write(self->sock, bufs, token);
   if (self->expired) ec = asio::error::timed_out;
 }
 

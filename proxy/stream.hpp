@@ -28,6 +28,8 @@ class Stream {
   // Reads what is available (at least one byte) into buf[0..cap).
   Task<std::size_t> read_some(char* buf, std::size_t cap, boost::system::error_code& ec);
   Task<void> write(std::string_view data, boost::system::error_code& ec);
+  // Both pieces in one gather write (one system call where the kernel allows).
+  Task<void> write(std::string_view first, std::string_view second, boost::system::error_code& ec);
   // Server or client side TLS handshake. The client sends `sni` if non-empty; with
   // `verify`, the certificate must also match `check_name` (a host name or an IP).
   Task<void> handshake_server(boost::asio::ssl::context& ctx, boost::system::error_code& ec);

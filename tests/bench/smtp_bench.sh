@@ -4,7 +4,7 @@
 # run, with 1 and 50 parallel sessions; prints messages/s for both and their ratio,
 # mxgate's peak RSS, and its memory per idle connection (1,000 idle sessions).
 #
-#   tests/bench/smtp_bench.sh [MESSAGES_PER_RUN]     (default 2000)
+#   tests/bench/smtp_bench.sh [MESSAGES_PER_ROUND]     (default 2000; ROUNDS=5 rounds each)
 #
 # Everything runs on 127.0.0.1. Needs postfix (smtp-source, smtp-sink) and a built
 # build/proxy/mxgate. Results are recorded in docs/performance.md.
@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 MXGATE=${MXGATE_BIN:-build/proxy/mxgate}
 MSGS=${1:-2000}
+ROUNDS=${ROUNDS:-5}
 SIZE=10240
 IDLE=1000
 work=$(mktemp -d /tmp/mxgate-bench.XXXXXX)
@@ -41,7 +42,7 @@ log:
   level: warn
   transactions: $work/transactions.jsonl
 YAML
-"$MXGATE" serve --config "$work/mxgate.yaml" 2>"$work/mxgate.log" & mx_pid=$!; pids+=($mx_pid)
+${MXGATE_WRAPPER:-} "$MXGATE" serve --config "$work/mxgate.yaml" 2>"$work/mxgate.log" & mx_pid=$!; pids+=($mx_pid)
 wait_port "$mx_port"
 
 rate() {  # sessions port -> messages/s
@@ -52,11 +53,17 @@ rate() {  # sessions port -> messages/s
   echo "$MSGS / ($end - $start)" | bc -l
 }
 
-printf "%-10s %14s %14s %8s\n" sessions "direct msg/s" "mxgate msg/s" ratio
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf "%-10s %14s %14s %8s   (median of %d alternating rounds of %d messages)\n" \
+  sessions "direct msg/s" "mxgate msg/s" ratio "$ROUNDS" "$MSGS"
 for s in 1 50; do
   rate "$s" "$sink_port" >/dev/null  # warm-up
-  d=$(rate "$s" "$sink_port")
-  m=$(rate "$s" "$mx_port")
+  : > "$work/d"; : > "$work/m"
+  for _ in $(seq "$ROUNDS"); do   # alternate, so drift on a shared machine hits both alike
+    rate "$s" "$sink_port" >> "$work/d"
+    rate "$s" "$mx_port" >> "$work/m"
+  done
+  d=$(median < "$work/d"); m=$(median < "$work/m")
   printf "%-10s %14.0f %14.0f %8.2f\n" "$s" "$d" "$m" "$(echo "$m / $d" | bc -l)"
 done
 delivered=$(wc -l < "$work/transactions.jsonl")
