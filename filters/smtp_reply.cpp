@@ -87,6 +87,17 @@ std::string SmtpReply::text() const {
   return out;
 }
 
+std::string SmtpReply::str() const {
+  std::string out = wire();
+  out.resize(out.size() - 2);  // the last CRLF
+  std::string joined;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == '\r' && i + 1 < out.size() && out[i + 1] == '\n') continue;
+    joined += out[i];
+  }
+  return joined;
+}
+
 void SmtpReply::append_wire(std::string& out) const {
   const std::string code = std::to_string(code_);
   for (std::size_t i = 0; i < lines_.size(); ++i) {

@@ -35,8 +35,10 @@ class SmtpReply {
   const std::vector<std::string>& lines() const { return lines_; }
   // The enhanced status code of the first line ("5.1.1"), or "" if it has none.
   std::string enhanced() const;
-  // All lines joined with "\n", without codes: for logs.
+  // All lines joined with "\n", without codes.
   std::string text() const;
+  // For logs: "550 5.1.1 text", lines joined with "\n", each with its code.
+  std::string str() const;
   // The wire form: "550-5.1.1 first\r\n550 5.1.1 last\r\n".
   std::string wire() const;
   void append_wire(std::string& out) const;

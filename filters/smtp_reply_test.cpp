@@ -55,3 +55,12 @@ TEST(SmtpReply, IsEnhancedCode) {
 
 }  // namespace
 }  // namespace mxgate
+
+namespace mxgate {
+namespace {
+TEST(SmtpReply, StrForLogs) {
+  EXPECT_EQ(SmtpReply(250, "2.0.0", "Ok: queued").str(), "250 2.0.0 Ok: queued");
+  EXPECT_EQ(SmtpReply::relayed(550, {"5.1.1 a", "5.1.1 b"}).str(), "550-5.1.1 a\n550 5.1.1 b");
+}
+}  // namespace
+}  // namespace mxgate

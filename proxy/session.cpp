@@ -438,7 +438,7 @@ Task<void> Session::handle_mail(const Command& cmd) {
     note_symbols(cr);
     if (auto r = refusal(cr, Stage::MailFrom)) {
       error(*r);
-      end_transaction(r->transient() ? "tempfail" : "reject", r->text());
+      end_transaction(r->transient() ? "tempfail" : "reject", r->str());
       co_return;
     }
   }
@@ -447,7 +447,7 @@ Task<void> Session::handle_mail(const Command& cmd) {
     ctx_->counters.downstream_failures++;
     txn_.downstream_reply = down_->last_reply();
     error(*fail);
-    end_transaction("tempfail", fail->text());
+    end_transaction("tempfail", fail->str());
     co_return;
   }
   std::string line = "MAIL FROM:<" + args->mailbox.address + ">";
@@ -465,7 +465,7 @@ Task<void> Session::handle_mail(const Command& cmd) {
   } else {
     if (down_->broken()) ctx_->counters.downstream_failures++;
     error(up);
-    end_transaction(up.transient() ? "tempfail" : "reject", up.text());
+    end_transaction(up.transient() ? "tempfail" : "reject", up.str());
   }
 }
 
@@ -493,7 +493,7 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     ChainResult cr = co_await cfg_->chain->run(Stage::RcptTo, snapshot(), mb);
     note_symbols(cr);
     if (auto r = refusal(cr, Stage::RcptTo)) {
-      txn_.refused_rcpts.emplace_back(rcpt->address, r->wire());
+      txn_.refused_rcpts.emplace_back(rcpt->address, r->str());
       error(*r);
       co_return;
     }
@@ -509,7 +509,7 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     reply(up);
   } else {
     if (down_->broken()) ctx_->counters.downstream_failures++;
-    txn_.refused_rcpts.emplace_back(rcpt->address, up.text());
+    txn_.refused_rcpts.emplace_back(rcpt->address, up.str());
     error(up);
   }
 }
@@ -534,7 +534,7 @@ Task<void> Session::handle_data(const Command& cmd) {
   if (down_->broken()) {
     ctx_->counters.downstream_failures++;
     error(kDownstreamFailed);
-    end_transaction("tempfail", kDownstreamFailed.text());
+    end_transaction("tempfail", kDownstreamFailed.str());
     co_return;
   }
   reply(replies::kStartData);
@@ -580,24 +580,24 @@ Task<void> Session::handle_data(const Command& cmd) {
     case DataReader::Problem::TooBig:
       ctx_->counters.message_too_big++;
       error(replies::kMessageTooBig);
-      end_transaction("reject", replies::kMessageTooBig.text());
+      end_transaction("reject", replies::kMessageTooBig.str());
       co_return;
     case DataReader::Problem::HeaderTooBig:
       ctx_->counters.header_too_big++;
       error(replies::kHeaderTooBig);
-      end_transaction("reject", replies::kHeaderTooBig.text());
+      end_transaction("reject", replies::kHeaderTooBig.str());
       co_return;
     case DataReader::Problem::LineTooLong:
       ctx_->counters.line_too_long++;
       error(replies::kTextLineTooLong);
-      end_transaction("reject", replies::kTextLineTooLong.text());
+      end_transaction("reject", replies::kTextLineTooLong.str());
       co_return;
     case DataReader::Problem::BareLineEnding:
       ctx_->counters.bare_line_endings++;
       spdlog::warn("{} bare CR/LF x{} in DATA from {} (SMTP smuggling?)", env_.session_id,
                    reader.bare_count(), env_.client.ip);
       error(replies::kBareLineEnding);
-      end_transaction("reject", replies::kBareLineEnding.text());
+      end_transaction("reject", replies::kBareLineEnding.str());
       co_return;
   }
   if (reader.bare_count()) {
@@ -628,7 +628,7 @@ Task<void> Session::handle_data(const Command& cmd) {
     if (d.action == Action::Reject) ctx_->counters.messages_rejected++;
     else ctx_->counters.messages_tempfailed++;
     error(r);
-    end_transaction(action_name(d.action), r.text());
+    end_transaction(action_name(d.action), r.str());
     co_return;
   }
   std::string prefix;
@@ -641,11 +641,11 @@ Task<void> Session::handle_data(const Command& cmd) {
   if (up.is_2xx()) {
     ctx_->counters.messages_delivered++;
     reply(up);
-    end_transaction("accept", up.text());
+    end_transaction("accept", up.str());
   } else {
     if (down_->broken()) ctx_->counters.downstream_failures++;
     error(up);
-    end_transaction(up.transient() ? "tempfail" : "reject", up.text());
+    end_transaction(up.transient() ? "tempfail" : "reject", up.str());
   }
 }
 
