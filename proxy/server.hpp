@@ -58,10 +58,12 @@ class Server {
   // One io_context per worker thread: a session lives on one of them for its whole
   // life, so its handlers never wake another thread (measured: a shared io_context
   // run by two threads spent most of its time in futex and wake-up calls).
-  // ioc_ also runs the listeners, signals and the drain.
-  boost::asio::io_context ioc_{1};
+  // ioc_ also runs the listeners, signals and the drain. Declared after workers_ on
+  // purpose: members die in reverse order, and an accept pending on ioc_ holds a
+  // socket of a worker's context, so the workers must outlive ioc_ (ASan caught it).
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;  // the others
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+  boost::asio::io_context ioc_{1};
   std::size_t next_worker_ = 0;
   boost::asio::io_context& next_context();
   std::unique_ptr<boost::asio::signal_set> signals_;
