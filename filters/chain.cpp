@@ -87,7 +87,15 @@ Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> 
     }
     Verdict& v = *race->verdict;
     for (auto& s : v.symbols) out.symbols.push_back(std::move(s));
-    for (auto& h : v.add_headers) out.add_headers.push_back(std::move(h));
+    for (auto& h : v.add_headers) {
+      // A header with a stray CR/LF could end the header section, or the message.
+      if (!h.valid_to_add()) {
+        spdlog::error("filter {} added a malformed header field \"{}\"; dropped", f->name(),
+                      h.name.substr(0, 64));
+        continue;
+      }
+      out.add_headers.push_back(std::move(h));
+    }
     if (v.action != Action::Continue) {
       out.action = v.action;
       out.reply = std::move(v.reply);

@@ -40,6 +40,23 @@ std::string HeaderField::unfolded() const {
   return out.substr(b, e - b);
 }
 
+bool HeaderField::valid_to_add() const {
+  if (name.empty()) return false;
+  for (unsigned char c : name)
+    if (c <= 32 || c >= 127 || c == ':') return false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '\0') return false;
+    if (c == '\n') return false;  // only as part of CRLF, handled below
+    if (c == '\r') {
+      if (i + 2 >= value.size() || value[i + 1] != '\n' || (value[i + 2] != ' ' && value[i + 2] != '\t'))
+        return false;
+      i += 1;
+    }
+  }
+  return true;
+}
+
 std::string HeaderField::wire() const {
   std::string out = name + ":";
   if (value.empty() || (value[0] != ' ' && value[0] != '\t')) out += ' ';

@@ -14,6 +14,10 @@ struct HeaderField {
   std::string name;   // as written, e.g. "Subject"
   std::string value;  // everything after the colon, folding CRLFs kept, final CRLF removed
   std::string unfolded() const;  // value with CRLF before WSP removed and outer spaces trimmed
+  // True if this field can be added to a message as is: a printable name without a
+  // colon, and a value whose only line breaks are CRLF followed by a space or tab
+  // (folding), so an added header can never end the header section or the message.
+  bool valid_to_add() const;
   std::string wire() const;      // "Name: value\r\n" (adds one space after the colon if value lacks it)
 };
 

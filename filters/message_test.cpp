@@ -48,6 +48,16 @@ TEST(Message, HeaderFieldWire) {
   EXPECT_EQ((HeaderField{"X-Test", " value"}).wire(), "X-Test: value\r\n");
 }
 
+TEST(Message, HeaderFieldValidToAdd) {
+  EXPECT_TRUE((HeaderField{"X-Spam-Score", " 5.0"}).valid_to_add());
+  EXPECT_TRUE((HeaderField{"X-Long", " a\r\n\tb"}).valid_to_add());
+  EXPECT_FALSE((HeaderField{"X-Bad", " a\r\n.\r\nMAIL FROM:<x@y>"}).valid_to_add());
+  EXPECT_FALSE((HeaderField{"X-Bad", " a\nb"}).valid_to_add());
+  EXPECT_FALSE((HeaderField{"X-Bad", " a\r\n"}).valid_to_add());
+  EXPECT_FALSE((HeaderField{"X Bad", "v"}).valid_to_add());
+  EXPECT_FALSE((HeaderField{"", "v"}).valid_to_add());
+}
+
 TEST(Mailbox, Parts) {
   Mailbox m{"user@example.org", {}};
   EXPECT_EQ(m.local_part(), "user");

@@ -104,6 +104,11 @@ constexpr milliseconds kMaxTimeout{3'600'000};
 void read_smtp(ConfigMap& m, Config& c) {
   Limits& l = c.limits;
   m.get("banner", c.banner);
+  for (unsigned char ch : c.banner)
+    if (ch < 0x20 || ch == 0x7f) {
+      m.error("banner", "must be one line of printable text");
+      break;
+    }
   m.get_duration("command_timeout", l.command_timeout, kMinTimeout, kMaxTimeout);
   m.get_duration("data_timeout", l.data_timeout, kMinTimeout, kMaxTimeout);
   m.get_duration("filter_timeout", l.filter_timeout, kMinTimeout, kMaxTimeout);

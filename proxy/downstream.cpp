@@ -62,6 +62,13 @@ Downstream::Downstream(Executor ex, ConfigPtr cfg, std::string log_id)
 
 Downstream::~Downstream() = default;
 
+void Downstream::cancel() {
+  if (stream_) {
+    broken_ = true;
+    stream_->close();
+  }
+}
+
 bool Downstream::tls() const { return stream_ && stream_->tls(); }
 
 void Downstream::fail(const char* what) {

@@ -64,6 +64,8 @@ class Downstream {
   // Sends QUIT in the background and lets go of the connection.
   static void retire(std::shared_ptr<Downstream> d);
 
+  // Makes the operation in flight fail now (shutdown deadline): the client gets 4xx.
+  void cancel();
   bool broken() const { return broken_; }
   bool tls() const;
   const DownstreamCaps& caps() const { return caps_; }

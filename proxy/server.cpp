@@ -136,20 +136,22 @@ Task<void> Server::accept_loop(tcp::acceptor& acc) {
 }
 
 namespace {
-Task<void> refuse(tcp::socket sock, std::string wire) {
+// A refused connection gets its 421 and is closed; a client that does not read gets
+// 5 seconds. The socket is shared with the timer's handler so neither outlives it.
+Task<void> refuse(tcp::socket sock_in, std::string wire) {
+  auto sock = std::make_shared<tcp::socket>(std::move(sock_in));
   boost::system::error_code ec;
-  asio::steady_timer t(sock.get_executor());
+  asio::steady_timer t(sock->get_executor());
   t.expires_after(std::chrono::seconds(5));
-  t.async_wait([&sock](const boost::system::error_code& e) {
+  t.async_wait([sock](const boost::system::error_code& e) {
     if (!e) {
       boost::system::error_code ignored;
-      sock.close(ignored);
+      sock->close(ignored);
     }
   });
-  co_await asio::async_write(sock, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(*sock, asio::buffer(wire), asio::redirect_error(asio::use_awaitable, ec));
   t.cancel();
-  sock.shutdown(tcp::socket::shutdown_both, ec);
-  sock.close(ec);
+  sock->close(ec);
 }
 }  // namespace
 

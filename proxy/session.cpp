@@ -30,6 +30,7 @@ const SmtpReply kUnknownCommand{500, "5.5.2", "Error: command not recognized"};
 const SmtpReply kEmptyCommand{500, "5.5.2", "Error: bad syntax"};
 const SmtpReply kNotImplemented{502, "5.5.1", "Error: command not implemented"};
 const SmtpReply kCommandTooLong{500, "5.5.2", "Error: line too long"};
+const SmtpReply kBadCharacters{500, "5.5.2", "Error: control characters in command"};
 const SmtpReply kHeloSyntax{501, "5.5.4", "Syntax: EHLO hostname"};
 const SmtpReply kDataSyntax{501, "5.5.4", "Syntax: DATA"};
 const SmtpReply kRsetSyntax{501, "5.5.4", "Syntax: RSET"};
@@ -119,7 +120,13 @@ void Session::shutdown() {
 
 void Session::abort() {
   auto self = shared_from_this();
-  asio::post(stream_->socket().get_executor(), [self] { self->stream_->close(); });
+  // Wake whatever the session waits on; it answers 421 4.3.2 and closes (the server
+  // closes for good two seconds later if it does not).
+  asio::post(stream_->socket().get_executor(), [self] {
+    self->aborting_ = true;
+    self->stream_->cancel();
+    if (self->down_) self->down_->cancel();
+  });
 }
 
 std::shared_ptr<const Envelope> Session::snapshot() const {
@@ -193,8 +200,12 @@ Task<bool> Session::run_connect_stage() {
   ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
   for (const auto& s : cr.symbols) session_symbols_.push_back(s);
   if (auto r = refusal(cr, Stage::Connect)) {
-    spdlog::info("{} refused at connect from {}: {}", env_.session_id, env_.client.ip, r->text());
-    co_await close_with(*r);
+    // RFC 5321 3.1/4.3.2: the only refusals allowed instead of the greeting are 554
+    // and 421; keep the filter's enhanced code and text.
+    const SmtpReply greeting_refusal = r->with_code(r->permanent() ? 554 : 421);
+    spdlog::info("{} refused at connect from {}: {}", env_.session_id, env_.client.ip,
+                 greeting_refusal.str());
+    co_await close_with(greeting_refusal);
     co_return false;
   }
   co_return true;
@@ -278,6 +289,21 @@ Task<std::optional<std::string>> Session::read_command() {
         continue;
       }
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      // RFC 5321 commands are text: a NUL, bare CR or other control byte inside a
+      // command line is refused whole, never parsed (or echoed).
+      bool control = false;
+      for (unsigned char c : line) control |= (c < 0x20 && c != '\t') || c == 0x7f;
+      if (control) {
+        error(replies::kBadCharacters);
+        if (errors_ >= cfg_->limits.max_errors) {
+          ctx_->counters.too_many_errors++;
+          const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
+          co_await close_with(r);
+          co_return std::nullopt;
+        }
+        scanned = 0;
+        continue;
+      }
       co_return line;
     }
     scanned = inbuf_.size();
@@ -289,7 +315,7 @@ Task<std::optional<std::string>> Session::read_command() {
     }
     // Nothing complete to act on: send what we have queued (RFC 2920 3.1), then wait.
     if (!co_await flush()) co_return std::nullopt;
-    if (ctx_->draining && !in_transaction()) {
+    if ((ctx_->draining && !in_transaction()) || aborting_) {
       const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
       co_await close_with(bye);
       co_return std::nullopt;
@@ -311,7 +337,7 @@ Task<std::optional<std::string>> Session::read_command() {
                      in_transaction() ? "a command in a transaction" : "a command", env_.client.ip);
         const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
         co_await close_with(r);
-      } else if (ec == asio::error::operation_aborted && ctx_->draining) {
+      } else if (ec == asio::error::operation_aborted && (ctx_->draining || aborting_)) {
         const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
         co_await close_with(bye);
       } else {
@@ -562,6 +588,10 @@ Task<void> Session::handle_data(const Command& cmd) {
         const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
         co_await close_with(r);
         end_transaction("aborted", "timeout in DATA");
+      } else if (aborting_) {
+        const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+        co_await close_with(bye);
+        end_transaction("aborted", "shutdown deadline in DATA");
       } else {
         closing_ = true;
         end_transaction("aborted", "connection lost in DATA");
@@ -608,7 +638,10 @@ Task<void> Session::handle_data(const Command& cmd) {
   auto msg = std::make_shared<const Message>(reader.take());
   auto tf = Clock::now();
   ChainResult cr;
-  if (!cfg_->chain->empty()) cr = co_await cfg_->chain->run(Stage::EndOfData, snapshot(), {}, msg);
+  if (!cfg_->chain->empty()) {
+    const std::shared_ptr<const Mailbox> no_rcpt;
+    cr = co_await cfg_->chain->run(Stage::EndOfData, snapshot(), no_rcpt, msg);
+  }
   txn_.filter_ms = ms_since(tf);
   note_symbols(cr);
   if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
@@ -729,7 +762,7 @@ Task<void> Session::handle_xclient(const Command& cmd) {
     }
     std::string name = upper(attr.substr(0, eq));
     auto value = xtext_decode(attr.substr(eq + 1));
-    const SmtpReply bad{501, "5.5.4", "Bad " + name + " syntax in XCLIENT"};
+    const SmtpReply bad{501, "5.5.4", "Bad " + printable(name, 32) + " syntax in XCLIENT"};
     if (!value) {
       error(bad);
       co_return;
@@ -774,7 +807,7 @@ Task<void> Session::handle_xclient(const Command& cmd) {
     } else if (name == "DESTADDR") {
       if (!unavailable) local_ip = *value;
     } else {
-      const SmtpReply r{501, "5.5.4", "Bad XCLIENT attribute name: " + name.substr(0, 32)};
+      const SmtpReply r{501, "5.5.4", "Bad XCLIENT attribute name: " + printable(name, 32)};
       error(r);
       co_return;
     }
@@ -790,7 +823,7 @@ Task<void> Session::handle_xclient(const Command& cmd) {
   xclient_helo_ = helo_given;
   state_ = State::Connected;  // XCLIENT_README: the session starts over; the client greets again
   spdlog::info("{} XCLIENT from {}: client {} [{}] helo={}", env_.session_id, env_.client.peer_ip,
-               c.name, c.ip, c.helo);
+               printable(c.name, 255), c.ip, printable(c.helo, 255));
   if (!co_await run_connect_stage()) co_return;
   const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
   reply(greeting);

@@ -73,7 +73,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string outbuf_;
   bool closing_ = false;
   bool idle_ = false;  // waiting for a command outside a transaction
-  bool xclient_helo_ = false;  // HELO came from XCLIENT: later EHLOs do not replace it
+  bool xclient_helo_ = false;
+  bool aborting_ = false;  // the shutdown deadline passed: finish with 421 4.3.2 now  // HELO came from XCLIENT: later EHLOs do not replace it
   std::size_t commands_ = 0;
   std::size_t errors_ = 0;
   std::size_t txn_count_ = 0;

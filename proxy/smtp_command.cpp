@@ -270,7 +270,7 @@ std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err) {
     } else if (key == "SMTPUTF8" && eq == std::string_view::npos && !out.smtputf8) {
       out.smtputf8 = true;
     } else {
-      err = {555, "5.5.4", "Unsupported option: " + std::string(p.substr(0, 64))};
+      err = {555, "5.5.4", "Unsupported option: " + printable(p)};
       return std::nullopt;
     }
     out.mailbox.params.emplace_back(p);
@@ -294,7 +294,7 @@ std::optional<Mailbox> parse_rcpt(std::string_view arg, bool smtputf8, PathError
   }
   // We advertise no RCPT parameters (no DSN), so any is an error (RFC 5321 4.1.1.3).
   if (auto ps = split_params(params); !ps.empty()) {
-    err = {555, "5.5.4", "Unsupported option: " + std::string(ps.front().substr(0, 64))};
+    err = {555, "5.5.4", "Unsupported option: " + printable(ps.front())};
     return std::nullopt;
   }
   Mailbox mb;
@@ -313,6 +313,15 @@ bool valid_helo(std::string_view helo) {
   for (unsigned char c : helo)
     if (c < 33 || c == 127) return false;
   return true;
+}
+
+std::string printable(std::string_view s, std::size_t max) {
+  std::string out(s.substr(0, max));
+  for (auto& c : out) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = '?';
+  }
+  return out;
 }
 
 std::string xtext_encode(std::string_view s) {

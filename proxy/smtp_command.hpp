@@ -50,6 +50,10 @@ std::optional<Mailbox> parse_rcpt(std::string_view arg, bool smtputf8, PathError
 // only refuses empty or control characters.
 bool valid_helo(std::string_view helo);
 
+// Client bytes made safe to echo in a reply or a log line: control characters and
+// DEL become '?', and the result is cut to `max` bytes.
+std::string printable(std::string_view s, std::size_t max = 64);
+
 // RFC 3461 xtext. decode returns nullopt on a bad "+XX" escape.
 std::string xtext_encode(std::string_view s);
 std::optional<std::string> xtext_decode(std::string_view s);

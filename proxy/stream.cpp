@@ -77,6 +77,7 @@ void Stream::cancel() {
 void Stream::arm(std::chrono::milliseconds d) {
   auto& i = *impl_;
   if (i.closed) return;
+  i.expired = false;  // each operation gets its own deadline (e.g. the next address to try)
   i.deadline = Clock::now() + d;
   if (!i.waiting) i.wait();
   else if (i.deadline < i.timer.expiry()) i.timer.cancel();  // wakes it to re-wait sooner
