@@ -3,6 +3,7 @@
 //   % yaml        config lines added to the base config (e.g. "% smtp: {max_recipients: 2}")
 //   C: line       a client line (CRLF added); consecutive C: lines go out in one write,
 //                 which is how PIPELINING clients send them
+//   C~ line       the same with C escapes decoded (\r \n \t \\ \xHH), for raw bytes
 //   S: line       the next reply line expected, exactly; a trailing * matches any rest
 //   CLOSED        the server must close the connection now
 //   # ...         comment
@@ -71,6 +72,25 @@ struct Transcript {
   std::vector<Step> steps;
 };
 
+std::string unescape(const std::string& in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\' || i + 1 == in.size()) {
+      out += in[i];
+      continue;
+    }
+    char c = in[++i];
+    if (c == 'r') out += '\r';
+    else if (c == 'n') out += '\n';
+    else if (c == 't') out += '\t';
+    else if (c == 'x' && i + 2 < in.size()) {
+      out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else out += c;
+  }
+  return out;
+}
+
 Transcript parse(const fs::path& file) {
   Transcript t;
   std::ifstream in(file);
@@ -81,6 +101,7 @@ Transcript parse(const fs::path& file) {
     if (line.empty() || line[0] == '#') continue;
     if (line.rfind("% ", 0) == 0) t.yaml += line.substr(2) + "\n";
     else if (line.rfind("C: ", 0) == 0 || line == "C:") t.steps.push_back({Step::Send, line.size() > 3 ? line.substr(3) : "", n});
+    else if (line.rfind("C~ ", 0) == 0) t.steps.push_back({Step::Send, unescape(line.substr(3)), n});
     else if (line.rfind("S: ", 0) == 0) t.steps.push_back({Step::Expect, line.substr(3), n});
     else if (line == "CLOSED") t.steps.push_back({Step::Closed, "", n});
     else throw std::runtime_error(file.string() + ":" + std::to_string(n) + ": cannot parse: " + line);
