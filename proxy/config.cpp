@@ -124,6 +124,7 @@ void read_smtp(ConfigMap& m, Config& c) {
   v = l.max_connections; m.get_uint("max_connections", v, 1, 1'000'000); l.max_connections = v;
   v = l.max_connections_per_ip; m.get_uint("max_connections_per_ip", v, 1, 1'000'000);
   l.max_connections_per_ip = v;
+  m.get_size("max_buffered_bytes", l.max_buffered_bytes, 1024 * 1024, std::size_t{1} << 40);
   m.get_enum("bare_line_endings", c.bare_line_endings, {"reject", "normalize"});
   std::vector<std::string> nets;
   m.get("xclient_trusted", nets);
@@ -146,13 +147,19 @@ void read_downstream(ConfigMap& m, Config& c) {
   if (!addr.empty()) read_endpoint(m, "address", addr, d.address, m.node("address"));
   m.get_duration("connect_timeout", d.connect_timeout, kMinTimeout, kMaxTimeout);
   m.get_duration("command_timeout", d.command_timeout, kMinTimeout, kMaxTimeout);
-  m.get_duration("data_timeout", d.data_timeout, kMinTimeout, kMaxTimeout);
+  // The client waits 10 minutes for our final reply (RFC 5321 4.5.3.2.6); the whole
+  // end of data downstream must fit well inside that, or the sender retries while
+  // the MX delivers, and the message arrives twice.
+  m.get_duration("data_timeout", d.data_timeout, kMinTimeout, std::chrono::milliseconds(540'000));
   m.get_enum("tls", d.tls, {"off", "opportunistic", "required"});
   m.get("tls_verify", d.tls_verify);
   m.get("tls_ca_file", d.tls_ca_file);
   m.get("tls_server_name", d.tls_server_name);
   m.get("helo_name", d.helo_name);
   m.get_enum("forward_client", d.forward_client, {"auto", "xforward", "xclient", "off"});
+  std::uint64_t maxc = c.limits.max_downstream_connections;
+  m.get_uint("max_connections", maxc, 0, 1'000'000);
+  c.limits.max_downstream_connections = maxc;
   if (!d.helo_name.empty() && !valid_hostname(d.helo_name))
     m.error("helo_name", "\"" + d.helo_name + "\" is not a valid host name");
   if (d.tls_verify && d.tls == "off") m.error("tls_verify", "needs downstream.tls other than off");

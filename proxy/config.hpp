@@ -38,7 +38,7 @@ struct DownstreamConfig {
   Endpoint address{"127.0.0.1", 2526};                 // downstream.address
   std::chrono::milliseconds connect_timeout{30s};      // downstream.connect_timeout
   std::chrono::milliseconds command_timeout{300s};     // downstream.command_timeout
-  std::chrono::milliseconds data_timeout{600s};        // downstream.data_timeout (final reply)
+  std::chrono::milliseconds data_timeout{180s};        // downstream.data_timeout (DATA to final reply)
   std::string tls = "opportunistic";                   // downstream.tls: off|opportunistic|required
   bool tls_verify = false;                             // downstream.tls_verify
   std::string tls_ca_file;                             // downstream.tls_ca_file

@@ -7,6 +7,7 @@ namespace mxgate {
 const char* problem_name(DataReader::Problem p) {
   switch (p) {
     case DataReader::Problem::None: return "none";
+    case DataReader::Problem::NoMemory: return "no_memory";
     case DataReader::Problem::TooBig: return "message_too_big";
     case DataReader::Problem::HeaderTooBig: return "header_too_big";
     case DataReader::Problem::LineTooLong: return "line_too_long";
@@ -15,7 +16,13 @@ const char* problem_name(DataReader::Problem p) {
   return "?";
 }
 
+void DataReader::abandon() {
+  abandoned_ = true;
+  std::string().swap(out_);
+}
+
 DataReader::Problem DataReader::problem() const {
+  if (abandoned_) return Problem::NoMemory;
   if (too_big_) return Problem::TooBig;
   if (header_too_big_) return Problem::HeaderTooBig;
   if (line_too_long_) return Problem::LineTooLong;
@@ -38,7 +45,7 @@ void DataReader::emit_run(const char* p, std::size_t n) {
     }
     return;
   }
-  out_.append(p, n);
+  if (!abandoned_) out_.append(p, n);
 }
 
 void DataReader::emit(char c) { emit_run(&c, 1); }
@@ -58,7 +65,7 @@ void DataReader::newline() {
     }
     return;
   }
-  if (!too_big_) out_.append("\r\n", 2);
+  if (!too_big_ && !abandoned_) out_.append("\r\n", 2);
 }
 
 void DataReader::bare() {
@@ -118,26 +125,37 @@ std::size_t DataReader::feed(std::string_view in) {
   return used;
 }
 
-std::string dot_stuff(std::string_view prefix, std::string_view content) {
-  std::string out;
-  out.reserve(prefix.size() + content.size() + content.size() / 64 + 8);
-  out.append(prefix);
-  bool line_start = true;
-  std::size_t i = 0;
-  while (i < content.size()) {
-    if (line_start && content[i] == '.') out += '.';
-    auto eol = content.find("\r\n", i);
-    if (eol == std::string_view::npos) {
-      out.append(content.substr(i));
+bool DotStuffer::next(std::string& out, std::size_t max) {
+  out.clear();
+  if (done_) return false;
+  if (!prefix_done_) {
+    out.append(prefix_);
+    prefix_done_ = true;
+  }
+  while (pos_ < content_.size() && out.size() < max) {
+    if (content_[pos_] == '.') out += '.';  // pos_ is always at the start of a line
+    auto eol = content_.find("\r\n", pos_);
+    if (eol == std::string_view::npos) {  // cannot happen for DataReader output; be safe
+      out.append(content_.substr(pos_));
       out.append("\r\n");
+      pos_ = content_.size();
       break;
     }
-    out.append(content.substr(i, eol + 2 - i));
-    i = eol + 2;
-    line_start = true;
+    out.append(content_.substr(pos_, eol + 2 - pos_));
+    pos_ = eol + 2;
   }
-  out.append(".\r\n");
-  return out;
+  if (pos_ >= content_.size()) {
+    out.append(".\r\n");
+    done_ = true;
+  }
+  return true;
+}
+
+std::string dot_stuff(std::string_view prefix, std::string_view content) {
+  DotStuffer st(prefix, content);
+  std::string all, piece;
+  while (st.next(piece, std::string::npos)) all += piece;
+  return all;
 }
 
 }  // namespace mxgate

@@ -29,7 +29,7 @@ struct DataLimits {
 
 class DataReader {
  public:
-  enum class Problem { None, TooBig, HeaderTooBig, LineTooLong, BareLineEnding };
+  enum class Problem { None, NoMemory, TooBig, HeaderTooBig, LineTooLong, BareLineEnding };
 
   explicit DataReader(DataLimits limits) : limits_(limits) {}
 
@@ -37,7 +37,9 @@ class DataReader {
   // consumed. Bytes after the end (pipelined commands) are left to the caller.
   std::size_t feed(std::string_view in);
   bool done() const { return state_ == State::Done; }
-  // The first limit hit, in order of severity (size beats line length beats bare EOL).
+  // Stops keeping the content (the server's memory budget is spent); reading goes on.
+  void abandon();
+  // The first limit hit, in order of severity (memory, then size, line length, bare EOL).
   Problem problem() const;
   std::size_t raw_bytes() const { return raw_bytes_; }
   std::size_t content_bytes() const { return content_bytes_; }
@@ -61,13 +63,30 @@ class DataReader {
   std::size_t header_bytes_ = 0;
   bool in_header_ = true;
   std::size_t bare_count_ = 0;
-  bool too_big_ = false, header_too_big_ = false, line_too_long_ = false;
+  bool too_big_ = false, header_too_big_ = false, line_too_long_ = false, abandoned_ = false;
 };
 
 const char* problem_name(DataReader::Problem p);
 
-// Content -> wire form for DATA: every line starting with "." gets another ".", lines
-// end in CRLF, and ".\r\n" closes it. `prefix` (added header fields) goes first.
+// Content -> wire form for DATA, a piece at a time so a large message is never held
+// twice: every line starting with "." gets another ".", every line ends in CRLF, and
+// ".\r\n" closes it. `prefix` (added header fields) goes first.
+class DotStuffer {
+ public:
+  DotStuffer(std::string_view prefix, std::string_view content) : prefix_(prefix), content_(content) {}
+  // Replaces `out` with the next piece of about `max` bytes (at least one line);
+  // false once everything, the final ".\r\n" included, has been given out.
+  bool next(std::string& out, std::size_t max);
+  // True once the piece with the final ".\r\n" has been given out.
+  bool done() const { return done_; }
+
+ private:
+  std::string_view prefix_, content_;
+  std::size_t pos_ = 0;
+  bool prefix_done_ = false, done_ = false;
+};
+
+// The whole wire form at once (tests, small messages).
 std::string dot_stuff(std::string_view prefix, std::string_view content);
 
 }  // namespace mxgate

@@ -97,6 +97,22 @@ TEST(DataReader, LimitsAreCountedButReadingGoesOn) {
   EXPECT_EQ(body.problem, DataReader::Problem::None);
 }
 
+TEST(DotStuff, PiecesJoinToTheWholeAndEndOnLines) {
+  std::string content;
+  for (int i = 0; i < 200; ++i) content += (i % 3 ? "line " : ".dot ") + std::to_string(i) + "\r\n";
+  DotStuffer st("X-A: 1\r\n", content);
+  std::string piece, joined;
+  int pieces = 0;
+  while (st.next(piece, 100)) {
+    ++pieces;
+    ASSERT_TRUE(piece.size() >= 2 && piece.substr(piece.size() - 2) == "\r\n");
+    joined += piece;
+  }
+  EXPECT_GT(pieces, 10);
+  EXPECT_EQ(joined, dot_stuff("X-A: 1\r\n", content));
+  EXPECT_EQ(joined.substr(joined.size() - 5), "\r\n.\r\n");
+}
+
 TEST(DotStuff, RestuffsAndTerminates) {
   EXPECT_EQ(dot_stuff("", "a\r\n.b\r\n.\r\n"), "a\r\n..b\r\n..\r\n.\r\n");
   EXPECT_EQ(dot_stuff("X-A: 1\r\n", "B: 2\r\n\r\nbody\r\n"), "X-A: 1\r\nB: 2\r\n\r\nbody\r\n.\r\n");

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/data_reader.hpp"
 #include "proxy/smtp_command.hpp"
 #include "proxy/stream.hpp"
 
@@ -21,9 +22,9 @@ const SmtpReply kDownstreamFailed{451, "4.3.0", "Downstream server failed, try a
 const SmtpReply kDownstreamNoTls{451, "4.7.4", "TLS required but not offered by the downstream server"};
 const SmtpReply kDownstreamTlsFailed{451, "4.7.5", "TLS handshake with the downstream server failed"};
 
-std::atomic<std::uint64_t>& downstream_size_hint() {
-  static std::atomic<std::uint64_t> hint{0};
-  return hint;
+DownstreamHints& downstream_hints() {
+  static DownstreamHints hints;
+  return hints;
 }
 
 namespace {
@@ -57,10 +58,15 @@ std::string addr_attr(const std::string& ip) {
 }
 }  // namespace
 
-Downstream::Downstream(Executor ex, ConfigPtr cfg, std::string log_id)
-    : ex_(std::move(ex)), cfg_(std::move(cfg)), log_id_(std::move(log_id)) {}
+Downstream::Downstream(Executor ex, ConfigPtr cfg, std::string log_id,
+                       std::atomic<std::size_t>* open_count)
+    : ex_(std::move(ex)), cfg_(std::move(cfg)), log_id_(std::move(log_id)), open_count_(open_count) {
+  if (open_count_) ++*open_count_;
+}
 
-Downstream::~Downstream() = default;
+Downstream::~Downstream() {
+  if (open_count_) --*open_count_;
+}
 
 void Downstream::cancel() {
   if (stream_) {
@@ -185,7 +191,11 @@ Task<bool> Downstream::ehlo() {
         if (list.empty()) list.push_back("");  // offered, no attributes listed
       }
     }
-    downstream_size_hint().store(caps_.size ? caps_.max_size : 0);
+    auto& h = downstream_hints();
+    h.size.store(caps_.size ? caps_.max_size : 0);
+    h.eightbitmime.store(caps_.eightbitmime);
+    h.smtputf8.store(caps_.smtputf8);
+    h.known.store(true);
     co_return true;
   }
   // Some servers answer EHLO with 5xx; fall back to HELO (RFC 5321 3.2).
@@ -364,11 +374,37 @@ Task<SmtpReply> Downstream::command(const std::string& line) {
   co_return relay(r);
 }
 
-Task<SmtpReply> Downstream::send_data(const std::string& wire) {
+Task<bool> Downstream::send_message(const std::string& prefix, const std::string& content,
+                                    std::chrono::steady_clock::time_point deadline, bool then_quit) {
+  using namespace std::chrono;
+  // Stuffed in pieces, so a 25 MB message is not held a second time in memory.
+  constexpr std::size_t kPiece = 256 * 1024;
+  static const std::string kQuit = "QUIT\r\n";
+  DotStuffer stuffer(prefix, content);
+  std::string piece;
+  while (stuffer.next(piece, kPiece)) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+    if (left <= milliseconds(0)) {
+      fail("data timeout");
+      co_return false;
+    }
+    // One connection per transaction: QUIT rides behind the final dot in the same
+    // write when the MX pipelines (RFC 2920 3.1); its 221 is read in retire().
+    bool quit = then_quit && stuffer.done();
+    if (!co_await send(piece, left, quit ? &kQuit : nullptr)) co_return false;
+    quit_sent_ = quit;
+  }
+  co_return true;
+}
+
+Task<SmtpReply> Downstream::send_data(const std::string& prefix, const std::string& content) {
+  using namespace std::chrono;
   const auto& d = cfg_->downstream;
   if (broken_) co_return kDownstreamFailed;
-  std::string data_cmd = "DATA";
-  Read r = co_await exchange(data_cmd, d.command_timeout);
+  const auto deadline = steady_clock::now() + d.data_timeout;
+  auto left = [&] { return std::max(milliseconds(1), duration_cast<milliseconds>(deadline - steady_clock::now())); };
+  const std::string data_cmd = "DATA";
+  Read r = co_await exchange(data_cmd, std::min(d.command_timeout, left()));
   if (!r.ok) co_return kDownstreamFailed;
   if (r.code != 354) {
     if (r.code < 400) {  // a 2xx to DATA makes no sense; never pass on a success we did not earn
@@ -377,18 +413,8 @@ Task<SmtpReply> Downstream::send_data(const std::string& wire) {
     }
     co_return relay(r);
   }
-  bool ok;
-  if (caps_.pipelining) {
-    // One connection per transaction: QUIT rides behind the final dot (RFC 2920 3.1),
-    // saving a write; its 221 is read after the final reply, in retire().
-    static const std::string kQuit = "QUIT\r\n";
-    ok = co_await send(wire, d.data_timeout, &kQuit);
-    quit_sent_ = ok;
-  } else {
-    ok = co_await send(wire, d.data_timeout);
-  }
-  if (!ok) co_return kDownstreamFailed;
-  r = co_await read_reply(d.data_timeout);
+  if (!co_await send_message(prefix, content, deadline, caps_.pipelining)) co_return kDownstreamFailed;
+  r = co_await read_reply(left());
   if (!r.ok) co_return kDownstreamFailed;
   if (r.code != 250 && r.code < 400) {
     fail("unexpected reply after the message");

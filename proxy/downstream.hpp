@@ -49,7 +49,9 @@ extern const SmtpReply kDownstreamTlsFailed;    // 451 4.7.5, handshake failed
 
 class Downstream {
  public:
-  Downstream(Executor ex, ConfigPtr cfg, std::string log_id);
+  // `open_count`, if given, counts this connection while it exists (downstream.max_connections).
+  Downstream(Executor ex, ConfigPtr cfg, std::string log_id,
+             std::atomic<std::size_t>* open_count = nullptr);
   ~Downstream();
 
   // Connects and prepares the session. nullopt on success, else the reply for the
@@ -59,8 +61,9 @@ class Downstream {
   Task<std::optional<SmtpReply>> probe();
   // Sends one command line and returns the reply to give the client.
   Task<SmtpReply> command(const std::string& line);
-  // DATA, then the dot-stuffed message after 354; returns the final reply.
-  Task<SmtpReply> send_data(const std::string& wire);
+  // DATA, then `prefix` + `content` dot-stuffed after 354; returns the final reply.
+  // One deadline (downstream.data_timeout) covers all of it.
+  Task<SmtpReply> send_data(const std::string& prefix, const std::string& content);
   // Sends QUIT in the background and lets go of the connection.
   static void retire(std::shared_ptr<Downstream> d);
 
@@ -79,6 +82,8 @@ class Downstream {
     std::vector<std::string> lines;
   };
   Task<Read> read_reply(std::chrono::milliseconds timeout);
+  Task<bool> send_message(const std::string& prefix, const std::string& content,
+                          std::chrono::steady_clock::time_point deadline, bool then_quit);
   Task<bool> send(const std::string& data, std::chrono::milliseconds timeout,
                   const std::string* then = nullptr);
   Task<Read> exchange(const std::string& line, std::chrono::milliseconds timeout);
@@ -96,13 +101,21 @@ class Downstream {
   DownstreamCaps caps_;
   bool broken_ = false;
   bool skip_forward_ = false;
-  bool quit_sent_ = false;  // QUIT went out pipelined behind the message
+  bool quit_sent_ = false;
+  std::atomic<std::size_t>* open_count_ = nullptr;  // QUIT went out pipelined behind the message
   std::string last_reply_;
 };
 
-// Shared between sessions: the largest message the downstream said it takes (SIZE),
-// learned from each EHLO, so our own EHLO can advertise the smaller of the two.
-// 0 = not known yet or no limit.
-std::atomic<std::uint64_t>& downstream_size_hint();
+// Shared between sessions: what the downstream said in its last EHLO, so our own
+// EHLO advertises the smaller SIZE of the two, and 8BITMIME/SMTPUTF8 only if the MX
+// takes them too (RFC 6152 3, RFC 6531 3.4: a relay may not accept what the next
+// hop refuses). Until the MX has been seen, we advertise our own.
+struct DownstreamHints {
+  std::atomic<bool> known{false};
+  std::atomic<std::uint64_t> size{0};  // 0: no limit announced
+  std::atomic<bool> eightbitmime{true};
+  std::atomic<bool> smtputf8{true};
+};
+DownstreamHints& downstream_hints();
 
 }  // namespace mxgate

@@ -22,6 +22,8 @@ struct Limits {                                          // key                 
   std::size_t max_errors = 20;                           // smtp.max_errors              421 4.7.0
   std::size_t max_connections = 1000;                    // smtp.max_connections         421 4.7.0
   std::size_t max_connections_per_ip = 50;               // smtp.max_connections_per_ip  421 4.7.0
+  std::size_t max_buffered_bytes = 1024ull * 1024 * 1024; // smtp.max_buffered_bytes   452/451 4.3.1
+  std::size_t max_downstream_connections = 0;            // downstream.max_connections   451 4.3.2 (0: no limit)
 };
 
 // RFC 5321 4.5.3.1.1: 64 octets of local part, 4.5.3.1.2: 255 of domain,

@@ -102,18 +102,18 @@ void Server::start() {
       },
       asio::detached);
   std::size_t n = cfg_->workers ? cfg_->workers : std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t i = 1; i < n; ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
+  // The listeners' thread serves no session, so a session busy with a slow filter
+  // can never hold up accepting, signals or the shutdown drain.
   threads_.emplace_back([this] { ioc_.run(); });
   for (auto& w : workers_) threads_.emplace_back([ctx = w.get()] { ctx->run(); });
 }
 
 asio::io_context& Server::next_context() {
-  // Round robin over every thread's context, the listeners' own included.
-  std::size_t i = next_worker_++ % (workers_.size() + 1);
-  return i == 0 ? ioc_ : *workers_[i - 1];
+  return *workers_[next_worker_++ % workers_.size()];
 }
 
 Task<void> Server::accept_loop(tcp::acceptor& acc) {
@@ -155,6 +155,16 @@ Task<void> refuse(tcp::socket sock_in, std::string wire) {
 }
 }  // namespace
 
+namespace {
+// A front MTA allowed to use XCLIENT speaks for many clients: like Postfix's
+// smtpd_client_event_limit_exceptions, it is not held to the per-IP limit.
+bool trusted_front(const Config& cfg, const std::string& ip) {
+  for (const auto& net : cfg.xclient_trusted)
+    if (net.contains(ip)) return true;
+  return false;
+}
+}  // namespace
+
 void Server::admit(tcp::socket sock) {
   boost::system::error_code ec;
   auto remote = sock.remote_endpoint(ec);
@@ -172,7 +182,7 @@ void Server::admit(tcp::socket sock) {
     } else if (active_ >= cfg->limits.max_connections) {
       ctx_->counters.refused_max_connections++;
       refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections\r\n";
-    } else if (per_ip_[ip] >= cfg->limits.max_connections_per_ip) {
+    } else if (per_ip_[ip] >= cfg->limits.max_connections_per_ip && !trusted_front(*cfg, ip)) {
       ctx_->counters.refused_max_connections_per_ip++;
       refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections from " + ip + "\r\n";
     } else {

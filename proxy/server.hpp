@@ -46,7 +46,7 @@ class Server {
   ConfigPtr config() const;
   ServerContext& context() { return *ctx_; }
   boost::asio::io_context& io() { return ioc_; }
-  std::size_t workers() const { return workers_.size() + 1; }
+  std::size_t workers() const { return workers_.size(); }
 
  private:
   Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acc);
@@ -58,7 +58,7 @@ class Server {
   // One io_context per worker thread: a session lives on one of them for its whole
   // life, so its handlers never wake another thread (measured: a shared io_context
   // run by two threads spent most of its time in futex and wake-up calls).
-  // ioc_ also runs the listeners, signals and the drain. Declared after workers_ on
+  // ioc_ runs the listeners, signals and the drain, on a thread of its own. Declared after workers_ on
   // purpose: members die in reverse order, and an accept pending on ioc_ holds a
   // socket of a worker's context, so the workers must outlive ioc_ (ASan caught it).
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;  // the others

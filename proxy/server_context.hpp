@@ -18,7 +18,7 @@ struct Counters {
   X(too_many_errors) X(too_many_recipients) X(message_too_big) X(header_too_big)           \
   X(line_too_long) X(bare_line_endings) X(starttls_injection) X(downstream_failures)       \
   X(messages_delivered) X(messages_rejected) X(messages_tempfailed) X(filter_timeouts)     \
-  X(session_exceptions)
+  X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions)
 #define MXGATE_DECLARE(name) std::atomic<std::uint64_t> name{0};
   MXGATE_COUNTERS(MXGATE_DECLARE)
 #undef MXGATE_DECLARE
@@ -28,6 +28,8 @@ struct Counters {
 struct ServerContext {
   Counters counters;
   std::atomic<bool> draining{false};
+  std::atomic<std::size_t> buffered_bytes{0};        // message bytes held by all sessions
+  std::atomic<std::size_t> downstream_connections{0};
   std::shared_ptr<spdlog::logger> txn_log;  // one JSON line per transaction; null = off
 };
 

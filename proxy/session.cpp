@@ -55,6 +55,9 @@ const SmtpReply kXclientDenied{550, "5.7.0", "Error: insufficient authorization"
 const SmtpReply kXclientSyntax{501, "5.5.4", "Syntax: XCLIENT attribute=value ..."};
 const SmtpReply kInternalError{421, "4.3.0", "Error: internal error, try again later"};
 const SmtpReply kPolicyReject{550, "5.7.1", "Message rejected by policy"};
+const SmtpReply kNoStorageNow{452, "4.3.1", "Insufficient system storage, try again later"};
+const SmtpReply kNoStorage{451, "4.3.1", "Insufficient system storage, try again later"};
+const SmtpReply kDownstreamBusy{451, "4.3.2", "Too many transactions in progress, try again later"};
 const SmtpReply kPolicyTempfail{451, "4.7.1", "Try again later"};
 }  // namespace replies
 
@@ -389,13 +392,16 @@ Task<void> Session::handle(const Command& cmd) {
 }
 
 std::string Session::ehlo_keywords() const {
+  const auto& hints = downstream_hints();
   std::uint64_t size = cfg_->limits.max_message_bytes;
-  std::uint64_t down = downstream_size_hint().load();
+  std::uint64_t down = hints.size.load();
   if (down > 0 && down < size) size = down;
   std::string k = cfg_->hostname;
   k += "\nPIPELINING\nSIZE " + std::to_string(size);
   if (cfg_->server_tls && !stream_->tls()) k += "\nSTARTTLS";
-  k += "\nENHANCEDSTATUSCODES\n8BITMIME\nSMTPUTF8";
+  k += "\nENHANCEDSTATUSCODES";
+  if (hints.eightbitmime.load()) k += "\n8BITMIME";
+  if (hints.smtputf8.load()) k += "\nSMTPUTF8";
   bool trusted = false;
   for (const auto& net : cfg_->xclient_trusted) trusted |= net.contains(env_.client.peer_ip);
   if (trusted) k += "\nXCLIENT NAME ADDR PORT PROTO HELO LOGIN DESTADDR DESTPORT";
@@ -445,6 +451,19 @@ Task<void> Session::handle_mail(const Command& cmd) {
     error(r);
     co_return;
   }
+  {
+    // Only what our EHLO offered (RFC 5321 4.1.1.11): BODY=8BITMIME and SMTPUTF8 are
+    // withheld when the MX does not take them.
+    const auto& hints = downstream_hints();
+    const char* refused = nullptr;
+    if (args->body == "8BITMIME" && !hints.eightbitmime.load()) refused = "BODY=8BITMIME";
+    if (args->smtputf8 && !hints.smtputf8.load()) refused = "SMTPUTF8";
+    if (refused) {
+      const SmtpReply r{555, "5.5.4", std::string("Unsupported option: ") + refused};
+      error(r);
+      co_return;
+    }
+  }
   if (args->size > cfg_->limits.max_message_bytes) {
     ctx_->counters.message_too_big++;
     error(replies::kSizeTooBig);
@@ -468,7 +487,16 @@ Task<void> Session::handle_mail(const Command& cmd) {
       co_return;
     }
   }
-  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id);
+  if (cfg_->limits.max_downstream_connections &&
+      ctx_->downstream_connections.load() >= cfg_->limits.max_downstream_connections) {
+    // Each open transaction holds an MX connection; do not exhaust the MX's own limit.
+    ctx_->counters.downstream_busy++;
+    error(replies::kDownstreamBusy);
+    end_transaction("tempfail", replies::kDownstreamBusy.str());
+    co_return;
+  }
+  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id,
+                                       &ctx_->downstream_connections);
   if (auto fail = co_await down_->open(env_)) {
     ctx_->counters.downstream_failures++;
     txn_.downstream_reply = down_->last_reply();
@@ -563,15 +591,43 @@ Task<void> Session::handle_data(const Command& cmd) {
     end_transaction("tempfail", kDownstreamFailed.str());
     co_return;
   }
+  const Limits& lim = cfg_->limits;
+  if (ctx_->buffered_bytes.load() >= lim.max_buffered_bytes) {
+    ctx_->counters.buffer_budget_exhausted++;
+    error(replies::kNoStorageNow);
+    end_transaction("tempfail", replies::kNoStorageNow.str());
+    co_return;
+  }
   reply(replies::kStartData);
   if (!co_await flush()) co_return;
 
-  const Limits& lim = cfg_->limits;
+  // Messages are held in memory until the MX has them; all sessions together may
+  // hold smtp.max_buffered_bytes. The charge is given back when this returns.
+  struct Charge {
+    std::atomic<std::size_t>& total;
+    std::size_t n = 0;
+    ~Charge() { total -= n; }
+  } charge{ctx_->buffered_bytes};
+  auto account = [&](DataReader& r) {
+    if (r.problem() != DataReader::Problem::None && r.problem() != DataReader::Problem::BareLineEnding &&
+        r.problem() != DataReader::Problem::LineTooLong && r.problem() != DataReader::Problem::HeaderTooBig)
+      return;  // nothing more is being kept
+    std::size_t held = std::min(r.content_bytes(), lim.max_message_bytes);
+    if (held <= charge.n) return;
+    std::size_t delta = held - charge.n;
+    charge.n = held;
+    if (ctx_->buffered_bytes.fetch_add(delta) + delta > lim.max_buffered_bytes) {
+      r.abandon();
+      ctx_->buffered_bytes -= charge.n;
+      charge.n = 0;
+    }
+  };
   DataReader reader({lim.max_message_bytes, lim.max_header_bytes, lim.max_line_length,
                      cfg_->bare_line_endings == "normalize"});
   auto t0 = Clock::now();
   std::size_t used = reader.feed(inbuf_);
   inbuf_.erase(0, used);
+  account(reader);
   std::string chunk;
   while (!reader.done()) {
     constexpr std::size_t kChunk = 64 * 1024;
@@ -600,6 +656,7 @@ Task<void> Session::handle_data(const Command& cmd) {
     }
     std::string_view got(chunk.data(), n);
     used = reader.feed(got);
+    account(reader);
     if (used < n) inbuf_.append(got.substr(used));  // pipelined commands after the end
   }
   txn_.data_ms = ms_since(t0);
@@ -607,6 +664,13 @@ Task<void> Session::handle_data(const Command& cmd) {
   switch (reader.problem()) {
     case DataReader::Problem::None:
       break;
+    case DataReader::Problem::NoMemory:
+      ctx_->counters.buffer_budget_exhausted++;
+      spdlog::warn("{} smtp.max_buffered_bytes reached: message from {} tempfailed", env_.session_id,
+                   env_.client.ip);
+      error(replies::kNoStorage);
+      end_transaction("tempfail", replies::kNoStorage.str());
+      co_return;
     case DataReader::Problem::TooBig:
       ctx_->counters.message_too_big++;
       error(replies::kMessageTooBig);
@@ -666,9 +730,8 @@ Task<void> Session::handle_data(const Command& cmd) {
   }
   std::string prefix;
   for (const auto& h : d.add_headers) prefix += h.wire();
-  std::string wire = dot_stuff(prefix, msg->data());
   auto td = Clock::now();
-  SmtpReply up = co_await down_->send_data(wire);
+  SmtpReply up = co_await down_->send_data(prefix, msg->data());
   txn_.downstream_ms = ms_since(td);
   txn_.downstream_reply = down_->last_reply();
   if (up.is_2xx()) {
