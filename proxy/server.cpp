@@ -108,6 +108,7 @@ void Server::start() {
   }
   // The listeners' thread serves no session, so a session busy with a slow filter
   // can never hold up accepting, signals or the shutdown drain.
+  ioc_guard_.emplace(asio::make_work_guard(ioc_));
   threads_.emplace_back([this] { ioc_.run(); });
   for (auto& w : workers_) threads_.emplace_back([ctx = w.get()] { ctx->run(); });
 }
@@ -292,6 +293,7 @@ Task<void> Server::drain() {
   spdlog::info("stopped: {}", ctx_->counters.summary());
   for (auto& g : guards_) g.reset();
   for (auto& w : workers_) w->stop();
+  if (ioc_guard_) ioc_guard_->reset();
   ioc_.stop();
 }
 

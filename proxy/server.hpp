@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -64,6 +65,9 @@ class Server {
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;  // the others
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   boost::asio::io_context ioc_{1};
+  // Keeps ioc_ running until the drain has finished, even once the listeners are
+  // closed and nothing else is queued on it.
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> ioc_guard_;
   std::size_t next_worker_ = 0;
   boost::asio::io_context& next_context();
   std::unique_ptr<boost::asio::signal_set> signals_;
