@@ -85,10 +85,13 @@ for s in socks:                       # every session greeted and waiting for a 
     s.recv(512)
 for s in socks:
     s.sendall(b"EHLO idle.test\r\n")
-for s in socks:
+for s in socks:                       # read to the last line of the EHLO reply ("250 ...")
     buf = b""
-    while not buf.endswith(b"SMTPUTF8\r\n"):
-        buf += s.recv(4096)
+    while not any(l.startswith(b"250 ") for l in buf.split(b"\r\n")):
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit("mxgate closed an idle session during the measurement")
+        buf += chunk
 time.sleep(0.5)
 rss = int([l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0])
 print(f"idle sessions: {n}, RSS {before} kB -> {rss} kB: {(rss - before) * 1024 / n / 1024:.1f} kB per idle connection")

@@ -4,6 +4,7 @@ message it did not accept. After a fault the same client session can go on.
 
 Run: cd tests/integration && MXGATE_BIN=.../mxgate /usr/bin/python3 -m unittest -v test_faults
 """
+import asyncio
 import time
 import unittest
 
@@ -268,6 +269,60 @@ class TestDrop(FaultCase):
         self.assertEqual(self.c.cmd("DATA")[0], 354)
         code = self.check_dropped(self.send_message())
         self.recover(code)
+
+
+
+class TestDataDeadline(FaultCase):
+    """downstream.data_timeout is one deadline for the whole end of data: DATA, its
+    354, the message and the final reply together, not a fresh timeout per step
+    (downstream.command_timeout, longer here, does not extend it)."""
+
+    DATA_TIMEOUT = 2.0
+
+    def setUp(self):
+        self.d = self.start_downstream()
+        self.m = self.start_mxgate(self.d.port, {
+            "downstream": {"command_timeout": "10s", "data_timeout": "2s", "connect_timeout": "1s"}})
+        self.c = self.raw(self.m.port, timeout=20)
+        self.ehlo(self.c)
+
+    def deadline_hit(self):
+        self.start_txn()
+        self.assertEqual(self.c.cmd("DATA")[0], 354)
+        got, elapsed = self.timed(self.send_message)
+        self.assertEqual(got[0], 451, got)
+        self.assertTrue(enhanced(got[1]).startswith("4."), got)
+        self.assertGreaterEqual(elapsed, self.DATA_TIMEOUT * 0.9, got)
+        self.assertLess(elapsed, 4.0, "the end of data got more than downstream.data_timeout")
+        self.assertEqual(self.d.rec.messages, [])
+        t = self.m.wait_transactions(1)
+        self.assertEqual([x["verdict"] for x in t], ["tempfail"], t)
+
+    def test_stall_after_message(self):
+        self.d.behaviour.stall = "data_end"
+        self.d.behaviour.stall_seconds = 30
+        self.deadline_hit()
+        self.recover(451)
+
+    def test_stall_at_data_command(self):
+        # The 354 never comes: data_timeout (2s) applies, not command_timeout (10s).
+        self.d.behaviour.stall = "data"
+        self.d.behaviour.stall_seconds = 30
+        self.deadline_hit()
+        self.recover(451)
+
+    def test_slow_steps_add_up(self):
+        # 1.5s before the 354 and 1.5s before the final reply: each step within 2s,
+        # together over it.
+        async def slow(stage, server):
+            if stage in ("data", "data_end"):
+                await asyncio.sleep(1.5)
+            return False
+
+        self.d._misbehave = slow
+        self.deadline_hit()
+        del self.d._misbehave   # back to the class's (now well-behaved) Behaviour
+        self.recover(451)
 
 
 if __name__ == "__main__":

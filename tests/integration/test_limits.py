@@ -349,5 +349,176 @@ class StalledClients(LimitsBase):
         self.assertEqual(greeted.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
 
 
+
+def sized_message(tag, size):
+    """A message of exactly `size` bytes: a short header, then 80-byte lines (none
+    starts with a dot), ending in CRLF. `tag` makes each message's bytes its own."""
+    head = b"Subject: budget %s\r\nMessage-ID: <%s@example.net>\r\n\r\n" % (tag, tag)
+    out = [head]
+    n = len(head)
+    i = 0
+    while n < size:
+        line = b"%s line %07d " % (tag, i)
+        room = min(80, size - n)
+        if room < 2:            # cannot happen with the padding below; be safe
+            raise ValueError(size)
+        if size - n - room == 1:  # never leave a single byte for the last line
+            room -= 1
+        line = (line + b"x" * 80)[:room - 2] + b"\r\n"
+        out.append(line)
+        n += len(line)
+        i += 1
+    data = b"".join(out)
+    assert len(data) == size and not any(l.startswith(b".") for l in data.split(b"\r\n"))
+    return data
+
+
+class BufferBudget(LimitsBase):
+    """smtp.max_buffered_bytes: the message bytes all sessions hold together. A message
+    that would take the total over it is tempfailed 451 4.3.1 after its final dot
+    (452 4.3.1 at DATA when the budget is already spent); the others are relayed."""
+
+    BUDGET = 1024 * 1024
+    SIZE = 600 * 1024          # two of these do not fit in the budget
+    HEAD = 560 * 1024          # "most of the body": two of these do not fit either
+
+    def open_data(self, port, sender):
+        c = self.greeted(port)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.txn(c, mail=f"MAIL FROM:<{sender}>")
+        return c
+
+    def test_concurrent_messages_over_budget(self):
+        m = self.mx(max_buffered_bytes="1M")
+        msgs = [sized_message(b"client%d" % i, self.SIZE) for i in range(3)]
+        clients = [self.open_data(m.port, f"s{i}@example.net") for i in range(3)]
+        # One after the other, each sends most of its message and pauses; the first
+        # holds 560 KB, so the second and third each take the total over 1 MB.
+        for c, data in zip(clients, msgs):
+            c.send(data[:self.HEAD])
+            time.sleep(0.7)
+        for c, data in zip(clients, msgs):
+            c.send(data[self.HEAD:] + b".\r\n")
+        replies = [c.reply() for c in clients]
+        self.assertEqual(replies[0][0], 250, replies)
+        for got in replies[1:]:
+            self.assert_reply(got, 451, "4.3.1")
+        # Only the one that fit reached the downstream, byte for byte.
+        time.sleep(0.3)
+        self.assertEqual([x["data"] for x in self.down.rec.messages], [msgs[0]])
+        self.assertEqual(self.down.rec.messages[0]["mail_from"], "s0@example.net")
+        txns = m.wait_transactions(3)
+        self.assertEqual(sorted(t["verdict"] for t in txns), ["accept", "tempfail", "tempfail"], txns)
+        # The budget is free again: the same session that was told 451 sends again...
+        self.txn(clients[1], mail="MAIL FROM:<s1@example.net>")
+        clients[1].send(msgs[1] + b".\r\n")
+        self.assertEqual(clients[1].reply()[0], 250)
+        # ...and a new client's 600 KB message is delivered too.
+        fresh = sized_message(b"fresh", self.SIZE)
+        c = self.open_data(m.port, "fresh@example.net")
+        c.send(fresh + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual([x["data"] for x in self.down.rec.messages], [msgs[0], msgs[1], fresh])
+
+    def test_data_refused_while_budget_spent(self):
+        m = self.mx(max_buffered_bytes="1M")
+        full = sized_message(b"full", self.BUDGET)   # exactly the budget: allowed
+        a = self.open_data(m.port, "a@example.net")
+        a.send(full)                                 # not finished yet
+        time.sleep(0.7)
+        b = self.greeted(m.port)
+        self.assertEqual(b.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(b.cmd("MAIL FROM:<b@example.net>")[0], 250)
+        self.assertEqual(b.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        self.assert_reply(b.cmd("DATA"), 452, "4.3.1")
+        self.assertEqual(b.cmd("RSET")[0], 250)
+        # The one holding the budget finishes and is delivered.
+        a.send(b".\r\n")
+        self.assertEqual(a.reply()[0], 250)
+        self.assertEqual([x["data"] for x in self.down.rec.messages], [full])
+        # Now b gets in.
+        small = sized_message(b"after", 2000)
+        self.txn(b, mail="MAIL FROM:<b@example.net>")
+        b.send(small + b".\r\n")
+        self.assertEqual(b.reply()[0], 250)
+        self.assertEqual([x["data"] for x in self.down.rec.messages], [full, small])
+
+
+class DownstreamConnections(LimitsBase):
+    """downstream.max_connections: each open transaction holds one MX connection;
+    MAIL beyond the limit gets 451 4.3.2 and is not relayed."""
+
+    def session(self, port):
+        c = self.greeted(port)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        return c
+
+    def mail_when_free(self, c, sender, timeout=5):
+        """MAIL until it is accepted: the MX connection of a finished transaction is
+        let go once its QUIT has been answered, a moment after the client's reply."""
+        deadline = time.time() + timeout
+        while True:
+            got = c.cmd(f"MAIL FROM:<{sender}>")
+            if got[0] == 250 or time.time() > deadline:
+                self.assertEqual(got[0], 250, got)
+                return
+            self.assert_reply(got, 451, "4.3.2")
+            time.sleep(0.3)
+
+    def test_max_connections_one(self):
+        m = self.start_mxgate(self.down.port, {"downstream": {"max_connections": 1}})
+        a = self.session(m.port)
+        b = self.session(m.port)
+        self.assertEqual(a.cmd("MAIL FROM:<a@example.net>")[0], 250)
+        mails = self.down.rec.mail_count
+        self.assert_reply(b.cmd("MAIL FROM:<b@example.net>"), 451, "4.3.2")
+        self.assertEqual(self.down.rec.mail_count, mails, "the refused MAIL was relayed")
+        # No transaction was opened for b.
+        self.assert_reply(b.cmd("RCPT TO:<rcpt@example.org>"), 503, "5.5.1")
+        # a finishes its message: then b can start.
+        self.assertEqual(a.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        self.assertEqual(a.cmd("DATA")[0], 354)
+        a.send(b"Subject: from a\r\n\r\nbody a\r\n.\r\n")
+        self.assertEqual(a.reply()[0], 250)
+        self.mail_when_free(b, "b@example.net")
+        # Now b holds the one connection; a is refused until b lets go with RSET.
+        self.assert_reply(a.cmd("MAIL FROM:<a2@example.net>"), 451, "4.3.2")
+        self.assertEqual(b.cmd("RSET")[0], 250)
+        self.mail_when_free(a, "a2@example.net")
+        self.assertEqual(a.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        self.assertEqual(a.cmd("DATA")[0], 354)
+        a.send(b"Subject: from a2\r\n\r\nbody a2\r\n.\r\n")
+        self.assertEqual(a.reply()[0], 250)
+        self.assertEqual([(x["mail_from"], x["data"]) for x in self.down.rec.messages],
+                         [("a@example.net", b"Subject: from a\r\n\r\nbody a\r\n"),
+                          ("a2@example.net", b"Subject: from a2\r\n\r\nbody a2\r\n")])
+
+
+class TrustedFrontPerIp(LimitsBase):
+    def test_xclient_trusted_not_held_to_per_ip_limit(self):
+        m = self.mx(max_connections_per_ip=2, xclient_trusted=["127.0.0.2/32"])
+        # A front MTA allowed XCLIENT: four connections at once, all greeted.
+        front = [self.raw(m.port, source="127.0.0.2") for _ in range(4)]
+        for c in front:
+            code, lines = c.reply()
+            self.assertEqual(code, 220, lines)
+        for c in front:
+            lines = self.front_ehlo(c)
+            self.assertTrue(any(l[4:].startswith("XCLIENT") for l in lines), lines)
+        # Everyone else still is.
+        self.greeted(m.port)
+        self.greeted(m.port)
+        extra = self.raw(m.port)
+        code, lines = extra.reply()
+        self.assert_reply((code, lines), 421, "4.7.0")
+        self.assertIn("127.0.0.1", lines[-1])
+        self.assertTrue(extra.closed())
+
+    def front_ehlo(self, c):
+        code, lines = c.cmd("EHLO front.test")
+        self.assertEqual(code, 250, lines)
+        return lines
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -374,6 +374,42 @@ class Shutdown(OpsCase):
             socket.create_connection((LOOPBACK, mx.port), timeout=2).close()
 
 
+    def test_sigterm_deadline_answers_open_transaction(self):
+        # MAIL and RCPT accepted, then the client says nothing: at the shutdown
+        # deadline it is told 421 4.3.2 (RFC 5321 3.8), not just disconnected.
+        down = self.start_downstream()
+        mx = self.start_mxgate(down.port, {"shutdown_timeout": "1s"})
+        busy, _ = self.session(mx)
+        self.assertEqual(busy.cmd("MAIL FROM:<busy@example.net>")[0], 250)
+        self.assertEqual(busy.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        time.sleep(0.2)
+        t0 = time.time()
+        mx.signal(signal.SIGTERM)
+        busy.sock.settimeout(6)
+        got = busy.reply()
+        waited = time.time() - t0
+        self.assertEqual(got, (421, [SHUTTING_DOWN]))
+        self.assertGreaterEqual(waited, 0.9, "the transaction was not given shutdown_timeout")
+        self.assertLess(waited, 3)
+        self.assertTrue(busy.closed())
+        rc = mx.proc.wait(timeout=10)
+        self.assertEqual(rc, 0, mx.log())
+        self.assertEqual(down.rec.messages, [])
+        t = mx.transactions()
+        self.assertEqual([x["verdict"] for x in t], ["aborted"], t)
+
+
+class BannerCheck(unittest.TestCase):
+    def test_banner_with_control_character_refused(self):
+        cfg = ConfigFile(self, base_lines() + ["smtp:", '  banner: "ESMTP x\\u0001y"'])
+        rc, out, err = serve("--config", cfg.path)
+        self.assertIsNotNone(rc, "mxgate started with a control character in its banner:\n" + err)
+        self.assertEqual(rc, 2, err)
+        line = cfg.line_of("banner:")
+        self.assertRegex(err, r"(?m)^%s:%d: smtp\.banner: " % (re.escape(cfg.path), line))
+        self.assertIn("mxgate: 1 configuration error, not started", err)
+
+
 class TransactionLog(OpsCase):
     NO_DATE = (b"From: Sender <sender@example.net>\r\n"
                b"To: Rcpt <rcpt@example.org>\r\n"

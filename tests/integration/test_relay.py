@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from harness import MESSAGE, ProxyTestCase, free_port
+from harness import LOOPBACK, MESSAGE, ProxyTestCase, ScriptedDownstream, free_port
 
 NOUSER = "nouser@example.org"
 NOUSER_REPLY = "550 5.1.1 <nouser@example.org>: Recipient address rejected: User unknown"
@@ -485,6 +485,124 @@ class TestScripted(RelayCase):
         self.assertEqual(self.d.rec.commands[-2:], [("MAIL", "sender@example.net"),
                                                     ("RCPT", "rcpt@example.org")])
         self.assertEqual(len(self.d.rec.messages), 1)
+
+
+
+def without_smtputf8(downstream):
+    """Makes the scripted downstream an MX without SMTPUTF8 (aiosmtpd's
+    enable_SMTPUTF8=False: not in its EHLO, and MAIL ... SMTPUTF8 refused). Each
+    connection gets a new aiosmtpd server from the factory, so this must run before
+    anything connects."""
+    factory = downstream.controller.factory
+
+    def no_utf8():
+        server = factory()
+        server.enable_SMTPUTF8 = False
+        return server
+
+    downstream.controller.factory = no_utf8
+    return downstream
+
+
+def without_8bitmime(downstream):
+    """Takes 8BITMIME out of the scripted downstream's EHLO reply."""
+    handler = downstream.controller.handler
+    orig = handler.handle_EHLO
+
+    async def handle_EHLO(server, session, envelope, hostname, responses):
+        out = await orig(server, session, envelope, hostname, responses)
+        return [r for r in out if r[4:].upper() != "8BITMIME"]
+
+    handler.handle_EHLO = handle_EHLO
+    return downstream
+
+
+class TestKeywordsFollowDownstream(RelayCase):
+    """8BITMIME and SMTPUTF8 are offered only if the MX takes them (RFC 6152 3,
+    RFC 6531 3.4), and a MAIL parameter not offered is refused (RFC 5321 4.1.1.11)."""
+
+    def ready(self, d):
+        m = self.start_mxgate(d.port)
+        self.wait_for(lambda: f"downstream {LOOPBACK}:{d.port} ready" in m.log(),
+                      msg="downstream probe\n" + m.log())
+        return m
+
+    def keywords(self, c):
+        lines = self.ehlo(c)
+        return [l[4:].split(" ")[0].upper() for l in lines[1:]]
+
+    def start(self, d):
+        d.start()
+        self.addCleanup(d.stop)
+        return d
+
+    def test_smtputf8_follows_downstream(self):
+        # An MX without SMTPUTF8: not offered, and refused before anything is relayed.
+        d = self.start(without_smtputf8(ScriptedDownstream()))
+        m = self.ready(d)
+        c = self.raw(m.port)
+        kw = self.keywords(c)
+        self.assertNotIn("SMTPUTF8", kw)
+        self.assertIn("8BITMIME", kw)
+        self.assertIn("PIPELINING", kw)
+        mails = d.rec.mail_count
+        self.assertReply(c.cmd("MAIL FROM:<a@b.c> SMTPUTF8"), 555, "5.5.4")
+        self.assertEqual(d.rec.mail_count, mails, "the refused MAIL was relayed")
+        # The session goes on; plain ASCII mail is relayed.
+        self.assertReply(c.cmd("MAIL FROM:<a@b.c>"), 250)
+        self.assertReply(c.cmd("RCPT TO:<d@e.f>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c, MESSAGE), 250)
+        self.assertEqual([x["data"] for x in d.rec.messages], [MESSAGE])
+
+        # An MX that takes SMTPUTF8: offered and accepted.
+        d2 = self.start(ScriptedDownstream())
+        m2 = self.ready(d2)
+        c2 = self.raw(m2.port)
+        self.assertIn("SMTPUTF8", self.keywords(c2))
+        self.assertReply(c2.cmd("MAIL FROM:<a@b.c> SMTPUTF8"), 250)
+        self.assertReply(c2.cmd("RCPT TO:<d@e.f>"), 250)
+        self.assertReply(c2.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c2, MESSAGE), 250)
+        self.assertEqual([x["data"] for x in d2.rec.messages], [MESSAGE])
+
+    def test_8bitmime_follows_downstream(self):
+        d = self.start(without_8bitmime(ScriptedDownstream()))
+        m = self.ready(d)
+        c = self.raw(m.port)
+        kw = self.keywords(c)
+        self.assertNotIn("8BITMIME", kw)
+        mails = d.rec.mail_count
+        self.assertReply(c.cmd("MAIL FROM:<a@b.c> BODY=8BITMIME"), 555, "5.5.4")
+        self.assertEqual(d.rec.mail_count, mails)
+        self.assertReply(c.cmd("MAIL FROM:<a@b.c> BODY=7BIT"), 250)
+
+
+class TestControlCharacters(RelayCase):
+    """A control byte inside a command line (bare CR, NUL) gets 500 5.5.2; the
+    command is not parsed or relayed, and the session goes on."""
+
+    def test_bare_cr_and_nul_in_parameters(self):
+        d = self.start_downstream()
+        m = self.start_mxgate(d.port)
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.assertReply(c.cmd(b"MAIL FROM:<a@b.c> X\r=1".decode()), 500, "5.5.2")
+        self.assertReply(c.cmd("RCPT TO:<d@e.f> \x00"), 500, "5.5.2")
+        self.assertEqual(d.rec.mail_count, 0)
+        self.assertReply(c.cmd("NOOP"), 250)
+        # Neither started a transaction; a normal one is relayed.
+        self.assertReply(c.cmd("MAIL FROM:<a@b.c>"), 250)
+        self.assertReply(c.cmd("RCPT TO:<d@e.f>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        self.assertReply(self.send_message(c, MESSAGE), 250)
+        self.assertReply(c.cmd("QUIT"), 221)
+        self.assertTrue(c.closed())
+        self.assertEqual([(x["mail_from"], x["rcpts"], x["data"]) for x in d.rec.messages],
+                         [("a@b.c", ["d@e.f"], MESSAGE)])
+        self.assertEqual([x for x in d.rec.commands if x[0] in ("MAIL", "RCPT")],
+                         [("MAIL", "a@b.c"), ("RCPT", "d@e.f")])
+        self.assertNotIn("session failed", m.log())
 
 
 if __name__ == "__main__":
