@@ -173,6 +173,13 @@ Task<void> Session::close_with(const SmtpReply& r) {
   closing_ = true;
 }
 
+// smtp.max_errors: the one place it fires.
+Task<void> Session::close_too_many_errors() {
+  ctx_->counters.too_many_errors++;
+  const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
+  co_await close_with(r);
+}
+
 std::optional<SmtpReply> Session::refusal(const ChainResult& r, Stage stage) {
   if (!r.timed_out.empty()) ctx_->counters.filter_timeouts += r.timed_out.size();
   switch (r.action) {
@@ -259,11 +266,7 @@ Task<void> Session::serve() {
     }
     const Command cmd = parse_command(*line);
     co_await handle(cmd);
-    if (!closing_ && errors_ >= cfg_->limits.max_errors) {
-      ctx_->counters.too_many_errors++;
-      const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
-      co_await close_with(r);
-    }
+    if (!closing_ && errors_ >= cfg_->limits.max_errors) co_await close_too_many_errors();
   }
   if (!outbuf_.empty() && stream_->is_open()) co_await flush();
 }
@@ -282,9 +285,7 @@ Task<std::optional<std::string>> Session::read_command() {
         ctx_->counters.command_line_too_long++;
         error(replies::kCommandTooLong);
         if (errors_ >= cfg_->limits.max_errors) {
-          ctx_->counters.too_many_errors++;
-          const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
-          co_await close_with(r);
+          co_await close_too_many_errors();
           co_return std::nullopt;
         }
         discarding = false;
@@ -299,9 +300,7 @@ Task<std::optional<std::string>> Session::read_command() {
       if (control) {
         error(replies::kBadCharacters);
         if (errors_ >= cfg_->limits.max_errors) {
-          ctx_->counters.too_many_errors++;
-          const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
-          co_await close_with(r);
+          co_await close_too_many_errors();
           co_return std::nullopt;
         }
         scanned = 0;

@@ -54,6 +54,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void error(const SmtpReply& r);   // queues and counts an error (smtp.max_errors)
   Task<bool> flush();
   Task<void> close_with(const SmtpReply& r);  // last reply, then close
+  Task<void> close_too_many_errors();         // 421 4.7.0, then close
   // Our own refusal from a chain result, if the stage did not continue.
   std::optional<SmtpReply> refusal(const ChainResult& r, Stage stage);
   void end_transaction(const char* outcome, const std::string& reply_text);
