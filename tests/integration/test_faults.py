@@ -327,3 +327,57 @@ class TestDataDeadline(FaultCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestBadGreeting(ProxyTestCase):
+    """A downstream that refuses us in its greeting, or hangs up at once, is a 4xx for
+    the client (our relationship with the MX, not the client's fault)."""
+
+    def start_fake_mx(self, greeting):
+        import socket
+        import threading
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(16)
+        self.addCleanup(srv.close)
+        seen = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                seen.append(1)
+                if greeting:
+                    conn.sendall(greeting)
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return srv.getsockname()[1], seen
+
+    def check(self, greeting):
+        port, seen = self.start_fake_mx(greeting)
+        mx = self.start_mxgate(port)
+        c = self.raw(mx.port)
+        self.ehlo(c)
+        code, lines = c.cmd("MAIL FROM:<sender@example.net>")
+        self.assertEqual(code, 451, lines)
+        self.assertTrue(lines[-1].startswith("451 4.3.0 "), lines)
+        self.assertTrue(seen, "mxgate never reached the fake MX")
+        # Nothing was opened: RCPT has no transaction, and the session still works.
+        self.assertEqual(c.cmd("RCPT TO:<rcpt@example.org>")[0], 503)
+        self.assertEqual(c.cmd("NOOP")[0], 250)
+        self.assertEqual(mx.wait_transactions(1)[0]["verdict"], "tempfail")
+
+    def test_554_greeting(self):
+        self.check(b"554 5.7.1 mx.example.org no SMTP service here\r\n")
+
+    def test_421_greeting(self):
+        self.check(b"421 4.3.2 mx.example.org busy\r\n")
+
+    def test_hangs_up_at_connect(self):
+        self.check(None)
+
+    def test_garbage_greeting(self):
+        self.check(b"HTTP/1.1 400 Bad Request\r\n\r\n")

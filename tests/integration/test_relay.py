@@ -607,3 +607,26 @@ class TestControlCharacters(RelayCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestXclientToDownstream(ProxyTestCase):
+    """A downstream that offers XCLIENT (and not XFORWARD) is told the real client with
+    XCLIENT; mxgate greets it again after its 220 (XCLIENT_README) and relays."""
+
+    def test_xclient_sent_then_ehlo_again(self):
+        down = self.start_downstream()
+        down.behaviour.xforward = False
+        down.behaviour.xclient = True
+        mx = self.start_mxgate(down.port)
+        with smtplib.SMTP(LOOPBACK, mx.port, local_hostname="client.example", timeout=15) as s:
+            refused = s.sendmail("sender@example.net", ["rcpt@example.org"], MESSAGE)
+        self.assertEqual(refused, {})
+        self.assertEqual(len(down.rec.messages), 1)
+        verbs = [v for v, _ in down.rec.commands]
+        self.assertIn("XCLIENT", verbs)
+        self.assertNotIn("XFORWARD", verbs)
+        self.assertLess(verbs.index("XCLIENT"), verbs.index("MAIL"))
+        attrs = down.rec.messages[0]["xforward"]
+        self.assertEqual(attrs.get("ADDR"), LOOPBACK)
+        self.assertEqual(attrs.get("HELO"), "client.example")
+        self.assertEqual(attrs.get("PROTO"), "ESMTP")
