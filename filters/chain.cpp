@@ -29,6 +29,8 @@ struct Race {
   explicit Race(const Executor& ex) : timer(ex) {}
   boost::asio::steady_timer timer;
   bool done = false;
+  bool overdue = false;  // counted in the chain's overdue total until the hook ends
+  std::shared_ptr<std::atomic<std::size_t>> overdue_total;
   std::optional<Verdict> verdict;
   std::exception_ptr error;
 };
@@ -54,10 +56,21 @@ Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> 
   if (filters_.empty()) co_return out;
   auto ex = co_await boost::asio::this_coro::executor;
   for (const auto& f : filters_) {
+    if (overdue_->load() >= kMaxOverdueHooks) {
+      spdlog::error("filter chain: {} hooks still running past their timeout; not starting {} at {}",
+                    overdue_->load(), f->name(), stage_name(stage));
+      out.timed_out.emplace_back(f->name());
+      out.action = Action::Tempfail;
+      out.reply = kFilterTimeoutReply;
+      out.decided_by = f->name();
+      co_return out;
+    }
     auto race = std::make_shared<Race>(ex);
+    race->overdue_total = overdue_;
     boost::asio::co_spawn(ex, call_hook(f, stage, env, rcpt, msg),
                           [race](std::exception_ptr e, Verdict v) {
                             race->done = true;
+                            if (race->overdue) --*race->overdue_total;
                             if (e) race->error = e;
                             else race->verdict = std::move(v);
                             race->timer.cancel();
@@ -70,6 +83,8 @@ Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> 
     if (!race->done || race->error) {
       // Never guess: a filter that cannot answer makes the stage fail temporarily.
       if (!race->done) {
+        race->overdue = true;
+        ++*overdue_;
         spdlog::warn("filter {} timed out at {} after {}ms", f->name(), stage_name(stage),
                      timeout_.count());
       } else {

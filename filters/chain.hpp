@@ -1,6 +1,7 @@
 // FilterChain: runs one stage's hook of every configured filter, in config order,
 // each bounded by a timeout, and combines their verdicts (see filter.hpp).
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,9 +22,17 @@ struct ChainResult {
 
 class FilterChain {
  public:
-  FilterChain() = default;
+  // A hook that overran its timeout keeps running (a coroutine cannot be killed) and
+  // keeps its copy of the message. Past this many still running per chain, hooks are
+  // not started at all and the stage tempfails at once, so a hung filter costs a
+  // bounded amount of memory instead of a message per transaction.
+  static constexpr std::size_t kMaxOverdueHooks = 64;
+
+  FilterChain() : overdue_(std::make_shared<std::atomic<std::size_t>>(0)) {}
   FilterChain(std::vector<FilterPtr> filters, std::chrono::milliseconds timeout)
-      : filters_(std::move(filters)), timeout_(timeout) {}
+      : filters_(std::move(filters)), timeout_(timeout),
+        overdue_(std::make_shared<std::atomic<std::size_t>>(0)) {}
+  std::size_t overdue() const { return overdue_->load(); }
 
   bool empty() const { return filters_.empty(); }
   const std::vector<FilterPtr>& filters() const { return filters_; }
@@ -36,6 +45,7 @@ class FilterChain {
  private:
   std::vector<FilterPtr> filters_;
   std::chrono::milliseconds timeout_{20'000};
+  std::shared_ptr<std::atomic<std::size_t>> overdue_;  // hooks past their timeout, still running
 };
 
 using FilterChainPtr = std::shared_ptr<const FilterChain>;

@@ -108,6 +108,27 @@ TEST(FilterChain, SlowFilterBecomesTempfail) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 100ms);
 }
 
+TEST(FilterChain, OverdueHooksAreCappedAndCountedDown) {
+  auto slow = std::make_shared<Scripted>("slow", Verdict::next(), 2s);
+  FilterChain chain({slow}, 5ms);
+  asio::io_context ioc;
+  std::vector<ChainResult> results;
+  std::size_t peak = 0;
+  auto env = std::make_shared<const Envelope>();
+  auto rcpt = std::make_shared<const Mailbox>(Mailbox{"r@example.org", {}});
+  asio::co_spawn(ioc, [&]() -> Task<void> {
+    for (std::size_t i = 0; i < FilterChain::kMaxOverdueHooks + 5; ++i) {
+      results.push_back(co_await chain.run(Stage::RcptTo, env, rcpt));
+      peak = std::max(peak, chain.overdue());
+    }
+  }, asio::detached);
+  ioc.run();  // also lets every overdue hook finish
+  EXPECT_EQ(peak, FilterChain::kMaxOverdueHooks);
+  EXPECT_EQ(slow->calls, static_cast<int>(FilterChain::kMaxOverdueHooks));  // the rest never started
+  for (const auto& r : results) EXPECT_EQ(r.action, Action::Tempfail);
+  EXPECT_EQ(chain.overdue(), 0u);
+}
+
 TEST(FilterChain, ThrowingFilterBecomesTempfail) {
   auto bad = std::make_shared<Scripted>("bad", Verdict::next(), 0ms, true);
   FilterChain chain({bad}, 1s);

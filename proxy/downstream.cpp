@@ -59,8 +59,9 @@ std::string addr_attr(const std::string& ip) {
 }  // namespace
 
 Downstream::Downstream(Executor ex, ConfigPtr cfg, std::string log_id,
-                       std::atomic<std::size_t>* open_count)
-    : ex_(std::move(ex)), cfg_(std::move(cfg)), log_id_(std::move(log_id)), open_count_(open_count) {
+                       std::shared_ptr<std::atomic<std::size_t>> open_count)
+    : ex_(std::move(ex)), cfg_(std::move(cfg)), log_id_(std::move(log_id)),
+      open_count_(std::move(open_count)) {
   if (open_count_) ++*open_count_;
 }
 

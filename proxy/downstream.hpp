@@ -50,8 +50,9 @@ extern const SmtpReply kDownstreamTlsFailed;    // 451 4.7.5, handshake failed
 class Downstream {
  public:
   // `open_count`, if given, counts this connection while it exists (downstream.max_connections).
+  // Shared, because a retired connection may outlive the session and even the server.
   Downstream(Executor ex, ConfigPtr cfg, std::string log_id,
-             std::atomic<std::size_t>* open_count = nullptr);
+             std::shared_ptr<std::atomic<std::size_t>> open_count = {});
   ~Downstream();
 
   // Connects and prepares the session. nullopt on success, else the reply for the
@@ -102,7 +103,7 @@ class Downstream {
   bool broken_ = false;
   bool skip_forward_ = false;
   bool quit_sent_ = false;
-  std::atomic<std::size_t>* open_count_ = nullptr;  // QUIT went out pipelined behind the message
+  std::shared_ptr<std::atomic<std::size_t>> open_count_;  // QUIT went out pipelined behind the message
   std::string last_reply_;
 };
 

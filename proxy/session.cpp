@@ -494,8 +494,9 @@ Task<void> Session::handle_mail(const Command& cmd) {
     end_transaction("tempfail", replies::kDownstreamBusy.str());
     co_return;
   }
-  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id,
-                                       &ctx_->downstream_connections);
+  // Aliasing pointer: the counter keeps the ServerContext alive as long as it is used.
+  std::shared_ptr<std::atomic<std::size_t>> count(ctx_, &ctx_->downstream_connections);
+  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id, count);
   if (auto fail = co_await down_->open(env_)) {
     ctx_->counters.downstream_failures++;
     txn_.downstream_reply = down_->last_reply();
