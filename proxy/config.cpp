@@ -210,6 +210,12 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
     { auto m = top.child("downstream"); read_downstream(*m, *c); }
     { auto m = top.child("tls"); read_tls(*m, *c); }
     { auto m = top.child("log"); read_log(*m, *c); }
+    {
+      auto dns = std::make_shared<DnsConfig>();
+      auto m = top.child("dns");
+      read_dns_config(*m, *dns);
+      c->dns = std::move(dns);
+    }
     auto filters = build_filters(top.node("filters"), file, &errs);
     c->chain = std::make_shared<FilterChain>(std::move(filters), c->limits.filter_timeout);
   }

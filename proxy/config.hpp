@@ -12,6 +12,7 @@
 
 #include "filters/chain.hpp"
 #include "filters/config_error.hpp"
+#include "filters/dns/resolver.hpp"
 #include "proxy/limits.hpp"
 
 namespace boost::asio::ssl { class context; }
@@ -72,6 +73,7 @@ struct Config {
   DownstreamConfig downstream;                         // downstream.*
   InboundTlsConfig tls;                                // tls.*
   LogConfig log;                                       // log.*
+  std::shared_ptr<const DnsConfig> dns;                // dns.* (the resolver every filter shares)
   FilterChainPtr chain;                                // filters
   // Built at load time so that bad certificates fail the load, not a session.
   std::shared_ptr<boost::asio::ssl::context> server_tls;  // null if tls is not configured

@@ -64,6 +64,18 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(r.errors.size(), std::size(expected)) << all;
 }
 
+TEST(Config, DnsSection) {
+  auto r = load_config_text("dns:\n  nameservers: [127.0.0.1:5353]\n  timeout: 800ms\n  attempts: 3\n", "d.yaml");
+  ASSERT_TRUE(r.ok()) << format_errors(r.errors);
+  EXPECT_EQ((*r.value)->dns->nameservers, std::vector<std::string>{"127.0.0.1:5353"});
+  EXPECT_EQ((*r.value)->dns->timeout, std::chrono::milliseconds(800));
+  EXPECT_EQ((*r.value)->dns->attempts, 3u);
+  auto bad = load_config_text("dns:\n  nameservers: [localhost]\n  attempts: 0\n", "b.yaml");
+  ASSERT_EQ(bad.errors.size(), 2u) << format_errors(bad.errors);
+  EXPECT_EQ(bad.errors[0].str(), "b.yaml:2: dns.nameservers: expected host:port, e.g. 127.0.0.1:53 (got \"localhost\")");
+  EXPECT_EQ(bad.errors[1].str(), "b.yaml:3: dns.attempts: must be between 1 and 10 (got 0)");
+}
+
 TEST(Config, YamlSyntaxErrorHasALine) {
   auto r = load_config_text("smtp:\n  max_errors: [1,\n", "syntax.yaml");
   ASSERT_FALSE(r.ok());
