@@ -213,6 +213,10 @@ class Timeouts(LimitsBase):
         m = self.mx(command_timeout="1s")
         c = self.raw(m.port)
         self.ehlo(c)
+        self.expect_timeout_close(c)
+
+    def expect_timeout_close(self, c):
+        """The next reply is 421 4.4.2 after about the configured 1 s, then the close."""
         t0 = time.time()
         c.sock.settimeout(10)
         got = c.reply()
@@ -241,14 +245,7 @@ class Timeouts(LimitsBase):
         self.ehlo(c)
         self.txn(c)
         c.send(b"Subject: stalled\r\n\r\nhalf a mess")
-        t0 = time.time()
-        c.sock.settimeout(10)
-        got = c.reply()
-        waited = time.time() - t0
-        self.assert_reply(got, 421, "4.4.2")
-        self.assertTrue(c.closed())
-        self.assertGreater(waited, 0.8)
-        self.assertLess(waited, 5)
+        self.expect_timeout_close(c)
         self.nothing_delivered(0.5)
         txns = m.wait_transactions(1)
         self.assertEqual(len(txns), 1, txns)

@@ -60,6 +60,10 @@ class SmugglingBase(ProxyTestCase):
 
     def open_data(self, c):
         self.ehlo(c)
+        self.start_data(c)
+
+    def start_data(self, c):
+        """MAIL, RCPT and DATA on a greeted session, up to the 354."""
         code, lines = c.cmd("MAIL FROM:<sender@example.net>")
         self.assertEqual(code, 250, lines)
         code, lines = c.cmd("RCPT TO:<rcpt@example.org>")
@@ -120,12 +124,7 @@ class RejectMode(SmugglingBase):
         self.assertEqual(code, 550, lines)
         self.assertTrue(lines[-1].startswith("550 5.5.2 "), lines)
         # A clean transaction on the same connection goes through.
-        code, lines = c.cmd("MAIL FROM:<sender@example.net>")
-        self.assertEqual(code, 250, lines)
-        code, lines = c.cmd("RCPT TO:<rcpt@example.org>")
-        self.assertEqual(code, 250, lines)
-        code, lines = c.cmd("DATA")
-        self.assertEqual(code, 354, lines)
+        self.start_data(c)
         c.send(b"Subject: clean\r\n\r\nClean body\r\n.\r\n")
         code, lines = c.reply()
         self.assertEqual(code, 250, lines)
