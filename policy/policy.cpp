@@ -11,6 +11,22 @@ double total_score(const std::vector<Symbol>& symbols) {
   return s;
 }
 
+void Evidence::add(const ChainResult& r) {
+  symbols.insert(symbols.end(), r.symbols.begin(), r.symbols.end());
+  add_headers.insert(add_headers.end(), r.add_headers.begin(), r.add_headers.end());
+  if (r.action == Action::Quarantine) quarantine_requested = true;
+}
+
+Decision decide(const ChainResult& end_of_data, const Evidence& earlier, bool quarantine_available) {
+  ChainResult all = end_of_data;
+  all.symbols = earlier.symbols;
+  all.symbols.insert(all.symbols.end(), end_of_data.symbols.begin(), end_of_data.symbols.end());
+  all.add_headers = earlier.add_headers;
+  all.add_headers.insert(all.add_headers.end(), end_of_data.add_headers.begin(), end_of_data.add_headers.end());
+  if (earlier.quarantine_requested && all.action == Action::Continue) all.action = Action::Quarantine;
+  return decide(all, quarantine_available);
+}
+
 Decision decide(const ChainResult& result, bool quarantine_available) {
   Decision d;
   d.score = total_score(result.symbols);

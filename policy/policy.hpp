@@ -23,7 +23,20 @@ struct Decision {
 
 extern const SmtpReply kQuarantineUnavailable;  // 451 4.3.0
 
+// What the filters said before end of data: at connect and HELO (for the whole
+// session) and at MAIL and each RCPT (for this transaction). It all counts for the
+// message: a header added at MAIL FROM (say, Received-SPF) goes on the message too.
+struct Evidence {
+  std::vector<Symbol> symbols;
+  std::vector<HeaderField> add_headers;
+  bool quarantine_requested = false;  // a filter asked for quarantine before the data
+  void add(const ChainResult& r);
+};
+
 double total_score(const std::vector<Symbol>& symbols);
+// `end_of_data` is the last stage's chain result; `earlier` everything before it.
+// Symbols and headers come out in the order the filters gave them.
+Decision decide(const ChainResult& end_of_data, const Evidence& earlier, bool quarantine_available);
 Decision decide(const ChainResult& result, bool quarantine_available);
 
 }  // namespace mxgate

@@ -39,5 +39,36 @@ TEST(Policy, TableOfChainResults) {
   }
 }
 
+TEST(Policy, EarlierStagesCountForTheMessage) {
+  Evidence earlier;
+  ChainResult at_mail;
+  at_mail.symbols = {{"SPF_PASS", -0.5, ""}};
+  at_mail.add_headers = {{"Received-SPF", " pass"}};
+  earlier.add(at_mail);
+  ChainResult eod;
+  eod.symbols = {{"MISSING_DATE", 1.0, ""}};
+  eod.add_headers = {{"X-Spam-Score", " 0.5"}};
+  Decision d = decide(eod, earlier, false);
+  EXPECT_EQ(d.action, Action::Accept);
+  EXPECT_DOUBLE_EQ(d.score, 0.5);
+  ASSERT_EQ(d.add_headers.size(), 2u);
+  EXPECT_EQ(d.add_headers[0].name, "Received-SPF");  // in the order the filters gave them
+  EXPECT_EQ(d.add_headers[1].name, "X-Spam-Score");
+
+  // Quarantine asked for at RCPT holds the message once it has arrived.
+  Evidence q;
+  ChainResult at_rcpt;
+  at_rcpt.action = Action::Quarantine;
+  q.add(at_rcpt);
+  EXPECT_TRUE(q.quarantine_requested);
+  EXPECT_EQ(decide(ChainResult{}, q, true).action, Action::Quarantine);
+  EXPECT_EQ(decide(ChainResult{}, q, false).action, Action::Tempfail);
+  // ...unless the end of data rejects it outright.
+  ChainResult reject;
+  reject.action = Action::Reject;
+  reject.reply = SmtpReply(550, "5.7.1", "no");
+  EXPECT_EQ(decide(reject, q, true).action, Action::Reject);
+}
+
 }  // namespace
 }  // namespace mxgate

@@ -180,7 +180,7 @@ Task<void> Session::close_too_many_errors() {
   co_await close_with(r);
 }
 
-std::optional<SmtpReply> Session::refusal(const ChainResult& r, Stage stage) {
+std::optional<SmtpReply> Session::refusal(const ChainResult& r) {
   if (!r.timed_out.empty()) ctx_->counters.filter_timeouts += r.timed_out.size();
   switch (r.action) {
     case Action::Reject:
@@ -189,15 +189,17 @@ std::optional<SmtpReply> Session::refusal(const ChainResult& r, Stage stage) {
       return r.reply ? *r.reply : replies::kPolicyTempfail;
     case Action::Quarantine:
       // Before end of data, Quarantine is a note for later (as milter's
-      // smfi_quarantine): the message is held once it has arrived.
-      (void)stage;
-      txn_.symbols.push_back({"QUARANTINE_REQUESTED", 0.0, r.decided_by});
-      return std::nullopt;
+      // smfi_quarantine): the message is held once it has arrived (Evidence).
     case Action::Continue:
     case Action::Accept:
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+void Session::note_session(const ChainResult& r) {
+  for (const auto& s : r.symbols) session_symbols_.push_back(s);
+  session_evidence_.add(r);
 }
 
 void Session::note_symbols(const ChainResult& r) {
@@ -208,8 +210,8 @@ void Session::note_symbols(const ChainResult& r) {
 Task<bool> Session::run_connect_stage() {
   if (cfg_->chain->empty()) co_return true;
   ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
-  for (const auto& s : cr.symbols) session_symbols_.push_back(s);
-  if (auto r = refusal(cr, Stage::Connect)) {
+  note_session(cr);
+  if (auto r = refusal(cr)) {
     // RFC 5321 3.1/4.3.2: the only refusals allowed instead of the greeting are 554
     // and 421; keep the filter's enhanced code and text.
     const SmtpReply greeting_refusal = r->with_code(r->permanent() ? 554 : 421);
@@ -418,8 +420,8 @@ Task<void> Session::handle_helo(const Command& cmd, bool ehlo) {
   env_.client.esmtp = ehlo;
   if (!cfg_->chain->empty()) {
     ChainResult cr = co_await cfg_->chain->run(Stage::Helo, snapshot());
-    for (const auto& s : cr.symbols) session_symbols_.push_back(s);
-    if (auto r = refusal(cr, Stage::Helo)) {
+    note_session(cr);
+    if (auto r = refusal(cr)) {
       error(*r);
       co_return;
     }
@@ -480,7 +482,8 @@ Task<void> Session::handle_mail(const Command& cmd) {
   if (!cfg_->chain->empty()) {
     ChainResult cr = co_await cfg_->chain->run(Stage::MailFrom, snapshot());
     note_symbols(cr);
-    if (auto r = refusal(cr, Stage::MailFrom)) {
+    txn_.evidence.add(cr);
+    if (auto r = refusal(cr)) {
       error(*r);
       end_transaction(r->transient() ? "tempfail" : "reject", r->str());
       co_return;
@@ -546,7 +549,8 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     auto mb = std::make_shared<const Mailbox>(*rcpt);
     ChainResult cr = co_await cfg_->chain->run(Stage::RcptTo, snapshot(), mb);
     note_symbols(cr);
-    if (auto r = refusal(cr, Stage::RcptTo)) {
+    txn_.evidence.add(cr);
+    if (auto r = refusal(cr)) {
       txn_.refused_rcpts.emplace_back(rcpt->address, r->str());
       error(*r);
       co_return;
@@ -709,13 +713,13 @@ Task<void> Session::handle_data(const Command& cmd) {
   txn_.filter_ms = ms_since(tf);
   note_symbols(cr);
   if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
-  bool quarantine_requested = false;
-  for (const auto& s : txn_.symbols) quarantine_requested |= s.name == "QUARANTINE_REQUESTED";
-  if (quarantine_requested && cr.action == Action::Continue) cr.action = Action::Quarantine;
-  // The whole transaction's symbols count, not just this stage's.
-  ChainResult all = cr;
-  all.symbols = txn_.symbols;
-  Decision d = decide(all, /*quarantine_available=*/false);
+  // Everything the filters said, from connect on, counts for this message.
+  Evidence earlier = session_evidence_;
+  earlier.symbols.insert(earlier.symbols.end(), txn_.evidence.symbols.begin(), txn_.evidence.symbols.end());
+  earlier.add_headers.insert(earlier.add_headers.end(), txn_.evidence.add_headers.begin(),
+                             txn_.evidence.add_headers.end());
+  earlier.quarantine_requested |= txn_.evidence.quarantine_requested;
+  Decision d = decide(cr, earlier, /*quarantine_available=*/false);
   txn_.score = d.score;
   if (!d.reason.empty()) txn_.decided_by = d.reason;
   if (d.action == Action::Reject || d.action == Action::Tempfail) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "filters/chain.hpp"
+#include "policy/policy.hpp"
 #include "filters/task.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server_context.hpp"
@@ -56,13 +57,16 @@ class Session : public std::enable_shared_from_this<Session> {
   Task<void> close_with(const SmtpReply& r);  // last reply, then close
   Task<void> close_too_many_errors();         // 421 4.7.0, then close
   // Our own refusal from a chain result, if the stage did not continue.
-  std::optional<SmtpReply> refusal(const ChainResult& r, Stage stage);
+  std::optional<SmtpReply> refusal(const ChainResult& r);
   void end_transaction(const char* outcome, const std::string& reply_text);
   void reset_transaction();
   std::shared_ptr<const Envelope> snapshot() const;
   bool in_transaction() const { return state_ == State::InMail || state_ == State::HaveRcpt; }
   std::string ehlo_keywords() const;
   void log_transaction(const char* verdict, const std::string& reply_text);
+  // Keeps what a stage's filters said: for the session (connect, HELO) or for the
+  // transaction (MAIL, RCPT), to count at end of data and to log.
+  void note_session(const ChainResult& r);
   void note_symbols(const ChainResult& r);
 
   ConfigPtr cfg_;
@@ -84,7 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Per transaction, for the JSON log line.
   struct TxnLog {
     Clock::time_point start;
-    std::vector<Symbol> symbols;
+    std::vector<Symbol> symbols;            // every stage of the transaction, for the log
+    Evidence evidence;                      // MAIL and RCPT stages, for the decision
     std::vector<std::pair<std::string, std::string>> refused_rcpts;  // rcpt, reply
     std::size_t rcpt_attempts = 0;
     std::size_t size = 0;
@@ -95,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool logged = false;
   } txn_;
   std::vector<Symbol> session_symbols_;  // connect/HELO stage symbols, kept per session
+  Evidence session_evidence_;            // connect/HELO stages, for every message of the session
 };
 
 }  // namespace mxgate
