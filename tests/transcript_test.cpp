@@ -23,7 +23,7 @@
 
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
-#include "proxy/sink.hpp"
+#include "tests/test_support.hpp"
 
 namespace mxgate {
 namespace {
@@ -32,34 +32,6 @@ namespace fs = std::filesystem;
 using asio::ip::tcp;
 
 const fs::path kDir = fs::path(MXGATE_SOURCE_DIR) / "tests" / "transcripts";
-
-class SinkThread {
- public:
-  SinkThread() : dir_(fs::temp_directory_path() / ("mxgate-transcript-" + std::to_string(::getpid()))) {
-    sink_ = std::make_unique<Sink>(ioc_, dir_.string());
-    std::string err;
-    if (!sink_->bind("127.0.0.1", 0, &err)) throw std::runtime_error(err);
-    sink_->start();
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  ~SinkThread() {
-    ioc_.stop();
-    thread_.join();
-    fs::remove_all(dir_);
-  }
-  std::uint16_t port() const { return sink_->port(); }
-  std::size_t stored() const {
-    std::size_t n = 0;
-    for (const auto& e : fs::directory_iterator(dir_)) n += e.path().extension() == ".eml";
-    return n;
-  }
-
- private:
-  asio::io_context ioc_;
-  fs::path dir_;
-  std::unique_ptr<Sink> sink_;
-  std::thread thread_;
-};
 
 struct Step {
   enum Kind { Send, Expect, Closed } kind;
