@@ -665,38 +665,35 @@ Task<void> Session::handle_data(const Command& cmd) {
   }
   txn_.data_ms = ms_since(t0);
   txn_.size = reader.content_bytes();
-  switch (reader.problem()) {
-    case DataReader::Problem::None:
-      break;
-    case DataReader::Problem::NoMemory:
-      ctx_->counters.buffer_budget_exhausted++;
-      spdlog::warn("{} smtp.max_buffered_bytes reached: message from {} tempfailed", env_.session_id,
-                   env_.client.ip);
-      error(replies::kNoStorage);
-      end_transaction("tempfail", replies::kNoStorage.str());
+  if (auto problem = reader.problem(); problem != DataReader::Problem::None) {
+    // One row per way a message can fail while it is read: the counter, our reply,
+    // and the log verdict. The reply comes only now, at the real end of the data.
+    struct Row {
+      DataReader::Problem problem;
+      std::atomic<std::uint64_t> Counters::*counter;
+      const SmtpReply* reply;
+      const char* verdict;
+    };
+    static const Row kRows[] = {
+        {DataReader::Problem::NoMemory, &Counters::buffer_budget_exhausted, &replies::kNoStorage, "tempfail"},
+        {DataReader::Problem::TooBig, &Counters::message_too_big, &replies::kMessageTooBig, "reject"},
+        {DataReader::Problem::HeaderTooBig, &Counters::header_too_big, &replies::kHeaderTooBig, "reject"},
+        {DataReader::Problem::LineTooLong, &Counters::line_too_long, &replies::kTextLineTooLong, "reject"},
+        {DataReader::Problem::BareLineEnding, &Counters::bare_line_endings, &replies::kBareLineEnding, "reject"},
+    };
+    for (const Row& row : kRows) {
+      if (row.problem != problem) continue;
+      ++(ctx_->counters.*row.counter);
+      if (problem == DataReader::Problem::BareLineEnding)
+        spdlog::warn("{} bare CR/LF x{} in DATA from {} (SMTP smuggling?)", env_.session_id,
+                     reader.bare_count(), env_.client.ip);
+      else if (problem == DataReader::Problem::NoMemory)
+        spdlog::warn("{} smtp.max_buffered_bytes reached: message from {} tempfailed", env_.session_id,
+                     env_.client.ip);
+      error(*row.reply);
+      end_transaction(row.verdict, row.reply->str());
       co_return;
-    case DataReader::Problem::TooBig:
-      ctx_->counters.message_too_big++;
-      error(replies::kMessageTooBig);
-      end_transaction("reject", replies::kMessageTooBig.str());
-      co_return;
-    case DataReader::Problem::HeaderTooBig:
-      ctx_->counters.header_too_big++;
-      error(replies::kHeaderTooBig);
-      end_transaction("reject", replies::kHeaderTooBig.str());
-      co_return;
-    case DataReader::Problem::LineTooLong:
-      ctx_->counters.line_too_long++;
-      error(replies::kTextLineTooLong);
-      end_transaction("reject", replies::kTextLineTooLong.str());
-      co_return;
-    case DataReader::Problem::BareLineEnding:
-      ctx_->counters.bare_line_endings++;
-      spdlog::warn("{} bare CR/LF x{} in DATA from {} (SMTP smuggling?)", env_.session_id,
-                   reader.bare_count(), env_.client.ip);
-      error(replies::kBareLineEnding);
-      end_transaction("reject", replies::kBareLineEnding.str());
-      co_return;
+    }
   }
   if (reader.bare_count()) {
     ctx_->counters.bare_line_endings++;
