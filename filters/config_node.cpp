@@ -354,4 +354,27 @@ void ConfigMap::finish() {
   }
 }
 
+void ConfigMap::get_scores(const std::string& key, std::map<std::string, double>& out) {
+  YAML::Node scores = node(key);
+  if (!scores.IsDefined() || scores.IsNull()) return;
+  if (!scores.IsMap()) {
+    error(key, "expected a mapping of SYMBOL: score");
+    return;
+  }
+  for (const auto& kv : scores) {
+    auto sym = kv.first.as<std::string>("");
+    if (!out.count(sym)) {
+      std::string known;
+      for (const auto& [name, score] : out) known += (known.empty() ? "" : ", ") + name;
+      error_at(kv.first, key + "." + sym, "unknown symbol for this filter (known: " + known + ")");
+      continue;
+    }
+    try {
+      out[sym] = kv.second.as<double>();
+    } catch (const YAML::Exception&) {
+      error_at(kv.second, key + "." + sym, "expected a number");
+    }
+  }
+}
+
 }  // namespace mxgate

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -49,6 +50,9 @@ class ConfigMap {
   void get_enum(const std::string& key, std::string& out, std::initializer_list<const char*> allowed);
   // "550 5.7.1 Text": code, enhanced code of the same class, text.
   void get_reply(const std::string& key, SmtpReply& out);
+  // `scores: { SYMBOL: n }`: overrides entries of `out`, which holds every symbol the
+  // filter emits with its default; an unknown symbol or a non-number is an error.
+  void get_scores(const std::string& key, std::map<std::string, double>& out);
   // A nested mapping; its own finish() runs when it is destroyed.
   std::unique_ptr<ConfigMap> child(const std::string& key);
   // The raw node of a key (for lists of mappings); marks the key as known.

@@ -2,11 +2,14 @@
 // current transaction. Filters read it; only proxy/session.cpp writes it.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace mxgate {
+
+struct FilterState;
 
 // A reverse- or forward-path from MAIL FROM / RCPT TO (RFC 5321 4.1.2).
 struct Mailbox {
@@ -42,6 +45,10 @@ struct Envelope {
   std::uint64_t declared_size = 0;   // MAIL FROM SIZE=, 0 if not given
   bool smtputf8 = false;             // MAIL FROM SMTPUTF8
   std::string body_type;             // MAIL FROM BODY= ("7BIT", "8BITMIME") or ""
+  // Services and results shared by this session's filters (filters/filter_state.hpp);
+  // the same object in every snapshot of the session. Null outside a session
+  // (filters must cope: no DNS, nothing to hand on).
+  std::shared_ptr<FilterState> state;
 };
 
 }  // namespace mxgate

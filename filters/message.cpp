@@ -85,7 +85,13 @@ Message::Message(std::string data) : data_(std::move(data)) {
     }
     auto colon = line.find(':');
     bool name_ok = colon != std::string_view::npos && colon > 0;
-    for (std::size_t i = 0; name_ok && i < colon; ++i) {
+    // RFC 5322 4.5.8 obs-optional: white space may come between the name and the
+    // colon. Downstream MTAs read such a line as a field, so we must too (else a
+    // forged field would hide from us in what we took for the body).
+    std::size_t name_end = name_ok ? colon : 0;
+    while (name_end > 0 && (line[name_end - 1] == ' ' || line[name_end - 1] == '\t')) --name_end;
+    name_ok = name_ok && name_end > 0;
+    for (std::size_t i = 0; name_ok && i < name_end; ++i) {
       unsigned char c = static_cast<unsigned char>(line[i]);
       name_ok = c > 32 && c < 127;  // RFC 5322 2.2: printable US-ASCII except colon
     }
@@ -100,22 +106,28 @@ Message::Message(std::string data) : data_(std::move(data)) {
   body_offset_ = d.size();  // headers only, no body
 }
 
+bool HeaderField::is(std::string_view want) const {
+  std::string_view n = name;
+  while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+  return iequals(n, want);
+}
+
 std::vector<const HeaderField*> Message::fields(std::string_view name) const {
   std::vector<const HeaderField*> out;
   for (const auto& f : headers_)
-    if (iequals(f.name, name)) out.push_back(&f);
+    if (f.is(name)) out.push_back(&f);
   return out;
 }
 
 const HeaderField* Message::first(std::string_view name) const {
   for (const auto& f : headers_)
-    if (iequals(f.name, name)) return &f;
+    if (f.is(name)) return &f;
   return nullptr;
 }
 
 std::size_t Message::count(std::string_view name) const {
   std::size_t n = 0;
-  for (const auto& f : headers_) n += iequals(f.name, name);
+  for (const auto& f : headers_) n += f.is(name);
   return n;
 }
 

@@ -11,7 +11,9 @@
 namespace mxgate {
 
 struct HeaderField {
-  std::string name;   // as written, e.g. "Subject"
+  std::string name;   // as written, e.g. "Subject"; may end in white space (obs-optional)
+  // True if this is the field `want`, case-insensitively, white space before the colon ignored.
+  bool is(std::string_view want) const;
   std::string value;  // everything after the colon, folding CRLFs kept, final CRLF removed
   std::string unfolded() const;  // value with CRLF before WSP removed and outer spaces trimmed
   // True if this field can be added to a message as is: a printable name without a

@@ -70,3 +70,20 @@ TEST(Mailbox, Parts) {
 
 }  // namespace
 }  // namespace mxgate
+
+namespace mxgate {
+namespace {
+// RFC 5322 4.5.8: "Name : value" is a field (downstream MTAs read it as one).
+TEST(Message, WhiteSpaceBeforeTheColonIsStillAField) {
+  Message m("Subject : hi\r\nAuthentication-Results\t: mx; none\r\n\r\nbody\r\n");
+  EXPECT_TRUE(m.headers_well_formed());
+  ASSERT_EQ(m.headers().size(), 2u);
+  EXPECT_EQ(m.headers()[0].name, "Subject ");  // as written, for DKIM
+  EXPECT_EQ(m.count("subject"), 1u);
+  ASSERT_TRUE(m.first("Authentication-Results"));
+  EXPECT_EQ(m.body(), "body\r\n");
+  Message bad(" : x\r\n\r\n");
+  EXPECT_FALSE(bad.headers_well_formed());
+}
+}  // namespace
+}  // namespace mxgate

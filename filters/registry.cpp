@@ -2,11 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 
 #include "filters/config_node.hpp"
+#include "filters/dkim/dkim_filter.hpp"
+#include "filters/dmarc/dmarc_filter.hpp"
 #include "filters/headers/headers_filter.hpp"
+#include "filters/spf/spf_filter.hpp"
 
 namespace mxgate {
 namespace {
@@ -19,6 +23,19 @@ struct Entry {
 // One line per filter.
 const Entry kFilters[] = {
     {"headers", make_headers_filter},
+    {"spf", make_spf_filter},
+    {"dkim", make_dkim_filter},
+    {"dmarc", make_dmarc_filter},
+};
+
+// Filters that read what others left in FilterState, and the filters that must run
+// before them.
+struct Needs {
+  const char* filter;
+  std::vector<const char*> before;
+};
+const Needs kOrder[] = {
+    {"dmarc", {"spf", "dkim"}},
 };
 }  // namespace
 
@@ -40,6 +57,7 @@ std::vector<FilterPtr> build_filters(const YAML::Node& list, const std::string& 
   std::string known;
   for (const auto& e : kFilters) known += std::string(known.empty() ? "" : ", ") + e.name;
   std::size_t index = 0;
+  std::vector<std::string> names;
   for (const auto& item : list) {
     std::string key = "filters[" + std::to_string(index++) + "]";
     std::string name;
@@ -60,6 +78,17 @@ std::vector<FilterPtr> build_filters(const YAML::Node& list, const std::string& 
       errors->push_back({file, line(item), key, "unknown filter \"" + name + "\" (known: " + known + ")"});
       continue;
     }
+    for (const auto& n : kOrder) {
+      if (name != n.filter) continue;
+      for (const char* b : n.before)
+        if (std::find(names.begin(), names.end(), b) == names.end())
+          errors->push_back({file, line(item), key, name + " needs " + b + " before it in the list (it reads " + b + "'s results)"});
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      errors->push_back({file, line(item), key, "filter \"" + name + "\" is listed twice"});
+      continue;
+    }
+    names.push_back(name);
     ConfigMap cfg(options, file, name, errors);
     if (auto f = entry->make(cfg)) out.push_back(std::move(f));
   }

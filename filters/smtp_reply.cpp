@@ -78,6 +78,19 @@ std::string SmtpReply::enhanced() const {
   return {};
 }
 
+std::string SmtpReply::plain_text() const {
+  const std::string enh = enhanced();
+  std::string out;
+  for (std::size_t i = 0; i < lines_.size(); ++i) {
+    if (i) out += '\n';
+    std::string_view l = lines_[i];
+    if (!enh.empty() && l.size() > enh.size() && l.compare(0, enh.size(), enh) == 0 && l[enh.size()] == ' ')
+      l.remove_prefix(enh.size() + 1);
+    out += l;
+  }
+  return out;
+}
+
 std::string SmtpReply::text() const {
   std::string out;
   for (std::size_t i = 0; i < lines_.size(); ++i) {

@@ -35,8 +35,11 @@ class SmtpReply {
   const std::vector<std::string>& lines() const { return lines_; }
   // The enhanced status code of the first line ("5.1.1"), or "" if it has none.
   std::string enhanced() const;
-  // All lines joined with "\n", without codes.
+  // All lines joined with "\n", without the reply code (each keeps its enhanced code).
   std::string text() const;
+  // All lines joined with "\n", without the reply code or the enhanced code: what a
+  // reply template says, to build another reply from.
+  std::string plain_text() const;
   // For logs: "550 5.1.1 text", lines joined with "\n", each with its code.
   std::string str() const;
   // The wire form: "550-5.1.1 first\r\n550 5.1.1 last\r\n".

@@ -202,6 +202,10 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
     top.get("hostname", c->hostname);
     if (c->hostname.empty()) c->hostname = default_hostname();
     else if (!valid_hostname(c->hostname)) top.error("hostname", "\"" + c->hostname + "\" is not a valid host name");
+    top.get("authserv_id", c->authserv_id);
+    if (c->authserv_id.empty()) c->authserv_id = c->hostname;
+    else if (!valid_hostname(c->authserv_id))
+      top.error("authserv_id", "\"" + c->authserv_id + "\" is not a host name (RFC 8601 2.5: use this MTA's name)");
     std::uint64_t workers = 0;
     top.get_uint("workers", workers, 0, 256);
     c->workers = workers;

@@ -64,6 +64,7 @@ struct Config {
   std::string file;                                    // where it was loaded from
   std::vector<Endpoint> listen{{"127.0.0.1", 2525}};   // listen
   std::string hostname;                                // hostname (default: gethostname())
+  std::string authserv_id;                             // authserv_id (default: hostname), RFC 8601
   std::string banner = "ESMTP mxgate";                 // smtp.banner
   std::size_t workers = 0;                             // workers (0: one per core)
   Limits limits;                                       // smtp.*

@@ -106,6 +106,12 @@ void Server::start() {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     guards_.push_back(asio::make_work_guard(*workers_.back()));
   }
+  dns_cache_ = std::make_shared<DnsCache>(cfg_->dns->cache_size);
+  for (auto& w : workers_) {
+    auto r = std::make_shared<Resolver>(w->get_executor(), cfg_->dns, dns_cache_);
+    if (!r->init_error().empty()) spdlog::error("dns: {}: lookups will fail (temperror)", r->init_error());
+    resolvers_[w.get()] = std::move(r);
+  }
   // The listeners' thread serves no session, so a session busy with a slow filter
   // can never hold up accepting, signals or the shutdown drain.
   ioc_guard_.emplace(asio::make_work_guard(ioc_));
@@ -198,7 +204,10 @@ void Server::admit(tcp::socket sock) {
     return;
   }
   auto ex = sock.get_executor();
-  auto session = std::make_shared<Session>(std::move(sock), remote, cfg, ctx_);
+  auto found = resolvers_.find(&asio::query(ex, asio::execution::context));
+  std::shared_ptr<DnsLookup> dns;
+  if (found != resolvers_.end()) dns = found->second;
+  auto session = std::make_shared<Session>(std::move(sock), remote, cfg, ctx_, std::move(dns));
   {
     std::lock_guard lock(mu_);
     sessions_[session.get()] = session;
@@ -230,6 +239,9 @@ bool Server::reload() {
       same_listen = next->listen[i].str() == cfg_->listen[i].str();
     if (!same_listen) spdlog::warn("reload: listen addresses change only on restart");
     if (next->workers != cfg_->workers) spdlog::warn("reload: workers changes only on restart");
+    if (next->dns->nameservers != cfg_->dns->nameservers || next->dns->timeout != cfg_->dns->timeout ||
+        next->dns->attempts != cfg_->dns->attempts || next->dns->cache_size != cfg_->dns->cache_size)
+      spdlog::warn("reload: dns.* changes only on restart");
     if (next->log.transactions != cfg_->log.transactions)
       spdlog::warn("reload: log.transactions changes only on restart");
     cfg_ = next;

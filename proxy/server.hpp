@@ -64,6 +64,10 @@ class Server {
   // socket of a worker's context, so the workers must outlive ioc_ (ASan caught it).
   std::vector<std::unique_ptr<boost::asio::io_context>> workers_;  // the others
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+  // One resolver per worker (c-ares channels are single-threaded), all sharing one
+  // cache; a session gets the one of the worker it runs on.
+  std::shared_ptr<DnsCache> dns_cache_;
+  std::unordered_map<const boost::asio::execution_context*, std::shared_ptr<Resolver>> resolvers_;
   boost::asio::io_context ioc_{1};
   // Keeps ioc_ running until the drain has finished, even once the listeners are
   // closed and nothing else is queued on it.

@@ -95,8 +95,11 @@ std::string Counters::summary() const {
 }
 
 Session::Session(tcp::socket sock, const tcp::endpoint& remote, ConfigPtr cfg,
-                 std::shared_ptr<ServerContext> ctx)
+                 std::shared_ptr<ServerContext> ctx, std::shared_ptr<DnsLookup> dns)
     : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {
+  env_.state = std::make_shared<FilterState>();
+  env_.state->dns = std::move(dns);
+  env_.state->hostname = cfg_->hostname;
   boost::system::error_code ec;
   auto a = remote.address();
   if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
@@ -729,10 +732,20 @@ Task<void> Session::handle_data(const Command& cmd) {
     end_transaction(action_name(d.action), r.str());
     co_return;
   }
+  // RFC 8601: our Authentication-Results goes on top; any field that claims our
+  // authserv-id is the sender's forgery and is removed (5).
   std::string prefix;
+  const AuthResults& auth = env_.state->auth;
+  if (!auth.empty()) {
+    HeaderField ar{"Authentication-Results", " " + authentication_results_value(cfg_->authserv_id, auth)};
+    if (ar.valid_to_add()) prefix += ar.wire();
+  }
   for (const auto& h : d.add_headers) prefix += h.wire();
+  const std::optional<std::string> cleaned = without_our_results(*msg, cfg_->authserv_id);
+  if (cleaned) txn_.symbols.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, cfg_->authserv_id});
+  const std::string& body_out = cleaned ? *cleaned : msg->data();
   auto td = Clock::now();
-  SmtpReply up = co_await down_->send_data(prefix, msg->data());
+  SmtpReply up = co_await down_->send_data(prefix, body_out);
   txn_.downstream_ms = ms_since(td);
   txn_.downstream_reply = down_->last_reply();
   if (up.is_2xx()) {
@@ -894,6 +907,7 @@ Task<void> Session::handle_xclient(const Command& cmd) {
 }
 
 void Session::reset_transaction() {
+  env_.state->auth.reset_transaction();
   Downstream::retire(std::move(down_));
   down_.reset();
   env_.mail_from.reset();

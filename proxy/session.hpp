@@ -10,6 +10,7 @@
 #include <string>
 
 #include "filters/chain.hpp"
+#include "filters/filter_state.hpp"
 #include "policy/policy.hpp"
 #include "filters/task.hpp"
 #include "proxy/config.hpp"
@@ -24,8 +25,9 @@ class Stream;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `remote` is the client's address as the listener saw it.
+  // `dns` is the resolver of the worker this session runs on (null: filters get no DNS).
   Session(boost::asio::ip::tcp::socket sock, const boost::asio::ip::tcp::endpoint& remote, ConfigPtr cfg,
-          std::shared_ptr<ServerContext> ctx);
+          std::shared_ptr<ServerContext> ctx, std::shared_ptr<DnsLookup> dns = nullptr);
   ~Session();
 
   // Runs the whole session. Never throws.

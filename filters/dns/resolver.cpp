@@ -164,7 +164,10 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
   void schedule() {
     if (closed) return;
     timeval tv{}, *tvp = ares_timeout(channel, nullptr, &tv);
-    if (!tvp) return;  // nothing pending
+    if (!tvp) {  // nothing pending: no wake-up left armed (it would keep the loop busy)
+      timer.cancel();
+      return;
+    }
     timer.expires_after(std::chrono::seconds(tvp->tv_sec) + std::chrono::microseconds(tvp->tv_usec));
     auto self = shared_from_this();
     timer.async_wait([self](const boost::system::error_code& ec) {

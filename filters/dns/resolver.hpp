@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "filters/dns/dns_message.hpp"
+#include "filters/dns/lookup.hpp"
 #include "filters/task.hpp"
 
 namespace mxgate {
@@ -71,7 +72,7 @@ class DnsCache {
   std::list<std::string> order_;  // oldest first
 };
 
-class Resolver {
+class Resolver final : public DnsLookup {
  public:
   Resolver(Executor ex, std::shared_ptr<const DnsConfig> cfg, std::shared_ptr<DnsCache> cache);
   ~Resolver();
@@ -79,7 +80,7 @@ class Resolver {
   Resolver& operator=(const Resolver&) = delete;
 
   // `name` without the trailing dot. Must be awaited on this Resolver's executor.
-  Task<DnsResult> query(const std::string& name, RrType type);
+  Task<DnsResult> query(const std::string& name, RrType type) override;
   // Why the resolver could not be set up (bad nameserver list...), or "".
   const std::string& init_error() const;
 

@@ -1,73 +1,34 @@
 // The resolver against a real DNS server on 127.0.0.1 (tests/dns/fake_dns.py, on
 // dnslib), never the system resolver.
 #include "filters/dns/resolver.hpp"
+#include "tests/dns/dns_server.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <thread>
 
-extern char** environ;
-
 namespace mxgate {
 namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t l = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &l);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-bool tcp_up(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(s);
-  return ok;
-}
 
 // The test DNS server, started for the whole suite and stopped after it.
 class DnsServer : public ::testing::Environment {
  public:
   static inline int port = 0;
   void SetUp() override {
-    port = free_port();
     std::string dir = std::string(MXGATE_SOURCE_DIR) + "/tests/dns/";
-    std::string script = dir + "fake_dns.py", zone = dir + "test.zone", p = std::to_string(port);
-    const char* argv[] = {"/usr/bin/python3", script.c_str(), zone.c_str(), p.c_str(), "--tcp",
-                          "--udplen", "200", nullptr};
-    ASSERT_EQ(posix_spawn(&pid_, argv[0], nullptr, nullptr, const_cast<char**>(argv), environ), 0);
-    for (int i = 0; i < 200 && !tcp_up(port); ++i) std::this_thread::sleep_for(50ms);
-    ASSERT_TRUE(tcp_up(port)) << "fake_dns.py did not start";
+    ASSERT_TRUE(server_.start(dir + "fake_dns.py", {dir + "test.zone", "{port}", "--tcp", "--udplen", "200"}))
+        << "fake_dns.py did not start";
+    port = server_.port();
   }
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
+  void TearDown() override { server_.stop(); }
 
  private:
-  pid_t pid_ = -1;
+  testing::TestDnsServer server_;
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new DnsServer);
 

@@ -42,25 +42,7 @@ Task<Verdict> HeadersFilter::on_end_of_data(const Envelope& env, const Message& 
 
 FilterPtr make_headers_filter(ConfigMap& cfg) {
   auto c = std::make_shared<HeadersConfig>();
-  YAML::Node scores = cfg.node("scores");
-  if (scores.IsDefined() && !scores.IsNull()) {
-    if (!scores.IsMap()) {
-      cfg.error("scores", "expected a mapping of SYMBOL: score");
-    } else {
-      for (const auto& kv : scores) {
-        auto sym = kv.first.as<std::string>("");
-        if (!c->scores.count(sym)) {
-          cfg.error_at(kv.first, "scores." + sym, "unknown symbol for this filter");
-          continue;
-        }
-        try {
-          c->scores[sym] = kv.second.as<double>();
-        } catch (const YAML::Exception&) {
-          cfg.error_at(kv.second, "scores." + sym, "expected a number");
-        }
-      }
-    }
-  }
+  cfg.get_scores("scores", c->scores);
   return std::make_shared<HeadersFilter>(std::move(c));
 }
 

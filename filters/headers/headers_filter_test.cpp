@@ -59,7 +59,8 @@ TEST(HeadersFilter, ScoresFromConfig) {
     f = make_headers_filter(cfg);
   }
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].str(), "c.yaml:1: headers.scores.NO_SUCH: unknown symbol for this filter");
+  EXPECT_EQ(errs[0].str(), "c.yaml:1: headers.scores.NO_SUCH: unknown symbol for this filter (known: DUPLICATE_HEADER, HEADER_8BIT, "
+            "HEADER_MALFORMED, MISSING_DATE, MISSING_FROM, MISSING_MID, MISSING_SUBJECT, MULTIPLE_FROM)");
   auto* hf = dynamic_cast<HeadersFilter*>(f.get());
   ASSERT_NE(hf, nullptr);
   Verdict v = hf->check(Envelope{}, Message("From: a@x\r\nSubject: s\r\nMessage-ID: <1@x>\r\n\r\n"));

@@ -5,9 +5,11 @@ Serves a zone file like dnslib.zoneresolver, plus what that one cannot do:
   - NXDOMAIN with the SOA, for negative-caching TTLs;
   - SERVFAIL for names under servfail.<zone>;
   - no answer at all for names under timeout.<zone>.
-Usage: fake_dns.py ZONEFILE PORT [--tcp] [--udplen N]
+Usage: fake_dns.py ZONEFILE PORT [--tcp] [--udplen N] [--log-queries FILE]
+  --log-queries FILE: append "name type" (e.g. "example.test. TXT") per query received.
 """
 import sys
+import threading
 import time
 
 from dnslib import QTYPE, RCODE, RR, DNSRecord
@@ -15,14 +17,19 @@ from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 
 class Resolver(BaseResolver):
-    def __init__(self, zone_text):
+    def __init__(self, zone_text, query_log=None):
         self.rrs = RR.fromZone(zone_text)
         self.soa = [rr for rr in self.rrs if rr.rtype == QTYPE.SOA]
+        self.query_log = query_log
+        self.log_lock = threading.Lock()
 
     def resolve(self, request, handler):
         reply = request.reply()
         qname = request.q.qname
         name = str(qname).lower()
+        if self.query_log:
+            with self.log_lock, open(self.query_log, "a") as f:
+                f.write("%s %s\n" % (name, QTYPE.get(request.q.qtype)))
         if name.startswith("timeout."):
             time.sleep(30)  # the client gives up first
             return None
@@ -48,7 +55,10 @@ def main():
     udplen = 0
     if "--udplen" in sys.argv:
         udplen = int(sys.argv[sys.argv.index("--udplen") + 1])
-    resolver = Resolver(open(zone).read())
+    query_log = None
+    if "--log-queries" in sys.argv:
+        query_log = sys.argv[sys.argv.index("--log-queries") + 1]
+    resolver = Resolver(open(zone).read(), query_log)
 
     class Handler(DNSHandler):
         # Answers longer than `udplen` go out over UDP as a real server sends them:

@@ -8,6 +8,7 @@ Run with Debian's /usr/bin/python3 (aiosmtpd lives there).
 import asyncio
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -350,16 +351,83 @@ class SmtpSink:
         return out
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- clients
+
+def stop_process(proc, timeout=5):
+    """Terminates a helper process a test started, and reaps it."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+FAKE_DNS = os.path.join(SOURCE_DIR, "tests", "dns", "fake_dns.py")
+
+
+def free_udp_tcp_port():
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind((LOOPBACK, 0))
+        port = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind((LOOPBACK, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+    raise RuntimeError("no free port")
+
+
+class DnsServer:
+    """tests/dns/fake_dns.py on 127.0.0.1 (UDP and TCP), logging every query."""
+
+    def __init__(self, zone_lines):
+        self.dir = tempfile.mkdtemp(prefix="mxgate-auth-dns-")
+        self.zone = os.path.join(self.dir, "auth.zone")
+        self.query_log = os.path.join(self.dir, "queries.log")
+        with open(self.zone, "w") as f:
+            f.write("\n".join(zone_lines) + "\n")
+        self.port = free_udp_tcp_port()
+        self.proc = None
+
+    def start(self):
+        self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
+        self.proc = subprocess.Popen(["/usr/bin/python3", FAKE_DNS, self.zone, str(self.port), "--tcp",
+                                      "--log-queries", self.query_log],
+                                     stdout=subprocess.PIPE, stderr=self.stderr)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+        line = self.proc.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            self.stop()
+            raise RuntimeError("fake_dns.py did not start: %r" % line)
+        return self
+
+    def queries(self):
+        """[(name, type)] in arrival order, names lower case without the final dot."""
+        try:
+            with open(self.query_log) as f:
+                return [(n.rstrip("."), t) for n, t in (l.split() for l in f if l.strip())]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        stop_process(self.proc)
+        if self.proc:
+            self.proc.stdout.close()
+        if getattr(self, "stderr", None):
+            self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 class RawClient:
     """A byte-exact SMTP client for the cases smtplib would not send."""

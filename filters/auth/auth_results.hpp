@@ -1,0 +1,86 @@
+// AuthResults: what the SPF, DKIM and DMARC filters found for one transaction, and
+// the Authentication-Results header (RFC 8601) that reports it downstream.
+//
+// The filters run in config order and hand their outcomes to each other through
+// FilterState::auth (filters/filter_state.hpp): SPF writes at MAIL FROM, DKIM at end
+// of data, DMARC reads both. The session formats the header once, at end of data,
+// and removes any Authentication-Results field that claims our authserv-id
+// (RFC 8601 5), so a sender cannot forge our verdict.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/message.hpp"
+
+namespace mxgate {
+
+// RFC 8601 2.7 result names (softfail is SPF only, policy DKIM only).
+enum class AuthResult { None, Pass, Fail, SoftFail, Neutral, Policy, TempError, PermError };
+const char* auth_result_name(AuthResult r);
+
+struct SpfOutcome {
+  AuthResult result = AuthResult::None;
+  std::string identity;     // "mailfrom" or "helo" (RFC 7208 2.3, 2.4)
+  std::string sender;       // the checked identity: "user@example.org", or "postmaster@helo.name"
+  std::string domain;       // its domain
+  std::string client_ip;
+  std::string helo;
+  std::string mechanism;    // the term that matched, e.g. "ip4:192.0.2.0/24", "default"
+  std::string reason;       // for logs and Received-SPF comments: "no SPF record", "DNS timeout on ..."
+  std::string explanation;  // the domain's exp= text, on fail
+};
+
+struct DkimOutcome {
+  AuthResult result = AuthResult::None;  // pass fail neutral policy temperror permerror
+  std::string domain;       // d=, only if it is a valid domain name, else ""
+  std::string selector;     // s=, likewise
+  std::string identity;     // i=, if given and valid
+  std::string algorithm;    // a=, e.g. "rsa-sha256"
+  std::string b_prefix;     // the first characters of b=, to tell signatures apart (RFC 6008)
+  unsigned key_bits = 0;
+  std::string reason;       // "body hash mismatch", "key revoked", "rsa-sha1 not accepted"
+};
+
+struct DmarcOutcome {
+  AuthResult result = AuthResult::None;  // pass fail none temperror permerror
+  std::string from_domain;    // RFC5322.From domain ("" if From could not be used)
+  std::string policy_domain;  // where the record was found (From domain or organisational domain)
+  std::string policy;         // requested: "none", "quarantine", "reject" (p, sp or np as applied)
+  std::string disposition;    // after pct: "none", "quarantine", "reject"
+  bool spf_aligned = false;
+  bool dkim_aligned = false;
+  std::string reason;
+};
+
+struct AuthResults {
+  std::optional<SpfOutcome> spf_helo;  // the HELO identity, once per session
+  std::optional<SpfOutcome> spf;       // this transaction's MAIL FROM (or HELO for <>)
+  bool dkim_checked = false;
+  std::vector<DkimOutcome> dkim;       // one per DKIM-Signature, in header order
+  std::optional<DmarcOutcome> dmarc;
+  bool empty() const { return !spf && !spf_helo && !dkim_checked && !dmarc; }
+  void reset_transaction() {
+    spf.reset();
+    dkim_checked = false;
+    dkim.clear();
+    dmarc.reset();
+  }
+};
+
+// The value of an Authentication-Results field: "authserv-id; spf=pass smtp.mailfrom=...;
+// dkim=...; dmarc=...", folded. Values that are not RFC 2045 tokens are quoted.
+std::string authentication_results_value(std::string_view authserv_id, const AuthResults& auth);
+// True if an existing Authentication-Results field names this authserv-id (compared
+// case-insensitively, comments skipped).
+bool claims_authserv_id(const HeaderField& field, std::string_view authserv_id);
+// The message data without the Authentication-Results fields that claim our
+// authserv-id, byte for byte otherwise (other fields may be DKIM-signed); nullopt if
+// there are none.
+std::optional<std::string> without_our_results(const Message& msg, std::string_view authserv_id);
+// An RFC 8601 / RFC 2045 value: the string itself if it is a token (or a dot-atom domain
+// or an addr-spec that needs no quoting), else a quoted-string.
+std::string ar_value(std::string_view v);
+
+}  // namespace mxgate

@@ -1,0 +1,213 @@
+// evaluate_dmarc(): RFC 7489 6.6 for one message, with RFC 9091's np=.
+#include <array>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "filters/dmarc/dmarc.hpp"
+#include "filters/dns/resolver.hpp"
+
+namespace mxgate {
+namespace {
+
+struct RecordLookup {
+  enum Kind { Found, NoRecord, Multiple, Temporary } kind = NoRecord;
+  std::string record;
+  std::string detail;  // for the reason: DNS status or record count
+};
+
+// 6.6.3 steps 1-4 at one name: only records that begin with v=DMARC1 count.
+Task<RecordLookup> find_record(DnsLookup& dns, std::string domain) {
+  RecordLookup out;
+  std::string name = "_dmarc." + domain;
+  if (name.size() > 253) co_return out;  // cannot exist in the DNS; never worth a query
+  DnsResult r = co_await dns.query(name, RrType::TXT);
+  if (r.temporary()) {
+    out.kind = RecordLookup::Temporary;
+    out.detail = std::string(dns_status_name(r.status)) + (r.error.empty() ? "" : " (" + r.error + ")");
+    co_return out;
+  }
+  if (r.status != DnsStatus::Answer) co_return out;  // NXDOMAIN, NODATA
+  std::size_t found = 0;
+  for (const auto& txt : r.records) {
+    DmarcRecordStatus s = parse_dmarc_record(txt).status;
+    if (s == DmarcRecordStatus::Empty || s == DmarcRecordStatus::NotDmarc) continue;
+    if (found++ == 0) out.record = txt;
+  }
+  if (found == 1) out.kind = RecordLookup::Found;
+  if (found > 1) {
+    out.kind = RecordLookup::Multiple;
+    out.detail = std::to_string(found);
+  }
+  co_return out;
+}
+
+enum class Existence { Exists, Missing, Unknown };
+
+// RFC 9091 2.1: a non-existent domain has NXDOMAIN, or NODATA for A, AAAA and MX alike.
+Task<Existence> domain_exists(DnsLookup& dns, std::string domain) {
+  static constexpr std::array<RrType, 3> kTypes{RrType::A, RrType::AAAA, RrType::MX};
+  bool unknown = false;
+  for (RrType t : kTypes) {
+    DnsResult r = co_await dns.query(domain, t);
+    if (r.status == DnsStatus::Answer && !r.records.empty()) co_return Existence::Exists;
+    if (r.status == DnsStatus::NxDomain) co_return Existence::Missing;
+    if (r.temporary()) unknown = true;
+  }
+  co_return unknown ? Existence::Unknown : Existence::Missing;
+}
+
+unsigned default_draw() {
+  thread_local std::mt19937 gen{std::random_device{}()};
+  return std::uniform_int_distribution<unsigned>(0, 99)(gen);
+}
+
+DmarcPolicy lower_policy(DmarcPolicy p) {
+  // 6.6.4: a message not sampled by pct gets the next policy down.
+  return p == DmarcPolicy::Reject ? DmarcPolicy::Quarantine : DmarcPolicy::None;
+}
+
+}  // namespace
+
+Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
+                                  const DmarcConfig& cfg, bool smtputf8) {
+  DmarcOutcome out;
+  FromDomain from = from_domain_of(msg, smtputf8);
+  if (!from.ok) {
+    out.result = AuthResult::PermError;
+    out.reason = from.error;
+    co_return out;
+  }
+  out.from_domain = from.domain;
+  if (!dns) {
+    out.result = AuthResult::TempError;
+    out.reason = "no resolver";
+    co_return out;
+  }
+  if (!cfg.psl) {
+    out.result = AuthResult::TempError;
+    out.reason = "no public suffix list loaded";
+    co_return out;
+  }
+  const PublicSuffixList& psl = *cfg.psl;
+
+  // 6.6.3: the From domain first, then its Organisational Domain.
+  std::string org = organizational_domain(psl, from.domain);
+  std::string policy_domain = from.domain;
+  RecordLookup found = co_await find_record(*dns, policy_domain);
+  if (found.kind == RecordLookup::NoRecord && !org.empty() && org != from.domain) {
+    policy_domain = org;
+    found = co_await find_record(*dns, policy_domain);
+  }
+  switch (found.kind) {
+    case RecordLookup::Temporary:
+      out.result = AuthResult::TempError;
+      out.policy_domain = policy_domain;
+      out.reason = "DNS failure looking up _dmarc." + policy_domain + ": " + found.detail;
+      co_return out;
+    case RecordLookup::NoRecord:
+      out.result = AuthResult::None;
+      out.reason = "no DMARC record for " + from.domain + (org != from.domain ? " or " + org : "");
+      co_return out;
+    case RecordLookup::Multiple:
+      // 6.6.3: "If the remaining set contains multiple records ... DMARC processing is
+      // not applied"; there is no fallback to the Organisational Domain either.
+      out.result = AuthResult::None;
+      out.policy_domain = policy_domain;
+      out.reason = found.detail + " DMARC records at _dmarc." + policy_domain;
+      co_return out;
+    case RecordLookup::Found:
+      break;
+  }
+  out.policy_domain = policy_domain;
+  DmarcRecord rec = parse_dmarc_record(found.record);
+  if (!rec.usable()) {
+    out.result = AuthResult::None;
+    out.reason = "DMARC record at _dmarc." + policy_domain + " has no valid p= and no valid rua= (6.6.3)";
+    co_return out;
+  }
+  const bool at_org = policy_domain != from.domain;
+
+  // 3.1: alignment. SPF counts for the MAIL FROM identity only, never HELO.
+  std::string aligned_with, temp_with;
+  if (auth.spf && iequals(auth.spf->identity, "mailfrom") &&
+      domains_aligned(psl, from.domain, auth.spf->domain, rec.aspf)) {
+    if (auth.spf->result == AuthResult::Pass) {
+      out.spf_aligned = true;
+      aligned_with = "spf=" + normalize_domain(auth.spf->domain);
+    } else if (auth.spf->result == AuthResult::TempError) {
+      temp_with = "spf=" + normalize_domain(auth.spf->domain);
+    }
+  }
+  for (const auto& d : auth.dkim) {
+    if (!domains_aligned(psl, from.domain, d.domain, rec.adkim)) continue;
+    if (d.result == AuthResult::Pass && !out.dkim_aligned) {
+      out.dkim_aligned = true;
+      aligned_with += (aligned_with.empty() ? "" : ", ") + std::string("dkim=") + normalize_domain(d.domain);
+    } else if (d.result == AuthResult::TempError && temp_with.find("dkim=") == std::string::npos) {
+      temp_with += (temp_with.empty() ? "" : ", ") + std::string("dkim=") + normalize_domain(d.domain);
+    }
+  }
+
+  // 6.6.3 / 3 (sp): p for the domain's own record; sp (default p) for a subdomain
+  // under the Organisational Domain's record; np is decided below, on failure only.
+  DmarcPolicy requested = rec.p;
+  std::string which = "p";
+  if (at_org && rec.sp) {
+    requested = *rec.sp;
+    which = "sp";
+  }
+  if (out.spf_aligned || out.dkim_aligned) {
+    out.result = AuthResult::Pass;
+    out.policy = dmarc_policy_name(requested);
+    out.disposition = "none";
+    out.reason = "aligned: " + aligned_with;
+    co_return out;
+  }
+  if (!temp_with.empty()) {
+    // A result that could still have aligned is unknown, not failed: a retry may pass.
+    out.result = AuthResult::TempError;
+    out.policy = dmarc_policy_name(requested);
+    out.reason = "no aligned pass; temporary error for " + temp_with;
+    co_return out;
+  }
+  if (!auth.spf && !auth.dkim_checked) {
+    // Nothing to align with because nothing was checked (the spf and dkim filters did
+    // not run first): failing the message on that would be our error, not the sender's.
+    out.result = AuthResult::TempError;
+    out.policy = dmarc_policy_name(requested);
+    out.reason = "no SPF or DKIM results to align (spf and dkim must run before dmarc)";
+    co_return out;
+  }
+
+  std::string note;
+  if (at_org && rec.np) {
+    Existence e = co_await domain_exists(*dns, from.domain);
+    if (e == Existence::Missing) {
+      requested = *rec.np;
+      which = "np";
+    } else if (e == Existence::Unknown) {
+      // We know DMARC failed; only the choice between sp and np is open. Keep sp
+      // rather than turn a decided failure into a temperror.
+      note = "; existence of " + from.domain + " unknown (DNS), np not applied";
+    }
+  }
+  DmarcPolicy disposition = requested;
+  std::string sampled;
+  if (requested != DmarcPolicy::None && rec.pct < 100) {
+    unsigned draw = cfg.random ? cfg.random() % 100 : default_draw();
+    if (draw >= rec.pct) {
+      disposition = lower_policy(requested);
+      sampled = " pct=" + std::to_string(rec.pct) + " not sampled";
+    } else {
+      sampled = " pct=" + std::to_string(rec.pct) + " sampled";
+    }
+  }
+  out.result = AuthResult::Fail;
+  out.policy = dmarc_policy_name(requested);
+  out.disposition = dmarc_policy_name(disposition);
+  out.reason = "no aligned SPF or DKIM pass; " + which + "=" + out.policy + sampled + note;
+  co_return out;
+}
+
+}  // namespace mxgate
