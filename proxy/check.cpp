@@ -8,6 +8,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "filters/auth/auth_results.hpp"
+#include "filters/filter_state.hpp"
 #include "policy/policy.hpp"
 #include "proxy/json.hpp"
 
@@ -110,10 +112,19 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     if (const HeaderField* f = msg->first("To")) env->rcpts.push_back(Mailbox{header_address(f->unfolded()), {}});
   if (env->rcpts.empty()) env->rcpts.push_back(Mailbox{"postmaster", {}});
 
+  auto dns_cfg = std::make_shared<DnsConfig>(*cfg->dns);
+  if (!opt.dns.empty()) dns_cfg->nameservers = opt.dns;
   Outcome out;
   asio::io_context ioc;
+  auto resolver = std::make_shared<Resolver>(ioc.get_executor(), dns_cfg, std::make_shared<DnsCache>(dns_cfg->cache_size));
+  if (!resolver->init_error().empty()) std::cerr << "mxgate check: dns: " << resolver->init_error() << "\n";
+  env->state = std::make_shared<FilterState>();
+  env->state->dns = resolver;
+  env->state->hostname = cfg->hostname;
   asio::co_spawn(ioc, run_stages(cfg, env, msg, out), asio::detached);
   ioc.run();
+  const AuthResults& auth = env->state->auth;
+  const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
 
   ChainResult all = out.chain;
   all.symbols = out.symbols;
@@ -153,6 +164,32 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     j.key("filters").begin_array();
     for (const auto& f : cfg->chain->filters()) j.value(f->name());
     j.end_array();
+    if (!auth.empty()) {
+      j.key("auth").begin_object();
+      if (auth.spf) {
+        const SpfOutcome& o = *auth.spf;
+        j.key("spf").begin_object().field("result", auth_result_name(o.result)).field("identity", o.identity);
+        j.field("domain", o.domain).field("mechanism", o.mechanism).field("reason", o.reason);
+        if (!o.explanation.empty()) j.field("explanation", o.explanation);
+        j.end_object();
+      }
+      if (auth.dkim_checked) {
+        j.key("dkim").begin_array();
+        for (const auto& o : auth.dkim) {
+          j.begin_object().field("result", auth_result_name(o.result)).field("domain", o.domain);
+          j.field("selector", o.selector).field("algorithm", o.algorithm).field("reason", o.reason).end_object();
+        }
+        j.end_array();
+      }
+      if (auth.dmarc) {
+        const DmarcOutcome& o = *auth.dmarc;
+        j.key("dmarc").begin_object().field("result", auth_result_name(o.result));
+        j.field("from_domain", o.from_domain).field("policy_domain", o.policy_domain);
+        j.field("policy", o.policy).field("disposition", o.disposition).field("reason", o.reason).end_object();
+      }
+      j.end_object();
+      j.field("authentication_results", ar);
+    }
     j.end_object();
     std::cout << j.str() << "\n";
     return 0;
@@ -168,6 +205,27 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   if (!d.reason.empty()) std::printf(", decided by %s", d.reason.c_str());
   std::printf("\n");
   if (!reply.empty()) std::printf("reply:     %s\n", reply.c_str());
+  if (auth.spf) {
+    const SpfOutcome& o = *auth.spf;
+    std::printf("spf:       %s for %s %s (%s)\n", auth_result_name(o.result), o.identity.c_str(),
+                o.sender.c_str(), o.mechanism.empty() ? o.reason.c_str() : ("matched " + o.mechanism).c_str());
+  }
+  if (auth.dkim_checked && auth.dkim.empty()) std::printf("dkim:      none (no signature)\n");
+  for (const auto& o : auth.dkim)
+    std::printf("dkim:      %s d=%s s=%s a=%s%s%s\n", auth_result_name(o.result), o.domain.c_str(), o.selector.c_str(),
+                o.algorithm.c_str(), o.reason.empty() ? "" : " - ", o.reason.c_str());
+  if (auth.dmarc) {
+    const DmarcOutcome& o = *auth.dmarc;
+    std::printf("dmarc:     %s header.from=%s policy=%s disposition=%s%s%s\n", auth_result_name(o.result),
+                o.from_domain.c_str(), o.policy.empty() ? "-" : o.policy.c_str(),
+                o.disposition.empty() ? "-" : o.disposition.c_str(), o.reason.empty() ? "" : " - ", o.reason.c_str());
+  }
+  if (!ar.empty()) {
+    std::string shown = ar;
+    for (std::size_t p = shown.find("\r\n\t"); p != std::string::npos; p = shown.find("\r\n\t", p))
+      shown.replace(p, 3, "\n             ");
+    std::printf("header:    Authentication-Results: %s\n", shown.c_str());
+  }
   if (out.symbols.empty()) {
     std::printf("symbols:   (none)\n");
   } else {

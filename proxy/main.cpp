@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--from", copt.from, "Envelope sender (default: the From header's address)");
   check_cmd->add_option("--rcpt", copt.rcpts, "Envelope recipient (repeatable; default: the To header)");
   check_cmd->add_flag("--json", copt.json, "Print one JSON object");
+  check_cmd->add_option("--dns", copt.dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC lookups (repeatable; default: the config's dns.nameservers)");
 
   std::string sink_listen = "127.0.0.1:2526", sink_dir = "sink-mail";
   auto* sink_cmd = app.add_subcommand("sink", "Demo downstream: accept every message and store it in a folder");

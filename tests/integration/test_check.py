@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import MXGATE, SOURCE_DIR
+from harness import MXGATE, SOURCE_DIR, DnsServer
 
 SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
 
@@ -192,6 +192,72 @@ class CheckSamples(unittest.TestCase):
         self.assertEqual(j["symbols"], [])
         self.assertEqual(j["filters"], [])
         self.assertEqual(j["verdict"], "accept")
+
+
+class CheckAuthTest(unittest.TestCase):
+    """`check --dns`: SPF, DKIM and DMARC results with reasons, against a DNS server
+    the test starts on 127.0.0.1 (never the system resolver)."""
+
+    ZONE = [
+        "$TTL 300",
+        "test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 60",
+        'example.test. IN TXT "v=spf1 ip4:192.0.2.0/24 -all exp=why.example.test"',
+        'why.example.test. IN TXT "%{i} may not send for %{d}"',
+        '_dmarc.example.test. IN TXT "v=DMARC1; p=reject"',
+    ]
+    MESSAGE = ("From: A <a@example.test>\nTo: b@example.org\nSubject: hi\n"
+               "Date: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <1@example.test>\n\nbody\n")
+
+    def setUp(self):
+        self.dns = DnsServer(self.ZONE).start()
+        self.addCleanup(self.dns.stop)
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        self.cfg = os.path.join(d, "auth.yaml")
+        with open(self.cfg, "w") as f:
+            f.write("hostname: mx.test\nauthserv_id: auth.test\nfilters: [spf, dkim, dmarc]\n")
+
+    def check(self, ip, *extra):
+        p = run("check", "-", "--config", self.cfg, "--dns", "127.0.0.1:%d" % self.dns.port,
+                "--ip", ip, *extra, stdin=self.MESSAGE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def test_fail_shows_each_result_with_its_reason(self):
+        out = self.check("198.51.100.1").stdout
+        self.assertIn("spf:       fail for mailfrom a@example.test (matched -all)", out)
+        self.assertIn("dkim:      none (no signature)", out)
+        self.assertRegex(out, r"dmarc:     fail header.from=example.test policy=reject disposition=reject")
+        self.assertIn("header:    Authentication-Results: auth.test;", out)
+        self.assertIn("spf=fail (matched -all) smtp.mailfrom=a@example.test;", out)
+        symbols = [m.group(1) for m in map(SYMBOL_LINE.match, out.splitlines()) if m]
+        self.assertEqual(symbols, ["SPF_FAIL", "DKIM_NONE", "DMARC_FAIL", "DMARC_POLICY_REJECT"])
+        # Every lookup went to the test server.
+        names = [n for n, _ in self.dns.queries()]
+        self.assertIn("example.test", names)
+        self.assertIn("_dmarc.example.test", names)
+
+    def test_json_has_auth_and_the_header(self):
+        j = json.loads(self.check("192.0.2.7", "--json").stdout)
+        self.assertEqual(j["auth"]["spf"], {"result": "pass", "identity": "mailfrom", "domain": "example.test",
+                                            "mechanism": "ip4:192.0.2.0/24", "reason": "matched ip4:192.0.2.0/24"})
+        self.assertEqual(j["auth"]["dkim"], [])
+        self.assertEqual(j["auth"]["dmarc"]["result"], "pass")
+        self.assertEqual(j["auth"]["dmarc"]["policy"], "reject")
+        self.assertEqual(j["auth"]["dmarc"]["disposition"], "none")
+        self.assertEqual(j["authentication_results"],
+                         "auth.test;\r\n\tspf=pass smtp.mailfrom=a@example.test;\r\n\tdkim=none;\r\n"
+                         "\tdmarc=pass (p=reject dis=none) header.from=example.test")
+
+    def test_explanation_of_a_fail_is_in_the_json(self):
+        j = json.loads(self.check("198.51.100.1", "--json").stdout)
+        self.assertEqual(j["auth"]["spf"]["explanation"], "198.51.100.1 may not send for example.test")
+
+    def test_unreachable_dns_is_temperror_not_none(self):
+        self.dns.stop()
+        j = json.loads(self.check("192.0.2.7", "--json").stdout)
+        self.assertEqual(j["auth"]["spf"]["result"], "temperror")
+        self.assertEqual(j["auth"]["dmarc"]["result"], "temperror")
 
 
 if __name__ == "__main__":
