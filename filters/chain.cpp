@@ -121,6 +121,28 @@ Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> 
   co_return out;
 }
 
+namespace {
+Task<void> call_on_headers(FilterPtr f, std::shared_ptr<const Envelope> env, std::shared_ptr<const Message> headers) {
+  co_await f->on_headers(*env, *headers);
+}
+}  // namespace
+
+void FilterChain::headers_arrived(const Executor& ex, std::shared_ptr<const Envelope> env,
+                                  std::shared_ptr<const Message> headers) const {
+  for (const auto& f : filters_) {
+    boost::asio::co_spawn(ex, call_on_headers(f, env, headers), [name = f->name()](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::error("filter {} failed on the header section: {}", name, x.what());
+      } catch (...) {
+        spdlog::error("filter {} failed on the header section", name);
+      }
+    });
+  }
+}
+
 const char* action_name(Action a) {
   switch (a) {
     case Action::Continue: return "continue";

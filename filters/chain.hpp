@@ -38,6 +38,10 @@ class FilterChain {
   const std::vector<FilterPtr>& filters() const { return filters_; }
 
   // `rcpt` is used by Stage::RcptTo only, `msg` by Stage::EndOfData only.
+  // Starts every filter's on_headers on `ex` and returns at once; errors are logged.
+  void headers_arrived(const Executor& ex, std::shared_ptr<const Envelope> env,
+                       std::shared_ptr<const Message> headers) const;
+
   Task<ChainResult> run(Stage stage, std::shared_ptr<const Envelope> env,
                         std::shared_ptr<const Mailbox> rcpt = {},
                         std::shared_ptr<const Message> msg = {}) const;

@@ -29,6 +29,10 @@ class Filter {
   virtual Task<Verdict> on_mail_from(const Envelope&) { co_return Verdict::next(); }
   virtual Task<Verdict> on_rcpt_to(const Envelope&, const Mailbox&) { co_return Verdict::next(); }
   virtual Task<Verdict> on_end_of_data(const Envelope&, const Message&) { co_return Verdict::next(); }
+  // The header section has arrived; the body has not. No verdict: a chance to start
+  // work end of data will need (DKIM starts its key lookups, whose answers wait in
+  // the resolver's cache). Runs detached; `headers` holds the header section only.
+  virtual Task<void> on_headers(const Envelope&, const Message& /*headers*/) { co_return; }
 };
 
 using FilterPtr = std::shared_ptr<Filter>;

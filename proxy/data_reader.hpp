@@ -44,6 +44,10 @@ class DataReader {
   std::size_t raw_bytes() const { return raw_bytes_; }
   std::size_t content_bytes() const { return content_bytes_; }
   std::size_t bare_count() const { return bare_count_; }
+  // True once the blank line ending the header section has been read.
+  bool header_complete() const { return !in_header_; }
+  // The content read so far (empty once a size limit was hit).
+  std::string_view content() const { return out_; }
   // The content, CRLF line ends, dot-unstuffed. Empty once a size limit was hit.
   std::string take() { return std::move(out_); }
 

@@ -631,10 +631,22 @@ Task<void> Session::handle_data(const Command& cmd) {
   };
   DataReader reader({lim.max_message_bytes, lim.max_header_bytes, lim.max_line_length,
                      cfg_->bare_line_endings == "normalize"});
+  // Once the header section is in, filters may start what end of data will need
+  // (DKIM key lookups), while the body is still arriving.
+  bool headers_told = cfg_->chain->empty();
+  auto tell_headers = [&](const DataReader& r) {
+    if (headers_told || !r.header_complete() || r.content().empty()) return;
+    headers_told = true;
+    std::string_view c = r.content();
+    if (auto end = c.find("\r\n\r\n"); end != std::string_view::npos) c = c.substr(0, end + 4);
+    auto headers = std::make_shared<const Message>(std::string(c));
+    cfg_->chain->headers_arrived(stream_->socket().get_executor(), snapshot(), std::move(headers));
+  };
   auto t0 = Clock::now();
   std::size_t used = reader.feed(inbuf_);
   inbuf_.erase(0, used);
   account(reader);
+  tell_headers(reader);
   std::string chunk;
   while (!reader.done()) {
     constexpr std::size_t kChunk = 64 * 1024;
@@ -664,6 +676,7 @@ Task<void> Session::handle_data(const Command& cmd) {
     std::string_view got(chunk.data(), n);
     used = reader.feed(got);
     account(reader);
+    tell_headers(reader);
     if (used < n) inbuf_.append(got.substr(used));  // pipelined commands after the end
   }
   txn_.data_ms = ms_since(t0);

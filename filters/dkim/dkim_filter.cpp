@@ -471,6 +471,23 @@ Task<Verdict> DkimFilter::on_end_of_data(const Envelope& env, const Message& msg
   co_return v;
 }
 
+Task<void> DkimFilter::on_headers(const Envelope& env, const Message& headers) {
+  std::shared_ptr<DnsLookup> dns = env.state ? env.state->dns : nullptr;
+  if (!dns) co_return;
+  DkimSyntaxOptions opt;
+  opt.allow_sha1 = cfg_->allow_sha1;
+  opt.now = static_cast<std::uint64_t>(std::time(nullptr));
+  std::vector<std::string> names;
+  for (const HeaderField* f : headers.fields("DKIM-Signature")) {
+    if (names.size() >= cfg_->max_signatures) break;
+    DkimSignature sig = parse_dkim_signature(f->value, opt);
+    if (sig.result != AuthResult::None) continue;  // decided without a key: never looked up
+    std::string k = sig.key_name();
+    if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(std::move(k));
+  }
+  if (!names.empty()) (void)co_await query_all(dns.get(), std::move(names));
+}
+
 void read_dkim_config(ConfigMap& m, DkimConfig& out) {
   m.get("allow_sha1", out.allow_sha1);
   m.get_uint("min_rsa_bits", out.min_rsa_bits, 512, 16384);

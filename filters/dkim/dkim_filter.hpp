@@ -74,6 +74,9 @@ class DkimFilter final : public Filter {
   const char* name() const override { return "dkim"; }
   // Writes env.state->auth.dkim and dkim_checked (when env.state is set); always Continue.
   Task<Verdict> on_end_of_data(const Envelope& env, const Message& msg) override;
+  // Starts the key lookups of every valid signature as soon as the header section is
+  // in; end of data finds the answers in the resolver (cached or in flight).
+  Task<void> on_headers(const Envelope& env, const Message& headers) override;
 
  private:
   std::shared_ptr<const DkimConfig> cfg_;

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <map>
+#include <unordered_map>
 #include <mutex>
 #include <optional>
 
@@ -116,6 +117,10 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
     bool alive = true;
   };
   std::map<int, std::shared_ptr<Socket>> sockets;
+  // Queries on the wire, by cache key: a second asker for the same name and type
+  // (two sessions, or a prefetch and the filter that needs the answer) waits for
+  // the first one's answer instead of sending its own.
+  std::unordered_map<std::string, std::weak_ptr<Pending>> inflight;
 
   static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) {
     auto* self = static_cast<Impl*>(data);
@@ -277,16 +282,27 @@ Task<DnsResult> Resolver::query(const std::string& name, RrType type) {
     r.error = impl->init_error.empty() ? "resolver not initialised" : impl->init_error;
     co_return r;
   }
+  if (auto it = impl->inflight.find(key); it != impl->inflight.end()) {
+    if (auto first = it->second.lock(); first && !first->result) {
+      boost::system::error_code ec;
+      co_await first->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      DnsResult shared = first->result ? *first->result : DnsResult{};
+      co_return shared;
+    }
+  }
   auto pending = std::make_shared<Pending>(impl->ex);
   pending->type = type;
+  pending->wake.expires_at(asio::steady_timer::time_point::max());
+  impl->inflight[key] = pending;
   ares_query(impl->channel, name.c_str(), ns_c_in, static_cast<int>(type), &Impl::on_answer,
              new std::shared_ptr<Pending>(pending));
   impl->schedule();
   if (!pending->result) {
-    pending->wake.expires_at(asio::steady_timer::time_point::max());
     boost::system::error_code ec;
     co_await pending->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  if (auto it = impl->inflight.find(key); it != impl->inflight.end() && it->second.lock() == pending)
+    impl->inflight.erase(it);
   DnsResult r = pending->result ? *pending->result : DnsResult{};
   if (impl->cache) {
     auto ttl = std::chrono::seconds(std::min<std::uint32_t>(r.ttl, static_cast<std::uint32_t>(impl->cfg->max_ttl.count())));

@@ -8,6 +8,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace mxgate {
@@ -133,6 +135,41 @@ TEST(Resolver, CacheServesRepeatsUntilTheTtl) {
   auto nx2 = f.run("nope.example.test", RrType::A);
   EXPECT_TRUE(nx2.from_cache);
   EXPECT_EQ(nx2.status, DnsStatus::NxDomain);
+}
+
+// Two askers for the same name and type while the first query is on the wire: one
+// query reaches the server, both get the answer (a DKIM key prefetched at the end of
+// the header section and asked again at end of data costs one round trip).
+TEST(Resolver, ConcurrentAskersShareOneQuery) {
+  char dir[] = "/tmp/mxgate-dns-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string log = std::string(dir) + "/queries";
+  const std::string src = std::string(MXGATE_SOURCE_DIR) + "/tests/dns/";
+  testing::TestDnsServer server;
+  ASSERT_TRUE(server.start(src + "fake_dns.py", {src + "test.zone", "{port}", "--tcp", "--log-queries", log}));
+  auto cfg = std::make_shared<DnsConfig>();
+  cfg->nameservers = {server.address()};
+  cfg->timeout = 1000ms;
+  cfg->attempts = 1;
+  asio::io_context ioc;
+  std::vector<DnsResult> got(3);
+  {
+    Resolver r(ioc.get_executor(), cfg, std::make_shared<DnsCache>(0));  // no cache: only coalescing
+    for (auto& g : got)
+      asio::co_spawn(ioc, [&r, &g]() -> Task<void> { g = co_await r.query("example.test", RrType::TXT); }, asio::detached);
+    ioc.run();
+  }
+  for (const auto& g : got) {
+    EXPECT_EQ(g.status, DnsStatus::Answer) << g.error;
+    EXPECT_EQ(g.records, std::vector<std::string>{"v=spf1 ip4:192.0.2.0/24 -all"});
+  }
+  server.stop();
+  std::ifstream in(log);
+  std::string line;
+  int txt = 0;
+  while (std::getline(in, line)) txt += line.find("example.test") != std::string::npos;
+  EXPECT_EQ(txt, 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(DnsCache, BoundedAndExpiring) {

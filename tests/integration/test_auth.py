@@ -672,5 +672,27 @@ class TestRepeatSender(AuthCase):
         self.assertEqual(second, [], second)
 
 
+class TestDkimKeyPrefetch(AuthCase):
+    def test_key_is_looked_up_while_the_body_is_still_coming(self):
+        """DKIM keys are asked for as soon as the header section is in, not at end of
+        data; the answer is used at end of data without a second query."""
+        m = self.start_gate(["spf", "dkim"])
+        signed = sign_rsa(message(body=b"first part\r\n" * 20))
+        head, sep, body = signed.partition(b"\r\n\r\n")
+        c = self.open(m)
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.test>")[0], 250)
+        self.assertEqual(c.cmd(f"RCPT TO:<{RCPT}>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(head + sep + body[:20])
+        key = ("rsa2048._domainkey.example.test", "TXT")
+        self.wait_for(lambda: key in self.dns.queries(), timeout=5, msg="key lookup before end of data")
+        c.send(body[20:] + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        c.cmd("QUIT")
+        self.assertEqual(self.dns.queries().count(key), 1, self.dns.queries())
+        d = Delivered(self.down.rec.messages[-1]["data"])
+        self.assertEqual([r.result for r in d.method("dkim")], ["pass"], d.results())
+
+
 if __name__ == "__main__":
     unittest.main()
