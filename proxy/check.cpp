@@ -123,6 +123,10 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   env->state->hostname = cfg->hostname;
   asio::co_spawn(ioc, run_stages(cfg, env, msg, out), asio::detached);
   ioc.run();
+  // The resolver's timers and sockets belong to ioc: the resolver must go before it,
+  // so the envelope (which outlives ioc) may not keep it.
+  env->state->dns.reset();
+  resolver.reset();
   const AuthResults& auth = env->state->auth;
   const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
 

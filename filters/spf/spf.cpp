@@ -796,7 +796,17 @@ Task<SpfOutcome> run(DnsLookup& dns, const SpfRequest& req, SpfLimits limits, bo
   c.sender = c.local + "@" + c.sender_domain;
   o.sender = c.sender;
   o.domain = c.sender_domain;
-  // A HELO that is an address literal or a single label names no domain (2.3, 4.3).
+  // A HELO that is an address literal ("[192.0.2.1]", or a bare address) names no
+  // domain (2.3, 4.3): "none", without asking DNS about it.
+  Ip literal;
+  std::string bare = c.sender_domain;
+  if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
+  if (bare.rfind("IPv6:", 0) == 0 || bare.rfind("ipv6:", 0) == 0) bare = bare.substr(5);
+  if ((!bare.empty() && c.sender_domain.front() == '[') || parse_ip(bare, literal)) {
+    o.result = AuthResult::None;
+    o.reason = "\"" + c.sender_domain + "\" is an address literal, not a domain";
+    co_return o;
+  }
   Eval e = co_await check_host(c, c.sender_domain, 0);
   o.result = e.result;
   o.mechanism = e.mechanism;

@@ -191,6 +191,16 @@ TEST(Spf, HeloCheckUsesPostmasterAtHelo) {
   EXPECT_EQ(o.sender, "postmaster@helo.test");
 }
 
+TEST(Spf, AddressLiteralHeloIsNoneWithoutALookup) {
+  for (const char* helo : {"[192.0.2.9]", "[IPv6:2001:db8::1]", "192.0.2.9"}) {
+    auto z = zone();
+    SpfRequest req{"192.0.2.9", "", helo, "mx"};
+    auto o = run(check_spf(*z, req));
+    EXPECT_EQ(o.result, AuthResult::None) << helo;
+    EXPECT_EQ(z->queries(), 0u) << helo;
+  }
+}
+
 TEST(Spf, NonIpClientIsAPermerror) {
   auto z = zone();
   SpfRequest req{"not-an-ip", "a@pass.test", "h.test", "mx"};

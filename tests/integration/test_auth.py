@@ -80,6 +80,8 @@ def build_zone():
         # Case 1, DKIM and DMARC: the aligned domain.
         txt("example.test", "v=spf1 ip4:127.0.0.1 -all"),
         txt("_dmarc.example.test", "v=DMARC1; p=reject"),
+        # XCLIENT: only the address a trusted front presents may send.
+        txt("xclient.test", "v=spf1 ip4:192.0.2.7 -all"),
         txt("rsa2048._domainkey.example.test", rsa_key),
         txt("ed1._domainkey.example.test", ed_key),
         # Case 2: SPF fail with an explanation (RFC 7208 6.2).
@@ -692,6 +694,30 @@ class TestDkimKeyPrefetch(AuthCase):
         self.assertEqual(self.dns.queries().count(key), 1, self.dns.queries())
         d = Delivered(self.down.rec.messages[-1]["data"])
         self.assertEqual([r.result for r in d.method("dkim")], ["pass"], d.results())
+
+
+class TestSpfBehindXclient(AuthCase):
+    def test_spf_checks_the_address_a_trusted_xclient_presents(self):
+        m = self.start_gate(["spf"], smtp={"xclient_trusted": ["127.0.0.2/32"]})
+        # Without XCLIENT the TCP peer (127.0.0.2) is checked: fail.
+        c = self.raw(m.port, source="127.0.0.2")
+        self.ehlo(c, "front.test")
+        r = self.transaction(c, "a@xclient.test", message(from_addr="<a@xclient.test>"))
+        self.assertEqual(r["end"][0], 250, r)
+        c.cmd("QUIT")
+        self.assertSingleSpf(Delivered(self.down.rec.messages[-1]["data"]), "fail",
+                             smtp_mailfrom="a@xclient.test")
+        # With XCLIENT ADDR=192.0.2.7 the presented address is checked: pass.
+        c = self.raw(m.port, source="127.0.0.2")
+        self.ehlo(c, "front.test")
+        self.assertEqual(c.cmd("XCLIENT ADDR=192.0.2.7 HELO=mail.xclient.test")[0], 220)
+        self.assertEqual(c.cmd("EHLO mail.xclient.test")[0], 250)
+        r = self.transaction(c, "a@xclient.test", message(from_addr="<a@xclient.test>"))
+        self.assertEqual(r["end"][0], 250, r)
+        c.cmd("QUIT")
+        d = Delivered(self.down.rec.messages[-1]["data"])
+        self.assertSingleSpf(d, "pass", smtp_mailfrom="a@xclient.test")
+        self.assertIn("client-ip=192.0.2.7;", d.all("Received-SPF")[0][2])
 
 
 if __name__ == "__main__":
