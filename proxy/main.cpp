@@ -33,7 +33,9 @@ int report(const std::vector<ConfigError>& errors) {
   return 2;
 }
 
-int serve(const std::string& path, bool check_only, const std::function<void(Server&)>& before = {}) {
+// `dns`: nameservers that replace the config's dns.nameservers (the demo's own server).
+int serve(const std::string& path, bool check_only, const std::function<void(Server&)>& before = {},
+          const std::vector<std::string>& dns = {}) {
   auto r = load(path);
   if (!r.ok()) return report(r.errors);
   if (check_only) {
@@ -41,6 +43,13 @@ int serve(const std::string& path, bool check_only, const std::function<void(Ser
     return 0;
   }
   ConfigPtr cfg = *r.value;
+  if (!dns.empty()) {
+    auto c = std::make_shared<Config>(*cfg);
+    auto d = std::make_shared<DnsConfig>(*c->dns);
+    d->nameservers = dns;
+    c->dns = std::move(d);
+    cfg = std::move(c);
+  }
   Server server(cfg, path);
   server.install_signals();
   std::string err;
@@ -89,6 +98,8 @@ int main(int argc, char** argv) {
   auto* demo_cmd = app.add_subcommand("demo", "Run a sink and the proxy in front of it on the embedded sample config");
   demo_cmd->add_option("-c,--config", config_path, "YAML config file (default: the embedded sample)");
   demo_cmd->add_option("--dir", demo_dir, "Folder where the sink stores messages")->capture_default_str();
+  std::vector<std::string> demo_dns;
+  demo_cmd->add_option("--dns", demo_dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC (scripts/demo starts one serving samples/dns/demo.zone)");
 
   try {
     app.parse(argc, argv);
@@ -131,6 +142,14 @@ int main(int argc, char** argv) {
   if (*demo_cmd) {
     auto r = load(config_path);
     if (!r.ok()) return report(r.errors);
+    for (const auto& ns : demo_dns) {
+      std::string host;
+      std::uint16_t port = 0;
+      if (!parse_host_port(ns, host, port)) {
+        std::cerr << "mxgate demo: --dns: expected host:port (got \"" << ns << "\")\n";
+        return 2;
+      }
+    }
     const auto& down = (*r.value)->downstream.address;
     boost::asio::io_context sink_ioc;
     Sink sink(sink_ioc, demo_dir);
@@ -148,10 +167,11 @@ int main(int argc, char** argv) {
                 << "Send a test message from another terminal:\n"
                 << "  swaks --server " << l.str() << " --to user@example.org --from you@example.net\n"
                 << "or check one offline:\n"
-                << "  build/proxy/mxgate check samples/messages/ham.eml\n"
+                << "  build/proxy/mxgate check samples/messages/ham.eml"
+                << (demo_dns.empty() ? std::string() : " --dns " + demo_dns.front()) << "\n"
                 << "Stop with Ctrl-C.\n\n"
                 << std::flush;
-    });
+    }, demo_dns);
     sink_ioc.stop();
     sink_thread.join();
     return rc;

@@ -1,8 +1,9 @@
 """`mxgate check`: the filter chain run offline on the sample messages.
 
-The default (embedded samples/mxgate.yaml) config runs the `headers` filter, whose
-symbols and scores are in filters/headers/headers_filter.hpp. That filter only adds
-symbols, so the verdict is "accept" and the score is the sum of the symbol scores.
+The default (embedded samples/mxgate.yaml) config runs `headers`, `spf`, `dkim` and
+`dmarc`; their symbols and scores are in the filters' headers. They only add symbols,
+so the verdict is "accept" and the score is the sum of the symbol scores. DNS comes
+from samples/dns/demo.zone, served on 127.0.0.1 for this module (`--dns`).
 """
 import json
 import os
@@ -15,15 +16,57 @@ import unittest
 from harness import MXGATE, SOURCE_DIR, DnsServer
 
 SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
+DEMO_ZONE = os.path.join(SOURCE_DIR, "samples", "dns", "demo.zone")
+CHAIN = ["headers", "spf", "dkim", "dmarc"]
 
-# file -> (symbols in order as (name, score, detail), total score)
+# file -> (symbols in order as (name, score, detail), total score), checked from
+# 127.0.0.1 (which example.net's SPF record allows). SPF runs at MAIL FROM, so its
+# symbol comes before those of the end-of-data filters.
 EXPECTED = {
-    "ham.eml": ([], 0.0),
-    "missing-date-mid.eml": ([("MISSING_DATE", 1.0, ""), ("MISSING_MID", 0.5, "")], 1.5),
-    "two-from.eml": ([("MULTIPLE_FROM", 2.0, "2 From fields")], 2.0),
-    "malformed-header.eml": ([("HEADER_MALFORMED", 1.5,
-                               "line without a field name in the header section")], 1.5),
+    # SPF pass, DKIM-signed by example.net (aligned), so DMARC passes.
+    "ham.eml": ([("SPF_PASS", -0.1, "example.net ip=127.0.0.1 mechanism=ip4:127.0.0.0/8"),
+                 ("DKIM_VALID", -0.1, "d=example.net s=demo"),
+                 ("DKIM_VALID_AU", -0.1, "d=example.net s=demo"),
+                 ("DMARC_PASS", -0.5, "example.net (aligned: spf=example.net, dkim=example.net)")], -0.8),
+    # shop.example.com soft-fails 127.0.0.1 and publishes p=none.
+    "missing-date-mid.eml": ([("SPF_SOFTFAIL", 0.8, "shop.example.com ip=127.0.0.1 mechanism=~all (matched ~all)"),
+                              ("MISSING_DATE", 1.0, ""), ("MISSING_MID", 0.5, ""),
+                              ("DKIM_NONE", 0.0, ""),
+                              ("DMARC_FAIL", 1.0, "shop.example.com p=none dis=none (no aligned SPF or DKIM pass; p=none)"),
+                              ("DMARC_POLICY_NONE", 0.1, "shop.example.com")], 3.4),
+    # Two From fields: DMARC cannot pick one; bank.example's SPF fails 127.0.0.1.
+    "two-from.eml": ([("SPF_FAIL", 2.0, "bank.example ip=127.0.0.1 mechanism=-all (matched -all)"),
+                      ("MULTIPLE_FROM", 2.0, "2 From fields"),
+                      ("DKIM_NONE", 0.0, ""),
+                      ("DMARC_PERMERROR", 0.0, None),
+                      ("DMARC_BAD_FROM", 1.5, None)], 5.5),
+    # Unsigned, but SPF passes for the From domain: DMARC passes on SPF alone.
+    "malformed-header.eml": ([("SPF_PASS", -0.1, "example.net ip=127.0.0.1 mechanism=ip4:127.0.0.0/8"),
+                              ("HEADER_MALFORMED", 1.5, "line without a field name in the header section"),
+                              ("DKIM_NONE", 0.0, ""),
+                              ("DMARC_PASS", -0.5, "example.net (aligned: spf=example.net)")], 0.9),
 }
+
+DNS = None
+
+
+def setUpModule():
+    global DNS
+    with open(DEMO_ZONE) as f:
+        DNS = DnsServer(f.read().splitlines()).start()
+
+
+def tearDownModule():
+    DNS.stop()
+
+
+def same_symbols(test, got, want):
+    """(name, score, detail) lists; a None detail in `want` matches any detail."""
+    test.assertEqual([(n, s) for n, s, _ in got], [(n, s) for n, s, _ in want])
+    for (n, _, d), (_, _, w) in zip(got, want):
+        if w is not None:
+            test.assertEqual(d, w, n)
+
 
 # The envelope `check` derives from the headers when no --from/--rcpt is given.
 HEADER_ENVELOPE = {
@@ -38,6 +81,11 @@ SYMBOL_LINE = re.compile(r"^  (\S+)\s+(-?\d+\.\d\d)  ?(.*)$")
 
 def run(*args, stdin=None):
     return subprocess.run([MXGATE, *args], capture_output=True, text=True, timeout=30, input=stdin)
+
+
+def check(*args, stdin=None):
+    """`mxgate check` on the embedded config, its DNS from the demo zone."""
+    return run("check", *args, "--dns", "127.0.0.1:%d" % DNS.port, stdin=stdin)
 
 
 def parse_text(out):
@@ -76,18 +124,15 @@ class CheckSamples(unittest.TestCase):
         for name, (symbols, score) in EXPECTED.items():
             with self.subTest(name=name):
                 path = os.path.join(SAMPLES, name)
-                p = run("check", path)
+                p = check(path)
                 self.assertEqual(p.returncode, 0, p.stderr)
                 r = parse_text(p.stdout)
                 self.assertEqual(r["file"], path)
-                self.assertEqual(r["filters"], "headers")
+                self.assertEqual(r["filters"].split(), CHAIN)
                 self.assertEqual(r["verdict"], "accept")
                 self.assertEqual(r["stage"], "data")
                 self.assertAlmostEqual(r["score"], score, places=2)
-                self.assertEqual(r["symbols"], symbols)
-                if not symbols:
-                    self.assertTrue(r.get("symbols_none"), p.stdout)
-                    self.assertIn("symbols:   (none)", p.stdout)
+                same_symbols(self, r["symbols"], symbols)
                 self.assertNotIn("reply:", p.stdout)  # accepted: no reply of our own
                 frm, rcpts = HEADER_ENVELOPE[name]
                 self.assertEqual(r["envelope"], "client 127.0.0.1 helo localhost from <%s> to %s"
@@ -97,7 +142,7 @@ class CheckSamples(unittest.TestCase):
         for name, (symbols, score) in EXPECTED.items():
             with self.subTest(name=name):
                 path = os.path.join(SAMPLES, name)
-                p = run("check", path, "--json")
+                p = check(path, "--json")
                 self.assertEqual(p.returncode, 0, p.stderr)
                 lines = [l for l in p.stdout.splitlines() if l.strip()]
                 self.assertEqual(len(lines), 1, p.stdout)
@@ -106,9 +151,9 @@ class CheckSamples(unittest.TestCase):
                 self.assertEqual(j["verdict"], "accept")
                 self.assertEqual(j["stage"], "data")
                 self.assertAlmostEqual(j["score"], score, places=3)
-                self.assertEqual(j["filters"], ["headers"])
+                self.assertEqual(j["filters"], CHAIN)
                 got = [(s["name"], s["score"], s.get("detail", "")) for s in j["symbols"]]
-                self.assertEqual(got, symbols)
+                same_symbols(self, got, symbols)
                 self.assertNotIn("reply", j)
                 frm, rcpts = HEADER_ENVELOPE[name]
                 self.assertEqual(j["envelope"], {"client_ip": "127.0.0.1", "helo": "localhost",
@@ -116,34 +161,36 @@ class CheckSamples(unittest.TestCase):
 
     def test_envelope_options_text(self):
         path = os.path.join(SAMPLES, "ham.eml")
-        p = run("check", path, "--from", "bounce@sender.example", "--rcpt", "one@rcpt.example",
+        p = check(path, "--from", "bounce@sender.example", "--rcpt", "one@rcpt.example",
                 "--rcpt", "two@rcpt.example", "--ip", "192.0.2.45", "--helo", "mail.sender.example")
         self.assertEqual(p.returncode, 0, p.stderr)
         r = parse_text(p.stdout)
         self.assertEqual(r["envelope"], "client 192.0.2.45 helo mail.sender.example from "
                          "<bounce@sender.example> to <one@rcpt.example> <two@rcpt.example>")
         self.assertEqual(r["verdict"], "accept")
-        self.assertEqual(r["symbols"], [])
+        # sender.example has no SPF record; ham.eml's DKIM signature still passes.
+        self.assertEqual([x[0] for x in r["symbols"]], ["SPF_NONE", "DKIM_VALID", "DKIM_VALID_AU", "DMARC_PASS"])
 
     def test_envelope_options_json(self):
         path = os.path.join(SAMPLES, "two-from.eml")
-        p = run("check", path, "--json", "--from", "bounce@sender.example", "--rcpt",
+        p = check(path, "--json", "--from", "bounce@sender.example", "--rcpt",
                 "one@rcpt.example", "--ip", "2001:db8::25", "--helo", "mail.sender.example")
         self.assertEqual(p.returncode, 0, p.stderr)
         j = json.loads(p.stdout)
         self.assertEqual(j["envelope"], {"client_ip": "2001:db8::25", "helo": "mail.sender.example",
                                          "mail_from": "bounce@sender.example",
                                          "rcpts": ["one@rcpt.example"]})
-        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]], [("MULTIPLE_FROM", 2)])
+        self.assertEqual([s["name"] for s in j["symbols"]],
+                         ["SPF_NONE", "MULTIPLE_FROM", "DKIM_NONE", "DMARC_PERMERROR", "DMARC_BAD_FROM"])
 
     def test_stdin(self):
         with open(os.path.join(SAMPLES, "missing-date-mid.eml")) as f:
             text = f.read()
-        p = run("check", "-", "--json", stdin=text)
+        p = check("-", "--json", stdin=text)
         self.assertEqual(p.returncode, 0, p.stderr)
         j = json.loads(p.stdout)
-        self.assertEqual([s["name"] for s in j["symbols"]], ["MISSING_DATE", "MISSING_MID"])
-        self.assertAlmostEqual(j["score"], 1.5)
+        self.assertEqual([s["name"] for s in j["symbols"]], [s[0] for s in EXPECTED["missing-date-mid.eml"][0]])
+        self.assertAlmostEqual(j["score"], EXPECTED["missing-date-mid.eml"][1])
 
     def test_crlf_file_same_result(self):
         # A file with CRLF line ends gives the same symbols as the LF one.
@@ -154,13 +201,14 @@ class CheckSamples(unittest.TestCase):
         path = os.path.join(d, "crlf.eml")
         with open(path, "wb") as f:
             f.write(data)
-        j = json.loads(run("check", path, "--json").stdout)
-        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]], [("HEADER_MALFORMED", 1.5)])
+        j = json.loads(check(path, "--json").stdout)
+        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]],
+                         [(n, sc) for n, sc, _ in EXPECTED["malformed-header.eml"][0]])
 
     def test_missing_file_exits_1(self):
         for extra in ([], ["--json"]):
             with self.subTest(extra=extra):
-                p = run("check", "/nonexistent/dir/no-such-message.eml", *extra)
+                p = check("/nonexistent/dir/no-such-message.eml", *extra)
                 self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
                 self.assertIn("no-such-message.eml", p.stderr)
                 self.assertEqual(p.stdout, "")
@@ -171,12 +219,12 @@ class CheckSamples(unittest.TestCase):
         cfg = os.path.join(d, "bad.yaml")
         with open(cfg, "w") as f:
             f.write("hostname: mx.test\nsmtp:\n  max_recipients: 0\nfilters:\n  - headers\n")
-        p = run("check", os.path.join(SAMPLES, "ham.eml"), "--config", cfg)
+        p = check(os.path.join(SAMPLES, "ham.eml"), "--config", cfg)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn(cfg + ":3: smtp.max_recipients: ", p.stderr)
         self.assertEqual(p.stdout, "")
         # A config file that does not exist is a config error too.
-        p = run("check", os.path.join(SAMPLES, "ham.eml"), "--config", os.path.join(d, "none.yaml"))
+        p = check(os.path.join(SAMPLES, "ham.eml"), "--config", os.path.join(d, "none.yaml"))
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
 
     def test_config_without_filters(self):
@@ -186,7 +234,7 @@ class CheckSamples(unittest.TestCase):
         cfg = os.path.join(d, "nofilters.yaml")
         with open(cfg, "w") as f:
             f.write("hostname: mx.test\nfilters: []\n")
-        p = run("check", os.path.join(SAMPLES, "two-from.eml"), "--config", cfg, "--json")
+        p = check(os.path.join(SAMPLES, "two-from.eml"), "--config", cfg, "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         j = json.loads(p.stdout)
         self.assertEqual(j["symbols"], [])
