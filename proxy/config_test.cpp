@@ -13,8 +13,12 @@ TEST(Config, SampleAndEmbeddedConfigsLoad) {
   const Config& c = **file.value;
   EXPECT_EQ(c.listen.at(0).str(), "127.0.0.1:2525");
   EXPECT_EQ(c.downstream.address.str(), "127.0.0.1:2526");
-  EXPECT_EQ(c.chain->filters().size(), 1u);
+  std::vector<std::string> names;
+  for (const auto& f : c.chain->filters()) names.emplace_back(f->name());
+  EXPECT_EQ(names, (std::vector<std::string>{"headers", "spf", "dkim", "dmarc"}));
+  EXPECT_EQ(c.authserv_id, c.hostname);
   EXPECT_EQ((*embedded.value)->listen.at(0).str(), c.listen.at(0).str());
+  EXPECT_EQ((*embedded.value)->chain->filters().size(), names.size());
 }
 
 TEST(Config, EmptyFileGivesDefaults) {

@@ -5,9 +5,9 @@
 set -eu
 PKGS="cmake ninja-build g++ ccache pkg-config
 libboost-dev libssl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libc-ares-dev
-libopendkim-dev libpsl-dev publicsuffix
+libopendkim-dev libpsl-dev publicsuffix libgmime-3.0-dev libhyperscan-dev libre2-dev libpcre2-dev
 libgtest-dev libgmock-dev openssl
-python3 python3-aiosmtpd python3-dnslib python3-yaml python3-dkim opendkim-tools swaks postfix iproute2"
+python3 python3-aiosmtpd python3-dnslib python3-yaml python3-dkim opendkim-tools spamassassin swaks postfix iproute2"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
