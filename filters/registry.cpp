@@ -10,6 +10,7 @@
 #include "filters/dkim/dkim_filter.hpp"
 #include "filters/dmarc/dmarc_filter.hpp"
 #include "filters/headers/headers_filter.hpp"
+#include "filters/mime/mime_filter.hpp"
 #include "filters/spf/spf_filter.hpp"
 
 namespace mxgate {
@@ -26,6 +27,7 @@ const Entry kFilters[] = {
     {"spf", make_spf_filter},
     {"dkim", make_dkim_filter},
     {"dmarc", make_dmarc_filter},
+    {"mime", make_mime_filter},
 };
 
 // Filters that read what others left in FilterState, and the filters that must run

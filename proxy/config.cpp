@@ -126,6 +126,7 @@ void read_smtp(ConfigMap& m, Config& c) {
   l.max_connections_per_ip = v;
   m.get_size("max_buffered_bytes", l.max_buffered_bytes, 1024 * 1024, std::size_t{1} << 40);
   m.get_enum("bare_line_endings", c.bare_line_endings, {"reject", "normalize"});
+  m.get("peername_lookup", c.peername_lookup);
   std::vector<std::string> nets;
   m.get("xclient_trusted", nets);
   for (const auto& n : nets) {

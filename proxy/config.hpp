@@ -70,6 +70,7 @@ struct Config {
   Limits limits;                                       // smtp.*
   std::string bare_line_endings = "reject";            // smtp.bare_line_endings: reject|normalize
   std::vector<Cidr> xclient_trusted;                   // smtp.xclient_trusted
+  bool peername_lookup = true;                         // smtp.peername_lookup: verified client name
   std::chrono::milliseconds shutdown_timeout{30s};     // shutdown_timeout
   DownstreamConfig downstream;                         // downstream.*
   InboundTlsConfig tls;                                // tls.*

@@ -6,6 +6,7 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
+#include "filters/dns/reverse.hpp"
 #include "policy/policy.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
@@ -251,7 +252,16 @@ Task<void> Session::run() {
 
 Task<void> Session::serve() {
   ctx_->counters.connections++;
-  spdlog::info("{} connect from {}:{}", env_.session_id, env_.client.ip, env_.client.port);
+  // Like Postfix's smtpd: the client's name is known before the greeting, so that
+  // connect filters, logs and XFORWARD/XCLIENT see it; only a forward-confirmed
+  // name counts, anything else is "unknown".
+  if (cfg_->peername_lookup && env_.state->dns) {
+    auto dns = env_.state->dns;
+    ClientName n = co_await lookup_client_name(*dns, env_.client.ip);
+    if (!n.verified.empty()) env_.client.name = n.verified;
+    else if (n.temporary) ctx_->counters.peername_temporary_failures++;
+  }
+  spdlog::info("{} connect from {}[{}]:{}", env_.session_id, env_.client.name, env_.client.ip, env_.client.port);
   if (ctx_->draining) {
     const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
     co_await close_with(bye);

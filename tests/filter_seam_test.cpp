@@ -59,6 +59,7 @@ class Live {
   explicit Live(Script script) {
     spdlog::set_level(spdlog::level::warn);
     std::string yaml = "listen: [127.0.0.1:0]\nhostname: mx.test\nworkers: 1\nlog: {transactions: \"off\", level: warn}\n"
+                       "dns: {nameservers: [\"127.0.0.1:1\"], attempts: 1}\n"
                        "downstream: {address: \"127.0.0.1:" + std::to_string(sink_.port()) + "\", tls: \"off\"}\n";
     auto r = load_config_text(yaml, "seam.yaml");
     EXPECT_TRUE(r.ok()) << format_errors(r.errors);

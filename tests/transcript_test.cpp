@@ -94,6 +94,7 @@ TEST_P(TranscriptTest, Conversation) {
   Transcript t = parse(file);
   SinkThread sink;
   std::string yaml = "listen: [127.0.0.1:0]\nhostname: mx.test\nworkers: 1\nlog: {transactions: \"off\", level: warn}\n"
+                     "dns: {nameservers: [\"127.0.0.1:1\"], attempts: 1}\n"
                      "downstream: {address: \"127.0.0.1:" + std::to_string(sink.port()) +
                      "\", tls: \"off\"}\n" + t.yaml;
   auto r = load_config_text(yaml, file.string());

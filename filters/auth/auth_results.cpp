@@ -52,12 +52,20 @@ bool is_domain_name(std::string_view v) {
 }
 
 // Comments hold free text: escape what would end or nest them, drop line breaks.
+// Text from DNS or the message ends up here: control and 8-bit bytes become '?', so
+// the field is always one we may add (a NUL in a sender's SPF record must not make
+// us drop our whole Authentication-Results, leaving the MX without it).
+char printable(char c) {
+  unsigned char u = static_cast<unsigned char>(c);
+  return (u < 0x20 && u != '\t') || u >= 0x7f ? '?' : c;
+}
+
 std::string comment(std::string_view text) {
   std::string out = " (";
   for (char c : text) {
     if (c == '\r' || c == '\n') continue;
     if (c == '(' || c == ')' || c == '\\') out += '\\';
-    out += c;
+    out += printable(c);
   }
   return out + ")";
 }
@@ -92,7 +100,7 @@ std::string ar_value(std::string_view v) {
   for (char c : v) {
     if (c == '\r' || c == '\n') continue;
     if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    out += printable(c);
   }
   return out + "\"";
 }

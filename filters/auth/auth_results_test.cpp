@@ -74,6 +74,22 @@ TEST(AuthResults, CommentsCannotBreakOut) {
   EXPECT_EQ(v, "mx;\r\n\tspf=permerror (bad \\) recordX-Injected: yes) smtp.helo=h.example");
 }
 
+// A NUL or control byte from a sender's DNS must not make the field unaddable (we
+// would then forward without our results while removing forged ones).
+TEST(AuthResults, ControlBytesFromDnsAreReplaced) {
+  AuthResults a;
+  SpfOutcome spf;
+  spf.result = AuthResult::PermError;
+  spf.identity = "mailfrom";
+  spf.sender = std::string("a\x01" "b@example.org");
+  spf.reason = std::string("unknown mechanism: x\0y\x1b\xff", 24);
+  a.spf = spf;
+  std::string v = authentication_results_value("mx", a);
+  EXPECT_EQ(v, "mx;\r\n\tspf=permerror (unknown mechanism: x?y?" "?) smtp.mailfrom=\"a?b@example.org\"");
+  HeaderField f{"Authentication-Results", " " + v};
+  EXPECT_TRUE(f.valid_to_add());
+}
+
 TEST(AuthResults, ClaimsAuthservIdSkipsCommentsAndCase) {
   EXPECT_TRUE(claims_authserv_id({"Authentication-Results", " MX.Example; spf=pass"}, "mx.example"));
   EXPECT_TRUE(claims_authserv_id({"Authentication-Results", " (comment) mx.example 1; none"}, "mx.example"));

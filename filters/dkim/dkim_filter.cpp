@@ -359,13 +359,20 @@ Task<std::vector<DkimOutcome>> verify_dkim(const Message& msg, DnsLookup* dns, c
     if (it.verify && i >= cfg.max_signatures)
       decide(it, AuthResult::Policy, "not verified: more than " + std::to_string(cfg.max_signatures) + " signatures");
   }
-  for (auto& it : items) {
+  // RFC 6008: a b= prefix long enough to tell the signatures apart. Only among the
+  // signatures we verify (at most max_signatures), so that thousands of hostile
+  // DKIM-Signature fields cost linear, not quadratic, work; the rest get the minimum.
+  const std::size_t compared = std::min<std::size_t>(items.size(), cfg.max_signatures);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    Item& it = items[i];
     const std::string& b = it.sig.b;
     std::size_t n = std::min(b.size(), kMinBPrefix);
-    for (bool unique = false; !unique && n < b.size();) {
+    for (bool unique = i >= compared; !unique && n < b.size();) {
       unique = true;
-      for (const auto& other : items)
-        if (&other != &it && other.sig.b != b && other.sig.b.compare(0, n, b, 0, n) == 0) unique = false;
+      for (std::size_t j = 0; j < compared; ++j) {
+        const std::string& other = items[j].sig.b;
+        if (j != i && other != b && other.compare(0, n, b, 0, n) == 0) unique = false;
+      }
       if (!unique) ++n;
     }
     it.out.b_prefix = b.substr(0, n);

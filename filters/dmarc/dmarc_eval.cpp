@@ -128,9 +128,12 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
   }
   const bool at_org = policy_domain != from.domain;
 
-  // 3.1: alignment. SPF counts for the MAIL FROM identity only, never HELO.
+  // 3.1: alignment. SPF counts for the RFC5321.MailFrom identity: the MAIL FROM
+  // domain, or the HELO domain when the reverse-path is null (RFC 7489 3.1.2 via RFC
+  // 7208 2.4: auth.spf carries identity "helo" only then). The separate session-wide
+  // HELO check (auth.spf_helo) never counts.
   std::string aligned_with, temp_with;
-  if (auth.spf && iequals(auth.spf->identity, "mailfrom") &&
+  if (auth.spf &&
       domains_aligned(psl, from.domain, auth.spf->domain, rec.aspf)) {
     if (auth.spf->result == AuthResult::Pass) {
       out.spf_aligned = true;

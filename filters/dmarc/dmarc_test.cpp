@@ -356,11 +356,20 @@ TEST(DmarcEval, PassByDkimOrSpf) {
   EXPECT_EQ(f.disposition, "reject");
 }
 
-TEST(DmarcEval, SpfHeloIdentityNeverAligns) {
+// RFC 7489 3.1.2 / RFC 7208 2.4: for a null reverse-path the transaction's SPF
+// identity is the HELO domain, and it aligns like a MAIL FROM domain (an unsigned
+// bounce from mx.example.com passes). The session-wide HELO check never counts.
+TEST(DmarcEval, NullSenderAlignsOnTheHeloIdentityOnly) {
   REQUIRE_PSL();
   Eval ev;
   ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=quarantine");
-  DmarcOutcome o = ev.from("joe@example.com", auth_with({}, spf(AuthResult::Pass, "example.com", "helo")));
+  DmarcOutcome bounce = ev.from("MAILER-DAEMON@mx.example.com",
+                                auth_with({}, spf(AuthResult::Pass, "mx.example.com", "helo")));
+  EXPECT_EQ(bounce.result, AuthResult::Pass) << bounce.reason;
+  EXPECT_TRUE(bounce.spf_aligned);
+  AuthResults a = auth_with({}, spf(AuthResult::None, "other.example", "mailfrom"));
+  a.spf_helo = spf(AuthResult::Pass, "example.com", "helo");
+  DmarcOutcome o = ev.from("joe@example.com", a);
   EXPECT_EQ(o.result, AuthResult::Fail);
   EXPECT_FALSE(o.spf_aligned);
 }

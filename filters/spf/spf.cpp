@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "filters/dns/resolver.hpp"
+#include "filters/dns/reverse.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
@@ -72,21 +73,8 @@ bool covers(const Ip& client, const std::string& record, unsigned bits) {
   return prefix_equal(client.b.data(), r.b.data(), bits);
 }
 
-std::string reverse_name(const Ip& ip) {
-  std::string out;
-  if (ip.v4) {
-    for (int i = 3; i >= 0; --i) out += std::to_string(ip.b[i]) + ".";
-    return out + "in-addr.arpa";
-  }
-  static const char kHex[] = "0123456789abcdef";
-  for (int i = 15; i >= 0; --i) {
-    out += kHex[ip.b[i] & 0xf];
-    out += '.';
-    out += kHex[ip.b[i] >> 4];
-    out += '.';
-  }
-  return out + "ip6.arpa";
-}
+// The PTR name of the client (its text is canonical: inet_ntop of what we parsed).
+std::string reverse_name(const Ip& ip) { return reverse_lookup_name(ip.text); }
 
 // ------------------------------------------------------------------ names
 
@@ -531,15 +519,32 @@ AuthResult qual_result(Qual q) {
 }
 
 struct Ctx {
-  Ctx(DnsLookup& d, SpfLimits l) : dns(d), lim(l) {}
+  Ctx(DnsLookup& d, SpfLimits l) : dns(d), lim(l), deadline(std::chrono::steady_clock::now() + l.max_time) {}
   DnsLookup& dns;
   SpfLimits lim;
+  std::chrono::steady_clock::time_point deadline;  // past it, every lookup is a timeout
+  bool late() const { return std::chrono::steady_clock::now() >= deadline; }
   Ip ip;
   std::string sender, local, sender_domain, helo, receiver;
   unsigned dns_terms = 0;
   unsigned voids = 0;
   std::optional<std::string> validated;  // %{p}, computed once
 };
+
+// Every lookup goes through here: once the evaluation has used its time (a chain of
+// slow servers), the rest are timeouts, so the result is a temperror in bounded time
+// rather than a hook that outlives smtp.filter_timeout.
+DnsResult too_late(const std::string& name) {
+  DnsResult r;
+  r.status = DnsStatus::Timeout;
+  r.error = "SPF evaluation out of time before looking up " + name;
+  return r;
+}
+
+Task<DnsResult> ask(Ctx& c, const std::string& name, RrType type) {
+  if (c.late()) co_return too_late(name);
+  co_return co_await c.dns.query(name, type);
+}
 
 MacroValues macro_values(const Ctx& c, const std::string& domain) {
   MacroValues m;
@@ -572,12 +577,13 @@ MacroValues macro_values(const Ctx& c, const std::string& domain) {
 Task<std::vector<std::string>> validated_names(Ctx& c) {
   std::vector<std::string> out;
   const std::string rev = reverse_name(c.ip);
-  DnsResult ptr = co_await c.dns.query(rev, RrType::PTR);
+  DnsResult ptr = co_await ask(c, rev, RrType::PTR);
   if (ptr.status != DnsStatus::Answer) co_return out;
   std::vector<std::string> names = ptr.records;
   if (names.size() > c.lim.max_ptr_names) names.resize(c.lim.max_ptr_names);
   std::vector<std::pair<std::string, RrType>> qs;
   for (const auto& n : names) qs.emplace_back(n, c.ip.v4 ? RrType::A : RrType::AAAA);
+  if (c.late()) co_return out;
   auto results = co_await lookup_all(c.dns, std::move(qs));
   for (std::size_t k = 0; k < names.size(); ++k) {
     if (results[k].status != DnsStatus::Answer) continue;  // 5.5: a failing name is skipped
@@ -612,10 +618,13 @@ Task<Eval> check_host(Ctx& c, std::string domain, int depth);
 Task<std::string> explanation(Ctx& c, const std::string& spec, const std::string& domain) {
   auto name = co_await target(c, spec, domain);
   if (!name || !valid_domain(*name)) co_return std::string();
-  DnsResult r = co_await c.dns.query(*name, RrType::TXT);
+  DnsResult r = co_await ask(c, *name, RrType::TXT);
   if (r.status != DnsStatus::Answer || r.records.size() != 1) co_return std::string();
   std::string text;
-  if (uses_p_macro(r.records[0]) && !c.validated) (void)co_await target(c, "%{p}.x.invalid", domain);
+  if (uses_p_macro(r.records[0]) && !c.validated) {
+    const std::string p_only = "%{p}.x.invalid";  // computes %{p} once
+    (void)co_await target(c, p_only, domain);
+  }
   if (!expand(r.records[0], macro_values(c, domain), true, text)) co_return std::string();
   for (unsigned char ch : text)
     if (ch < 0x20 || ch > 0x7e) co_return std::string();  // 6.2: US-ASCII only
@@ -629,7 +638,7 @@ struct Looked {
 };
 Task<Looked> mech_lookup(Ctx& c, const std::string& name, RrType type) {
   Looked l;
-  l.r = co_await c.dns.query(name, type);
+  l.r = co_await ask(c, name, type);
   if (l.r.status == DnsStatus::NxDomain || l.r.status == DnsStatus::NoData ||
       (l.r.status == DnsStatus::Answer && l.r.records.empty())) {
     if (++c.voids > c.lim.max_void_lookups) l.over_void = true;
@@ -638,7 +647,9 @@ Task<Looked> mech_lookup(Ctx& c, const std::string& name, RrType type) {
 }
 
 std::string dns_problem(const std::string& name, RrType t, const DnsResult& r) {
-  return std::string("DNS ") + dns_status_name(r.status) + " looking up " + name + " " + rr_type_name(t);
+  std::string out = std::string("DNS ") + dns_status_name(r.status) + " looking up " + name + " " + rr_type_name(t);
+  if (!r.error.empty()) out += " (" + r.error + ")";
+  return out;
 }
 
 // One mechanism: nullopt when it does not match, else the outcome it forces (its
@@ -699,6 +710,7 @@ Task<std::optional<Eval>> evaluate(Ctx& c, const Term& t, const std::string& dom
         if (host.empty() || host == ".") continue;  // null MX (RFC 7505)
         qs.emplace_back(host, addr_type);
       }
+      if (c.late()) co_return make(AuthResult::TempError, t.text, too_late(name + "'s MX hosts").error);
       auto results = co_await lookup_all(c.dns, qs);
       bool temp = false;
       for (std::size_t k = 0; k < results.size(); ++k) {
@@ -710,13 +722,15 @@ Task<std::optional<Eval>> evaluate(Ctx& c, const Term& t, const std::string& dom
       co_return std::nullopt;
     }
     case Mech::Ptr: {
-      auto l = co_await mech_lookup(c, reverse_name(c.ip), RrType::PTR);
+      const std::string rev = reverse_name(c.ip);
+      auto l = co_await mech_lookup(c, rev, RrType::PTR);
       if (l.over_void) co_return make(AuthResult::PermError, t.text, "more than " + std::to_string(c.lim.max_void_lookups) + " void lookups");
       if (l.r.status != DnsStatus::Answer) co_return std::nullopt;  // 5.5: errors do not match
       std::vector<std::string> names = l.r.records;
       if (names.size() > c.lim.max_ptr_names) names.resize(c.lim.max_ptr_names);
       std::vector<std::pair<std::string, RrType>> qs;
       for (const auto& n : names) qs.emplace_back(n, addr_type);
+      if (c.late()) co_return std::nullopt;  // 5.5: lookup errors do not match
       auto results = co_await lookup_all(c.dns, qs);
       for (std::size_t k = 0; k < names.size(); ++k) {
         if (!under(names[k], name) || results[k].status != DnsStatus::Answer) continue;
@@ -739,7 +753,7 @@ Task<std::optional<Eval>> evaluate(Ctx& c, const Term& t, const std::string& dom
 Task<Eval> check_host(Ctx& c, std::string domain, int depth) {
   domain = strip_dot(domain);
   if (!valid_domain(domain)) co_return make(AuthResult::None, "", "not a valid domain name: " + domain);
-  DnsResult r = co_await c.dns.query(domain, RrType::TXT);
+  DnsResult r = co_await ask(c, domain, RrType::TXT);
   if (r.temporary()) co_return make(AuthResult::TempError, "", dns_problem(domain, RrType::TXT, r));
   if (r.status != DnsStatus::Answer) co_return make(AuthResult::None, "", "no SPF record for " + domain);
   std::vector<const std::string*> spf;
@@ -828,6 +842,11 @@ Task<SpfOutcome> check_spf_helo(DnsLookup& dns, SpfRequest req, SpfLimits limits
 }
 
 namespace {
+// Record text from DNS goes into a header: control and 8-bit bytes become '?'.
+char printable(char c) {
+  unsigned char u = static_cast<unsigned char>(c);
+  return u < 0x20 || u >= 0x7f ? '?' : c;
+}
 bool needs_quotes(const std::string& v) {
   for (unsigned char c : v)
     if (!(std::isalnum(c) || std::strchr("!#$%&'*+-/=?^_`{|}~.@", c))) return true;
@@ -839,7 +858,7 @@ std::string quoted(const std::string& v) {
   for (char c : v) {
     if (c == '"' || c == '\\') out += '\\';
     if (c == '\r' || c == '\n') continue;
-    out += c;
+    out += printable(c);
   }
   return out + "\"";
 }
@@ -849,7 +868,7 @@ std::string comment_safe(const std::string& v) {
   for (char c : v) {
     if (c == '(' || c == ')' || c == '\\') out += '\\';
     if (c == '\r' || c == '\n') continue;
-    out += c;
+    out += printable(c);
   }
   return out;
 }

@@ -19,6 +19,7 @@
 // Lookups that do not depend on each other (the addresses of every MX or PTR name)
 // run concurrently. A DNS timeout or server failure is a temperror, never a none.
 #pragma once
+#include <chrono>
 #include <string>
 
 #include "filters/auth/auth_results.hpp"
@@ -40,6 +41,9 @@ struct SpfLimits {
   unsigned max_void_lookups = 2;
   unsigned max_mx_names = 10;
   unsigned max_ptr_names = 10;
+  // The whole evaluation's time (spf.timeout); past it, lookups are timeouts and the
+  // result is a temperror. Keep it below smtp.filter_timeout.
+  std::chrono::milliseconds max_time{15'000};
 };
 
 // check_host() for the MAIL FROM identity, or for HELO when the sender is "" (RFC 7208

@@ -92,6 +92,7 @@ FilterPtr make_spf_filter(ConfigMap& cfg) {
   cfg.get_reply("temperror_reply", c->temperror_reply);
   if (!c->temperror_reply.transient())
     cfg.error("temperror_reply", "must be a 4xx reply");
+  cfg.get_duration("timeout", c->limits.max_time, std::chrono::milliseconds(100), std::chrono::milliseconds(300'000));
   cfg.get_scores("scores", c->scores);
   return std::make_shared<SpfFilter>(std::move(c));
 }

@@ -13,6 +13,8 @@
 //   fail_reply ("550 5.7.23 ...") {explanation} is the domain's exp= text or our own
 //   tempfail_on_temperror (false) answer temperror_reply instead of going on
 //   temperror_reply ("451 4.7.24 SPF check failed temporarily, try again later")
+//   timeout (15s)                 the whole evaluation; then temperror (keep it below
+//                                 smtp.filter_timeout)
 //   scores: { SYMBOL: n }
 //
 // Symbols: SPF_PASS, SPF_FAIL, SPF_SOFTFAIL, SPF_NEUTRAL, SPF_NONE, SPF_TEMPERROR,

@@ -201,6 +201,19 @@ TEST(Spf, AddressLiteralHeloIsNoneWithoutALookup) {
   }
 }
 
+// A chain of slow servers cannot keep the evaluation past spf.timeout: what is left
+// is a temperror, without further queries.
+TEST(Spf, OutOfTimeIsATemperror) {
+  auto z = zone();
+  SpfRequest req{"192.0.2.7", "a@pass.test", "h.test", "mx"};
+  SpfLimits lim;
+  lim.max_time = std::chrono::milliseconds(0);
+  auto o = run(check_spf(*z, req, lim));
+  EXPECT_EQ(o.result, AuthResult::TempError);
+  EXPECT_NE(o.reason.find("out of time"), std::string::npos) << o.reason;
+  EXPECT_EQ(z->queries(), 0u);
+}
+
 TEST(Spf, NonIpClientIsAPermerror) {
   auto z = zone();
   SpfRequest req{"not-an-ip", "a@pass.test", "h.test", "mx"};

@@ -35,6 +35,7 @@ hostname: bench.test
 smtp:
   max_connections: 5000
   max_connections_per_ip: 5000
+  peername_lookup: false   # the proxy path alone, as the direct baseline
 downstream:
   address: 127.0.0.1:$sink_port
   tls: "off"

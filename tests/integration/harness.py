@@ -79,6 +79,9 @@ def to_yaml(cfg):
     return yaml_value(cfg, 0).lstrip("\n") + "\n"
 
 
+NO_DNS = f"{LOOPBACK}:1"
+
+
 class Mxgate:
     """One mxgate process. `overrides` is merged into a default config (dicts merge
     key by key). The transaction log goes to a file; read it with transactions()."""
@@ -98,6 +101,10 @@ class Mxgate:
                            "command_timeout": "10s", "data_timeout": "10s",
                            "connect_timeout": "5s"},
             "log": {"level": "debug", "transactions": self.txn_log},
+            # No test may ask the system's resolver. By default DNS goes nowhere (a
+            # closed loopback port: every lookup fails at once); suites that need
+            # answers start a DnsServer and override this.
+            "dns": {"nameservers": [NO_DNS], "timeout": "200ms", "attempts": 1},
         }
         merge(cfg, overrides or {})
         self.config = cfg

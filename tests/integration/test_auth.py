@@ -82,6 +82,11 @@ def build_zone():
         txt("_dmarc.example.test", "v=DMARC1; p=reject"),
         # XCLIENT: only the address a trusted front presents may send.
         txt("xclient.test", "v=spf1 ip4:192.0.2.7 -all"),
+        # Client names: 127.0.0.1 is forward-confirmed, 127.0.0.3's PTR lies.
+        "1.0.0.127.in-addr.arpa. 300 IN PTR client.example.test.",
+        "client.example.test. 300 IN A 127.0.0.1",
+        "3.0.0.127.in-addr.arpa. 300 IN PTR liar.example.test.",
+        "liar.example.test. 300 IN A 192.0.2.99",
         txt("rsa2048._domainkey.example.test", rsa_key),
         txt("ed1._domainkey.example.test", ed_key),
         # Case 2: SPF fail with an explanation (RFC 7208 6.2).
@@ -718,6 +723,40 @@ class TestSpfBehindXclient(AuthCase):
         d = Delivered(self.down.rec.messages[-1]["data"])
         self.assertSingleSpf(d, "pass", smtp_mailfrom="a@xclient.test")
         self.assertIn("client-ip=192.0.2.7;", d.all("Received-SPF")[0][2])
+
+
+class TestClientName(AuthCase):
+    """smtp.peername_lookup: the client's forward-confirmed reverse name, as Postfix
+    finds it, in the log and in XFORWARD NAME."""
+
+    def deliver_from(self, m, source):
+        c = self.raw(m.port, source=source)
+        self.ehlo(c, "client.test")
+        r = self.transaction(c, "a@example.test", message())
+        self.assertEqual(r["end"][0], 250, r)
+        c.cmd("QUIT")
+        return self.down.rec.messages[-1]["xforward"]
+
+    def test_forward_confirmed_name_reaches_the_mx(self):
+        m = self.start_gate(["headers"])
+        xf = self.deliver_from(m, "127.0.0.1")
+        self.assertEqual(xf.get("NAME"), "client.example.test", xf)
+        self.assertIn(("1.0.0.127.in-addr.arpa", "PTR"), self.dns.queries())
+        self.assertIn("connect from client.example.test[127.0.0.1]", m.log())
+        self.assertEqual(m.wait_transactions(1)[0]["client_name"], "client.example.test")
+
+    def test_unconfirmed_ptr_is_unknown(self):
+        m = self.start_gate(["headers"])
+        xf = self.deliver_from(m, "127.0.0.3")
+        self.assertEqual(xf.get("NAME"), "[UNAVAILABLE]", xf)
+        self.assertIn(("liar.example.test", "A"), self.dns.queries())
+        self.assertIn("connect from unknown[127.0.0.3]", m.log())
+
+    def test_lookup_can_be_turned_off(self):
+        m = self.start_gate(["headers"], smtp={"peername_lookup": False})
+        xf = self.deliver_from(m, "127.0.0.1")
+        self.assertEqual(xf.get("NAME"), "[UNAVAILABLE]", xf)
+        self.assertNotIn(("1.0.0.127.in-addr.arpa", "PTR"), self.dns.queries())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import LOOPBACK, MESSAGE, MXGATE, ProxyTestCase, free_port, to_yaml
+from harness import NO_DNS, LOOPBACK, MESSAGE, MXGATE, ProxyTestCase, free_port, to_yaml
 
 SHUTTING_DOWN = "421 4.3.2 mxgate.test Service shutting down, try again later"
 
@@ -36,7 +36,9 @@ def base_lines(port=None):
     return ["listen:",
             f"  - {LOOPBACK}:{port or free_port()}",
             "hostname: mxgate.test",
-            "workers: 1"]
+            "workers: 1",
+            "dns:",  # never the system resolver (harness.NO_DNS)
+            f"  nameservers: [\"{NO_DNS}\"]"]
 
 
 def serve(*args, timeout=10):

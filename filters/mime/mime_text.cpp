@@ -1,0 +1,481 @@
+// HTML rendering, URL finding and charset helpers for filters/mime (no GMime here).
+// The renderer is a single forward pass over the input (no DOM, no backtracking), so
+// its cost is linear in the input whatever the markup: unclosed comments, quotes or
+// <script> elements simply run to the end of the input.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+#include "filters/mime/mime.hpp"
+#include "filters/mime/mime_text.hpp"
+
+namespace mxgate {
+namespace mime_detail {
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629 section 4).
+std::size_t utf8_seq(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n = s.size() - i;
+  auto cont = [&](std::size_t k) { return (b(i + k) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return n >= 2 && cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 3 || !cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(i + 1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && b(i + 1) > 0x9F) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(i + 1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(i + 1) > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+constexpr std::array<char16_t, 32> kCp1252 = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_seq(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string repair_utf8(std::string_view s, std::size_t* replaced) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = utf8_seq(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++bad;
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  if (replaced) *replaced = bad;
+  return out;
+}
+
+char32_t cp1252_c1(unsigned char b) { return kCp1252[b - 0x80]; }
+
+std::string cp1252_to_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 4);
+  for (unsigned char c : s) {
+    if (c < 0x80) out += static_cast<char>(c);
+    else if (c < 0xA0) append_utf8(out, cp1252_c1(c));
+    else append_utf8(out, c);
+  }
+  return out;
+}
+
+namespace {
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+bool is_alnum(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f'; }
+
+bool starts_with_ci(std::string_view s, std::size_t i, std::string_view prefix) {
+  if (s.size() - i < prefix.size()) return false;
+  for (std::size_t k = 0; k < prefix.size(); ++k)
+    if (lower(s[i + k]) != prefix[k]) return false;
+  return true;
+}
+
+bool url_char(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  if (c <= 0x20 || c == 0x7F) return false;
+  return std::strchr("<>\"'`{}|\\^", c) == nullptr;
+}
+
+}  // namespace
+
+void find_urls_at(std::string_view t, std::vector<std::pair<std::size_t, std::string>>& out) {
+  static constexpr std::string_view kPrefixes[] = {"https://", "http://", "ftp://", "mailto:", "www."};
+  for (std::size_t i = 0; i < t.size();) {
+    char c = lower(t[i]);
+    bool boundary = i == 0 || !(is_alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '-' ||
+                                t[i - 1] == '_' || t[i - 1] == '@');
+    if (!boundary || (c != 'h' && c != 'f' && c != 'm' && c != 'w')) {
+      ++i;
+      continue;
+    }
+    std::string_view prefix;
+    for (auto p : kPrefixes)
+      if (starts_with_ci(t, i, p)) {
+        prefix = p;
+        break;
+      }
+    if (prefix.empty()) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i + prefix.size();
+    while (end < t.size() && url_char(t[end])) ++end;
+    // Sentence punctuation after a URL is not part of it; a closing bracket is only
+    // when the URL opened one.
+    while (end > i + prefix.size()) {
+      char last = t[end - 1];
+      std::string_view sofar = t.substr(i, end - i);
+      auto n = [&](char ch) { return std::count(sofar.begin(), sofar.end(), ch); };
+      if (std::strchr(".,;:!?*", last) || (last == ')' && n('(') < n(')')) ||
+          (last == ']' && n('[') < n(']')) || (last == '}' && n('{') < n('}'))) {
+        --end;
+        continue;
+      }
+      break;
+    }
+    std::string_view rest = t.substr(i + prefix.size(), end - i - prefix.size());
+    bool ok = !rest.empty();
+    if (prefix == "www.") ok = ok && is_alnum(rest[0]) && rest.find('.') != std::string_view::npos;
+    if (prefix == "mailto:") ok = ok && rest.find('@') != std::string_view::npos;
+    if (ok) {
+      std::string url(t.substr(i, end - i));
+      if (prefix == "www.") url = "http://" + url;
+      out.emplace_back(i, std::move(url));
+      i = end;
+    } else {
+      i += prefix.size();
+    }
+  }
+}
+
+namespace {
+
+struct Entity {
+  const char* name;
+  char32_t cp;
+};
+// HTML named character references that matter for reading text; sorted by name.
+constexpr Entity kEntities[] = {
+    {"AElig", 0xC6},   {"Aacute", 0xC1},  {"Agrave", 0xC0},  {"Aring", 0xC5},   {"Atilde", 0xC3},
+    {"Auml", 0xC4},    {"Ccedil", 0xC7},  {"Eacute", 0xC9},  {"Egrave", 0xC8},  {"Euml", 0xCB},
+    {"Iacute", 0xCD},  {"Ntilde", 0xD1},  {"Oacute", 0xD3},  {"Ocirc", 0xD4},   {"Oslash", 0xD8},
+    {"Ouml", 0xD6},    {"Uacute", 0xDA},  {"Uuml", 0xDC},    {"aacute", 0xE1},  {"acirc", 0xE2},
+    {"aelig", 0xE6},   {"agrave", 0xE0},  {"amp", '&'},      {"apos", '\''},    {"aring", 0xE5},
+    {"atilde", 0xE3},  {"auml", 0xE4},    {"bdquo", 0x201E}, {"brvbar", 0xA6},  {"bull", 0x2022},
+    {"ccedil", 0xE7},  {"cent", 0xA2},    {"copy", 0xA9},    {"curren", 0xA4},  {"dagger", 0x2020},
+    {"deg", 0xB0},     {"divide", 0xF7},  {"eacute", 0xE9},  {"ecirc", 0xEA},   {"egrave", 0xE8},
+    {"emsp", 0x2003},  {"ensp", 0x2002},  {"euml", 0xEB},    {"euro", 0x20AC},  {"frac12", 0xBD},
+    {"frac14", 0xBC},  {"frac34", 0xBE},  {"gt", '>'},       {"hellip", 0x2026}, {"iacute", 0xED},
+    {"icirc", 0xEE},   {"iexcl", 0xA1},   {"igrave", 0xEC},  {"iquest", 0xBF},  {"iuml", 0xEF},
+    {"laquo", 0xAB},   {"ldquo", 0x201C}, {"lsaquo", 0x2039}, {"lsquo", 0x2018}, {"lt", '<'},
+    {"mdash", 0x2014}, {"micro", 0xB5},   {"middot", 0xB7},  {"nbsp", 0xA0},    {"ndash", 0x2013},
+    {"not", 0xAC},     {"ntilde", 0xF1},  {"oacute", 0xF3},  {"ocirc", 0xF4},   {"ograve", 0xF2},
+    {"ordf", 0xAA},    {"ordm", 0xBA},    {"oslash", 0xF8},  {"otilde", 0xF5},  {"ouml", 0xF6},
+    {"para", 0xB6},    {"permil", 0x2030}, {"plusmn", 0xB1}, {"pound", 0xA3},   {"quot", '"'},
+    {"raquo", 0xBB},   {"rdquo", 0x201D}, {"reg", 0xAE},     {"rsaquo", 0x203A}, {"rsquo", 0x2019},
+    {"sbquo", 0x201A}, {"sect", 0xA7},    {"shy", 0xAD},     {"sup1", 0xB9},    {"sup2", 0xB2},
+    {"sup3", 0xB3},    {"szlig", 0xDF},   {"thinsp", 0x2009}, {"times", 0xD7},  {"trade", 0x2122},
+    {"uacute", 0xFA},  {"ucirc", 0xFB},   {"ugrave", 0xF9},  {"uml", 0xA8},     {"uuml", 0xFC},
+    {"yacute", 0xFD},  {"yen", 0xA5},     {"yuml", 0xFF},    {"zwj", 0x200D},   {"zwnj", 0x200C},
+};
+// Accepted without the final ';', as browsers do.
+constexpr std::string_view kLegacy[] = {"amp", "lt", "gt", "quot", "nbsp", "copy", "reg"};
+
+const Entity* find_entity(std::string_view name) {
+  auto it = std::lower_bound(std::begin(kEntities), std::end(kEntities), name,
+                             [](const Entity& e, std::string_view n) { return std::string_view(e.name) < n; });
+  return it != std::end(kEntities) && name == it->name ? it : nullptr;
+}
+
+// The character reference at s[i] == '&': its length (0 if none) and code point.
+std::size_t decode_entity(std::string_view s, std::size_t i, char32_t& cp) {
+  std::size_t j = i + 1;
+  if (j < s.size() && s[j] == '#') {
+    ++j;
+    bool hex = j < s.size() && (s[j] == 'x' || s[j] == 'X');
+    if (hex) ++j;
+    std::size_t digits_at = j;
+    std::uint32_t v = 0;
+    for (; j < s.size(); ++j) {
+      char c = s[j];
+      int d = (c >= '0' && c <= '9') ? c - '0'
+              : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                            : -1;
+      if (d < 0) break;
+      v = std::min<std::uint32_t>(v * (hex ? 16 : 10) + static_cast<std::uint32_t>(d), 0x110000);
+    }
+    if (j == digits_at) return 0;
+    if (j < s.size() && s[j] == ';') ++j;
+    if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) cp = 0xFFFD;
+    else if (v >= 0x80 && v <= 0x9F) cp = cp1252_c1(static_cast<unsigned char>(v));
+    else cp = v;
+    return j - i;
+  }
+  while (j < s.size() && j - i <= 32 && is_alnum(s[j])) ++j;
+  std::string_view name = s.substr(i + 1, j - i - 1);
+  if (name.empty()) return 0;
+  const Entity* e = find_entity(name);
+  if (!e) return 0;
+  bool semi = j < s.size() && s[j] == ';';
+  if (!semi && std::find(std::begin(kLegacy), std::end(kLegacy), name) == std::end(kLegacy)) return 0;
+  cp = e->cp;
+  return j - i + (semi ? 1 : 0);
+}
+
+std::string decode_entities(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    std::size_t n = s[i] == '&' ? decode_entity(s, i, cp) : 0;
+    if (n) {
+      append_utf8(out, cp);
+      i += n;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
+// An href/src value as a URL we report, or "" (relative, javascript:, cid:, data:...).
+std::string attribute_url(std::string_view raw) {
+  std::string v;
+  for (char c : decode_entities(raw))
+    if (c != '\t' && c != '\r' && c != '\n') v += c;  // browsers drop these inside URLs
+  std::size_t b = 0, e = v.size();
+  while (b < e && (v[b] == ' ' || v[b] == '\f')) ++b;
+  while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\f')) --e;
+  v = v.substr(b, e - b);
+  for (std::string_view scheme : {"http:", "https:", "ftp:", "mailto:"})
+    if (starts_with_ci(v, 0, scheme)) return v.size() > scheme.size() ? v : std::string();
+  if (starts_with_ci(v, 0, "www.") && v.size() > 4) return "http://" + v;
+  if (v.size() > 2 && v[0] == '/' && v[1] == '/') return "http:" + v;
+  return {};
+}
+
+bool one_of(std::string_view name, std::initializer_list<std::string_view> set) {
+  return std::find(set.begin(), set.end(), name) != set.end();
+}
+
+class HtmlRenderer {
+ public:
+  HtmlRenderer(std::string_view in, std::size_t max_bytes) : in_(in), max_(max_bytes) {}
+
+  void run() {
+    std::size_t i = 0;
+    while (i < in_.size() && !full_) {
+      char c = in_[i];
+      if (c == '<') {
+        i = markup(i);
+      } else if (c == '&') {
+        char32_t cp = 0;
+        std::size_t n = decode_entity(in_, i, cp);
+        if (n) {
+          code_point(cp);
+          i += n;
+        } else {
+          text("&");
+          ++i;
+        }
+      } else if (is_space(c)) {
+        pending_space_ = true;
+        ++i;
+      } else if (c == '\xC2' && i + 1 < in_.size() && in_[i + 1] == '\xA0') {
+        pending_space_ = true;  // a literal no-break space reads as a space
+        i += 2;
+      } else {
+        std::size_t j = i + 1;
+        while (j < in_.size() && in_[j] != '<' && in_[j] != '&' && !is_space(in_[j]) && in_[j] != '\xC2') ++j;
+        text(in_.substr(i, j - i));
+        i = j;
+      }
+    }
+    while (!out_.empty() && (out_.back() == '\n' || out_.back() == ' ')) out_.pop_back();
+  }
+
+  std::string& out() { return out_; }
+  bool truncated() const { return full_; }
+  std::vector<std::pair<std::size_t, std::string>>& attr_urls() { return attr_urls_; }
+
+ private:
+  // The one place that enforces max_bytes: every output byte goes through here.
+  void emit(std::string_view s) {
+    if (full_) return;
+    if (out_.size() + s.size() > max_) {
+      full_ = true;
+      return;
+    }
+    out_.append(s);
+  }
+
+  void text(std::string_view s) {
+    if (pending_space_ && !out_.empty() && out_.back() != '\n') emit(" ");
+    pending_space_ = false;
+    emit(s);
+  }
+
+  void code_point(char32_t cp) {
+    if (cp == 0xA0 || cp == 0x2002 || cp == 0x2003 || cp == 0x2009 || cp == '\t' || cp == '\n' ||
+        cp == '\r' || cp == ' ') {
+      pending_space_ = true;
+      return;
+    }
+    // Invisible characters spammers use to split words.
+    if (cp == 0xAD || cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF) return;
+    std::string s;
+    append_utf8(s, cp);
+    text(s);
+  }
+
+  // br: always a line break (at most one blank line in a row); other blocks: end the line.
+  void line_break(bool hard) {
+    pending_space_ = false;
+    while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+    if (out_.empty()) return;
+    std::size_t newlines = 0;
+    for (auto it = out_.rbegin(); it != out_.rend() && *it == '\n' && newlines < 2; ++it) ++newlines;
+    if (newlines == 0 || (hard && newlines < 2)) emit("\n");
+  }
+
+  std::size_t find_ci(std::string_view needle, std::size_t from) const {
+    for (std::size_t i = from; i + needle.size() <= in_.size(); ++i)
+      if (starts_with_ci(in_, i, needle)) return i;
+    return std::string_view::npos;
+  }
+
+  // Markup at in_[i] == '<'; returns the index after it.
+  std::size_t markup(std::size_t i) {
+    std::size_t n = in_.size();
+    if (in_.compare(i, 4, "<!--") == 0) {
+      std::size_t e = in_.find("-->", i + 4);
+      return e == std::string_view::npos ? n : e + 3;
+    }
+    bool closing = i + 1 < n && in_[i + 1] == '/';
+    std::size_t j = i + (closing ? 2 : 1);
+    bool tag = j < n && ((in_[j] >= 'a' && in_[j] <= 'z') || (in_[j] >= 'A' && in_[j] <= 'Z'));
+    if (!closing && j < n && (in_[j] == '!' || in_[j] == '?')) {  // <!DOCTYPE>, <?xml?>, <![CDATA[
+      std::size_t e = in_.find('>', j);
+      return e == std::string_view::npos ? n : e + 1;
+    }
+    if (!tag) {
+      text("<");
+      return i + 1;
+    }
+    std::string name;
+    while (j < n && (is_alnum(in_[j]) || in_[j] == '-' || in_[j] == ':')) name += lower(in_[j++]);
+    // Attributes, honouring quotes, up to the closing '>'.
+    while (j < n && in_[j] != '>') {
+      if (is_space(in_[j]) || in_[j] == '/') {
+        ++j;
+        continue;
+      }
+      std::string attr;
+      while (j < n && !is_space(in_[j]) && in_[j] != '=' && in_[j] != '>' && in_[j] != '/')
+        attr += lower(in_[j++]);
+      while (j < n && is_space(in_[j])) ++j;
+      if (j >= n || in_[j] != '=') continue;
+      ++j;
+      while (j < n && is_space(in_[j])) ++j;
+      std::size_t vb = j, ve = j;
+      if (j < n && (in_[j] == '"' || in_[j] == '\'')) {
+        char q = in_[j];
+        std::size_t e = in_.find(q, j + 1);
+        vb = j + 1;
+        ve = e == std::string_view::npos ? n : e;
+        j = e == std::string_view::npos ? n : e + 1;
+      } else {
+        while (j < n && !is_space(in_[j]) && in_[j] != '>') ++j;
+        ve = j;
+      }
+      if (!closing && one_of(attr, {"href", "src", "action", "background"})) {
+        std::string url = attribute_url(in_.substr(vb, ve - vb));
+        if (!url.empty()) attr_urls_.emplace_back(out_.size(), std::move(url));
+      }
+    }
+    j = j < n ? j + 1 : n;
+    if (!closing && (name == "script" || name == "style")) {
+      std::size_t e = find_ci(closing_tag(name), j);
+      if (e == std::string_view::npos) return n;
+      std::size_t gt = in_.find('>', e);
+      return gt == std::string_view::npos ? n : gt + 1;
+    }
+    if (name == "br") {
+      line_break(true);
+    } else if (one_of(name, {"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul",
+                             "ol", "dl", "dt", "dd", "blockquote", "pre", "hr", "title", "section",
+                             "article", "header", "footer", "nav", "aside", "address", "center", "form",
+                             "fieldset", "caption", "tbody", "thead", "tfoot", "body", "html", "head",
+                             "main", "figure", "figcaption", "details", "summary", "option"})) {
+      line_break(false);
+    } else if (name == "td" || name == "th") {
+      pending_space_ = true;
+    }
+    return j;
+  }
+
+  static std::string closing_tag(const std::string& name) { return "</" + name; }
+
+  std::string_view in_;
+  std::size_t max_;
+  std::string out_;
+  bool pending_space_ = false;
+  bool full_ = false;
+  std::vector<std::pair<std::size_t, std::string>> attr_urls_;
+};
+
+}  // namespace
+}  // namespace mime_detail
+
+std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated,
+                        std::vector<std::string>* urls) {
+  mime_detail::HtmlRenderer r(html, max_bytes);
+  r.run();
+  if (truncated) *truncated = r.truncated();
+  if (urls) {
+    // Attribute URLs sit at the output offset of their tag; merge them with the URLs
+    // of the visible text so the list follows the document.
+    auto all = std::move(r.attr_urls());
+    std::size_t attrs = all.size();
+    mime_detail::find_urls_at(r.out(), all);
+    std::inplace_merge(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(attrs), all.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& u : all) urls->push_back(std::move(u.second));
+  }
+  return std::move(r.out());
+}
+
+void find_urls(std::string_view text, std::vector<std::string>& out) {
+  std::vector<std::pair<std::size_t, std::string>> found;
+  mime_detail::find_urls_at(text, found);
+  for (auto& f : found) out.push_back(std::move(f.second));
+}
+
+}  // namespace mxgate
