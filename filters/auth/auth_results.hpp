@@ -7,6 +7,7 @@
 // and removes any Authentication-Results field that claims our authserv-id
 // (RFC 8601 5), so a sender cannot forge our verdict.
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,8 +61,13 @@ struct AuthResults {
   bool dkim_checked = false;
   std::vector<DkimOutcome> dkim;       // one per DKIM-Signature, in header order
   std::optional<DmarcOutcome> dmarc;
+  // Bumped at each new transaction. A hook reads it when it starts and writes its
+  // outcome only if it is unchanged: a hook that overran smtp.filter_timeout and
+  // finishes during the next transaction must not report into it.
+  std::uint64_t generation = 0;
   bool empty() const { return !spf && !spf_helo && !dkim_checked && !dmarc; }
   void reset_transaction() {
+    ++generation;
     spf.reset();
     dkim_checked = false;
     dkim.clear();

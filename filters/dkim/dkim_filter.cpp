@@ -468,10 +468,11 @@ Task<Verdict> DkimFilter::on_end_of_data(const Envelope& env, const Message& msg
   // Keep the resolver alive across the awaits, whatever happens to the session.
   std::shared_ptr<DnsLookup> dns = env.state ? env.state->dns : nullptr;
   std::shared_ptr<const DkimConfig> cfg = cfg_;
+  const std::uint64_t generation = env.state ? env.state->auth.generation : 0;
   std::vector<DkimOutcome> outcomes = co_await verify_dkim(msg, dns.get(), *cfg);
   Verdict v;
   v.symbols = dkim_symbols(outcomes, msg, *cfg);
-  if (env.state) {
+  if (env.state && env.state->auth.generation == generation) {  // not a later transaction's
     env.state->auth.dkim = std::move(outcomes);
     env.state->auth.dkim_checked = true;
   }

@@ -81,12 +81,12 @@ Task<Verdict> DmarcFilter::on_end_of_data(const Envelope& env, const Message& ms
   // Keep the config and the session state alive across the DNS awaits.
   std::shared_ptr<const DmarcConfig> cfg = cfg_;
   std::shared_ptr<FilterState> state = env.state;
-  const AuthResults no_results;
-  const AuthResults& auth = state ? state->auth : no_results;
+  // A copy: this transaction's results, even if the hook overruns into the next one.
+  const AuthResults auth = state ? state->auth : AuthResults{};
   DnsLookup* dns = state ? state->dns.get() : nullptr;
   const bool smtputf8 = env.smtputf8;
   DmarcOutcome o = co_await evaluate_dmarc(msg, auth, dns, *cfg, smtputf8);
-  if (state) state->auth.dmarc = o;
+  if (state && state->auth.generation == auth.generation) state->auth.dmarc = o;
   co_return verdict_for(o);
 }
 

@@ -63,6 +63,7 @@ Verdict SpfFilter::verdict_for(const SpfOutcome& o, const std::string& receiver)
 
 Task<Verdict> SpfFilter::on_mail_from(const Envelope& env) {
   FilterState* state = env.state.get();
+  const std::uint64_t generation = state ? state->auth.generation : 0;
   SpfOutcome o;
   if (!state || !state->dns) {
     o.result = AuthResult::TempError;
@@ -79,7 +80,7 @@ Task<Verdict> SpfFilter::on_mail_from(const Envelope& env) {
     auto dns = state->dns;  // held for the whole evaluation
     o = co_await check_spf(*dns, req, cfg_->limits);
   }
-  if (state) state->auth.spf = o;
+  if (state && state->auth.generation == generation) state->auth.spf = o;
   co_return verdict_for(o, state ? state->hostname : std::string("unknown"));
 }
 

@@ -9,6 +9,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "filters/config_node.hpp"
 #include "filters/dns/fake_lookup.hpp"
@@ -132,6 +135,36 @@ TEST(SpfFilter, TempfailOnTemperrorOnlyWhenAsked) {
   Verdict v = run(strict.on_mail_from(env));
   EXPECT_EQ(v.action, Action::Tempfail);
   EXPECT_EQ(v.reply->str(), "451 4.7.24 SPF check failed temporarily, try again later");
+}
+
+// Answers after a delay, so that something can happen while a hook waits.
+class SlowLookup : public DnsLookup {
+ public:
+  explicit SlowLookup(std::shared_ptr<FakeLookup> z) : z_(std::move(z)) {}
+  Task<DnsResult> query(const std::string& name, RrType type) override {
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(20));
+    co_await t.async_wait(boost::asio::use_awaitable);
+    co_return co_await z_->query(name, type);
+  }
+
+ private:
+  std::shared_ptr<FakeLookup> z_;
+};
+
+// A hook that finishes after its transaction ended (it overran smtp.filter_timeout)
+// must not report into the next transaction.
+TEST(SpfFilter, LateOutcomeDoesNotLandInTheNextTransaction) {
+  auto f = make_filter();
+  auto env = envelope("a@pass.test", "192.0.2.7", std::make_shared<SlowLookup>(zone()));
+  boost::asio::io_context io;
+  std::optional<Verdict> v;
+  boost::asio::co_spawn(io, [&]() -> Task<void> { v = co_await f.on_mail_from(env); }, boost::asio::detached);
+  boost::asio::steady_timer reset(io, std::chrono::milliseconds(5));
+  reset.async_wait([&](const boost::system::error_code&) { env.state->auth.reset_transaction(); });
+  io.run();
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->symbols.at(0).name, "SPF_PASS");  // the verdict itself is still right
+  EXPECT_FALSE(env.state->auth.spf);             // but the new transaction has no SPF result
 }
 
 TEST(SpfFilter, NoResolverIsATemperrorNotANone) {

@@ -201,6 +201,12 @@ def split_outside(value, sep=";"):
     return [p for p in parts if p]
 
 
+def unquote(v):
+    if len(v) >= 2 and v[0] == v[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", v[1:-1])
+    return v
+
+
 class Resinfo:
     """One method clause of Authentication-Results: method=result (comment) props."""
 
@@ -223,7 +229,10 @@ class Resinfo:
                 if depth == 0:
                     break
             self.comment, rest = rest[1:i - 1], rest[i:]
-        self.props = dict(re.findall(r"([a-z]+\.[a-z-]+)=(\"(?:[^\"\\]|\\.)*\"|\S+)", rest, re.I))
+        # A value is a token or an RFC 2045 quoted-string (a b= prefix with "/", "+"
+        # or "=" must be quoted); keep it as the value it stands for.
+        self.props = {k: unquote(v) for k, v in
+                      re.findall(r"([a-z]+\.[a-z-]+)=(\"(?:[^\"\\]|\\.)*\"|\S+)", rest, re.I)}
 
     def __repr__(self):
         return "Resinfo(%r)" % self.text
