@@ -17,6 +17,7 @@
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
 #include "proxy/sink.hpp"
+#include "rules/rule_compiler.hpp"
 
 using namespace mxgate;
 
@@ -101,6 +102,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> demo_dns;
   demo_cmd->add_option("--dns", demo_dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC (scripts/demo starts one serving samples/dns/demo.zone)");
 
+  auto* rules_cmd = app.add_subcommand("rules", "Rule sets (SpamAssassin-style .cf folders)");
+  rules_cmd->require_subcommand(1);
+  std::string lint_dir = "rules";
+  auto* lint_cmd = rules_cmd->add_subcommand("lint", "Load and compile a rule folder; print counts per scope and engine, warnings and errors");
+  lint_cmd->add_option("dir", lint_dir, "Rule folder")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -115,6 +122,19 @@ int main(int argc, char** argv) {
     if (!r.ok()) return report(r.errors);
     spdlog::set_level(spdlog::level::warn);
     return run_check(*r.value, copt);
+  }
+
+  if (*lint_cmd) {
+    // Exit 0: loaded (warnings are listed); 2: errors, each with file, line and rule.
+    auto rs = rules::RuleSet::load_dir(lint_dir);
+    if (!rs.ok()) {
+      std::cerr << rules::errors_text(rs.errors);
+      std::cerr << "mxgate rules lint: " << rs.errors.size() << " error" << (rs.errors.size() == 1 ? "" : "s")
+                << " in " << lint_dir << "\n";
+      return 2;
+    }
+    std::cout << rules::lint_report(**rs.value);
+    return 0;
   }
 
   if (*sink_cmd) {

@@ -1,0 +1,563 @@
+#include "rules/rule_compiler.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <hs/hs.h>
+#include <pcre2.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+namespace mxgate::rules {
+
+std::string_view engine_name(Engine e) {
+  switch (e) {
+    case Engine::Hyperscan: return "hyperscan";
+    case Engine::Re2: return "re2";
+    case Engine::Prefilter: return "prefilter+pcre2";
+    case Engine::Pcre2: return "pcre2";
+    case Engine::Unsupported: return "unsupported";
+  }
+  return "?";
+}
+
+void HsDatabaseDeleter::operator()(hs_database* db) const { hs_free_database(db); }
+void Pcre2CodeDeleter::operator()(pcre2_real_code_8* c) const { pcre2_code_free(c); }
+void Pcre2MatchContextDeleter::operator()(pcre2_real_match_context_8* c) const { pcre2_match_context_free(c); }
+void Re2Deleter::operator()(re2::RE2* r) const { delete r; }
+
+std::size_t EngineCounts::total() const {
+  std::size_t n = 0;
+  for (auto c : by_engine) n += c;
+  return n;
+}
+
+std::size_t CompiledScope::count(Engine e) const {
+  return static_cast<std::size_t>(std::count_if(regexes.begin(), regexes.end(),
+                                                [e](const CompiledRegex& r) { return r.engine == e; }));
+}
+
+std::string strip_extended(std::string_view p) {
+  std::string out;
+  out.reserve(p.size());
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\') {
+      out += c;
+      if (i + 1 < p.size()) out += p[++i];
+      continue;
+    }
+    if (in_class) {
+      if (c == '[' && i + 1 < p.size() && (p[i + 1] == ':' || p[i + 1] == '.' || p[i + 1] == '=')) {
+        // POSIX [:alpha:] inside a class: copy through the closing ":]".
+        std::size_t close = p.find(std::string{p[i + 1], ']'}, i + 2);
+        if (close != std::string_view::npos) {
+          out.append(p.substr(i, close + 2 - i));
+          i = close + 1;
+          continue;
+        }
+      }
+      out += c;
+      if (c == ']') in_class = false;
+      continue;
+    }
+    if (c == '[') {
+      out += c;
+      in_class = true;
+      // A ']' right after '[' or '[^' is a literal member.
+      if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
+      if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') continue;
+    if (c == '#') {
+      while (i + 1 < p.size() && p[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (c == '(' && p.substr(i, 3) == "(?#") {
+      std::size_t close = p.find(')', i);
+      if (close == std::string_view::npos) { out.append(p.substr(i)); break; }
+      i = close;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+namespace {
+
+unsigned hs_flags_for(const Rule& r) {
+  unsigned f = HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH;
+  if (r.regex.caseless) f |= HS_FLAG_CASELESS;
+  if (r.regex.multiline) f |= HS_FLAG_MULTILINE;
+  if (r.regex.dotall) f |= HS_FLAG_DOTALL;
+  return f;
+}
+
+// Builds the pattern alone. hs_expression_info only parses, and a pattern it accepts
+// can still fail in the database ("Pattern is too large"); finding that out in
+// hs_compile_multi would cost a rebuild of the whole scope per such pattern.
+// The database is handed back so that a slow-to-build pattern can keep its own.
+std::string hs_check(const std::string& pattern, unsigned flags, HsDatabasePtr* keep = nullptr,
+                     std::chrono::milliseconds* took = nullptr) {
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  auto t0 = std::chrono::steady_clock::now();
+  hs_error_t rc = hs_compile(pattern.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &err);
+  if (took) *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (rc != HS_SUCCESS) {
+    std::string msg = err && err->message ? err->message : "hs_compile failed";
+    hs_free_compile_error(err);
+    return msg;
+  }
+  HsDatabasePtr owned(db);
+  if (keep) *keep = std::move(owned);
+  return {};
+}
+
+std::string pcre2_error(int code) {
+  PCRE2_UCHAR buf[256];
+  pcre2_get_error_message(code, buf, sizeof buf);
+  return reinterpret_cast<const char*>(buf);
+}
+
+Pcre2CodePtr pcre2_build(const std::string& pattern, const Rule& r, std::string& err) {
+  // No PCRE2_UTF: subjects are arbitrary bytes, as in SpamAssassin.
+  std::uint32_t opts = 0;
+  if (r.regex.caseless) opts |= PCRE2_CASELESS;
+  if (r.regex.multiline) opts |= PCRE2_MULTILINE;
+  if (r.regex.dotall) opts |= PCRE2_DOTALL;
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code,
+                                 &offset, nullptr);
+  if (!re) {
+    err = "pcre2: " + pcre2_error(code) + " at offset " + std::to_string(offset);
+    return nullptr;
+  }
+  // JIT failure (e.g. no executable memory) is not fatal: the interpreter still works.
+  (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+  return Pcre2CodePtr(re);
+}
+
+bool has_perl_dollar(const std::string& p) {
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') { ++i; continue; }
+    if (in_class) { if (p[i] == ']') in_class = false; continue; }
+    if (p[i] == '[') {
+      in_class = true;
+      if (i + 1 < p.size() && p[i + 1] == '^') ++i;
+      if (i + 1 < p.size() && p[i + 1] == ']') ++i;
+      continue;
+    }
+    if (p[i] == '$') return true;
+  }
+  return false;
+}
+
+Re2Ptr re2_build(const std::string& pattern, const Rule& r, const CompileOptions& copt, std::string& err) {
+  // RE2's `$` without (?m) matches only at the very end, Perl's also before a final
+  // newline: leave such patterns to PCRE2 rather than match differently.
+  if (!r.regex.multiline && has_perl_dollar(pattern)) {
+    err = "re2: '$' differs from Perl's (end or before a final newline)";
+    return nullptr;
+  }
+  re2::RE2::Options o;
+  o.set_encoding(re2::RE2::Options::EncodingLatin1);
+  o.set_log_errors(false);
+  o.set_max_mem(copt.re2_max_mem);
+  o.set_case_sensitive(!r.regex.caseless);
+  o.set_dot_nl(r.regex.dotall);
+  std::string p = r.regex.multiline ? "(?m)" + pattern : pattern;
+  auto re = std::make_unique<re2::RE2>(p, o);
+  if (!re->ok()) {
+    err = "re2: " + re->error();
+    return nullptr;
+  }
+  return Re2Ptr(re.release());
+}
+
+std::string scope_key(const Rule& r) {
+  if (r.scope == Scope::Header) return "header:" + r.header.key();
+  return std::string(scope_name(r.scope));
+}
+
+std::string short_reason(const std::string& hs_err) {
+  return hs_err;
+}
+
+}  // namespace
+
+namespace {
+
+// Runs `fn(k)` for k in [0, n) on up to hardware_concurrency threads. Hyperscan,
+// RE2 and PCRE2 compiles are thread-safe and independent per pattern.
+template <typename Fn>
+void parallel_for(std::size_t n, const Fn& fn) {
+  std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] { for (std::size_t k; (k = next.fetch_add(1)) < n;) fn(k); };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(threads, n); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+// Climbs the ladder for one pattern.
+void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
+  cr.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
+  cr.hs_flags = hs_flags_for(r);
+
+  // Rung 1: Hyperscan as is.
+  HsDatabasePtr solo;
+  std::chrono::milliseconds took{0};
+  std::string hs_err = hs_check(cr.pattern, cr.hs_flags, &solo, &took);
+  if (hs_err.empty() && took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
+  if (hs_err.empty()) {
+    cr.engine = Engine::Hyperscan;
+  } else {
+    cr.reason = "hyperscan: " + short_reason(hs_err);
+    // Rung 2: RE2.
+    std::string re2_err;
+    if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
+      cr.engine = Engine::Re2;
+      cr.re2 = std::move(re);
+    } else {
+      std::string pcre_err;
+      Pcre2CodePtr code = pcre2_build(cr.pattern, r, pcre_err);
+      if (!code) {
+        cr.engine = Engine::Unsupported;
+        cr.reason += "; " + re2_err + "; " + pcre_err;
+      } else {
+        cr.pcre2 = std::move(code);
+        // Rung 3: Hyperscan prefilter + PCRE2; rung 4: PCRE2 alone.
+        std::string pre_err = hs_check(cr.pattern, cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took);
+        if (pre_err.empty()) {
+          cr.engine = Engine::Prefilter;
+          cr.hs_flags |= HS_FLAG_PREFILTER;
+          if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
+        } else {
+          cr.engine = Engine::Pcre2;
+          cr.reason += "; hyperscan prefilter: " + pre_err;
+        }
+      }
+    }
+  }
+  // `tflags multiple` counts matches the way Perl's m//g does; Hyperscan's
+  // end-offset reports cannot, so keep a PCRE2 code for counting.
+  if (r.multiple && !cr.pcre2 && cr.engine != Engine::Unsupported) {
+    std::string ignored;
+    cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
+  }
+}
+
+}  // namespace
+
+Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& copt) {
+  Result<RuleSetPtr> res;
+  std::shared_ptr<RuleSet> rs(new RuleSet());
+  rs->parsed_ = std::move(parsed);
+  const auto& rules = rs->parsed_.rules;
+
+  std::map<std::string, std::size_t> by_key;
+  std::vector<std::pair<std::size_t, std::size_t>> todo;  // (scope, entry)
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (!r.is_regex()) continue;
+    std::string key = scope_key(r);
+    auto [it, fresh] = by_key.emplace(key, rs->scopes_.size());
+    if (fresh) {
+      auto sc = std::make_unique<CompiledScope>();
+      sc->key = key;
+      sc->scope = r.scope;
+      pcre2_match_context* mc = pcre2_match_context_create(nullptr);
+      pcre2_set_match_limit(mc, copt.pcre2_match_limit);
+      pcre2_set_depth_limit(mc, copt.pcre2_depth_limit);
+      sc->match_context.reset(mc);
+      rs->scopes_.push_back(std::move(sc));
+    }
+    CompiledScope& sc = *rs->scopes_[it->second];
+    todo.emplace_back(it->second, sc.regexes.size());
+    sc.regexes.emplace_back().rule = i;
+  }
+  parallel_for(todo.size(), [&](std::size_t k) {
+    CompiledRegex& cr = rs->scopes_[todo[k].first]->regexes[todo[k].second];
+    classify(cr, rules[cr.rule], copt);
+  });
+
+
+  // One Hyperscan database per scope. A pattern that passed hs_expression_info
+  // can still fail to build (e.g. too large): move it down the ladder and retry,
+  // so every error names its rule's file and line.
+  // Scopes build in parallel too (the body database dominates).
+  std::vector<std::vector<ConfigError>> scope_errors(rs->scopes_.size());
+  parallel_for(rs->scopes_.size(), [&](std::size_t si) {
+    CompiledScope& sc = *rs->scopes_[si];
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      std::vector<const char*> exprs;
+      std::vector<unsigned> flags, ids;
+      for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
+        const auto& cr = sc.regexes[k];
+        if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter) continue;
+        if (cr.solo) continue;
+        exprs.push_back(cr.pattern.c_str());
+        flags.push_back(cr.hs_flags);
+        ids.push_back(static_cast<unsigned>(k));
+      }
+      if (exprs.empty()) break;
+      hs_database_t* db = nullptr;
+      hs_compile_error_t* err = nullptr;
+      auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                           HS_MODE_BLOCK, nullptr, &db, &err);
+      if (rcm == HS_SUCCESS) {
+        sc.hs.reset(db);
+        break;
+      }
+      std::string msg = err && err->message ? err->message : "hs_compile_multi failed";
+      int expr = err ? err->expression : -1;
+      hs_free_compile_error(err);
+      if (expr < 0 || static_cast<std::size_t>(expr) >= ids.size()) {
+        scope_errors[si].push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + msg});
+        break;
+      }
+      CompiledRegex& cr = sc.regexes[ids[static_cast<std::size_t>(expr)]];
+      const Rule& r = rules[cr.rule];
+      cr.reason = "hyperscan: " + msg;
+      cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+      std::string re2_err, pcre_err;
+      if (cr.engine == Engine::Hyperscan) {
+        if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
+          cr.engine = Engine::Re2;
+          cr.re2 = std::move(re);
+          continue;
+        }
+      }
+      if (!cr.pcre2) cr.pcre2 = pcre2_build(cr.pattern, r, pcre_err);
+      cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
+      if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
+    }
+   });
+  for (auto& e : scope_errors) res.errors.insert(res.errors.end(), e.begin(), e.end());
+
+  if (!res.errors.empty()) return res;
+  res.value = std::move(rs);
+  return res;
+}
+
+Result<RuleSetPtr> RuleSet::load_dir(const std::filesystem::path& dir, const ParseOptions& popt,
+                                     const CompileOptions& copt) {
+  Result<ParsedRules> parsed = parse_rule_dir(dir, popt);
+  if (!parsed.ok()) {
+    Result<RuleSetPtr> res;
+    res.errors = std::move(parsed.errors);
+    return res;
+  }
+  return compile(std::move(*parsed.value), copt);
+}
+
+const CompiledScope* RuleSet::scope(std::string_view key) const {
+  for (const auto& s : scopes_) {
+    if (s->key == key) return s.get();
+  }
+  return nullptr;
+}
+
+const Rule* RuleSet::find(std::string_view name) const {
+  auto it = parsed_.index.find(name);
+  return it == parsed_.index.end() ? nullptr : &parsed_.rules[it->second];
+}
+
+const CompiledRegex* RuleSet::regex_of(std::string_view name) const {
+  auto it = parsed_.index.find(name);
+  if (it == parsed_.index.end()) return nullptr;
+  for (const auto& s : scopes_) {
+    for (const auto& cr : s->regexes) {
+      if (cr.rule == it->second) return &cr;
+    }
+  }
+  return nullptr;
+}
+
+EngineCounts RuleSet::counts(Scope sc) const {
+  EngineCounts c;
+  for (const auto& s : scopes_) {
+    if (s->scope != sc) continue;
+    for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
+  }
+  return c;
+}
+
+EngineCounts RuleSet::counts() const {
+  EngineCounts c;
+  for (const auto& s : scopes_) {
+    for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
+  }
+  return c;
+}
+
+std::size_t RuleSet::meta_count() const {
+  return static_cast<std::size_t>(std::count_if(rules().begin(), rules().end(), [&](const Rule& r) {
+    return r.scope == Scope::Meta && !parsed_.unsupported_rules.count(r.name);
+  }));
+}
+
+std::size_t RuleSet::exists_count() const {
+  return static_cast<std::size_t>(std::count_if(rules().begin(), rules().end(), [](const Rule& r) {
+    return r.scope == Scope::Header && r.header.exists_test;
+  }));
+}
+
+// ---------------------------------------------------------------------------
+// Scanning.
+
+namespace {
+
+// One scratch per thread, grown for every database it meets (hs_alloc_scratch
+// only reallocates when a database needs more).
+struct ThreadScratch {
+  hs_scratch_t* s = nullptr;
+  ~ThreadScratch() { if (s) hs_free_scratch(s); }
+};
+
+// Counts non-overlapping matches like Perl's while (m//g), up to `limit`.
+std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit) {
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+  std::size_t n = 0;
+  PCRE2_SIZE start = 0;
+  std::uint32_t opts = 0;
+  while (n < limit && start <= text.size()) {
+    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, mc);
+    if (rc < 0) {
+      if (rc == PCRE2_ERROR_NOMATCH && opts != 0) {
+        // Empty match at `start`: retry one byte further, as Perl does.
+        opts = 0;
+        ++start;
+        continue;
+      }
+      break;  // no match, or a match/depth limit: no further hits
+    }
+    ++n;
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
+    start = ov[1];
+  }
+  pcre2_match_data_free(md);
+  return n;
+}
+
+std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit) {
+  std::size_t n = 0;
+  re2::StringPiece in(text.data(), text.size());
+  re2::StringPiece m;
+  std::size_t pos = 0;
+  while (n < limit && pos <= text.size() &&
+         re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
+    ++n;
+    std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
+    pos = m.empty() ? end + 1 : end;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {
+  std::vector<std::size_t> out;
+  std::vector<char> hit(regexes.size(), 0);
+  if (hs) {
+    thread_local ThreadScratch scratch;
+    if (hs_alloc_scratch(hs.get(), &scratch.s) == HS_SUCCESS) {
+      auto on_match = [](unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) -> int {
+        (*static_cast<std::vector<char>*>(ctx))[id] = 1;
+        return 0;
+      };
+      hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_match, &hit);
+    }
+  }
+  for (std::size_t k = 0; k < regexes.size(); ++k) {
+    const CompiledRegex& cr = regexes[k];
+    if (!cr.solo) continue;
+    thread_local ThreadScratch scratch;
+    if (hs_alloc_scratch(cr.solo.get(), &scratch.s) != HS_SUCCESS) continue;
+    auto on_match = [](unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) -> int {
+      *static_cast<char*>(ctx) = 1;
+      return 1;  // one match is all we need: stop
+    };
+    hs_scan(cr.solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_match, &hit[k]);
+  }
+  for (std::size_t k = 0; k < regexes.size(); ++k) {
+    const CompiledRegex& cr = regexes[k];
+    const Rule& r = rules[cr.rule];
+    std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
+    std::size_t n = 0;
+    switch (cr.engine) {
+      case Engine::Hyperscan:
+        if (hit[k]) n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit) : 1;
+        break;
+      case Engine::Prefilter:
+        if (hit[k]) n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit);
+        break;
+      case Engine::Pcre2:
+        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit);
+        break;
+      case Engine::Re2:
+        n = re2_count(*cr.re2, text, limit);
+        break;
+      case Engine::Unsupported:
+        break;
+    }
+    for (std::size_t j = 0; j < n; ++j) out.push_back(cr.rule);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+std::string lint_report(const RuleSet& rs) {
+  std::ostringstream o;
+  const Scope kScopes[] = {Scope::Header, Scope::Body, Scope::RawBody, Scope::Full, Scope::Uri};
+  const Engine kEngines[] = {Engine::Hyperscan, Engine::Re2, Engine::Prefilter, Engine::Pcre2, Engine::Unsupported};
+  const auto& st = rs.parsed().stats;
+  o << "files " << st.files << ", lines " << st.lines << ", skipped by if/ifplugin " << st.skipped_by_conditionals
+    << ", lang lines ignored " << st.lang_lines << ", redefinitions " << st.redefinitions
+    << ", ReplaceTags expansions " << st.tag_expansions << "\n";
+  std::size_t header_scopes = 0;
+  for (const auto& s : rs.scopes()) header_scopes += s->scope == Scope::Header;
+  o << "regex rules by scope and engine (hyperscan / re2 / prefilter+pcre2 / pcre2 / unsupported):\n";
+  for (Scope s : kScopes) {
+    EngineCounts c = rs.counts(s);
+    o << "  " << scope_name(s);
+    if (s == Scope::Header) o << " (" << header_scopes << " header keys)";
+    o << ": " << c.total();
+    for (Engine e : kEngines) o << (e == Engine::Hyperscan ? " = " : " / ") << c.by_engine[static_cast<std::size_t>(e)];
+    o << "\n";
+  }
+  EngineCounts all = rs.counts();
+  o << "  total: " << all.total();
+  for (Engine e : kEngines) o << (e == Engine::Hyperscan ? " = " : " / ") << all.by_engine[static_cast<std::size_t>(e)];
+  o << "\n";
+  o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
+    << rs.parsed().unsupported_rules.size() << "\n";
+  o << "warnings " << rs.parsed().warnings.size() << " by directive:\n";
+  for (const auto& [d, n] : rs.parsed().warning_counts()) o << "  " << d << ": " << n << "\n";
+  o << "rules not on plain Hyperscan:\n";
+  for (const auto& s : rs.scopes()) {
+    for (const auto& cr : s->regexes) {
+      if (cr.engine == Engine::Hyperscan) continue;
+      const Rule& r = rs.rules()[cr.rule];
+      o << "  " << r.loc.file << ":" << r.loc.line << ": rule " << r.name << ": " << engine_name(cr.engine)
+        << ": " << cr.reason << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace mxgate::rules

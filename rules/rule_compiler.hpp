@@ -1,0 +1,144 @@
+// Rule compiler: turns parsed rules into per-scope matchers, once, at load time.
+//
+// Each regex rule climbs a ladder and stops at the first engine that takes it:
+//   1. Hyperscan      (the pattern as is; one block-mode database per scope)
+//   2. RE2            (patterns Hyperscan refuses but RE2 accepts, e.g. too large)
+//   3. Prefilter      (Hyperscan with HS_FLAG_PREFILTER finds candidates, PCRE2
+//                      with JIT confirms: lookaround, backreferences, atomic groups)
+//   4. Pcre2          (PCRE2 alone on every text of the scope, when even the
+//                      prefilter compile fails)
+//   5. Unsupported    (no engine compiles it; the reason is kept for `rules lint`)
+// Patterns are bytes, as in SpamAssassin ("Body is processed as a raw byte
+// string"): Hyperscan without HS_FLAG_UTF8, RE2 with Latin-1, PCRE2 without
+// PCRE2_UTF, so `\xE4` is one byte and invalid UTF-8 in a message is harmless.
+// Flags: i, m, s map to each engine's caseless/multiline/dotall; x is applied by
+// strip_extended() before any engine sees the pattern (Hyperscan and RE2 have no
+// extended mode), so all engines read the same pattern text.
+//
+// Scopes: one CompiledScope per text the rules read: "body", "rawbody", "full",
+// "uri", and one per distinct header key ("header:subject", "header:from:addr",
+// "header:ALL"). A header rule is matched against exactly the text SpamAssassin
+// gives it (the field's values, decoded or :raw, :addr, ...), so `^`/`$` anchor
+// as they do there, and `!~` is a normal database entry whose result is negated.
+// A message then costs one hs_scan per header key it actually has, not one per rule.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/rule_parser.hpp"
+
+struct hs_database;
+struct hs_scratch;
+struct pcre2_real_code_8;
+struct pcre2_real_match_context_8;
+namespace re2 { class RE2; }
+
+namespace mxgate::rules {
+
+enum class Engine { Hyperscan, Re2, Prefilter, Pcre2, Unsupported };
+inline constexpr std::size_t kEngineCount = 5;
+std::string_view engine_name(Engine e);
+
+// Perl's /x: drops whitespace and #-comments outside character classes, and
+// (?#...) comments; `\ ` and whitespace inside [...] stay.
+std::string strip_extended(std::string_view pattern);
+
+struct CompileOptions {
+  // PCRE2 limits per match (pcre2_set_match_limit / pcre2_set_depth_limit): a
+  // pathological pattern fails the match (no hit) instead of spinning.
+  std::uint32_t pcre2_match_limit = 1'000'000;
+  std::uint32_t pcre2_depth_limit = 10'000;
+  // A pattern whose own Hyperscan build takes this long keeps that database and
+  // stays out of the scope's shared one: a few such patterns (SpamAssassin's
+  // __FILL_THIS_FORM_* family) otherwise make the shared build take minutes.
+  std::chrono::milliseconds hs_solo_threshold{50};
+  // RE2 memory budget per pattern.
+  std::int64_t re2_max_mem = 8 << 20;
+};
+
+struct HsDatabaseDeleter { void operator()(hs_database* db) const; };
+struct Pcre2CodeDeleter { void operator()(pcre2_real_code_8* c) const; };
+struct Pcre2MatchContextDeleter { void operator()(pcre2_real_match_context_8* c) const; };
+struct Re2Deleter { void operator()(re2::RE2* r) const; };
+using HsDatabasePtr = std::unique_ptr<hs_database, HsDatabaseDeleter>;
+using Pcre2CodePtr = std::unique_ptr<pcre2_real_code_8, Pcre2CodeDeleter>;
+using Pcre2MatchContextPtr = std::unique_ptr<pcre2_real_match_context_8, Pcre2MatchContextDeleter>;
+using Re2Ptr = std::unique_ptr<re2::RE2, Re2Deleter>;
+
+// One regex rule as compiled.
+struct CompiledRegex {
+  std::size_t rule = 0;        // index into RuleSet::rules()
+  Engine engine = Engine::Unsupported;
+  std::string pattern;         // what the engines were given (after ReplaceTags and /x)
+  unsigned hs_flags = 0;       // Hyperscan flags, for Hyperscan and Prefilter
+  std::string reason;          // why the earlier rungs refused it (or why unsupported)
+  Re2Ptr re2;                  // Engine::Re2
+  Pcre2CodePtr pcre2;          // Prefilter, Pcre2, and `tflags multiple` rules (counting)
+  HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
+};
+
+// Everything matched against one kind of text.
+class CompiledScope {
+ public:
+  std::string key;                     // "body", "header:subject", "header:ALL", ...
+  Scope scope = Scope::Body;
+  std::vector<CompiledRegex> regexes;  // Hyperscan id == index here
+  HsDatabasePtr hs;                    // Hyperscan and Prefilter entries without a solo database
+  std::size_t count(Engine e) const;
+
+  // Rule indices that match `text`, each once, or as many times as it matches for
+  // `tflags multiple` (capped by maxhits). Header negation (!~) is not applied here.
+  // Thread-safe: scratch space is per thread.
+  std::vector<std::size_t> scan(std::string_view text, const std::vector<Rule>& rules) const;
+
+  Pcre2MatchContextPtr match_context;  // shared limits for every PCRE2 match
+};
+
+struct EngineCounts {
+  std::size_t by_engine[kEngineCount] = {};
+  std::size_t total() const;
+};
+
+class RuleSet;
+using RuleSetPtr = std::shared_ptr<const RuleSet>;
+
+// Immutable after load; shared by every session through RuleSetPtr.
+class RuleSet {
+ public:
+  // Parses and compiles a rule folder. Errors (parse or Hyperscan database) list
+  // everything found; nothing is half-loaded.
+  static Result<RuleSetPtr> load_dir(const std::filesystem::path& dir, const ParseOptions& popt = {},
+                                     const CompileOptions& copt = {});
+  static Result<RuleSetPtr> compile(ParsedRules parsed, const CompileOptions& copt = {});
+
+  const std::vector<Rule>& rules() const { return parsed_.rules; }
+  const ParsedRules& parsed() const { return parsed_; }
+  const std::vector<std::unique_ptr<CompiledScope>>& scopes() const { return scopes_; }
+  const CompiledScope* scope(std::string_view key) const;
+  const Rule* find(std::string_view name) const;
+  // The engine a rule went to (Unsupported for metas, exists: and unknown names).
+  const CompiledRegex* regex_of(std::string_view name) const;
+
+  // Counts per scope kind (header scopes summed) and per engine.
+  EngineCounts counts(Scope s) const;
+  EngineCounts counts() const;
+  std::size_t meta_count() const;
+  std::size_t exists_count() const;
+
+ private:
+  RuleSet() = default;
+  ParsedRules parsed_;
+  std::vector<std::unique_ptr<CompiledScope>> scopes_;
+};
+
+// `mxgate rules lint DIR`: counts per scope and engine, the warnings per
+// directive, and every rule that did not reach Hyperscan with the reason.
+std::string lint_report(const RuleSet& rs);
+
+}  // namespace mxgate::rules

@@ -1,0 +1,263 @@
+// The compile ladder, scanning, lint_report, and the stock SpamAssassin rules.
+#include "rules/rule_compiler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+namespace mxgate::rules {
+namespace {
+
+RuleSetPtr build(const std::string& text) {
+  auto parsed = parse_rule_text(text, "t.cf");
+  EXPECT_TRUE(parsed.ok()) << errors_text(parsed.errors);
+  if (!parsed.ok()) return nullptr;
+  auto rs = RuleSet::compile(std::move(*parsed.value));
+  EXPECT_TRUE(rs.ok()) << errors_text(rs.errors);
+  return rs.ok() ? *rs.value : nullptr;
+}
+
+Engine engine_of(const RuleSet& rs, const std::string& name) {
+  const CompiledRegex* cr = rs.regex_of(name);
+  EXPECT_NE(cr, nullptr) << name;
+  return cr ? cr->engine : Engine::Unsupported;
+}
+
+std::vector<std::string> scan_names(const RuleSet& rs, const std::string& key, std::string_view text) {
+  std::vector<std::string> out;
+  const CompiledScope* sc = rs.scope(key);
+  if (!sc) return out;
+  for (std::size_t i : sc->scan(text, rs.rules())) out.push_back(rs.rules()[i].name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+using V = std::vector<std::string>;
+
+TEST(Ladder, EachPatternGoesToTheFirstEngineThatTakesIt) {
+  auto rs = build(
+      "body PLAIN /viagra\\s+online/i\n"
+      "body LOOKAHEAD /foo(?=bar)/\n"
+      "body LOOKBEHIND /(?<!no )spam/\n"
+      "body BACKREF /(\\w)\\1\\1\\1/\n"
+      "body ATOMIC /(?>a+)b/\n"
+      // Hyperscan refuses \Q...\E? No: RE2-only constructs are rare; a huge
+      // counted repeat is one (Hyperscan: "Pattern is too large").
+      "body HUGE /(?:[a-z]{1,1000}x){1,10}y{999}/\n"
+      "body CONDITIONAL /(a)?(?(1)b|c)/\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(engine_of(*rs, "PLAIN"), Engine::Hyperscan);
+  EXPECT_EQ(engine_of(*rs, "LOOKAHEAD"), Engine::Prefilter);
+  EXPECT_EQ(engine_of(*rs, "LOOKBEHIND"), Engine::Prefilter);
+  EXPECT_EQ(engine_of(*rs, "BACKREF"), Engine::Prefilter);
+  EXPECT_EQ(engine_of(*rs, "ATOMIC"), Engine::Prefilter);
+  EXPECT_NE(engine_of(*rs, "CONDITIONAL"), Engine::Unsupported);
+  std::cout << "[ladder] HUGE -> " << engine_name(engine_of(*rs, "HUGE")) << " ("
+            << rs->regex_of("HUGE")->reason << ")\n";
+  EXPECT_NE(engine_of(*rs, "HUGE"), Engine::Unsupported);
+  EXPECT_EQ(rs->counts(Scope::Body).total(), 7u);
+}
+
+TEST(Ladder, InvalidEverywhereIsUnsupportedWithReason) {
+  auto rs = build("body BROKEN /a(b/\n");
+  ASSERT_TRUE(rs);
+  const CompiledRegex* cr = rs->regex_of("BROKEN");
+  ASSERT_NE(cr, nullptr);
+  EXPECT_EQ(cr->engine, Engine::Unsupported);
+  EXPECT_NE(cr->reason.find("hyperscan:"), std::string::npos) << cr->reason;
+  EXPECT_NE(cr->reason.find("pcre2:"), std::string::npos) << cr->reason;
+  EXPECT_NE(lint_report(*rs).find("rule BROKEN: unsupported"), std::string::npos) << lint_report(*rs);
+}
+
+TEST(Ladder, PerlDollarKeepsPatternsOffRe2) {
+  // RE2 would read `$` as end-of-text only; PCRE2 matches Perl ("\n" allowed after).
+  auto rs = build("body D /(?:a{1,1000}b){1,20}c$/\n");
+  ASSERT_TRUE(rs);
+  EXPECT_NE(engine_of(*rs, "D"), Engine::Re2);
+}
+
+TEST(Scopes, OneScopePerTextAndHeaderKey) {
+  auto rs = build(
+      "header H1 Subject =~ /a/\nheader H2 subject =~ /b/\nheader H3 From:addr =~ /c/\n"
+      "header H4 ALL =~ /d/\nheader H5 From:raw =~ /e/\nheader H6 exists:X-Foo\n"
+      "body B /x/\nrawbody R /x/\nfull F /x/\nuri U /x/\nmeta M H1 && B\n");
+  ASSERT_TRUE(rs);
+  V keys;
+  for (const auto& s : rs->scopes()) keys.push_back(s->key);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (V{"body", "full", "header:ALL", "header:from:addr", "header:from:raw", "header:subject",
+                     "rawbody", "uri"}));
+  EXPECT_EQ(rs->scope("header:subject")->regexes.size(), 2u);
+  EXPECT_EQ(rs->counts(Scope::Header).total(), 5u);
+  EXPECT_EQ(rs->exists_count(), 1u);
+  EXPECT_EQ(rs->meta_count(), 1u);
+  EXPECT_EQ(rs->counts().total(), 9u);
+}
+
+TEST(Scan, FlagsMapToEveryEngine) {
+  auto rs = build(
+      "body I /hello/i\n"
+      "body NOI /hello/\n"
+      "body M /^second/m\n"
+      "body NOM /^second/\n"
+      "body S /one.two/s\n"
+      "body NOS /one.two/\n"
+      "body X /h e l l o  \\# comment/xi\n"
+      "body PI /hel(?=lo)/i\n"        // prefilter + PCRE2, caseless
+      "body PM /^sec(?=ond)/m\n"
+      "body PS /one(?=.two)/s\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan_names(*rs, "body", "HELLO\nsecond"), (V{"I", "M", "PI", "PM", "X"}));
+  EXPECT_EQ(scan_names(*rs, "body", "hello second"), (V{"I", "NOI", "PI", "X"}));
+  EXPECT_EQ(scan_names(*rs, "body", "one\ntwo"), (V{"PS", "S"}));
+  EXPECT_EQ(scan_names(*rs, "body", "one two"), (V{"NOS", "PS", "S"}));
+}
+
+TEST(Scan, EachRuleOnceUnlessMultiple) {
+  auto rs = build(
+      "body ONCE /ab/\n"
+      "body MANY /ab/\ntflags MANY multiple\n"
+      "body CAPPED /ab/\ntflags CAPPED multiple maxhits=2\n"
+      "body PMANY /a(?=b)/\ntflags PMANY multiple\n"
+      "body GREEDY /a+/\ntflags GREEDY multiple\n");
+  ASSERT_TRUE(rs);
+  auto hits = scan_names(*rs, "body", "ab ab ab aaa");
+  std::map<std::string, int> n;
+  for (const auto& h : hits) ++n[h];
+  EXPECT_EQ(n["ONCE"], 1);
+  EXPECT_EQ(n["MANY"], 3);
+  EXPECT_EQ(n["CAPPED"], 2);
+  EXPECT_EQ(n["PMANY"], 3);
+  EXPECT_EQ(n["GREEDY"], 4);  // Perl's m//g: a, a, a, aaa
+}
+
+TEST(Scan, PrefilterIsConfirmedByPcre2) {
+  auto rs = build("body BR /\\b(\\w+) \\1\\b/\nbody LA /price(?!less)/\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan_names(*rs, "body", "the the end"), (V{"BR"}));
+  EXPECT_EQ(scan_names(*rs, "body", "the then"), V{});
+  EXPECT_EQ(scan_names(*rs, "body", "priceless"), V{});
+  EXPECT_EQ(scan_names(*rs, "body", "price list"), (V{"LA"}));
+}
+
+TEST(Scan, BytesNotUtf8) {
+  auto rs = build("body LATIN /caf\\xe9/\nbody LATIN_P /caf\\xe9(?!s)/\nbody UTF /caf\\xc3\\xa9/\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan_names(*rs, "body", "caf\xe9"), (V{"LATIN", "LATIN_P"}));
+  EXPECT_EQ(scan_names(*rs, "body", "caf\xc3\xa9"), (V{"UTF"}));
+  EXPECT_EQ(scan_names(*rs, "body", std::string("\xff\xfe\0caf\xe9", 8)), (V{"LATIN", "LATIN_P"}));
+}
+
+TEST(StripExtended, PerlRules) {
+  EXPECT_EQ(strip_extended("a b  c"), "abc");
+  EXPECT_EQ(strip_extended("a\\ b"), "a\\ b");
+  EXPECT_EQ(strip_extended("[ a]b"), "[ a]b");
+  EXPECT_EQ(strip_extended("[] ]x y"), "[] ]xy");
+  EXPECT_EQ(strip_extended("[^] ] z"), "[^] ]z");
+  EXPECT_EQ(strip_extended("[[:alpha:] ] q"), "[[:alpha:] ]q");
+  EXPECT_EQ(strip_extended("a # comment"), "a");
+  EXPECT_EQ(strip_extended("a(?# note )b"), "ab");
+  EXPECT_EQ(strip_extended("a\\#b c"), "a\\#bc");
+}
+
+TEST(Lint, ReportNamesCountsAndReasons) {
+  auto rs = build("body A /a/\nbody B /(?<=x)b/\nheader C eval:check_foo()\naskdns D x.example A 1\n");
+  ASSERT_TRUE(rs);
+  std::string rep = lint_report(*rs);
+  EXPECT_NE(rep.find("body: 2 = 1 / 0 / 1 / 0 / 0"), std::string::npos) << rep;
+  EXPECT_NE(rep.find("header eval:: 1"), std::string::npos) << rep;
+  EXPECT_NE(rep.find("askdns: 1"), std::string::npos) << rep;
+  EXPECT_NE(rep.find("t.cf:2: rule B: prefilter+pcre2: hyperscan:"), std::string::npos) << rep;
+}
+
+// ---------------------------------------------------------------------------
+// The stock rules of the Debian spamassassin package.
+
+std::string reason_class(const std::string& reason) {
+  if (reason.find("ookahead") != std::string::npos || reason.find("ookbehind") != std::string::npos ||
+      reason.find("ookaround") != std::string::npos) return "lookaround";
+  if (reason.find("ackreference") != std::string::npos) return "backreference";
+  auto colon = reason.find(';');
+  return reason.substr(0, colon);
+}
+
+TEST(StockRules, LoadWithoutErrorAndReportTheLadder) {
+  const std::filesystem::path dir = "/usr/share/spamassassin";
+  if (!std::filesystem::exists(dir / "50_scores.cf")) {
+    GTEST_SKIP() << "no SpamAssassin rules in " << dir << " (apt-get install spamassassin)";
+  }
+  auto rs = RuleSet::load_dir(dir);
+  ASSERT_TRUE(rs.ok()) << errors_text(rs.errors);
+  const RuleSet& set = **rs.value;
+  EngineCounts all = set.counts();
+  std::map<std::string, std::size_t> reasons;
+  for (const auto& s : set.scopes()) {
+    for (const auto& cr : s->regexes) {
+      if (cr.engine != Engine::Hyperscan) ++reasons[std::string(engine_name(cr.engine)) + ": " + reason_class(cr.reason)];
+    }
+  }
+  std::cout << "[stock] regex rules " << all.total() << ": hyperscan " << all.by_engine[0] << ", re2 "
+            << all.by_engine[1] << ", prefilter+pcre2 " << all.by_engine[2] << ", pcre2 " << all.by_engine[3]
+            << ", unsupported " << all.by_engine[4] << "\n";
+  for (const auto& [r, n] : reasons) std::cout << "[stock]   " << n << " x " << r << "\n";
+  std::size_t evals = 0;
+  for (const auto& [d, n] : set.parsed().warning_counts()) {
+    if (d.find("eval:") != std::string::npos) evals += n;
+  }
+  std::cout << "[stock] eval: rules " << evals << ", warnings " << set.parsed().warnings.size()
+            << ", metas " << set.meta_count() << ", exists: " << set.exists_count() << "\n";
+  for (const auto& s : set.scopes()) {
+    for (const auto& cr : s->regexes) {
+      if (cr.engine == Engine::Unsupported || cr.engine == Engine::Pcre2) {
+        const Rule& r = set.rules()[cr.rule];
+        std::cout << "[stock] " << engine_name(cr.engine) << " " << r.loc.file << ":" << r.loc.line << " " << r.name
+                  << ": " << cr.reason << "\n";
+      }
+    }
+  }
+  // Known gap: two __FILL_THIS_FORM_* patterns exceed every engine here (Hyperscan
+  // "Pattern is too large", RE2's nested-repeat limit, Debian's PCRE2 link size).
+  std::vector<std::string> unsupported;
+  for (const auto& s : set.scopes()) {
+    for (const auto& cr : s->regexes) {
+      if (cr.engine == Engine::Unsupported) unsupported.push_back(set.rules()[cr.rule].name);
+    }
+  }
+  std::sort(unsupported.begin(), unsupported.end());
+  EXPECT_TRUE(unsupported.empty() ||
+              unsupported == (std::vector<std::string>{"__FILL_THIS_FORM_LONG1", "__FILL_THIS_FORM_LONG2"}));
+
+  // The same files as SpamAssassin's default plugin set would read them (parse only):
+  // how many eval: rules and plugin directives mxgate would have to report.
+  ParseOptions sa;
+  for (const auto& pre : std::filesystem::directory_iterator("/etc/spamassassin")) {
+    if (pre.path().extension() != ".pre") continue;
+    std::ifstream in(pre.path());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("loadplugin ", 0) == 0) {
+        std::string name = line.substr(11);
+        name = name.substr(0, name.find_first_of(" \t"));
+        sa.env.plugins.insert(name);
+      }
+    }
+  }
+  auto with_plugins = parse_rule_dir(dir, sa);
+  ASSERT_TRUE(with_plugins.ok()) << errors_text(with_plugins.errors);
+  std::size_t sa_evals = 0, sa_regex = 0;
+  for (const auto& [d, n] : with_plugins.value->warning_counts()) {
+    if (d.find("eval:") != std::string::npos) sa_evals += n;
+  }
+  for (const auto& r : with_plugins.value->rules) sa_regex += r.is_regex();
+  std::cout << "[stock] with SpamAssassin's default plugins (" << sa.env.plugins.size() << "): regex rules "
+            << sa_regex << ", eval: rules " << sa_evals << ", warnings " << with_plugins.value->warnings.size()
+            << "\n";
+  for (const auto& [d, n] : with_plugins.value->warning_counts()) std::cout << "[stock]   " << d << ": " << n << "\n";
+  EXPECT_GT(all.by_engine[static_cast<std::size_t>(Engine::Hyperscan)], 1000u);
+}
+
+}  // namespace
+}  // namespace mxgate::rules
