@@ -268,7 +268,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
   const auto& rules = rs->parsed_.rules;
 
   std::map<std::string, std::size_t> by_key;
-  std::vector<std::pair<std::size_t, std::size_t>> todo;  // (scope, entry)
+  std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (scope, entry) to compile
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (!r.is_regex()) continue;
@@ -285,11 +285,11 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
       rs->scopes_.push_back(std::move(sc));
     }
     CompiledScope& sc = *rs->scopes_[it->second];
-    todo.emplace_back(it->second, sc.regexes.size());
+    jobs.emplace_back(it->second, sc.regexes.size());
     sc.regexes.emplace_back().rule = i;
   }
-  parallel_for(todo.size(), [&](std::size_t k) {
-    CompiledRegex& cr = rs->scopes_[todo[k].first]->regexes[todo[k].second];
+  parallel_for(jobs.size(), [&](std::size_t k) {
+    CompiledRegex& cr = rs->scopes_[jobs[k].first]->regexes[jobs[k].second];
     classify(cr, rules[cr.rule], copt);
   });
 

@@ -49,7 +49,7 @@ Verdict SpfFilter::verdict_for(const SpfOutcome& o, const std::string& receiver)
     std::string exp = o.explanation.empty()
                           ? o.domain + " does not designate " + o.client_ip + " as permitted sender"
                           : reply_safe(o.explanation);
-    // Checked at load time with a placeholder explanation; the text we put in is
+    // The configured reply was checked at load time, and the explanation we put in is
     // printable ASCII, so this cannot fail.
     v.action = Action::Reject;
     v.reply = SmtpReply(cfg_->fail_reply.code(), cfg_->fail_reply.enhanced(),
