@@ -1,4 +1,5 @@
 #include "rules/rule_compiler.hpp"
+#include "rules/rule_cache.hpp"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <hs/hs.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 namespace mxgate::rules {
@@ -93,11 +95,23 @@ std::string strip_extended(std::string_view p) {
 
 namespace {
 
+// Body and rawbody texts hold one paragraph (body) or line (rawbody) per line, the
+// units SpamAssassin matches one at a time: `^` and `$` must anchor at each of them.
+bool forces_multiline(Scope s) { return s == Scope::Body || s == Scope::RawBody; }
+
+struct Flags {
+  bool caseless, multiline, dotall;
+};
+Flags flags_for(const Rule& r) {
+  return {r.regex.caseless, r.regex.multiline || forces_multiline(r.scope), r.regex.dotall};
+}
+
 unsigned hs_flags_for(const Rule& r) {
+  Flags fl = flags_for(r);
   unsigned f = HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH;
-  if (r.regex.caseless) f |= HS_FLAG_CASELESS;
-  if (r.regex.multiline) f |= HS_FLAG_MULTILINE;
-  if (r.regex.dotall) f |= HS_FLAG_DOTALL;
+  if (fl.caseless) f |= HS_FLAG_CASELESS;
+  if (fl.multiline) f |= HS_FLAG_MULTILINE;
+  if (fl.dotall) f |= HS_FLAG_DOTALL;
   return f;
 }
 
@@ -130,10 +144,11 @@ std::string pcre2_error(int code) {
 
 Pcre2CodePtr pcre2_build(const std::string& pattern, const Rule& r, std::string& err) {
   // No PCRE2_UTF: subjects are arbitrary bytes, as in SpamAssassin.
+  Flags fl = flags_for(r);
   std::uint32_t opts = 0;
-  if (r.regex.caseless) opts |= PCRE2_CASELESS;
-  if (r.regex.multiline) opts |= PCRE2_MULTILINE;
-  if (r.regex.dotall) opts |= PCRE2_DOTALL;
+  if (fl.caseless) opts |= PCRE2_CASELESS;
+  if (fl.multiline) opts |= PCRE2_MULTILINE;
+  if (fl.dotall) opts |= PCRE2_DOTALL;
   int code = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code,
@@ -166,7 +181,8 @@ bool has_perl_dollar(const std::string& p) {
 Re2Ptr re2_build(const std::string& pattern, const Rule& r, const CompileOptions& copt, std::string& err) {
   // RE2's `$` without (?m) matches only at the very end, Perl's also before a final
   // newline: leave such patterns to PCRE2 rather than match differently.
-  if (!r.regex.multiline && has_perl_dollar(pattern)) {
+  Flags fl = flags_for(r);
+  if (!fl.multiline && has_perl_dollar(pattern)) {
     err = "re2: '$' differs from Perl's (end or before a final newline)";
     return nullptr;
   }
@@ -174,9 +190,9 @@ Re2Ptr re2_build(const std::string& pattern, const Rule& r, const CompileOptions
   o.set_encoding(re2::RE2::Options::EncodingLatin1);
   o.set_log_errors(false);
   o.set_max_mem(copt.re2_max_mem);
-  o.set_case_sensitive(!r.regex.caseless);
-  o.set_dot_nl(r.regex.dotall);
-  std::string p = r.regex.multiline ? "(?m)" + pattern : pattern;
+  o.set_case_sensitive(!fl.caseless);
+  o.set_dot_nl(fl.dotall);
+  std::string p = fl.multiline ? "(?m)" + pattern : pattern;
   auto re = std::make_unique<re2::RE2>(p, o);
   if (!re->ok()) {
     err = "re2: " + re->error();
@@ -211,11 +227,8 @@ void parallel_for(std::size_t n, const Fn& fn) {
   for (auto& t : pool) t.join();
 }
 
-// Climbs the ladder for one pattern.
+// Climbs the ladder for one pattern (cr.pattern and cr.hs_flags are set).
 void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
-  cr.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
-  cr.hs_flags = hs_flags_for(r);
-
   // Rung 1: Hyperscan as is.
   HsDatabasePtr solo;
   std::chrono::milliseconds took{0};
@@ -259,21 +272,17 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
   }
 }
 
-}  // namespace
+using Scopes = std::vector<std::unique_ptr<CompiledScope>>;
 
-Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& copt) {
-  Result<RuleSetPtr> res;
-  std::shared_ptr<RuleSet> rs(new RuleSet());
-  rs->parsed_ = std::move(parsed);
-  const auto& rules = rs->parsed_.rules;
-
+// One scope per text key, one entry per regex rule, patterns and flags set: the
+// input of both the compile and the cache key.
+void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions& copt) {
   std::map<std::string, std::size_t> by_key;
-  std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (scope, entry) to compile
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (!r.is_regex()) continue;
     std::string key = scope_key(r);
-    auto [it, fresh] = by_key.emplace(key, rs->scopes_.size());
+    auto [it, fresh] = by_key.emplace(key, scopes.size());
     if (fresh) {
       auto sc = std::make_unique<CompiledScope>();
       sc->key = key;
@@ -282,25 +291,32 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
       pcre2_set_match_limit(mc, copt.pcre2_match_limit);
       pcre2_set_depth_limit(mc, copt.pcre2_depth_limit);
       sc->match_context.reset(mc);
-      rs->scopes_.push_back(std::move(sc));
+      scopes.push_back(std::move(sc));
     }
-    CompiledScope& sc = *rs->scopes_[it->second];
-    jobs.emplace_back(it->second, sc.regexes.size());
-    sc.regexes.emplace_back().rule = i;
+    CompiledRegex& cr = scopes[it->second]->regexes.emplace_back();
+    cr.rule = i;
+    cr.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
+    cr.hs_flags = hs_flags_for(r);
   }
-  parallel_for(jobs.size(), [&](std::size_t k) {
-    CompiledRegex& cr = rs->scopes_[jobs[k].first]->regexes[jobs[k].second];
+}
+
+// The ladder for every pattern, then one Hyperscan database per scope.
+void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions& copt,
+           std::vector<ConfigError>& errors) {
+  std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (scope, entry) to compile
+  for (std::size_t si = 0; si < scopes.size(); ++si)
+    for (std::size_t k = 0; k < scopes[si]->regexes.size(); ++k) jobs.emplace_back(si, k);
+  parallel_for(jobs.size(), [&](std::size_t j) {
+    CompiledRegex& cr = scopes[jobs[j].first]->regexes[jobs[j].second];
     classify(cr, rules[cr.rule], copt);
   });
 
-
-  // One Hyperscan database per scope. A pattern that passed hs_expression_info
-  // can still fail to build (e.g. too large): move it down the ladder and retry,
-  // so every error names its rule's file and line.
-  // Scopes build in parallel too (the body database dominates).
-  std::vector<std::vector<ConfigError>> scope_errors(rs->scopes_.size());
-  parallel_for(rs->scopes_.size(), [&](std::size_t si) {
-    CompiledScope& sc = *rs->scopes_[si];
+  // A pattern that built alone can still fail in the shared database (e.g. too
+  // large together): move it down the ladder and retry, so every error names its
+  // rule's file and line. Scopes build in parallel too (the body database dominates).
+  std::vector<std::vector<ConfigError>> scope_errors(scopes.size());
+  parallel_for(scopes.size(), [&](std::size_t si) {
+    CompiledScope& sc = *scopes[si];
     for (int attempt = 0; attempt < 64; ++attempt) {
       std::vector<const char*> exprs;
       std::vector<unsigned> flags, ids;
@@ -316,7 +332,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
       hs_database_t* db = nullptr;
       hs_compile_error_t* err = nullptr;
       auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                           HS_MODE_BLOCK, nullptr, &db, &err);
+                                  HS_MODE_BLOCK, nullptr, &db, &err);
       if (rcm == HS_SUCCESS) {
         sc.hs.reset(db);
         break;
@@ -344,27 +360,112 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
       cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
       if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
     }
-   });
-  for (auto& e : scope_errors) res.errors.insert(res.errors.end(), e.begin(), e.end());
+  });
+  for (auto& e : scope_errors) errors.insert(errors.end(), e.begin(), e.end());
+}
 
+// Compiled scopes of this process by cache key, for reloads whose patterns did not
+// change. Weak: a set no configuration uses any more is freed.
+std::mutex& memo_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, std::weak_ptr<const Scopes>>& memo() {
+  static std::map<std::string, std::weak_ptr<const Scopes>> m;
+  return m;
+}
+
+}  // namespace
+
+// Rebuilds what the cache does not hold: RE2 and PCRE2 objects compile in
+// microseconds; only Hyperscan databases are worth keeping.
+void rebuild_side_engines(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
+  std::string ignored;
+  if (cr.engine == Engine::Re2) cr.re2 = re2_build(cr.pattern, r, copt, ignored);
+  if (cr.engine == Engine::Prefilter || cr.engine == Engine::Pcre2 ||
+      (r.multiple && cr.engine != Engine::Unsupported))
+    cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
+}
+
+std::string_view source_name(CompileReport::Source s) {
+  switch (s) {
+    case CompileReport::Source::Compiled: return "compiled";
+    case CompileReport::Source::Memory: return "reused from memory";
+    case CompileReport::Source::DiskCache: return "loaded from cache";
+  }
+  return "?";
+}
+
+Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& copt, CompileReport* report) {
+  auto t0 = std::chrono::steady_clock::now();
+  CompileReport local;
+  CompileReport& rep = report ? *report : local;
+  rep = {};
+  Result<RuleSetPtr> res;
+  std::shared_ptr<RuleSet> rs(new RuleSet());
+  rs->parsed_ = std::move(parsed);
+  const auto& rules = rs->parsed_.rules;
+  auto scopes = std::make_shared<Scopes>();
+  lay_out(*scopes, rules, copt);
+  rep.key = cache_key(*scopes, rules, copt);
+  auto done = [&](std::shared_ptr<const Scopes> sc, CompileReport::Source src) {
+    rs->scopes_ = std::move(sc);
+    rep.source = src;
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    res.value = rs;
+    return res;
+  };
+  {
+    std::lock_guard lock(memo_mutex());
+    auto it = memo().find(rep.key);
+    if (it != memo().end()) {
+      if (auto live = it->second.lock()) return done(std::move(live), CompileReport::Source::Memory);
+    }
+  }
+  auto remember = [&] {
+    std::lock_guard lock(memo_mutex());
+    for (auto it = memo().begin(); it != memo().end();) it = it->second.expired() ? memo().erase(it) : std::next(it);
+    memo()[rep.key] = scopes;
+  };
+  std::filesystem::path file;
+  if (!copt.cache_dir.empty()) {
+    file = copt.cache_dir / ("rules-" + rep.key.substr(0, 32) + ".hsc");
+    rep.cache_file = file.string();
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec)) {
+      std::string why = load_cache(*scopes, file, rep.key, rules, copt);
+      if (why.empty()) {
+        remember();
+        return done(scopes, CompileReport::Source::DiskCache);
+      }
+      rep.cache_note = "cache file unusable (" + why + "), compiled again";
+      scopes = std::make_shared<Scopes>();
+      lay_out(*scopes, rules, copt);
+    }
+  }
+  build(*scopes, rules, copt, res.errors);
   if (!res.errors.empty()) return res;
-  res.value = std::move(rs);
-  return res;
+  if (!file.empty()) {
+    std::string why = save_cache(*scopes, file, rep.key);
+    if (!why.empty()) rep.cache_note = "not cached: " + why;
+  }
+  remember();
+  return done(scopes, CompileReport::Source::Compiled);
 }
 
 Result<RuleSetPtr> RuleSet::load_dir(const std::filesystem::path& dir, const ParseOptions& popt,
-                                     const CompileOptions& copt) {
+                                     const CompileOptions& copt, CompileReport* report) {
   Result<ParsedRules> parsed = parse_rule_dir(dir, popt);
   if (!parsed.ok()) {
     Result<RuleSetPtr> res;
     res.errors = std::move(parsed.errors);
     return res;
   }
-  return compile(std::move(*parsed.value), copt);
+  return compile(std::move(*parsed.value), copt, report);
 }
 
 const CompiledScope* RuleSet::scope(std::string_view key) const {
-  for (const auto& s : scopes_) {
+  for (const auto& s : *scopes_) {
     if (s->key == key) return s.get();
   }
   return nullptr;
@@ -378,7 +479,7 @@ const Rule* RuleSet::find(std::string_view name) const {
 const CompiledRegex* RuleSet::regex_of(std::string_view name) const {
   auto it = parsed_.index.find(name);
   if (it == parsed_.index.end()) return nullptr;
-  for (const auto& s : scopes_) {
+  for (const auto& s : *scopes_) {
     for (const auto& cr : s->regexes) {
       if (cr.rule == it->second) return &cr;
     }
@@ -388,7 +489,7 @@ const CompiledRegex* RuleSet::regex_of(std::string_view name) const {
 
 EngineCounts RuleSet::counts(Scope sc) const {
   EngineCounts c;
-  for (const auto& s : scopes_) {
+  for (const auto& s : *scopes_) {
     if (s->scope != sc) continue;
     for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
   }
@@ -397,7 +498,7 @@ EngineCounts RuleSet::counts(Scope sc) const {
 
 EngineCounts RuleSet::counts() const {
   EngineCounts c;
-  for (const auto& s : scopes_) {
+  for (const auto& s : *scopes_) {
     for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
   }
   return c;
@@ -427,8 +528,10 @@ struct ThreadScratch {
   ~ThreadScratch() { if (s) hs_free_scratch(s); }
 };
 
-// Counts non-overlapping matches like Perl's while (m//g), up to `limit`.
-std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit) {
+// Counts non-overlapping matches like Perl's while (m//g), up to `limit`; *first_end
+// gets the end offset of the first match.
+std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
+                        std::size_t* first_end) {
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
   std::size_t n = 0;
   PCRE2_SIZE start = 0;
@@ -444,8 +547,8 @@ std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::st
       }
       break;  // no match, or a match/depth limit: no further hits
     }
-    ++n;
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    if (n++ == 0) *first_end = ov[1];
     opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
     start = ov[1];
   }
@@ -453,69 +556,82 @@ std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::st
   return n;
 }
 
-std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit) {
+std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit, std::size_t* first_end) {
   std::size_t n = 0;
   re2::StringPiece in(text.data(), text.size());
   re2::StringPiece m;
   std::size_t pos = 0;
   while (n < limit && pos <= text.size() &&
          re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    ++n;
     std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
+    if (n++ == 0) *first_end = end;
     pos = m.empty() ? end + 1 : end;
   }
   return n;
 }
 
+constexpr std::size_t kNoMatch = static_cast<std::size_t>(-1);
+
+int on_hs_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx) {
+  auto& ends = *static_cast<std::vector<std::size_t>*>(ctx);
+  if (ends[id] == kNoMatch) ends[id] = static_cast<std::size_t>(to);
+  return 0;
+}
+
+int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned, void* ctx) {
+  *static_cast<std::size_t*>(ctx) = static_cast<std::size_t>(to);
+  return 1;  // one match is all we need: stop
+}
+
 }  // namespace
 
-std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {
-  std::vector<std::size_t> out;
-  std::vector<char> hit(regexes.size(), 0);
-  if (hs) {
-    thread_local ThreadScratch scratch;
-    if (hs_alloc_scratch(hs.get(), &scratch.s) == HS_SUCCESS) {
-      auto on_match = [](unsigned id, unsigned long long, unsigned long long, unsigned, void* ctx) -> int {
-        (*static_cast<std::vector<char>*>(ctx))[id] = 1;
-        return 0;
-      };
-      hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_match, &hit);
-    }
-  }
+void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const {
+  // Hyperscan takes an unsigned length; texts are bounded far below 4 GiB by the
+  // message size limit, but never let a wrap skip the tail silently.
+  if (text.size() > UINT32_MAX) text = text.substr(0, UINT32_MAX);
+  std::vector<std::size_t> ends(regexes.size(), kNoMatch);
+  // One scratch per thread, grown for every database it meets (hs_alloc_scratch
+  // only reallocates when a database needs more): no locking, no per-scan allocation.
+  thread_local ThreadScratch scratch;
+  if (hs && hs_alloc_scratch(hs.get(), &scratch.s) == HS_SUCCESS)
+    hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_hs_match, &ends);
   for (std::size_t k = 0; k < regexes.size(); ++k) {
     const CompiledRegex& cr = regexes[k];
-    if (!cr.solo) continue;
-    thread_local ThreadScratch scratch;
-    if (hs_alloc_scratch(cr.solo.get(), &scratch.s) != HS_SUCCESS) continue;
-    auto on_match = [](unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) -> int {
-      *static_cast<char*>(ctx) = 1;
-      return 1;  // one match is all we need: stop
-    };
-    hs_scan(cr.solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_match, &hit[k]);
+    if (!cr.solo || hs_alloc_scratch(cr.solo.get(), &scratch.s) != HS_SUCCESS) continue;
+    hs_scan(cr.solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_solo_match, &ends[k]);
   }
   for (std::size_t k = 0; k < regexes.size(); ++k) {
     const CompiledRegex& cr = regexes[k];
     const Rule& r = rules[cr.rule];
     std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
-    std::size_t n = 0;
+    std::size_t n = 0, end = ends[k];
     switch (cr.engine) {
       case Engine::Hyperscan:
-        if (hit[k]) n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit) : 1;
+        if (end == kNoMatch) break;
+        n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end) : 1;
         break;
       case Engine::Prefilter:
-        if (hit[k]) n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit);
+        // A prefilter hit is only a candidate: PCRE2 decides, from the start.
+        if (end != kNoMatch) n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
         break;
       case Engine::Pcre2:
-        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit);
+        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
         break;
       case Engine::Re2:
-        n = re2_count(*cr.re2, text, limit);
+        n = re2_count(*cr.re2, text, limit, &end);
         break;
       case Engine::Unsupported:
         break;
     }
-    for (std::size_t j = 0; j < n; ++j) out.push_back(cr.rule);
+    if (n > 0) out.push_back({cr.rule, n, end});
   }
+}
+
+std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {
+  std::vector<ScanHit> hits;
+  scan(text, rules, hits);
+  std::vector<std::size_t> out;
+  for (const auto& h : hits) out.insert(out.end(), h.count, h.rule);
   return out;
 }
 

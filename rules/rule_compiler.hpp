@@ -60,7 +60,22 @@ struct CompileOptions {
   std::chrono::milliseconds hs_solo_threshold{50};
   // RE2 memory budget per pattern.
   std::int64_t re2_max_mem = 8 << 20;
+  // Where compiled Hyperscan databases are kept between runs (content.cache_dir);
+  // empty: no disk cache. See rule_cache.cpp.
+  std::filesystem::path cache_dir;
 };
+
+// How a compile went: rules are compiled once and then reused, from this process's
+// memory (a reload with unchanged patterns) or from the disk cache (a restart).
+struct CompileReport {
+  enum class Source { Compiled, Memory, DiskCache };
+  Source source = Source::Compiled;
+  double seconds = 0;       // wall time of compile()
+  std::string cache_file;   // the cache file read or written ("" without cache_dir)
+  std::string cache_note;   // why the cache was not used or not written ("" if fine)
+  std::string key;          // hex SHA-256 of everything the compiled form depends on
+};
+std::string_view source_name(CompileReport::Source s);
 
 struct HsDatabaseDeleter { void operator()(hs_database* db) const; };
 struct Pcre2CodeDeleter { void operator()(pcre2_real_code_8* c) const; };
@@ -83,6 +98,14 @@ struct CompiledRegex {
   HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
 };
 
+// One rule's match in one text: how often (1 unless `tflags multiple`), and where
+// the first match ends (a byte offset into the text).
+struct ScanHit {
+  std::size_t rule = 0;   // index into RuleSet::rules()
+  std::size_t count = 0;
+  std::size_t end = 0;
+};
+
 // Everything matched against one kind of text.
 class CompiledScope {
  public:
@@ -92,9 +115,12 @@ class CompiledScope {
   HsDatabasePtr hs;                    // Hyperscan and Prefilter entries without a solo database
   std::size_t count(Engine e) const;
 
-  // Rule indices that match `text`, each once, or as many times as it matches for
-  // `tflags multiple` (capped by maxhits). Header negation (!~) is not applied here.
-  // Thread-safe: scratch space is per thread.
+  // Appends one ScanHit per rule that matches `text` (count > 1 only for `tflags
+  // multiple`, capped by maxhits). Header negation (!~) is not applied here.
+  // Thread-safe: Hyperscan scratch space is per thread, everything else read-only.
+  // Body and rawbody patterns were compiled multi-line: `^`/`$` anchor at each line.
+  void scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const;
+  // The same as rule indices, each repeated `count` times.
   std::vector<std::size_t> scan(std::string_view text, const std::vector<Rule>& rules) const;
 
   Pcre2MatchContextPtr match_context;  // shared limits for every PCRE2 match
@@ -114,12 +140,17 @@ class RuleSet {
   // Parses and compiles a rule folder. Errors (parse or Hyperscan database) list
   // everything found; nothing is half-loaded.
   static Result<RuleSetPtr> load_dir(const std::filesystem::path& dir, const ParseOptions& popt = {},
-                                     const CompileOptions& copt = {});
-  static Result<RuleSetPtr> compile(ParsedRules parsed, const CompileOptions& copt = {});
+                                     const CompileOptions& copt = {}, CompileReport* report = nullptr);
+  // The compiled scopes depend only on the regex rules (scope, pattern, flags,
+  // position); a second compile of the same patterns in this process shares the
+  // first one's scopes (scores, descriptions and metas may differ), and with
+  // copt.cache_dir a restart loads them from disk instead of compiling.
+  static Result<RuleSetPtr> compile(ParsedRules parsed, const CompileOptions& copt = {},
+                                    CompileReport* report = nullptr);
 
   const std::vector<Rule>& rules() const { return parsed_.rules; }
   const ParsedRules& parsed() const { return parsed_; }
-  const std::vector<std::unique_ptr<CompiledScope>>& scopes() const { return scopes_; }
+  const std::vector<std::unique_ptr<CompiledScope>>& scopes() const { return *scopes_; }
   const CompiledScope* scope(std::string_view key) const;
   const Rule* find(std::string_view name) const;
   // The engine a rule went to (Unsupported for metas, exists: and unknown names).
@@ -132,9 +163,16 @@ class RuleSet {
   std::size_t exists_count() const;
 
  private:
+  using Scopes = std::vector<std::unique_ptr<CompiledScope>>;
   RuleSet() = default;
   ParsedRules parsed_;
-  std::vector<std::unique_ptr<CompiledScope>> scopes_;
+  std::shared_ptr<const Scopes> scopes_;
+
+  // rule_cache.cpp: the disk cache. Both return an error text, empty on success.
+  static std::string save_cache(const Scopes& scopes, const std::filesystem::path& file, const std::string& key);
+  static std::string load_cache(Scopes& scopes, const std::filesystem::path& file, const std::string& key,
+                                const std::vector<Rule>& rules, const CompileOptions& copt);
+  friend struct RuleSetBuilder;
 };
 
 // `mxgate rules lint DIR`: counts per scope and engine, the warnings per

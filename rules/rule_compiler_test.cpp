@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <unistd.h>
 
 namespace mxgate::rules {
 namespace {
@@ -102,16 +103,19 @@ TEST(Scan, FlagsMapToEveryEngine) {
   auto rs = build(
       "body I /hello/i\n"
       "body NOI /hello/\n"
-      "body M /^second/m\n"
-      "body NOM /^second/\n"
+      // body is always multi-line (Scan.BodyAndRawbodyAnchorAtEveryLine): /m in full
+      "full M /^second/m\n"
+      "full NOM /^second/\n"
       "body S /one.two/s\n"
       "body NOS /one.two/\n"
       "body X /h e l l o  \\# comment/xi\n"
       "body PI /hel(?=lo)/i\n"        // prefilter + PCRE2, caseless
-      "body PM /^sec(?=ond)/m\n"
+      "full PM /^sec(?=ond)/m\n"
       "body PS /one(?=.two)/s\n");
   ASSERT_TRUE(rs);
-  EXPECT_EQ(scan_names(*rs, "body", "HELLO\nsecond"), (V{"I", "M", "PI", "PM", "X"}));
+  EXPECT_EQ(scan_names(*rs, "body", "HELLO\nsecond"), (V{"I", "PI", "X"}));
+  EXPECT_EQ(scan_names(*rs, "full", "HELLO\nsecond"), (V{"M", "PM"}));
+  EXPECT_EQ(scan_names(*rs, "full", "second"), (V{"M", "NOM", "PM"}));
   EXPECT_EQ(scan_names(*rs, "body", "hello second"), (V{"I", "NOI", "PI", "X"}));
   EXPECT_EQ(scan_names(*rs, "body", "one\ntwo"), (V{"PS", "S"}));
   EXPECT_EQ(scan_names(*rs, "body", "one two"), (V{"NOS", "PS", "S"}));
@@ -150,6 +154,155 @@ TEST(Scan, BytesNotUtf8) {
   EXPECT_EQ(scan_names(*rs, "body", "caf\xe9"), (V{"LATIN", "LATIN_P"}));
   EXPECT_EQ(scan_names(*rs, "body", "caf\xc3\xa9"), (V{"UTF"}));
   EXPECT_EQ(scan_names(*rs, "body", std::string("\xff\xfe\0caf\xe9", 8)), (V{"LATIN", "LATIN_P"}));
+}
+
+TEST(Scan, BodyAndRawbodyAnchorAtEveryLine) {
+  // Body texts hold one paragraph per line: ^ and $ anchor at each, as SpamAssassin
+  // runs body rules paragraph by paragraph. Other scopes keep the flags as written.
+  auto rs = build(
+      "body B_START /^dear friend/i\n"
+      "body B_END /friend$/\n"
+      "rawbody R_START /^click here/\n"
+      "full F_START /^click here/\n"
+      "full F_START_M /^click here/m\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan_names(*rs, "body", "Subject line\nDear Friend, hello\nmy friend\nbye"), (V{"B_END", "B_START"}));
+  EXPECT_EQ(scan_names(*rs, "rawbody", "line one\nclick here now"), (V{"R_START"}));
+  EXPECT_EQ(scan_names(*rs, "full", "line one\nclick here now"), (V{"F_START_M"}));
+}
+
+TEST(Scan, HitsSayWhereTheFirstMatchEnds) {
+  auto rs = build(
+      "body HS /needle/\n"
+      "body PRE /needle(?=s)/\n"
+      "body MANY /x/\ntflags MANY multiple\n");
+  ASSERT_TRUE(rs);
+  const CompiledScope* sc = rs->scope("body");
+  ASSERT_NE(sc, nullptr);
+  std::vector<ScanHit> hits;
+  sc->scan("hay needle hay needles x x x", rs->rules(), hits);
+  std::map<std::string, ScanHit> by;
+  for (const auto& h : hits) by[rs->rules()[h.rule].name] = h;
+  ASSERT_EQ(by.size(), 3u);
+  EXPECT_EQ(by["HS"].end, 10u);
+  EXPECT_EQ(by["HS"].count, 1u);
+  EXPECT_EQ(by["PRE"].end, 21u);  // PCRE2 confirms the second needle only
+  EXPECT_EQ(by["MANY"].count, 3u);
+  EXPECT_EQ(by["MANY"].end, 24u);
+}
+
+class CacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("mxgate-rules-cache-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    opt.cache_dir = dir;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  RuleSetPtr load(const std::string& text, CompileReport& rep) {
+    auto parsed = parse_rule_text(text, "t.cf");
+    EXPECT_TRUE(parsed.ok());
+    auto rs = RuleSet::compile(std::move(*parsed.value), opt, &rep);
+    EXPECT_TRUE(rs.ok()) << errors_text(rs.errors);
+    return rs.ok() ? *rs.value : nullptr;
+  }
+  std::filesystem::path dir;
+  CompileOptions opt;
+};
+
+constexpr const char* kCached =
+    "body C_HS /cheap\\s+pills/i\n"
+    "body C_PRE /foo(?=bar)/\n"
+    "body C_RE2 /(?:[a-z]{1,1000}x){1,10}y{999}/\n"
+    "header C_SUBJ Subject =~ /^win/i\n"
+    "uri C_URI /\\.example\\b/\n"
+    "body C_MULTI /z/\ntflags C_MULTI multiple\n";
+
+TEST_F(CacheTest, ARestartLoadsTheDatabasesInsteadOfCompiling) {
+  CompileReport first;
+  RuleSetPtr a = load(kCached, first);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(first.source, CompileReport::Source::Compiled) << first.cache_note;
+  EXPECT_TRUE(first.cache_note.empty()) << first.cache_note;
+  ASSERT_TRUE(std::filesystem::exists(first.cache_file));
+  auto text = "cheap  pills foobar zzz";
+  auto expect = scan_names(*a, "body", text);
+  EXPECT_EQ(expect, (V{"C_HS", "C_MULTI", "C_MULTI", "C_MULTI", "C_PRE"}));
+
+  // Same patterns while the first set lives: shared from memory.
+  CompileReport again;
+  RuleSetPtr b = load(kCached, again);
+  EXPECT_EQ(again.source, CompileReport::Source::Memory);
+  EXPECT_EQ(&a->scopes(), &b->scopes());
+  a.reset();
+  b.reset();
+
+  // No set alive (a new process): read from disk, scanning the same.
+  CompileReport disk;
+  RuleSetPtr c = load(kCached, disk);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(disk.source, CompileReport::Source::DiskCache) << disk.cache_note;
+  EXPECT_EQ(disk.key, first.key);
+  EXPECT_EQ(scan_names(*c, "body", text), expect);
+  EXPECT_EQ(scan_names(*c, "header:subject", "Winner\n"), (V{"C_SUBJ"}));
+  EXPECT_EQ(scan_names(*c, "uri", "http://www.example.com/"), (V{"C_URI"}));
+  for (const auto& sc : c->scopes())
+    for (const auto& cr : sc->regexes) {
+      if (c->rules()[cr.rule].name == "C_PRE") {
+        EXPECT_EQ(cr.engine, Engine::Prefilter);
+      }
+      if (c->rules()[cr.rule].name == "C_HS") {
+        EXPECT_EQ(cr.engine, Engine::Hyperscan);
+      }
+    }
+}
+
+TEST_F(CacheTest, ScoresDoNotChangeTheKeyPatternsDo) {
+  CompileReport a, b, c;
+  load(kCached, a);
+  load(std::string(kCached) + "score C_HS 3.5\ndescribe C_HS Cheap pills\n", b);
+  EXPECT_EQ(a.key, b.key);
+  load(std::string(kCached) + "body C_NEW /new/\n", c);
+  EXPECT_NE(a.key, c.key);
+  EXPECT_EQ(c.source, CompileReport::Source::Compiled);
+}
+
+TEST_F(CacheTest, ACorruptFileIsIgnoredAndReplaced) {
+  CompileReport first;
+  load(kCached, first);  // the set dies at once: nothing stays in memory
+  ASSERT_TRUE(std::filesystem::exists(first.cache_file));
+  auto size = std::filesystem::file_size(first.cache_file);
+  for (auto cut : {std::uintmax_t{10}, size / 2, size - 1}) {
+    std::filesystem::resize_file(first.cache_file, cut);
+    CompileReport rep;
+    RuleSetPtr rs = load(kCached, rep);
+    ASSERT_TRUE(rs);
+    EXPECT_EQ(rep.source, CompileReport::Source::Compiled);
+    EXPECT_NE(rep.cache_note.find("unusable"), std::string::npos) << rep.cache_note;
+    EXPECT_EQ(scan_names(*rs, "body", "foobar"), (V{"C_PRE"}));
+    EXPECT_EQ(std::filesystem::file_size(first.cache_file), size);  // rewritten whole
+  }
+  // Flipped bytes inside a database: Hyperscan refuses it, we compile.
+  {
+    std::fstream f(first.cache_file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size - 64));
+    f.write("garbagegarbagegarbage", 21);
+  }
+  CompileReport rep;
+  RuleSetPtr rs = load(kCached, rep);
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(scan_names(*rs, "body", "cheap pills"), (V{"C_HS"}));
+}
+
+TEST_F(CacheTest, AnUnwritableDirectoryIsANoteNotAnError) {
+  opt.cache_dir = "/proc/mxgate-no-such-dir";
+  CompileReport rep;
+  RuleSetPtr rs = load("body U /unwritable-dir-test/\n", rep);
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(rep.source, CompileReport::Source::Compiled);
+  EXPECT_NE(rep.cache_note.find("not cached"), std::string::npos) << rep.cache_note;
 }
 
 TEST(StripExtended, PerlRules) {
