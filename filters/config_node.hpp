@@ -61,6 +61,8 @@ class ConfigMap {
   // Records an error at the line of `key` (or of the map if key is absent).
   void error(const std::string& key, const std::string& what);
   void error_at(const YAML::Node& n, const std::string& key, const std::string& what);
+  // An error found in another file the config names (a rule file), as it is.
+  void add_error(ConfigError e) { errors_->push_back(std::move(e)); }
   const std::string& file() const { return file_; }
   std::string path_of(const std::string& key) const;
   // Reports unknown keys. Called by the destructor if not called before.

@@ -12,6 +12,7 @@
 
 #include "filters/auth/auth_results.hpp"
 #include "filters/dns/lookup.hpp"
+#include "filters/mime/mime.hpp"
 
 namespace mxgate {
 
@@ -19,6 +20,10 @@ struct FilterState {
   std::shared_ptr<DnsLookup> dns;  // this worker's resolver; null: no DNS (auth results temperror)
   std::string hostname;             // ours (config `hostname`): SPF's %{r}, Received-SPF's receiver
   AuthResults auth;
+  // The MIME view of transaction `mime_txn`'s message, parsed once by whichever of
+  // the mime and content filters runs first at end of data.
+  std::string mime_txn;
+  std::shared_ptr<const MimeView> mime;
 };
 
 }  // namespace mxgate

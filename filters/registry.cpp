@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "filters/config_node.hpp"
+#include "filters/content/content_filter.hpp"
 #include "filters/dkim/dkim_filter.hpp"
 #include "filters/dmarc/dmarc_filter.hpp"
 #include "filters/headers/headers_filter.hpp"
@@ -28,6 +29,7 @@ const Entry kFilters[] = {
     {"dkim", make_dkim_filter},
     {"dmarc", make_dmarc_filter},
     {"mime", make_mime_filter},
+    {"content", make_content_filter},
 };
 
 // Filters that read what others left in FilterState, and the filters that must run

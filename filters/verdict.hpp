@@ -17,9 +17,13 @@ const char* action_name(Action a);
 
 // Evidence for policy/: operators write policies against the name, so never rename one.
 struct Symbol {
+  Symbol() = default;
+  Symbol(std::string n, double s, std::string d = {}, std::string w = {})
+      : name(std::move(n)), score(s), detail(std::move(d)), where(std::move(w)) {}
   std::string name;    // UPPER_SNAKE, e.g. "SPF_FAIL"
   double score = 0.0;
-  std::string detail;  // short, for logs: "ip=192.0.2.7"
+  std::string detail;  // short, for logs: "ip=192.0.2.7" (content rules: their `describe`)
+  std::string where;   // content rules: where in the message it matched
 };
 
 struct Verdict {

@@ -162,6 +162,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     for (const auto& s : out.symbols) {
       j.begin_object().field("name", s.name).field("score", s.score);
       if (!s.detail.empty()) j.field("detail", s.detail);
+      if (!s.where.empty()) j.field("where", s.where);
       j.end_object();
     }
     j.end_array();
@@ -234,8 +235,10 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     std::printf("symbols:   (none)\n");
   } else {
     std::printf("symbols:\n");
-    for (const auto& s : out.symbols)
+    for (const auto& s : out.symbols) {
       std::printf("  %-28s %6.2f  %s\n", s.name.c_str(), s.score, s.detail.c_str());
+      if (!s.where.empty()) std::printf("  %-28s         matched in %s\n", "", s.where.c_str());
+    }
   }
   return 0;
 }

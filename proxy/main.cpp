@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <iostream>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -68,6 +69,9 @@ int serve(const std::string& path, bool check_only, const std::function<void(Ser
 int main(int argc, char** argv) {
   // A client that resets the connection mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // Diagnostics go to stderr for every subcommand (check --json writes its result
+  // on stdout); serve replaces this logger from the config's log.* keys.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("mxgate-cli"));
   CLI::App app{"mxgate: a before-queue filtering SMTP proxy"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "mxgate 0.1.0");
@@ -118,9 +122,9 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return serve(config_path, check_config);
 
   if (*check_cmd) {
+    spdlog::set_level(spdlog::level::warn);
     auto r = load(check_config_path);
     if (!r.ok()) return report(r.errors);
-    spdlog::set_level(spdlog::level::warn);
     return run_check(*r.value, copt);
   }
 

@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "filters/content/scan_pool.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/listen.hpp"
 #include "proxy/session.hpp"
@@ -251,6 +252,38 @@ bool Server::reload() {
   return true;
 }
 
+void Server::request_reload() {
+  std::lock_guard lock(reload_mu_);
+  if (reload_running_) {
+    reload_pending_ = true;
+    spdlog::info("SIGHUP: a reload is running; another follows it");
+    return;
+  }
+  if (reload_thread_.joinable()) reload_thread_.join();  // the previous one has finished
+  reload_running_ = true;
+  reload_thread_ = std::thread([this] {
+    while (true) {
+      reload();
+      std::lock_guard l(reload_mu_);
+      if (!reload_pending_) {
+        reload_running_ = false;
+        return;
+      }
+      reload_pending_ = false;
+    }
+  });
+}
+
+void Server::join_reload() {
+  std::thread t;
+  {
+    std::lock_guard lock(reload_mu_);
+    t = std::move(reload_thread_);
+    reload_pending_ = false;
+  }
+  if (t.joinable()) t.join();
+}
+
 void Server::begin_shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -302,6 +335,9 @@ Task<void> Server::drain() {
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  // Scans still on the content filter's pool hand their results back to the
+  // workers: let them finish before the workers stop.
+  quiesce_scan_pool();
   spdlog::info("stopped: {}", ctx_->counters.summary());
   for (auto& g : guards_) g.reset();
   for (auto& w : workers_) w->stop();
@@ -317,7 +353,7 @@ void Server::install_signals() {
 void Server::on_signal(const boost::system::error_code& ec, int sig) {
   if (ec) return;
   if (sig == SIGHUP) {
-    reload();
+    request_reload();
   } else {
     spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     begin_shutdown();
@@ -329,6 +365,7 @@ void Server::on_signal(const boost::system::error_code& ec, int sig) {
 void Server::wait() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  join_reload();  // a reload still compiling rules finishes first (it uses *this)
   joined_ = true;
 }
 
@@ -337,6 +374,7 @@ void Server::stop() {
   begin_shutdown();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  join_reload();
   joined_ = true;
 }
 

@@ -42,8 +42,12 @@ class Server {
   void wait();
   // Stops accepting, drains, joins the threads. Safe to call more than once.
   void stop();
-  // SIGHUP: true if the new config was loaded.
+  // Loads the config file again, synchronously: true if the new config was loaded.
   bool reload();
+  // SIGHUP: reload() on a thread of its own, so compiling a large rule set never
+  // holds the listeners or a session worker; SIGHUPs during a reload coalesce into
+  // one more reload after it.
+  void request_reload();
   ConfigPtr config() const;
   ServerContext& context() { return *ctx_; }
   boost::asio::io_context& io() { return ioc_; }
@@ -86,6 +90,12 @@ class Server {
   std::map<Session*, std::weak_ptr<Session>> sessions_;
   bool stopping_ = false;
   bool joined_ = false;
+  // The reload thread (request_reload).
+  std::mutex reload_mu_;
+  std::thread reload_thread_;
+  bool reload_running_ = false;
+  bool reload_pending_ = false;
+  void join_reload();
 };
 
 // Sets up spdlog from cfg.log and returns the transaction logger (null if off).

@@ -974,6 +974,7 @@ void Session::log_transaction(const char* verdict, const std::string& reply_text
   auto sym = [&](const Symbol& s) {
     j.begin_object().field("name", s.name).field("score", s.score);
     if (!s.detail.empty()) j.field("detail", s.detail);
+    if (!s.where.empty()) j.field("where", s.where);
     j.end_object();
   };
   for (const auto& s : session_symbols_) sym(s);

@@ -435,6 +435,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
     if (std::filesystem::exists(file, ec)) {
       std::string why = load_cache(*scopes, file, rep.key, rules, copt);
       if (why.empty()) {
+        for (auto& sc : *scopes) sc->index_engines();
         remember();
         return done(scopes, CompileReport::Source::DiskCache);
       }
@@ -445,6 +446,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
   }
   build(*scopes, rules, copt, res.errors);
   if (!res.errors.empty()) return res;
+  for (auto& sc : *scopes) sc->index_engines();
   if (!file.empty()) {
     std::string why = save_cache(*scopes, file, rep.key);
     if (!why.empty()) rep.cache_note = "not cached: " + why;
@@ -572,9 +574,21 @@ std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t lim
 
 constexpr std::size_t kNoMatch = static_cast<std::size_t>(-1);
 
+// Per-thread match state, reused by every scan on the thread: sized for the largest
+// scope met so far, and only the entries a scan touched are reset afterwards, so a
+// scan of a short text costs what it matches, not what the scope holds.
+struct MatchState {
+  std::vector<std::size_t> ends;      // per entry: end of the first match, or kNoMatch
+  std::vector<std::size_t> touched;   // entries whose `ends` this scan set
+  void mark(std::size_t k, std::size_t end) {
+    if (ends[k] != kNoMatch) return;
+    ends[k] = end;
+    touched.push_back(k);
+  }
+};
+
 int on_hs_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx) {
-  auto& ends = *static_cast<std::vector<std::size_t>*>(ctx);
-  if (ends[id] == kNoMatch) ends[id] = static_cast<std::size_t>(to);
+  static_cast<MatchState*>(ctx)->mark(id, static_cast<std::size_t>(to));
   return 0;
 }
 
@@ -585,34 +599,45 @@ int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned,
 
 }  // namespace
 
+void CompiledScope::index_engines() {
+  solos_.clear();
+  always_.clear();
+  for (std::size_t k = 0; k < regexes.size(); ++k) {
+    if (regexes[k].solo) solos_.push_back(k);
+    if (regexes[k].engine == Engine::Re2 || regexes[k].engine == Engine::Pcre2) always_.push_back(k);
+  }
+}
+
 void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const {
   // Hyperscan takes an unsigned length; texts are bounded far below 4 GiB by the
   // message size limit, but never let a wrap skip the tail silently.
   if (text.size() > UINT32_MAX) text = text.substr(0, UINT32_MAX);
-  std::vector<std::size_t> ends(regexes.size(), kNoMatch);
+  thread_local MatchState st;
+  if (st.ends.size() < regexes.size()) st.ends.resize(regexes.size(), kNoMatch);
+  st.touched.clear();
   // One scratch per thread, grown for every database it meets (hs_alloc_scratch
   // only reallocates when a database needs more): no locking, no per-scan allocation.
   thread_local ThreadScratch scratch;
   if (hs && hs_alloc_scratch(hs.get(), &scratch.s) == HS_SUCCESS)
-    hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_hs_match, &ends);
-  for (std::size_t k = 0; k < regexes.size(); ++k) {
-    const CompiledRegex& cr = regexes[k];
-    if (!cr.solo || hs_alloc_scratch(cr.solo.get(), &scratch.s) != HS_SUCCESS) continue;
-    hs_scan(cr.solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_solo_match, &ends[k]);
+    hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_hs_match, &st);
+  for (std::size_t k : solos_) {
+    if (hs_alloc_scratch(regexes[k].solo.get(), &scratch.s) != HS_SUCCESS) continue;
+    std::size_t end = kNoMatch;
+    hs_scan(regexes[k].solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_solo_match, &end);
+    if (end != kNoMatch) st.mark(k, end);
   }
-  for (std::size_t k = 0; k < regexes.size(); ++k) {
+  auto confirm = [&](std::size_t k) {
     const CompiledRegex& cr = regexes[k];
     const Rule& r = rules[cr.rule];
     std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
-    std::size_t n = 0, end = ends[k];
+    std::size_t n = 0, end = st.ends[k];
     switch (cr.engine) {
       case Engine::Hyperscan:
-        if (end == kNoMatch) break;
         n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end) : 1;
         break;
       case Engine::Prefilter:
         // A prefilter hit is only a candidate: PCRE2 decides, from the start.
-        if (end != kNoMatch) n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
+        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
         break;
       case Engine::Pcre2:
         n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
@@ -624,7 +649,12 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
         break;
     }
     if (n > 0) out.push_back({cr.rule, n, end});
+  };
+  for (std::size_t k : st.touched) {
+    confirm(k);
+    st.ends[k] = kNoMatch;
   }
+  for (std::size_t k : always_) confirm(k);
 }
 
 std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {

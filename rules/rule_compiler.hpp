@@ -124,6 +124,13 @@ class CompiledScope {
   std::vector<std::size_t> scan(std::string_view text, const std::vector<Rule>& rules) const;
 
   Pcre2MatchContextPtr match_context;  // shared limits for every PCRE2 match
+
+  // After the entries are final (compile or cache load): which entries have their
+  // own database, and which run on every text (RE2, PCRE2 alone).
+  void index_engines();
+
+ private:
+  std::vector<std::size_t> solos_, always_;
 };
 
 struct EngineCounts {

@@ -282,7 +282,13 @@ TEST_F(CacheTest, ACorruptFileIsIgnoredAndReplaced) {
     EXPECT_EQ(rep.source, CompileReport::Source::Compiled);
     EXPECT_NE(rep.cache_note.find("unusable"), std::string::npos) << rep.cache_note;
     EXPECT_EQ(scan_names(*rs, "body", "foobar"), (V{"C_PRE"}));
-    EXPECT_EQ(std::filesystem::file_size(first.cache_file), size);  // rewritten whole
+    rs.reset();
+    // Rewritten whole: the next start reads it. (Its size may differ: which
+    // patterns get a database of their own depends on how long each took to build.)
+    CompileReport next;
+    ASSERT_TRUE(load(kCached, next));
+    EXPECT_EQ(next.source, CompileReport::Source::DiskCache) << next.cache_note;
+    size = std::filesystem::file_size(first.cache_file);
   }
   // Flipped bytes inside a database: Hyperscan refuses it, we compile.
   {

@@ -1046,4 +1046,11 @@ Result<ParsedRules> parse_rule_text(std::string_view text, const std::string& fi
   return finish(p);
 }
 
+Result<ParsedRules> parse_rule_texts(const std::vector<std::pair<std::string, std::string>>& files,
+                                     const ParseOptions& opt) {
+  Parser p(opt);
+  for (const auto& [name, text] : files) p.parse_text(text, name, 0);
+  return finish(p);
+}
+
 }  // namespace mxgate::rules

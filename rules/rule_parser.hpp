@@ -32,6 +32,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "filters/config_error.hpp"
@@ -170,6 +171,10 @@ struct ParseOptions {
 Result<ParsedRules> parse_rule_dir(const std::filesystem::path& dir, const ParseOptions& opt = {});
 // Loads the given files in the given order.
 Result<ParsedRules> parse_rule_files(const std::vector<std::filesystem::path>& files,
+                                     const ParseOptions& opt = {});
+// Several (name, text) files in the given order, as parse_rule_files reads files
+// (the rule set compiled into the binary; `include` resolves against the disk).
+Result<ParsedRules> parse_rule_texts(const std::vector<std::pair<std::string, std::string>>& files,
                                      const ParseOptions& opt = {});
 // Parses text as if read from `file_name` (includes resolve relative to it).
 Result<ParsedRules> parse_rule_text(std::string_view text, const std::string& file_name,

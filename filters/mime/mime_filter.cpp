@@ -1,6 +1,7 @@
 #include "filters/mime/mime_filter.hpp"
 
 #include "filters/config_node.hpp"
+#include "filters/filter_state.hpp"
 
 namespace mxgate {
 
@@ -18,7 +19,14 @@ Verdict MimeFilter::symbols_for(const MimeView& view) const {
 
 Verdict MimeFilter::check(const Message& msg) const { return symbols_for(parse_mime(msg, cfg_->limits)); }
 
-Task<Verdict> MimeFilter::on_end_of_data(const Envelope& /*env*/, const Message& msg) { co_return check(msg); }
+Task<Verdict> MimeFilter::on_end_of_data(const Envelope& env, const Message& msg) {
+  auto view = std::make_shared<const MimeView>(parse_mime(msg, cfg_->limits));
+  if (env.state && !env.txn_id.empty()) {  // the content filter reads it from here
+    env.state->mime_txn = env.txn_id;
+    env.state->mime = view;
+  }
+  co_return symbols_for(*view);
+}
 
 FilterPtr make_mime_filter(ConfigMap& cfg) {
   auto c = std::make_shared<MimeConfig>();

@@ -1,7 +1,8 @@
 """`mxgate check`: the filter chain run offline on the sample messages.
 
-The default (embedded samples/mxgate.yaml) config runs `headers`, `spf`, `dkim` and
-`dmarc`; their symbols and scores are in the filters' headers. They only add symbols,
+The default (embedded samples/mxgate.yaml) config runs `headers`, `spf`, `dkim`,
+`dmarc`, `mime` and `content` (the builtin rules of rules/default/); their symbols and
+scores are in the filters' headers and the rule files. They only add symbols,
 so the verdict is "accept" and the score is the sum of the symbol scores. DNS comes
 from samples/dns/demo.zone, served on 127.0.0.1 for this module (`--dns`).
 """
@@ -17,7 +18,8 @@ from harness import MXGATE, SOURCE_DIR, DnsServer
 
 SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
 DEMO_ZONE = os.path.join(SOURCE_DIR, "samples", "dns", "demo.zone")
-CHAIN = ["headers", "spf", "dkim", "dmarc"]
+CHAIN = ["headers", "spf", "dkim", "dmarc", "mime", "content"]
+CONTENT = os.path.join(SOURCE_DIR, "tests", "data", "content")
 
 # file -> (symbols in order as (name, score, detail), total score), checked from
 # 127.0.0.1 (which example.net's SPF record allows). SPF runs at MAIL FROM, so its
@@ -39,12 +41,16 @@ EXPECTED = {
                       ("MULTIPLE_FROM", 2.0, "2 From fields"),
                       ("DKIM_NONE", 0.0, ""),
                       ("DMARC_PERMERROR", 0.0, None),
-                      ("DMARC_BAD_FROM", 1.5, None)], 5.5),
+                      ("DMARC_BAD_FROM", 1.5, None),
+                      ("MIME_BAD_HEADER", 0.5, None),
+                      # A content rule (rules/default/20_body.cf): the Subject is body text.
+                      ("VERIFY_ACCOUNT", 0.6, "Asks to verify or update an account, identity or payment details")], 6.6),
     # Unsigned, but SPF passes for the From domain: DMARC passes on SPF alone.
     "malformed-header.eml": ([("SPF_PASS", -0.1, "example.net ip=127.0.0.1 mechanism=ip4:127.0.0.0/8"),
                               ("HEADER_MALFORMED", 1.5, "line without a field name in the header section"),
                               ("DKIM_NONE", 0.0, ""),
-                              ("DMARC_PASS", -0.5, "example.net (aligned: spf=example.net)")], 0.9),
+                              ("DMARC_PASS", -0.5, "example.net (aligned: spf=example.net)"),
+                              ("MIME_BAD_HEADER", 0.5, None)], 1.4),
 }
 
 DNS = None
@@ -77,6 +83,7 @@ HEADER_ENVELOPE = {
 }
 
 SYMBOL_LINE = re.compile(r"^  (\S+)\s+(-?\d+\.\d\d)  ?(.*)$")
+WHERE_LINE = re.compile(r"^\s+matched in (.*)$")
 
 
 def run(*args, stdin=None):
@@ -93,6 +100,9 @@ def parse_text(out):
     r = {"symbols": []}
     in_symbols = False
     for line in out.splitlines():
+        if in_symbols and WHERE_LINE.match(line):
+            r.setdefault("where", {})[r["symbols"][-1][0]] = WHERE_LINE.match(line).group(1)
+            continue
         if in_symbols and line.startswith("  "):
             m = SYMBOL_LINE.match(line)
             assert m, "bad symbol line %r" % line
@@ -181,7 +191,8 @@ class CheckSamples(unittest.TestCase):
                                          "mail_from": "bounce@sender.example",
                                          "rcpts": ["one@rcpt.example"]})
         self.assertEqual([s["name"] for s in j["symbols"]],
-                         ["SPF_NONE", "MULTIPLE_FROM", "DKIM_NONE", "DMARC_PERMERROR", "DMARC_BAD_FROM"])
+                         ["SPF_NONE", "MULTIPLE_FROM", "DKIM_NONE", "DMARC_PERMERROR", "DMARC_BAD_FROM",
+                          "MIME_BAD_HEADER", "VERIFY_ACCOUNT"])
 
     def test_stdin(self):
         with open(os.path.join(SAMPLES, "missing-date-mid.eml")) as f:
@@ -204,6 +215,36 @@ class CheckSamples(unittest.TestCase):
         j = json.loads(check(path, "--json").stdout)
         self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]],
                          [(n, sc) for n, sc, _ in EXPECTED["malformed-header.eml"][0]])
+
+    def test_content_hits_say_what_and_where(self):
+        # Each content rule hit: score, its describe text, and where it matched.
+        path = os.path.join(CONTENT, "phish_html.eml")
+        p = check(path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = parse_text(p.stdout)
+        syms = {n: (sc, d) for n, sc, d in r["symbols"]}
+        self.assertEqual(syms["HTML_PASSWORD_FIELD"],
+                         (1.8, "HTML password input field inside the mail"))
+        self.assertRegex(r["where"]["HTML_PASSWORD_FIELD"],
+                         r'^rawbody part 2 text/html at \d+: ".*type=\\"password"$')
+        self.assertRegex(r["where"]["URI_USERINFO_DECEPTIVE"],
+                         r'^uri "http://www\.microsoft\.com@203\.0\.113\.45/')
+        self.assertTrue(r["where"]["PHISH_WORDING_AND_LINK"].startswith("meta: "), r["where"])
+        total = sum(sc for sc, _ in syms.values())
+        self.assertAlmostEqual(r["score"], total, places=2)
+        # The same in JSON: detail is the description, where the place.
+        j = json.loads(check(path, "--json").stdout)
+        by = {s["name"]: s for s in j["symbols"]}
+        self.assertEqual(by["HTML_PASSWORD_FIELD"]["detail"], "HTML password input field inside the mail")
+        self.assertEqual(by["HTML_PASSWORD_FIELD"]["where"], r["where"]["HTML_PASSWORD_FIELD"])
+
+    def test_gtube(self):
+        j = json.loads(check(os.path.join(CONTENT, "gtube.eml"), "--json").stdout)
+        gtube = [s for s in j["symbols"] if s["name"] == "GTUBE"]
+        self.assertEqual(len(gtube), 1, j["symbols"])
+        self.assertEqual(gtube[0]["score"], 1000)
+        self.assertTrue(gtube[0]["where"].startswith("body part 1 text/plain at "), gtube[0])
+        self.assertGreaterEqual(j["score"], 1000)
 
     def test_missing_file_exits_1(self):
         for extra in ([], ["--json"]):

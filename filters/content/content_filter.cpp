@@ -1,0 +1,204 @@
+#include "filters/content/content_filter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "filters/config_node.hpp"
+#include "filters/content/content_scan.hpp"
+#include "filters/content/scan_pool.hpp"
+#include "filters/filter_state.hpp"
+#include "filters/mime/mime.hpp"
+
+namespace mxgate {
+namespace asio = boost::asio;
+
+namespace {
+
+// The MIME view of this transaction's message: the one the mime filter parsed if
+// it ran first, else a new one.
+std::shared_ptr<const MimeView> view_for(const Envelope& env, const Message& msg) {
+  if (env.state && env.state->mime && !env.txn_id.empty() && env.state->mime_txn == env.txn_id)
+    return env.state->mime;
+  return std::make_shared<const MimeView>(parse_mime(msg));
+}
+
+Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view) {
+  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits);
+  Verdict v;
+  v.symbols = content_symbols(*cfg.rules, result);
+  return v;
+}
+
+// Runs fn on the pool and resumes the awaiting coroutine on its own executor with
+// the result; nullopt if the pool's queue is full. `fn` by reference: the caller's
+// frame holds it until we resume it (g++ 12 destroys some by-value coroutine
+// parameters twice, ../shared/STACK-NOTES.md).
+Task<std::optional<Verdict>> on_pool(ScanPool& pool, const std::function<Verdict()>& fn) {
+  using Sig = void(std::exception_ptr, std::optional<Verdict>);
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, Sig>(
+      [&pool, &fn](auto handler) {
+        using Handler = decltype(handler);
+        auto h = std::make_shared<Handler>(std::move(handler));
+        // A tracked executor counts as outstanding work: the session's io_context
+        // keeps running until the result is back.
+        auto ex = asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
+        bool queued = pool.try_submit([h, ex, fn]() {
+          std::exception_ptr err;
+          std::optional<Verdict> out;
+          try {
+            out = fn();
+          } catch (...) {
+            err = std::current_exception();
+          }
+          asio::post(ex, [h, err, out = std::move(out)]() mutable { (*h)(err, std::move(out)); });
+        });
+        if (!queued) asio::post(ex, [h]() { (*h)(nullptr, std::nullopt); });
+      },
+      asio::use_awaitable);
+}
+
+std::string read_file(const std::filesystem::path& p, std::string& err) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) {
+    err = "cannot read";
+    return {};
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+Verdict ContentFilter::check(const Envelope& env, const Message& msg) const {
+  auto view = view_for(env, msg);
+  return scan(*cfg_, env, msg, *view);
+}
+
+Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& msg) {
+  auto cfg = cfg_;  // the rule set this message started with, whatever reloads happen
+  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) {
+    auto view = view_for(env, msg);
+    co_return scan(*cfg, env, msg, *view);
+  }
+  // Large: MIME parsing and scanning both leave the session's thread. env and msg
+  // live in this coroutine's frame until it resumes.
+  std::shared_ptr<const MimeView> shared;
+  if (env.state && env.state->mime && env.state->mime_txn == env.txn_id) shared = env.state->mime;
+  const Envelope* e = &env;
+  const Message* m = &msg;
+  std::function<Verdict()> job = [cfg, e, m, shared]() {
+    if (shared) return scan(*cfg, *e, *m, *shared);
+    MimeView view = parse_mime(*m);
+    return scan(*cfg, *e, *m, view);
+  };
+  std::optional<Verdict> v = co_await on_pool(*cfg->pool, job);
+  if (!v) {
+    spdlog::warn("content: scan queue full ({} waiting): {} {} for a {}-byte message", cfg->pool->max_queued(),
+                 cfg->busy_reply.code(), cfg->busy_reply.enhanced(), msg.size());
+    co_return Verdict::tempfail(cfg->busy_reply).with({"CONTENT_SCAN_BUSY", 0.0, "scan queue full"});
+  }
+  co_return std::move(*v);
+}
+
+FilterPtr make_content_filter(ConfigMap& cfg) {
+  auto c = std::make_shared<ContentConfig>();
+  std::vector<std::string> sources{"builtin"};
+  cfg.get("rules", sources);
+  std::string cache_dir = "/var/cache/mxgate";
+  cfg.get("cache_dir", cache_dir);
+  cfg.get_size("inline_scan_bytes", c->inline_scan_bytes, 0, std::size_t{1} << 30);
+  std::uint64_t threads = 0, queue = c->scan_queue;
+  cfg.get_uint("scan_threads", threads, 0, 256);
+  cfg.get_uint("scan_queue", queue, 1, 100000);
+  c->scan_threads = static_cast<std::size_t>(threads);
+  c->scan_queue = static_cast<std::size_t>(queue);
+  cfg.get_reply("busy_reply", c->busy_reply);
+  if (c->busy_reply.klass() != 4) cfg.error("busy_reply", "must be a 4xx reply (the sender retries)");
+  cfg.get_size("max_body_part_bytes", c->limits.max_body_part_bytes, 1024, std::size_t{1} << 30);
+  cfg.get_size("max_rawbody_part_bytes", c->limits.max_rawbody_part_bytes, 1024, std::size_t{1} << 30);
+  cfg.get_size("max_full_bytes", c->limits.max_full_bytes, 1024, std::size_t{1} << 31);
+  std::uint64_t urls = c->limits.max_urls;
+  cfg.get_uint("max_urls", urls, 1, 1'000'000);
+  c->limits.max_urls = static_cast<std::size_t>(urls);
+  if (sources.empty()) cfg.error("rules", "needs at least one rule folder (or builtin)");
+
+  // The files, in order: each folder's *.cf in byte order, as SpamAssassin reads them.
+  std::vector<std::pair<std::string, std::string>> files;
+  std::filesystem::path base = std::filesystem::path(cfg.file()).parent_path();
+  bool readable = true;
+  for (const auto& src : sources) {
+    if (src == "builtin") {
+      files.insert(files.end(), builtin_rule_files().begin(), builtin_rule_files().end());
+      c->sources.push_back(src);
+      continue;
+    }
+    std::filesystem::path dir = src;
+    if (dir.is_relative() && !base.empty()) dir = base / dir;
+    c->sources.push_back(dir.string());
+    std::error_code ec;
+    std::vector<std::filesystem::path> cf;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".cf" && it->is_regular_file(ec)) cf.push_back(it->path());
+    if (ec) {
+      cfg.error("rules", dir.string() + ": cannot read rule folder: " + ec.message());
+      readable = false;
+      continue;
+    }
+    std::sort(cf.begin(), cf.end(),
+              [](const auto& a, const auto& b) { return a.filename().string() < b.filename().string(); });
+    for (const auto& f : cf) {
+      std::string err;
+      std::string text = read_file(f, err);
+      if (!err.empty()) {
+        cfg.error("rules", f.string() + ": " + err);
+        readable = false;
+      }
+      files.emplace_back(f.string(), std::move(text));
+    }
+  }
+  if (!readable) return nullptr;
+
+  auto parsed = rules::parse_rule_texts(files);
+  if (!parsed.ok()) {
+    // Rule errors carry their own file, line and rule name.
+    for (auto& e : parsed.errors) cfg.add_error(std::move(e));
+    cfg.error("rules", "the rule set has " + std::to_string(parsed.errors.size()) + " error(s), listed above");
+    return nullptr;
+  }
+  for (const auto& w : parsed.value->warnings) spdlog::debug("content rules: {}", w.str());
+  if (!parsed.value->warnings.empty()) {
+    std::string by;
+    for (const auto& [d, n] : parsed.value->warning_counts()) by += (by.empty() ? "" : ", ") + d + " " + std::to_string(n);
+    spdlog::info("content rules: {} directives not supported, skipped ({}); `mxgate rules lint` lists them",
+                 parsed.value->warnings.size(), by);
+  }
+  rules::CompileOptions copt;
+  copt.cache_dir = cache_dir;
+  auto compiled = rules::RuleSet::compile(std::move(*parsed.value), copt, &c->report);
+  if (!compiled.ok()) {
+    for (auto& e : compiled.errors) cfg.add_error(std::move(e));
+    cfg.error("rules", "the rule set did not compile, errors above");
+    return nullptr;
+  }
+  c->rules = *compiled.value;
+  if (!c->report.cache_note.empty()) spdlog::info("content rules: {}", c->report.cache_note);
+  auto counts = c->rules->counts();
+  spdlog::info("content rules: {} rules ({} regex: {} hyperscan, {} re2, {} prefilter+pcre2, {} pcre2, {} unsupported), "
+               "{} in {:.2f}s",
+               c->rules->rules().size(), counts.total(), counts.by_engine[0], counts.by_engine[1], counts.by_engine[2],
+               counts.by_engine[3], counts.by_engine[4], rules::source_name(c->report.source), c->report.seconds);
+  c->pool = shared_scan_pool(c->scan_threads, c->scan_queue);
+  return std::make_shared<ContentFilter>(std::move(c));
+}
+
+}  // namespace mxgate

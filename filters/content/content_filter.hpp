@@ -1,0 +1,70 @@
+// ContentFilter: SpamAssassin-style content rules over the decoded message, at end
+// of data. Every rule that hits becomes a symbol with its score, its `describe`
+// text and where it matched; what the total means is policy's decision.
+//
+// Config (filters: - content: {...}; docs/configuration.md):
+//   rules: [builtin]            rule folders (*.cf, SpamAssassin syntax, docs/rules.md),
+//                               read in order, later files override earlier
+//                               scores; `builtin` is the set shipped in rules/default/,
+//                               compiled into the binary. Relative paths are read
+//                               from the config file's folder.
+//   cache_dir: /var/cache/mxgate   compiled Hyperscan databases kept here between
+//                               runs ("" for none); see rules/rule_cache.cpp
+//   inline_scan_bytes: 256k     messages up to this size are scanned on the
+//                               session's own thread; larger ones on the scan pool
+//   scan_threads: 0             scan pool threads (0: one per core; restart to change)
+//   scan_queue: 256             large messages waiting for the pool at most; beyond
+//                               that, busy_reply (restart to change)
+//   busy_reply: 451 4.3.2 ...   the answer when the pool queue is full
+//   max_body_part_bytes: 50000, max_rawbody_part_bytes: 500000, max_full_bytes: 32M,
+//   max_urls: 1000              how much of each text the rules read (scan_texts.hpp)
+//
+// The rule set is compiled when the config loads (mxgate serve, SIGHUP, check):
+// any rule error fails the load with file, line and rule name, so a running server
+// keeps its previous rules.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filters/content/scan_texts.hpp"
+#include "filters/filter.hpp"
+#include "filters/smtp_reply.hpp"
+#include "rules/rule_compiler.hpp"
+
+namespace mxgate {
+
+class ConfigMap;
+class ScanPool;
+
+struct ContentConfig {
+  rules::RuleSetPtr rules;
+  std::vector<std::string> sources;    // what `rules` named, resolved ("builtin", "/etc/mxgate/rules")
+  rules::CompileReport report;
+  ScanLimits limits;
+  std::size_t inline_scan_bytes = 256 * 1024;
+  std::size_t scan_threads = 0;
+  std::size_t scan_queue = 256;
+  SmtpReply busy_reply{451, "4.3.2", "Content scanner busy, try again later"};
+  std::shared_ptr<ScanPool> pool;      // null: scan everything inline (tests, check)
+};
+
+class ContentFilter final : public Filter {
+ public:
+  explicit ContentFilter(std::shared_ptr<const ContentConfig> cfg) : cfg_(std::move(cfg)) {}
+  const char* name() const override { return "content"; }
+  Task<Verdict> on_end_of_data(const Envelope& env, const Message& msg) override;
+  // The synchronous core (mxgate check, tests): parse, scan, symbols.
+  Verdict check(const Envelope& env, const Message& msg) const;
+  const ContentConfig& config() const { return *cfg_; }
+
+ private:
+  std::shared_ptr<const ContentConfig> cfg_;
+};
+
+FilterPtr make_content_filter(ConfigMap& cfg);
+
+// The rule files shipped in rules/default/, compiled in: (file name, text), sorted.
+const std::vector<std::pair<std::string, std::string>>& builtin_rule_files();
+
+}  // namespace mxgate

@@ -1,0 +1,218 @@
+#include "filters/content/content_scan.hpp"
+
+#include <map>
+
+namespace mxgate {
+namespace {
+
+using rules::Rule;
+using rules::Scope;
+
+// Up to `width` bytes of text ending at `end`, on UTF-8 boundaries, controls as spaces.
+std::string excerpt(std::string_view text, std::size_t end, std::size_t width = 48) {
+  end = std::min(end, text.size());
+  std::size_t begin = end > width ? end - width : 0;
+  while (begin < end && (static_cast<unsigned char>(text[begin]) & 0xC0) == 0x80) ++begin;
+  std::string out = begin > 0 ? "..." : "";
+  for (std::size_t i = begin; i < end; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out += c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c);
+  }
+  return out;
+}
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+class Collector {
+ public:
+  explicit Collector(const rules::RuleSet& rs) : rs_(rs), counts_(rs.rules().size(), 0), where_(rs.rules().size()) {}
+
+  void add(std::size_t rule, std::size_t count, std::string where) {
+    const Rule& r = rs_.rules()[rule];
+    if (counts_[rule] == 0) where_[rule] = std::move(where);
+    counts_[rule] = r.multiple ? counts_[rule] + count : 1;
+    if (r.multiple && r.maxhits > 0) counts_[rule] = std::min<std::size_t>(counts_[rule], static_cast<std::size_t>(r.maxhits));
+  }
+  std::size_t count(std::size_t rule) const { return counts_[rule]; }
+
+  // Metas may use metas: evaluate depth-first, each once; a cycle reads as 0.
+  void eval_metas() {
+    std::vector<char> state(rs_.rules().size(), 0);  // 0 new, 1 running, 2 done
+    for (std::size_t i = 0; i < rs_.rules().size(); ++i) eval(i, state);
+  }
+
+  ContentScan result(std::size_t scanned) {
+    ContentScan out;
+    out.scanned_bytes = scanned;
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+      if (counts_[i] > 0) out.hits.push_back({i, counts_[i], std::move(where_[i])});
+    return out;
+  }
+
+ private:
+  // A meta's value is its expression's (as in SpamAssassin, where a meta that sums
+  // sub-rules can be compared by another: `meta X __COUNT >= 2`).
+  double eval(std::size_t i, std::vector<char>& state) {
+    const Rule& r = rs_.rules()[i];
+    if (r.scope != Scope::Meta) return static_cast<double>(counts_[i]);
+    if (state[i] == 2) return meta_values_[i];
+    if (state[i] == 1) return 0;  // a cycle (the parser refuses them; belt and braces)
+    state[i] = 1;
+    double v = 0;
+    if (!rs_.parsed().unsupported_rules.count(r.name))
+      v = rules::eval_meta(r.meta, [&](int k) { return eval(static_cast<std::size_t>(k), state); });
+    if (v != 0) {
+      counts_[i] = 1;
+      std::string why;
+      collect_true(r.meta, why);
+      where_[i] = why.empty() ? "meta" : "meta: " + why;
+    }
+    meta_values_[i] = v;
+    state[i] = 2;
+    return v;
+  }
+
+  // The rules a meta names that were true (its evidence), in expression order.
+  void collect_true(const rules::MetaNode& n, std::string& out) const {
+    if (n.kind == rules::MetaNode::Kind::Rule) {
+      if (n.rule_index >= 0 && counts_[static_cast<std::size_t>(n.rule_index)] > 0 &&
+          out.find(n.rule) == std::string::npos)
+        out += (out.empty() ? "" : " ") + n.rule;
+      return;
+    }
+    for (const auto& k : n.kids) collect_true(k, out);
+  }
+
+  const rules::RuleSet& rs_;
+  std::vector<std::size_t> counts_;
+  std::vector<std::string> where_;
+  std::vector<double> meta_values_ = std::vector<double>(rs_.rules().size(), 0.0);
+};
+
+// body: one scan per paragraph (line), as SpamAssassin runs body rules, so no
+// pattern spans two paragraphs; rawbody: one scan of the whole text.
+void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, const PartText& pt,
+                    const char* scope, bool per_line, Collector& c, std::vector<rules::ScanHit>& hits) {
+  std::string_view all = pt.text;
+  std::size_t start = 0;
+  while (start < all.size()) {
+    std::size_t end = per_line ? all.find('\n', start) : all.size();
+    if (end == std::string_view::npos) end = all.size();
+    std::string_view unit = all.substr(start, end - start);
+    hits.clear();
+    sc.scan(unit, rs.rules(), hits);
+    for (const auto& h : hits) {
+      auto [label, off] = pt.locate(start + h.end);
+      c.add(h.rule, h.count,
+            std::string(scope) + " " + label + " at " + std::to_string(off) + ": " + quoted(excerpt(unit, h.end)));
+    }
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
+                         const ScanLimits& limits) {
+  ScanTexts texts = build_scan_texts(view, msg, limits);
+  Collector c(rs);
+  std::size_t scanned = 0;
+  std::vector<rules::ScanHit> hits;
+  const auto& rules = rs.rules();
+  for (const auto& sc : rs.scopes()) {
+    switch (sc->scope) {
+      case Scope::Body:
+        scan_part_text(*sc, rs, texts.body, "body", true, c, hits);
+        scanned += texts.body.text.size();
+        break;
+      case Scope::RawBody:
+        scan_part_text(*sc, rs, texts.rawbody, "rawbody", false, c, hits);
+        scanned += texts.rawbody.text.size();
+        break;
+      case Scope::Full:
+        hits.clear();
+        sc->scan(texts.full, rules, hits);
+        scanned += texts.full.size();
+        for (const auto& h : hits)
+          c.add(h.rule, h.count, "full at " + std::to_string(h.end) + ": " + quoted(excerpt(texts.full, h.end)));
+        break;
+      case Scope::Uri:
+        for (const auto& url : texts.urls) {
+          hits.clear();
+          sc->scan(url, rules, hits);
+          scanned += url.size();
+          for (const auto& h : hits) c.add(h.rule, h.count, "uri " + quoted(excerpt(url, url.size(), 200)));
+        }
+        break;
+      case Scope::Header: {
+        std::string_view key = std::string_view(sc->key).substr(7);  // after "header:"
+        std::optional<std::string> text = header_text(key, view, msg, env);
+        // Say the field as the rule file spells it.
+        std::string field = sc->regexes.empty() ? std::string(key) : rules[sc->regexes[0].rule].header.field;
+        // Present: one scan. Absent: rules read their [if-unset: X] text (or "").
+        if (text) {
+          hits.clear();
+          sc->scan(*text, rules, hits);
+          scanned += text->size();
+          std::vector<char> matched(rules.size(), 0);
+          for (const auto& h : hits) matched[h.rule] = 1;
+          for (const auto& cr : sc->regexes) {
+            const Rule& r = rules[cr.rule];
+            if (r.header.negate) {
+              if (!matched[cr.rule]) c.add(cr.rule, 1, "header " + field + " (no match)");
+            }
+          }
+          for (const auto& h : hits)
+            if (!rules[h.rule].header.negate)
+              c.add(h.rule, h.count, "header " + field + ": " + quoted(excerpt(*text, h.end)));
+          break;
+        }
+        std::map<std::string, std::vector<std::size_t>> groups;
+        for (const auto& cr : sc->regexes) groups[rules[cr.rule].header.if_unset].push_back(cr.rule);
+        for (const auto& [unset, members] : groups) {
+          hits.clear();
+          sc->scan(unset, rules, hits);
+          std::vector<char> matched(rules.size(), 0);
+          for (const auto& h : hits) matched[h.rule] = 1;
+          for (std::size_t ri : members) {
+            bool hit = matched[ri] != rules[ri].header.negate;
+            if (hit) c.add(ri, 1, "header " + field + " (absent)");
+          }
+        }
+        break;
+      }
+      case Scope::Meta:
+        break;
+    }
+  }
+  // exists:Field
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (r.scope != Scope::Header || !r.header.exists_test) continue;
+    if (header_text(r.header.field, view, msg, env)) c.add(i, 1, "header " + r.header.field + " exists");
+  }
+  c.eval_metas();
+  return c.result(scanned);
+}
+
+std::vector<Symbol> content_symbols(const rules::RuleSet& rs, const ContentScan& scan) {
+  std::vector<Symbol> out;
+  for (const auto& h : scan.hits) {
+    const Rule& r = rs.rules()[h.rule];
+    if (r.name.starts_with("__") || r.score == 0) continue;
+    Symbol s{r.name, r.score, r.describe};
+    s.where = h.where;
+    if (h.count > 1) s.where += " (x" + std::to_string(h.count) + ")";
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace mxgate

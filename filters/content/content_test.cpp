@@ -1,0 +1,480 @@
+// The content filter: scope texts as SpamAssassin builds them, every rule kind and
+// meta operator over real MIME messages, where hits are reported, config errors
+// with file and line, the scan pool, and the shipped rule set against
+// tests/data/content/EXPECTED.
+#include "filters/content/content_filter.hpp"
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include "filters/config_node.hpp"
+#include "filters/content/content_scan.hpp"
+#include "filters/content/scan_pool.hpp"
+#include "filters/content/scan_texts.hpp"
+#include "filters/filter_state.hpp"
+
+namespace mxgate {
+namespace {
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+
+Message crlf(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return Message(out);
+}
+
+rules::RuleSetPtr compile(const std::string& text) {
+  auto parsed = rules::parse_rule_text(text, "t.cf");
+  EXPECT_TRUE(parsed.ok()) << rules::errors_text(parsed.errors);
+  if (!parsed.ok()) return nullptr;
+  auto rs = rules::RuleSet::compile(std::move(*parsed.value));
+  EXPECT_TRUE(rs.ok()) << rules::errors_text(rs.errors);
+  return rs.ok() ? *rs.value : nullptr;
+}
+
+// rule name -> where, for every rule that hit (sub-rules included).
+std::map<std::string, std::string> hits(const rules::RuleSet& rs, const Message& msg, Envelope env = {}) {
+  MimeView view = parse_mime(msg);
+  ContentScan scan = scan_content(rs, view, msg, env, ScanLimits{});
+  std::map<std::string, std::string> out;
+  for (const auto& h : scan.hits) out[rs.rules()[h.rule].name] = h.where;
+  return out;
+}
+
+std::set<std::string> names(const std::map<std::string, std::string>& m) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : m) out.insert(k);
+  return out;
+}
+
+using S = std::set<std::string>;
+
+const char* kHtmlMail =
+    "From: \"PayPal Support\" <support@paypa1.example>\n"
+    "To: victim@example.org\n"
+    "Cc: other@example.org\n"
+    "Subject: =?UTF-8?B?VXJnZW50OiB2ZXJpZnkgeW91ciBhY2NvdW50?=\n"
+    "Message-ID: <abc@paypa1.example>\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/alternative; boundary=\"b1\"\n"
+    "\n"
+    "--b1\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "\n"
+    "Dear customer,\n"
+    "your account   has been\n"
+    "limited.\n"
+    "\n"
+    "Click the link below.\n"
+    "--b1\n"
+    "Content-Type: text/html; charset=utf-8\n"
+    "Content-Transfer-Encoding: quoted-printable\n"
+    "\n"
+    "<html><body><p>Dear <b>customer</b>,</p><p style=3D\"display:none\">hidden</p>\n"
+    "<a href=3D\"http://192.0.2.7/login.php\">Verify now</a></body></html>\n"
+    "--b1--\n";
+
+TEST(ScanTexts, ParagraphsAsSpamAssassinSplitsThem) {
+  std::string out;
+  append_paragraphs("  Dear  friend,\nhello\tthere\n\n \n\nsecond   para\r\n\nthird", out);
+  EXPECT_EQ(out, "Dear friend, hello there\nsecond para\nthird\n");
+  out.clear();
+  append_paragraphs("\n\n   \n", out);
+  EXPECT_EQ(out, "");
+}
+
+TEST(ScanTexts, BodyRawbodyFullAndWhereEachPartStarts) {
+  Message msg = crlf(kHtmlMail);
+  MimeView view = parse_mime(msg);
+  ScanTexts t = build_scan_texts(view, msg, ScanLimits{});
+  EXPECT_EQ(t.body.text.substr(0, 42), "Urgent: verify your account\nDear customer,");
+  EXPECT_NE(t.body.text.find("Dear customer, your account has been limited.\nClick the link below.\n"), std::string::npos)
+      << t.body.text;
+  EXPECT_EQ(t.body.text.find("<p"), std::string::npos);       // rendered
+  EXPECT_NE(t.rawbody.text.find("<p style=\"display:none\">"), std::string::npos);  // decoded, not rendered
+  EXPECT_EQ(t.full.find('\r'), std::string::npos);
+  EXPECT_EQ(t.full.size() + std::count(msg.data().begin(), msg.data().end(), '\r'), msg.size());
+  ASSERT_EQ(t.body.pieces.size(), 3u);
+  EXPECT_EQ(t.body.pieces[0].label, "Subject");
+  EXPECT_EQ(t.body.pieces[1].label, "part 1 text/plain");
+  EXPECT_EQ(t.body.pieces[2].label, "part 2 text/html");
+  auto [label, off] = t.body.locate(t.body.text.find("Verify now"));
+  EXPECT_EQ(label, "part 2 text/html");
+  EXPECT_EQ(t.body.pieces[2].offset + off, t.body.text.find("Verify now"));
+  EXPECT_EQ(t.urls, (std::vector<std::string>{"http://192.0.2.7/login.php"}));
+}
+
+TEST(ScanTexts, BodyPartsAreCappedLikeSpamAssassin) {
+  std::string big = "Subject: x\n\n" + std::string(70'000, 'a') + " tail-marker\n";
+  Message msg = crlf(big);
+  MimeView view = parse_mime(msg);
+  ScanLimits lim;
+  ScanTexts t = build_scan_texts(view, msg, lim);
+  EXPECT_LE(t.body.text.size(), lim.max_body_part_bytes + 10);
+  EXPECT_EQ(t.body.text.find("tail-marker"), std::string::npos);
+  EXPECT_NE(t.rawbody.text.find("tail-marker"), std::string::npos);  // rawbody reads 500,000
+}
+
+TEST(HeaderText, WhatEachKeyReads) {
+  Message msg = crlf(
+      "From: \"Bob Q. Example\" <bob@example.com>\n"
+      "To: a@example.org,\n b@example.org\n"
+      "Cc: c@example.org\n"
+      "Subject: =?ISO-8859-1?Q?caf=E9?= menu\n"
+      "Received: from one\n"
+      "Received: from two\n"
+      "X-Message-Id: <x1@h>\n"
+      "\nbody\n");
+  MimeView view = parse_mime(msg);
+  Envelope env;
+  env.mail_from = Mailbox{"bounce@example.net", {}};
+  auto get = [&](std::string_view key) { return header_text(key, view, msg, env); };
+  EXPECT_EQ(get("subject"), "café menu\n");
+  EXPECT_EQ(get("subject:raw"), " =?ISO-8859-1?Q?caf=E9?= menu\n");
+  EXPECT_EQ(get("from:addr"), "bob@example.com\n");
+  EXPECT_EQ(get("from:name"), "Bob Q. Example\n");
+  EXPECT_EQ(get("to"), "a@example.org, b@example.org\n");
+  EXPECT_EQ(get("tocc"), "a@example.org, b@example.org\nc@example.org\n");
+  EXPECT_EQ(get("received"), "from one\nfrom two\n");
+  EXPECT_EQ(get("received:first"), "from one\n");
+  EXPECT_EQ(get("received:last"), "from two\n");
+  EXPECT_EQ(get("messageid"), "<x1@h>\n");
+  EXPECT_EQ(get("envelopefrom"), "bounce@example.net\n");
+  EXPECT_EQ(get("x-nothing"), std::nullopt);
+  EXPECT_EQ(get("received:ip"), std::nullopt);  // not implemented: reads as absent
+  std::string all = *get("ALL");
+  EXPECT_NE(all.find("Subject: café menu\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("Received: from two\n"), std::string::npos);
+  EXPECT_NE(get("ALL:raw")->find("Subject:  =?ISO-8859-1?Q?caf=E9?= menu\n"), std::string::npos) << *get("ALL:raw");
+  EXPECT_EQ(first_address("bob@example.com (Bob)"), "bob@example.com");
+  EXPECT_EQ(first_display_name("bob@example.com (Bob)"), "Bob");
+  EXPECT_EQ(first_address("Undisclosed recipients:;"), "Undisclosed");
+}
+
+TEST(ScanContent, EveryScopeAndRuleKind) {
+  auto rs = compile(
+      "header SUBJ_URGENT Subject =~ /^urgent:/i\n"
+      "header SUBJ_RAW_B64 Subject:raw =~ /=\\?UTF-8\\?B\\?/i\n"
+      "header FROM_NAME_PAYPAL From:name =~ /paypal/i\n"
+      "header FROM_NOT_PAYPAL From:addr !~ /\\@paypal\\.com$/\n"
+      "header TOCC_TWO ToCc =~ /victim.*\\n.*other/s\n"
+      "header NO_XMAILER X-Mailer =~ /./ [if-unset: none]\n"
+      "header XMAILER_UNSET X-Mailer =~ /^none$/ [if-unset: none]\n"
+      "header XMAILER_NEG X-Mailer !~ /outlook/i\n"
+      "header ALL_PAYPA1 ALL =~ /^Message-ID: <[^>]*paypa1/im\n"
+      "header HAS_MSGID exists:Message-ID\n"
+      "header HAS_LISTID exists:List-Id\n"
+      "body DEAR_CUSTOMER /^Dear customer\\b/\n"
+      "body ACCOUNT_LIMITED /your account has been limited/\n"
+      "body CROSSES_PARAGRAPH /limited\\.\\s+Click/\n"
+      "body VERIFY_NOW /\\bverify now\\b/i\n"
+      "rawbody HIDDEN_TEXT /display\\s*:\\s*none/i\n"
+      "body HIDDEN_IN_BODY /display:none/\n"
+      "full FULL_BOUNDARY /^--b1--$/m\n"
+      "uri URI_IP /^https?:\\/\\/\\d+\\.\\d+\\.\\d+\\.\\d+/\n"
+      "uri URI_PHP /\\.php$/\n"
+      "score SUBJ_URGENT 1.5\n"
+      "describe SUBJ_URGENT Subject starts with Urgent\n");
+  ASSERT_TRUE(rs);
+  auto h = hits(*rs, crlf(kHtmlMail));
+  EXPECT_EQ(names(h), (S{"ACCOUNT_LIMITED", "ALL_PAYPA1", "DEAR_CUSTOMER", "FROM_NAME_PAYPAL", "FROM_NOT_PAYPAL",
+                         "FULL_BOUNDARY", "HAS_MSGID", "HIDDEN_TEXT", "NO_XMAILER", "SUBJ_RAW_B64", "SUBJ_URGENT",
+                         "TOCC_TWO", "URI_IP", "URI_PHP", "VERIFY_NOW", "XMAILER_NEG", "XMAILER_UNSET"}));
+  EXPECT_EQ(h["SUBJ_URGENT"], "header Subject: \"Urgent:\"");
+  EXPECT_EQ(h["DEAR_CUSTOMER"], "body part 1 text/plain at 13: \"Dear customer\"");
+  EXPECT_EQ(h["URI_IP"], "uri \"http://192.0.2.7/login.php\"");
+  EXPECT_EQ(h["FROM_NOT_PAYPAL"], "header From (no match)");
+  EXPECT_EQ(h["XMAILER_UNSET"], "header X-Mailer (absent)");
+  EXPECT_EQ(h["HAS_MSGID"], "header Message-ID exists");
+  EXPECT_EQ(h["VERIFY_NOW"].rfind("body part 2 text/html at ", 0), 0u) << h["VERIFY_NOW"];
+  EXPECT_EQ(h["HIDDEN_TEXT"].rfind("rawbody part 2 text/html at ", 0), 0u) << h["HIDDEN_TEXT"];
+  EXPECT_EQ(h["FULL_BOUNDARY"].rfind("full at ", 0), 0u);
+}
+
+TEST(ScanContent, MetasSubRulesScoresAndMultiple) {
+  auto rs = compile(
+      "body __A /alpha/\n"
+      "body __B /beta/\n"
+      "body __C /gamma/\n"
+      "body __MANY_X /x/\ntflags __MANY_X multiple\n"
+      "meta AND_AB __A && __B\n"
+      "meta OR_CZ __C || __Z_UNDEFINED\n"
+      "meta NOT_C !__C\n"
+      "meta SUM2 (__A + __B + __C) >= 2\n"
+      "meta SUM3 (__A + __B + __C) >= 3\n"
+      "meta THREE_X __MANY_X > 2\n"
+      "meta FOUR_X __MANY_X > 3\n"
+      "meta __SUM (__A + __B + __C)\n"
+      "meta SUM_OF_META __SUM >= 2\n"
+      "meta META_OF_META AND_AB && !SUM3\n"
+      "body ZERO /alpha/\nscore ZERO 0\n"
+      "body NICE /beta/\nscore NICE -1.5\ntflags NICE nice\ndescribe NICE Looks like ham\n"
+      "score AND_AB 2.5\ndescribe AND_AB Alpha and beta\n");
+  ASSERT_TRUE(rs);
+  Message msg = crlf("Subject: t\n\nalpha beta x x x\n");
+  auto h = hits(*rs, msg);
+  EXPECT_EQ(names(h), (S{"AND_AB", "META_OF_META", "NICE", "NOT_C", "SUM2", "SUM_OF_META", "THREE_X", "ZERO", "__A",
+                         "__B", "__MANY_X", "__SUM"}));
+  MimeView view = parse_mime(msg);
+  ContentScan scan = scan_content(*rs, view, msg, Envelope{}, ScanLimits{});
+  auto syms = content_symbols(*rs, scan);
+  std::map<std::string, Symbol> by;
+  for (const auto& s : syms) by[s.name] = s;
+  // Sub-rules and zero-scored rules never become symbols.
+  EXPECT_EQ(by.count("__A"), 0u);
+  EXPECT_EQ(by.count("ZERO"), 0u);
+  EXPECT_DOUBLE_EQ(by["AND_AB"].score, 2.5);
+  EXPECT_EQ(by["AND_AB"].detail, "Alpha and beta");
+  EXPECT_EQ(by["AND_AB"].where, "meta: __A __B");
+  EXPECT_EQ(by["META_OF_META"].where, "meta: AND_AB");
+  EXPECT_EQ(by["NOT_C"].where, "meta");  // true for what did not hit
+  EXPECT_DOUBLE_EQ(by["NICE"].score, -1.5);
+  EXPECT_DOUBLE_EQ(by["SUM2"].score, 1.0);  // SpamAssassin's default for a rule without a score
+  for (const auto& h2 : scan.hits)
+    if (rs->rules()[h2.rule].name == "__MANY_X") {
+      EXPECT_EQ(h2.count, 3u);
+    }
+}
+
+TEST(ScanContent, HostileMessagesStillScan) {
+  auto rs = compile("body WORD /needle/\nrawbody RAW /needle/\nfull FULL /needle/\n");
+  ASSERT_TRUE(rs);
+  // Broken boundaries and base64: scanned as far as it goes.
+  Message broken = crlf(
+      "Content-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain\n"
+      "Content-Transfer-Encoding: base64\n\nbmVlZGxl!!!***\n--zz\n");
+  auto h = hits(*rs, broken);
+  EXPECT_EQ(names(h), (S{"RAW", "WORD"}));  // full reads the raw base64
+  // No header section at all, NUL bytes, 8-bit junk.
+  std::string junk = "\n";
+  junk += std::string("\0\xff\xfe needle \x01", 12);
+  EXPECT_EQ(names(hits(*rs, Message(junk))).count("FULL"), 1u);
+}
+
+// ---- through the config and the filter interface ----
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("mxgate-content-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  void write(const std::string& name, const std::string& text) const {
+    fs::create_directories((path / name).parent_path());
+    std::ofstream(path / name) << text;
+  }
+};
+
+std::shared_ptr<ContentFilter> make(const std::string& yaml, const std::string& file, std::vector<ConfigError>& errs) {
+  YAML::Node n = YAML::Load(yaml);
+  ConfigMap cfg(n, file, "content", &errs);
+  auto f = make_content_filter(cfg);
+  cfg.finish();
+  return std::static_pointer_cast<ContentFilter>(f);
+}
+
+TEST(ContentConfig, RuleFoldersRelativeToTheConfigAndLaterFilesOverride) {
+  TempDir d;
+  d.write("rules/10_a.cf", "body CHEAP /cheap pills/\nscore CHEAP 1.0\ndescribe CHEAP Sells pills\n");
+  d.write("local/50_local.cf", "score CHEAP 4.0\n");
+  d.write("rules/README.md", "not a rule file\n");
+  std::vector<ConfigError> errs;
+  auto f = make("rules: [rules, local]\ncache_dir: " + (d.path / "cache").string() + "\n",
+                (d.path / "mxgate.yaml").string(), errs);
+  ASSERT_TRUE(errs.empty()) << format_errors(errs);
+  ASSERT_TRUE(f);
+  Verdict v = f->check(Envelope{}, crlf("Subject: hi\n\nbuy cheap pills\n"));
+  ASSERT_EQ(v.symbols.size(), 1u);
+  EXPECT_EQ(v.symbols[0].name, "CHEAP");
+  EXPECT_DOUBLE_EQ(v.symbols[0].score, 4.0);
+  EXPECT_EQ(v.symbols[0].detail, "Sells pills");
+  EXPECT_EQ(v.action, Action::Continue);
+  EXPECT_TRUE(fs::exists(f->config().report.cache_file)) << f->config().report.cache_note;
+}
+
+TEST(ContentConfig, RuleErrorsNameFileLineAndRule) {
+  TempDir d;
+  d.write("rules/10_a.cf", "body OK /fine/\n\nbody BAD_ONE /unclosed\nmeta BAD_META (OK &&\n");
+  std::vector<ConfigError> errs;
+  auto f = make("rules: [rules]\ncache_dir: ''\n", (d.path / "mxgate.yaml").string(), errs);
+  EXPECT_FALSE(f);
+  ASSERT_EQ(errs.size(), 3u) << format_errors(errs);
+  std::string file = (d.path / "rules/10_a.cf").string();
+  EXPECT_EQ(errs[0].file, file);
+  EXPECT_EQ(errs[0].line, 3);
+  EXPECT_NE(errs[0].str().find("rule BAD_ONE"), std::string::npos) << errs[0].str();
+  EXPECT_EQ(errs[1].line, 4);
+  EXPECT_NE(errs[1].str().find("rule BAD_META"), std::string::npos) << errs[1].str();
+  EXPECT_EQ(errs[2].str(), (d.path / "mxgate.yaml").string() + ":1: content.rules: the rule set has 2 error(s), listed above");
+
+  errs.clear();
+  EXPECT_FALSE(make("rules: [no-such-folder]\n", (d.path / "mxgate.yaml").string(), errs));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].str().find("no-such-folder: cannot read rule folder"), std::string::npos) << errs[0].str();
+
+  errs.clear();
+  EXPECT_FALSE(make("rules: [rules]\nbusy_reply: 550 5.7.1 no\nscan_thread: 2\n", (d.path / "m.yaml").string(), errs));
+  std::string all = format_errors(errs);
+  EXPECT_NE(all.find("busy_reply: must be a 4xx reply"), std::string::npos) << all;
+  EXPECT_NE(all.find("scan_thread"), std::string::npos) << all;
+}
+
+Verdict run_hook(ContentFilter& f, const Envelope& env, const Message& msg) {
+  asio::io_context ioc;
+  Verdict out;
+  asio::co_spawn(ioc, [&]() -> Task<void> { out = co_await f.on_end_of_data(env, msg); }, asio::detached);
+  ioc.run();
+  return out;
+}
+
+TEST(ContentFilter, LargeMessagesScanOnThePoolWithTheSameResult) {
+  TempDir d;
+  d.write("r/a.cf", "body NEEDLE /needle in a haystack/\nrawbody TAIL /tail marker/\n");
+  std::vector<ConfigError> errs;
+  auto inline_f = make("rules: [r]\ncache_dir: ''\ninline_scan_bytes: 1M\n", (d.path / "m.yaml").string(), errs);
+  auto pool_f = make("rules: [r]\ncache_dir: ''\ninline_scan_bytes: 0\n", (d.path / "m.yaml").string(), errs);
+  ASSERT_TRUE(errs.empty()) << format_errors(errs);
+  ASSERT_TRUE(inline_f && pool_f);
+  std::string body = "Subject: s\n\n";
+  for (int i = 0; i < 2000; ++i) body += "filler line " + std::to_string(i) + "\n";
+  body += "a needle in a haystack\n\ntail marker\n";
+  Message msg = crlf(body);
+  Envelope env;
+  env.txn_id = "T.1";
+  std::thread::id session = std::this_thread::get_id();
+  Verdict a = run_hook(*inline_f, env, msg);
+  Verdict b = run_hook(*pool_f, env, msg);
+  ASSERT_EQ(a.symbols.size(), 2u);
+  ASSERT_EQ(b.symbols.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(a.symbols[i].name, b.symbols[i].name);
+    EXPECT_EQ(a.symbols[i].where, b.symbols[i].where);
+  }
+  EXPECT_EQ(std::this_thread::get_id(), session);
+}
+
+TEST(ContentFilter, AFullQueueIsATempfailNotAnEndlessWait) {
+  TempDir d;
+  d.write("r/a.cf", "body NEEDLE /needle/\n");
+  auto cfg = std::make_shared<ContentConfig>();
+  cfg->rules = compile("body NEEDLE /needle/\n");
+  cfg->inline_scan_bytes = 0;
+  cfg->pool = std::make_shared<ScanPool>(1, 1);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<void> started;
+  ASSERT_TRUE(cfg->pool->try_submit([gate, &started] { started.set_value(); gate.wait(); }));  // the thread
+  started.get_future().wait();
+  ASSERT_TRUE(cfg->pool->try_submit([] {}));  // the one queue slot
+  ContentFilter f(cfg);
+  Verdict v = run_hook(f, Envelope{}, crlf("Subject: x\n\nneedle\n"));
+  EXPECT_EQ(v.action, Action::Tempfail);
+  ASSERT_TRUE(v.reply);
+  EXPECT_EQ(v.reply->code(), 451);
+  EXPECT_EQ(v.reply->enhanced(), "4.3.2");
+  release.set_value();
+  cfg->pool->quiesce();
+  Verdict ok = run_hook(f, Envelope{}, crlf("Subject: x\n\nneedle\n"));
+  EXPECT_EQ(ok.action, Action::Continue);
+  ASSERT_EQ(ok.symbols.size(), 1u);
+}
+
+TEST(ContentFilter, ReusesTheMimeFiltersView) {
+  auto cfg = std::make_shared<ContentConfig>();
+  cfg->rules = compile("body SEEN /only-in-the-shared-view/\n");
+  ContentFilter f(cfg);
+  Envelope env;
+  env.txn_id = "S.1";
+  env.state = std::make_shared<FilterState>();
+  Message msg = crlf("Subject: x\n\nplain text\n");
+  auto view = std::make_shared<MimeView>(parse_mime(msg));
+  view->text_parts.at(0).rendered = "only-in-the-shared-view";
+  env.state->mime = view;
+  env.state->mime_txn = "S.1";
+  EXPECT_EQ(f.check(env, msg).symbols.size(), 1u);
+  env.txn_id = "S.2";  // another transaction: parsed anew
+  EXPECT_EQ(f.check(env, msg).symbols.size(), 0u);
+}
+
+// ---- the shipped rule set ----
+
+TEST(BuiltinRules, LoadWithoutErrorsOrWarningsAllOnHyperscan) {
+  ASSERT_FALSE(builtin_rule_files().empty());
+  auto parsed = rules::parse_rule_texts(builtin_rule_files());
+  ASSERT_TRUE(parsed.ok()) << rules::errors_text(parsed.errors);
+  for (const auto& w : parsed.value->warnings) ADD_FAILURE() << w.str();
+  auto rs = rules::RuleSet::compile(std::move(*parsed.value));
+  ASSERT_TRUE(rs.ok()) << rules::errors_text(rs.errors);
+  auto counts = (*rs.value)->counts();
+  EXPECT_EQ(counts.by_engine[0], counts.total()) << rules::lint_report(**rs.value);
+  std::size_t scored = 0;
+  for (const auto& r : (*rs.value)->rules()) {
+    if (r.name.starts_with("__")) continue;
+    ++scored;
+    EXPECT_TRUE(r.has_score) << r.name << " has no score line";
+    EXPECT_FALSE(r.describe.empty()) << r.name << " has no describe line";
+  }
+  EXPECT_GE(scored, 30u);
+}
+
+// tests/data/content/EXPECTED: "FILE: RULE ..." (must hit), "FILE: !RULE" (must
+// not), "FILE: none" (no positive-scored rule may hit).
+TEST(BuiltinRules, SampleMessagesHitWhatEXPECTEDSays) {
+  fs::path dir = fs::path(MXGATE_SOURCE_DIR) / "tests/data/content";
+  std::ifstream in(dir / "EXPECTED");
+  ASSERT_TRUE(in) << dir / "EXPECTED";
+  std::vector<ConfigError> errs;
+  auto f = make("rules: [builtin]\ncache_dir: ''\n", "builtin.yaml", errs);
+  ASSERT_TRUE(f) << format_errors(errs);
+  std::size_t checked = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto colon = line.find(':');
+    ASSERT_NE(colon, std::string::npos) << line;
+    std::string file = line.substr(0, colon);
+    std::ifstream m(dir / file, std::ios::binary);
+    ASSERT_TRUE(m) << file;
+    std::stringstream ss;
+    ss << m.rdbuf();
+    Envelope env;
+    env.mail_from = Mailbox{"sender@example.net", {}};
+    Verdict v = f->check(env, crlf(ss.str()));
+    std::map<std::string, Symbol> got;
+    for (const auto& s : v.symbols) got[s.name] = s;
+    std::string all;
+    for (const auto& s : v.symbols) all += " " + s.name + "(" + s.where + ")";
+    std::istringstream words(line.substr(colon + 1));
+    for (std::string w; words >> w;) {
+      ++checked;
+      if (w == "none") {
+        for (const auto& s : v.symbols) EXPECT_LE(s.score, 0.0) << file << ": " << s.name << " hit: " << s.where;
+      } else if (w[0] == '!') {
+        EXPECT_EQ(got.count(w.substr(1)), 0u) << file << ": " << w.substr(1) << " must not hit:" << all;
+      } else {
+        EXPECT_EQ(got.count(w), 1u) << file << ": " << w << " must hit; hits:" << all;
+      }
+    }
+  }
+  EXPECT_GT(checked, 20u);
+}
+
+}  // namespace
+}  // namespace mxgate

@@ -1,0 +1,81 @@
+// ScanTexts: the texts the content rules read, built the way SpamAssassin builds
+// them, so that its rule files mean here what they mean there.
+//
+//   body     the decoded Subject, then each text part's rendered text (HTML as
+//            text), split into paragraphs at blank lines, white space inside a
+//            paragraph collapsed to one space: one paragraph per line, so `^` and
+//            `$` anchor at paragraphs (SpamAssassin runs body rules per paragraph).
+//            At most max_body_part_bytes of each part (SpamAssassin's
+//            body_part_scan_size, 50,000).
+//   rawbody  each text part decoded but not rendered, line by line (rawbody rules
+//            see HTML tags), at most max_rawbody_part_bytes each (500,000).
+//   full     the whole message as received, CRLF read as LF as SpamAssassin sees a
+//            message handed to it, at most max_full_bytes.
+//   uri      each URL of the message on its own (MimeView::urls).
+//   header   per header key (rule_parser.hpp HeaderTarget::key): see header_text().
+//
+// Each body/rawbody text keeps where every part starts, so a hit's offset turns
+// into "part 2 text/html" in `mxgate check` and the log.
+#pragma once
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/envelope.hpp"
+#include "filters/message.hpp"
+#include "filters/mime/mime.hpp"
+
+namespace mxgate {
+
+struct ScanLimits {                                    // key (content filter)
+  std::size_t max_body_part_bytes = 50'000;            // content.max_body_part_bytes
+  std::size_t max_rawbody_part_bytes = 500'000;        // content.max_rawbody_part_bytes
+  std::size_t max_full_bytes = 32 * 1024 * 1024;       // content.max_full_bytes
+  std::size_t max_urls = 1000;                         // content.max_urls
+};
+
+// A scope text and where each of its pieces came from.
+struct PartText {
+  std::string text;
+  struct Piece {
+    std::size_t offset;  // where the piece starts in text
+    std::string label;   // "Subject", "part 1 text/plain", ...
+  };
+  std::vector<Piece> pieces;
+  // The label of the piece holding `offset`, and the offset inside that piece.
+  std::pair<std::string, std::size_t> locate(std::size_t offset) const;
+};
+
+struct ScanTexts {
+  PartText body;
+  PartText rawbody;
+  std::string full;
+  std::vector<std::string> urls;
+};
+
+ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits);
+
+// SpamAssassin's paragraphs: blank lines split, white space runs become one space,
+// empty paragraphs dropped; appended to out, each followed by '\n'.
+void append_paragraphs(std::string_view text, std::string& out);
+
+// The text of a header key as SpamAssassin's get() returns it, or nullopt when
+// the message has no such header (the rule then reads [if-unset: X], or "").
+//   Field         every field of that name, decoded (RFC 2047), unfolded, each + "\n"
+//   Field:raw     as written, folding kept
+//   Field:addr    the first address of the first field; :name its display name
+//   Field:first / Field:last   only the first / last field of that name
+//   ALL           every field "Name: value\n" (decoded; ALL:raw as written)
+//   ToCc          To and Cc;  MESSAGEID  Message-Id and its Resent-/X- forms;
+//   EnvelopeFrom  the MAIL FROM address (then Return-Path)
+// Modifiers we do not implement (:host, :domain, :ip, :revip) read as absent.
+std::optional<std::string> header_text(std::string_view key, const MimeView& view, const Message& msg,
+                                       const Envelope& env);
+
+// "Name <a@b>" -> a@b / "Name"; "a@b (Name)" -> a@b / "Name".
+std::string first_address(std::string_view value);
+std::string first_display_name(std::string_view value);
+
+}  // namespace mxgate
