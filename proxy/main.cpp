@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "filters/config_node.hpp"
+#include "filters/content/content_filter.hpp"
 #include "proxy/check.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
@@ -108,9 +109,9 @@ int main(int argc, char** argv) {
 
   auto* rules_cmd = app.add_subcommand("rules", "Rule sets (SpamAssassin-style .cf folders)");
   rules_cmd->require_subcommand(1);
-  std::string lint_dir = "rules";
+  std::string lint_dir = "builtin";
   auto* lint_cmd = rules_cmd->add_subcommand("lint", "Load and compile a rule folder; print counts per scope and engine, warnings and errors");
-  lint_cmd->add_option("dir", lint_dir, "Rule folder")->capture_default_str();
+  lint_cmd->add_option("dir", lint_dir, "Rule folder (builtin: the set compiled into mxgate)")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -130,7 +131,14 @@ int main(int argc, char** argv) {
 
   if (*lint_cmd) {
     // Exit 0: loaded (warnings are listed); 2: errors, each with file, line and rule.
-    auto rs = rules::RuleSet::load_dir(lint_dir);
+    Result<rules::RuleSetPtr> rs;
+    if (lint_dir == "builtin") {
+      auto parsed = rules::parse_rule_texts(builtin_rule_files());
+      if (parsed.ok()) rs = rules::RuleSet::compile(std::move(*parsed.value));
+      else rs.errors = std::move(parsed.errors);
+    } else {
+      rs = rules::RuleSet::load_dir(lint_dir);
+    }
     if (!rs.ok()) {
       std::cerr << rules::errors_text(rs.errors);
       std::cerr << "mxgate rules lint: " << rs.errors.size() << " error" << (rs.errors.size() == 1 ? "" : "s")

@@ -101,6 +101,7 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
     MimeView view = parse_mime(*m);
     return scan(*cfg, *e, *m, view);
   };
+  spdlog::debug("content: {} scanning a {}-byte message on the scan pool", env.txn_id, msg.size());
   std::optional<Verdict> v = co_await on_pool(*cfg->pool, job);
   if (!v) {
     spdlog::warn("content: scan queue full ({} waiting): {} {} for a {}-byte message", cfg->pool->max_queued(),
@@ -184,6 +185,7 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
   }
   rules::CompileOptions copt;
   copt.cache_dir = cache_dir;
+  if (!cache_dir.empty() && copt.cache_dir.is_relative() && !base.empty()) copt.cache_dir = base / copt.cache_dir;
   auto compiled = rules::RuleSet::compile(std::move(*parsed.value), copt, &c->report);
   if (!compiled.ok()) {
     for (auto& e : compiled.errors) cfg.add_error(std::move(e));

@@ -36,6 +36,16 @@ class RulesLint(unittest.TestCase):
         self.assertIn(os.path.join(self.dir, "10_demo.cf") + ":3: rule LOOKAHEAD: prefilter+pcre2:", p.stdout)
         self.assertIn("eval", p.stdout)  # counted as unsupported, with its directive
 
+    def test_without_a_folder_lints_the_builtin_set(self):
+        p = subprocess.run([MXGATE, "rules", "lint"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        total = [l for l in p.stdout.splitlines() if l.strip().startswith("total:")]
+        self.assertEqual(len(total), 1, p.stdout)
+        n, engines = total[0].split(":")[1].split("=")
+        self.assertEqual(engines.split("/")[0].strip(), n.strip())  # every rule on Hyperscan
+        self.assertIn("warnings 0", p.stdout)
+        self.assertTrue(p.stdout.rstrip().endswith("rules not on plain Hyperscan:"), p.stdout)
+
     def test_errors_name_file_line_rule_and_exit_2(self):
         self.write("10_ok.cf", "body OK /fine/\n")
         self.write("20_bad.cf", "\nbody A /abc\nbody B\n")

@@ -1,0 +1,159 @@
+"""The content filter in a running server: rule hits in the transaction log with
+their description and where they matched, large messages scanned on the pool, the
+rule set swapped by SIGHUP (sessions in flight keep theirs; a broken rule file keeps
+the running set and is reported with file, line and rule), and the compiled-rules
+cache read by a restart."""
+import os
+import signal
+import smtplib
+import unittest
+
+from harness import LOOPBACK, ProxyTestCase
+
+
+def message(body, subject="hello"):
+    return ("From: Sender <sender@example.net>\r\n"
+            "To: Rcpt <rcpt@example.org>\r\n"
+            "Subject: %s\r\n"
+            "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+            "Message-ID: <c-1@example.net>\r\n"
+            "\r\n%s" % (subject, body)).encode()
+
+
+class ContentCase(ProxyTestCase):
+    def setUp(self):
+        self.down = self.start_downstream()
+
+    def start_gate(self, rules, **content):
+        """mxgate with one content filter over a rule folder written from `rules`."""
+        self.rules_text = rules
+        gate = {"content": {"rules": ["rules"], "cache_dir": "cache", "inline_scan_bytes": "64k"}}
+        gate["content"].update(content)
+        m = self.start_mxgate(self.down.port, {"filters": [gate]}, wait=False)
+        os.makedirs(os.path.join(m.workdir, "rules"), exist_ok=True)
+        self.write_rules(m, rules)
+        m.stop()
+        m.start()
+        return m
+
+    def write_rules(self, m, text, name="50_test.cf"):
+        path = os.path.join(m.workdir, "rules", name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def send(self, m, data):
+        with smtplib.SMTP(LOOPBACK, m.port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.sendmail("sender@example.net", ["rcpt@example.org"], data)
+
+    def symbols(self, m, n):
+        t = m.wait_transactions(n)
+        self.assertEqual(len(t), n, m.log())
+        return {s["name"]: s for s in t[n - 1]["symbols"]}
+
+    def hup_and_wait(self, m, what):
+        before = m.log().count(what)
+        m.signal(signal.SIGHUP)
+        self.wait_for(lambda: m.log().count(what) > before, timeout=30, msg="%r in the log" % what)
+
+
+RULES_A = ("body CHEAP_PILLS /cheap\\s+pills/i\n"
+           "describe CHEAP_PILLS Sells cheap pills\n"
+           "score CHEAP_PILLS 2.5\n"
+           "header SUBJ_WIN Subject =~ /^you won/i\n"
+           "score SUBJ_WIN 1.0\n"
+           "describe SUBJ_WIN Subject says you won\n"
+           "uri URI_BAD_HOST /\\/\\/bad\\.example\\//\n"
+           "score URI_BAD_HOST 1.5\n"
+           "describe URI_BAD_HOST Links to bad.example\n"
+           "meta PILLS_AND_LINK CHEAP_PILLS && URI_BAD_HOST\n"
+           "score PILLS_AND_LINK 1.0\n"
+           "describe PILLS_AND_LINK Pills and a bad link\n")
+
+
+class Scanning(ContentCase):
+    def test_hits_reach_the_transaction_log_with_what_and_where(self):
+        m = self.start_gate(RULES_A)
+        self.send(m, message("Buy CHEAP  pills at http://bad.example/shop today.\r\n", subject="You won"))
+        syms = self.symbols(m, 1)
+        self.assertEqual(set(syms), {"CHEAP_PILLS", "SUBJ_WIN", "URI_BAD_HOST", "PILLS_AND_LINK"})
+        self.assertEqual(syms["CHEAP_PILLS"]["score"], 2.5)
+        self.assertEqual(syms["CHEAP_PILLS"]["detail"], "Sells cheap pills")
+        self.assertEqual(syms["CHEAP_PILLS"]["where"], 'body part 1 text/plain at 15: "Buy CHEAP pills"')
+        self.assertEqual(syms["SUBJ_WIN"]["where"], 'header Subject: "You won"')
+        self.assertEqual(syms["URI_BAD_HOST"]["where"], 'uri "http://bad.example/shop"')
+        self.assertEqual(syms["PILLS_AND_LINK"]["where"], "meta: CHEAP_PILLS URI_BAD_HOST")
+        t = m.transactions()[0]
+        self.assertAlmostEqual(t["score"], 6.0)
+        # The message went on, whole.
+        self.assertEqual(len(self.down.rec.messages), 1)
+        self.assertIn(b"CHEAP  pills", self.down.rec.messages[0]["data"])
+
+    def test_large_message_is_scanned_off_the_session_thread(self):
+        m = self.start_gate(RULES_A + "rawbody RAW_PILLS /cheap pills/\nscore RAW_PILLS 0.5\n"
+                            "describe RAW_PILLS Pills in the raw text\n", inline_scan_bytes="1k")
+        filler = "".join("line %d of filler text\r\n" % i for i in range(10000))  # ~260 KB
+        self.send(m, message("cheap pills first\r\n" + filler + "\r\nand cheap pills at the end\r\n"))
+        syms = self.symbols(m, 1)
+        self.assertEqual(set(syms), {"CHEAP_PILLS", "RAW_PILLS"})
+        self.assertIn("on the scan pool", m.log())
+        self.assertEqual(len(self.down.rec.messages), 1)
+        # As SpamAssassin's body_part_scan_size: body rules read the first 50,000
+        # bytes of a part, rawbody rules 500,000: past those, nothing is seen.
+        self.send(m, message(filler + "\r\nand cheap pills at the end\r\n"))
+        self.assertEqual(set(self.symbols(m, 2)), {"RAW_PILLS"})
+        self.send(m, message(filler * 3 + "\r\nand cheap pills at the end\r\n"))
+        self.assertEqual(set(self.symbols(m, 3)), set())
+
+    def test_clean_mail_has_no_content_symbols(self):
+        m = self.start_gate(RULES_A)
+        self.send(m, message("Lunch at noon?\r\n"))
+        self.assertEqual(self.symbols(m, 1), {})
+
+
+class Reload(ContentCase):
+    def test_sighup_swaps_rules_and_keeps_them_on_error(self):
+        m = self.start_gate(RULES_A)
+        self.send(m, message("cheap pills\r\n"))
+        self.assertEqual(set(self.symbols(m, 1)), {"CHEAP_PILLS"})
+
+        # A session that started before the reload keeps the set it started with.
+        early = self.raw(m.port)
+        self.ehlo(early)
+
+        self.write_rules(m, "body FRESH_RULE /cheap pills/\nscore FRESH_RULE 0.7\ndescribe FRESH_RULE New\n")
+        self.hup_and_wait(m, "reloaded ")
+        self.send(m, message("cheap pills\r\n"))
+        self.assertEqual(set(self.symbols(m, 2)), {"FRESH_RULE"})
+
+        self.assertEqual(early.cmd("MAIL FROM:<a@example.net>")[0], 250)
+        self.assertEqual(early.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        self.assertEqual(early.cmd("DATA")[0], 354)
+        early.send(message("cheap pills\r\n") + b".\r\n")
+        self.assertEqual(early.reply()[0], 250)
+        self.assertEqual(set(self.symbols(m, 3)), {"CHEAP_PILLS"})
+
+        # A broken rule file: the reload fails with file, line and rule; the running
+        # set stays.
+        bad = self.write_rules(m, "body FRESH_RULE /cheap pills/\n\nbody BROKEN /unclosed\n")
+        self.hup_and_wait(m, "reload of ")
+        self.assertIn("%s:3: rule BROKEN: " % bad, m.log())
+        self.assertIn("keeping the running configuration", m.log())
+        self.send(m, message("cheap pills\r\n"))
+        self.assertEqual(set(self.symbols(m, 4)), {"FRESH_RULE"})
+        self.assertIsNone(m.proc.poll())
+
+    def test_a_restart_reads_the_compiled_rules_from_the_cache(self):
+        m = self.start_gate(RULES_A)
+        self.wait_for(lambda: "compiled in" in m.log(), msg="compile line")
+        self.assertTrue(any(f.endswith(".hsc") for f in os.listdir(os.path.join(m.workdir, "cache"))))
+        m.stop()
+        m.start()
+        self.wait_for(lambda: "loaded from cache in" in m.log(), msg="cache line")
+        self.send(m, message("cheap pills\r\n"))
+        self.assertEqual(set(self.symbols(m, 1)), {"CHEAP_PILLS"})
+
+
+if __name__ == "__main__":
+    unittest.main()
