@@ -863,8 +863,11 @@ class Parser {
         return;
       }
       if (h.field.starts_with("ALL-") || h.field.starts_with("X-Spam-Relays-")) {
-        warn(loc, "header pseudo-field", name, "pseudo-header " + h.field +
-             " needs SpamAssassin's trust-path analysis; mxgate gives it the plain header text");
+        // Synthetic headers SpamAssassin builds from its trust-path analysis of the
+        // Received chain: no such text exists here, so the rule cannot run.
+        unsupported(loc, "header pseudo-field", name, "pseudo-header " + h.field +
+                    " needs SpamAssassin's trust-path analysis of Received headers");
+        return;
       }
       Rule& r = define(loc, name, Scope::Header);
       r.header = std::move(h);
