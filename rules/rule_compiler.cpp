@@ -94,6 +94,24 @@ std::string strip_extended(std::string_view p) {
 }
 
 namespace {
+void mark_referenced(const MetaNode& n, std::vector<char>& used) {
+  if (n.kind == MetaNode::Kind::Rule && n.rule_index >= 0) used[static_cast<std::size_t>(n.rule_index)] = 1;
+  for (const auto& k : n.kids) mark_referenced(k, used);
+}
+}  // namespace
+
+std::vector<char> disabled_rules(const std::vector<Rule>& rules) {
+  std::vector<char> used(rules.size(), 0), off(rules.size(), 0);
+  for (const auto& r : rules)
+    if (r.scope == Scope::Meta) mark_referenced(r.meta, used);
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    off[i] = r.score == 0 && !r.name.starts_with("__") && !used[i];
+  }
+  return off;
+}
+
+namespace {
 
 // Body and rawbody texts hold one paragraph (body) or line (rawbody) per line, the
 // units SpamAssassin matches one at a time: `^` and `$` must anchor at each of them.
@@ -278,9 +296,10 @@ using Scopes = std::vector<std::unique_ptr<CompiledScope>>;
 // input of both the compile and the cache key.
 void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions& copt) {
   std::map<std::string, std::size_t> by_key;
+  std::vector<char> off = disabled_rules(rules);
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
-    if (!r.is_regex()) continue;
+    if (!r.is_regex() || off[i]) continue;
     std::string key = scope_key(r);
     auto [it, fresh] = by_key.emplace(key, scopes.size());
     if (fresh) {
@@ -599,6 +618,21 @@ int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned,
 
 }  // namespace
 
+// One scratch per thread, shared by every database the thread scans. hs_scan itself
+// refuses (HS_INVALID) a scratch too small for the database; only then do we grow it
+// with hs_alloc_scratch, which is expensive: it validates the whole database
+// (a checksum over its bytecode, ~0.8 ms for the stock body database) before it looks
+// at the scratch. Calling it before every scan cost 95% of scanning time
+// (tests/bench/scan_bench, docs/performance.md).
+static void hs_scan_grow(const hs_database_t* db, std::string_view text, match_event_handler on_match, void* ctx) {
+  thread_local ThreadScratch scratch;
+  auto len = static_cast<unsigned>(text.size());
+  hs_error_t rc = scratch.s ? hs_scan(db, text.data(), len, 0, scratch.s, on_match, ctx) : HS_INVALID;
+  if (rc != HS_INVALID) return;
+  if (hs_alloc_scratch(db, &scratch.s) != HS_SUCCESS) return;
+  hs_scan(db, text.data(), len, 0, scratch.s, on_match, ctx);
+}
+
 void CompiledScope::index_engines() {
   solos_.clear();
   always_.clear();
@@ -615,15 +649,10 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
   thread_local MatchState st;
   if (st.ends.size() < regexes.size()) st.ends.resize(regexes.size(), kNoMatch);
   st.touched.clear();
-  // One scratch per thread, grown for every database it meets (hs_alloc_scratch
-  // only reallocates when a database needs more): no locking, no per-scan allocation.
-  thread_local ThreadScratch scratch;
-  if (hs && hs_alloc_scratch(hs.get(), &scratch.s) == HS_SUCCESS)
-    hs_scan(hs.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_hs_match, &st);
+  if (hs) hs_scan_grow(hs.get(), text, on_hs_match, &st);
   for (std::size_t k : solos_) {
-    if (hs_alloc_scratch(regexes[k].solo.get(), &scratch.s) != HS_SUCCESS) continue;
     std::size_t end = kNoMatch;
-    hs_scan(regexes[k].solo.get(), text.data(), static_cast<unsigned>(text.size()), 0, scratch.s, on_solo_match, &end);
+    hs_scan_grow(regexes[k].solo.get(), text, on_solo_match, &end);
     if (end != kNoMatch) st.mark(k, end);
   }
   auto confirm = [&](std::size_t k) {
@@ -690,8 +719,10 @@ std::string lint_report(const RuleSet& rs) {
   o << "  total: " << all.total();
   for (Engine e : kEngines) o << (e == Engine::Hyperscan ? " = " : " / ") << all.by_engine[static_cast<std::size_t>(e)];
   o << "\n";
+  std::vector<char> off = disabled_rules(rs.rules());
   o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
-    << rs.parsed().unsupported_rules.size() << "\n";
+    << rs.parsed().unsupported_rules.size() << ", disabled (score 0, no meta uses them) "
+    << std::count(off.begin(), off.end(), 1) << "\n";
   o << "warnings " << rs.parsed().warnings.size() << " by directive:\n";
   for (const auto& [d, n] : rs.parsed().warning_counts()) o << "  " << d << ": " << n << "\n";
   o << "rules not on plain Hyperscan:\n";

@@ -182,6 +182,10 @@ class RuleSet {
   friend struct RuleSetBuilder;
 };
 
+// Rules SpamAssassin would not run: a score of 0 disables a rule, unless it is a
+// `__` sub-rule or a meta uses it. Not compiled, never scanned (index -> 1).
+std::vector<char> disabled_rules(const std::vector<Rule>& rules);
+
 // `mxgate rules lint DIR`: counts per scope and engine, the warnings per
 // directive, and every rule that did not reach Hyperscan with the reason.
 std::string lint_report(const RuleSet& rs);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <thread>
 #include <unistd.h>
 
 namespace mxgate::rules {
@@ -189,6 +190,34 @@ TEST(Scan, HitsSayWhereTheFirstMatchEnds) {
   EXPECT_EQ(by["PRE"].end, 21u);  // PCRE2 confirms the second needle only
   EXPECT_EQ(by["MANY"].count, 3u);
   EXPECT_EQ(by["MANY"].end, 24u);
+}
+
+TEST(Scan, OneScratchPerThreadGrowsForABiggerDatabase) {
+  // The thread's scratch is sized by the first (tiny) database; hs_scan refuses it
+  // for a bigger one, and scan() grows it then, never missing a match.
+  auto tiny = build("body T /x/\n");
+  std::string big_rules;
+  for (int i = 0; i < 300; ++i)
+    big_rules += "body B" + std::to_string(i) + " /w" + std::to_string(i) + "[a-z]{2,30}q(?:ab|cd|ef){1,40}z/\n";
+  auto big = build(big_rules);
+  ASSERT_TRUE(tiny && big);
+  EXPECT_EQ(scan_names(*tiny, "body", "x"), (V{"T"}));
+  EXPECT_EQ(scan_names(*big, "body", "w123hello qabz w7abcqefz"), (V{"B7"}));
+  EXPECT_EQ(scan_names(*tiny, "body", "x"), (V{"T"}));
+  std::thread other([&] { EXPECT_EQ(scan_names(*big, "body", "w299aaqcdcdz"), (V{"B299"})); });
+  other.join();
+}
+
+TEST(Scan, ScoreZeroDisablesARuleUnlessAMetaUsesIt) {
+  auto rs = build(
+      "body OFF /needle/\nscore OFF 0\n"
+      "body USED /needle/\nscore USED 0\n"
+      "body __SUB /needle/\n"
+      "meta M USED && __SUB\n");
+  ASSERT_TRUE(rs);
+  EXPECT_EQ(rs->regex_of("OFF"), nullptr);  // never compiled
+  EXPECT_EQ(scan_names(*rs, "body", "a needle"), (V{"USED", "__SUB"}));
+  EXPECT_NE(lint_report(*rs).find("disabled (score 0, no meta uses them) 1"), std::string::npos) << lint_report(*rs);
 }
 
 class CacheTest : public ::testing::Test {
