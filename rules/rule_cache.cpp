@@ -28,7 +28,7 @@
 namespace mxgate::rules {
 namespace {
 
-constexpr const char* kMagic = "MXGATE-RULES-CACHE 1\n";
+constexpr const char* kMagic = "MXGATE-RULES-CACHE 2\n";
 constexpr std::size_t kMaxFiles = 4;
 // Bounds on what a (corrupt) file can make us allocate.
 constexpr std::uint64_t kMaxBlob = std::uint64_t{1} << 31;
@@ -115,6 +115,7 @@ std::string cache_key(const std::vector<std::unique_ptr<CompiledScope>>& scopes,
   w.str(kMagic);
   w.str(hs_version());
   w.u64(static_cast<std::uint64_t>(copt.hs_solo_threshold.count()));
+  w.u64(copt.hs_group_max_db_bytes);
   w.u64(static_cast<std::uint64_t>(copt.re2_max_mem));
   w.u64(scopes.size());
   for (const auto& sc : scopes) {
@@ -154,11 +155,14 @@ std::string RuleSet::save_cache(const Scopes& scopes, const std::filesystem::pat
       w.u8(static_cast<unsigned>(cr.engine));
       w.u64(cr.hs_flags);
       w.str(cr.reason);
+      w.u8(cr.grouped ? 1 : 0);
       w.u8(cr.solo ? 1 : 0);
       if (cr.solo && !serialize(cr.solo.get(), w)) return "hs_serialize_database failed";
     }
     w.u8(sc->hs ? 1 : 0);
     if (sc->hs && !serialize(sc->hs.get(), w)) return "hs_serialize_database failed";
+    w.u8(sc->slow ? 1 : 0);
+    if (sc->slow && !serialize(sc->slow.get(), w)) return "hs_serialize_database failed";
   }
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
@@ -219,14 +223,16 @@ std::string RuleSet::load_cache(Scopes& scopes, const std::filesystem::path& fil
     if (!rd.bytes(sk) || sk != sc->key) return "scope " + sc->key + " differs";
     if (!rd.u64(n) || n != sc->regexes.size()) return "scope " + sc->key + ": entry count differs";
     for (auto& cr : sc->regexes) {
-      unsigned engine = 0, solo = 0;
+      unsigned engine = 0, solo = 0, grouped = 0;
       std::uint64_t flags = 0;
       std::string_view reason, blob;
-      if (!rd.u8(engine) || engine >= kEngineCount || !rd.u64(flags) || !rd.bytes(reason) || !rd.u8(solo))
+      if (!rd.u8(engine) || engine >= kEngineCount || !rd.u64(flags) || !rd.bytes(reason) || !rd.u8(grouped) ||
+          !rd.u8(solo))
         return "truncated in scope " + sc->key;
       cr.engine = static_cast<Engine>(engine);
       cr.hs_flags = static_cast<unsigned>(flags);
       cr.reason = std::string(reason);
+      cr.grouped = grouped != 0;
       if (solo) {
         if (!rd.bytes(blob) || !(cr.solo = deserialize(blob))) return "bad database in scope " + sc->key;
       }
@@ -238,6 +244,9 @@ std::string RuleSet::load_cache(Scopes& scopes, const std::filesystem::path& fil
     std::string_view blob;
     if (!rd.u8(has_hs)) return "truncated in scope " + sc->key;
     if (has_hs && (!rd.bytes(blob) || !(sc->hs = deserialize(blob)))) return "bad database in scope " + sc->key;
+    unsigned has_slow = 0;
+    if (!rd.u8(has_slow)) return "truncated in scope " + sc->key;
+    if (has_slow && (!rd.bytes(blob) || !(sc->slow = deserialize(blob)))) return "bad database in scope " + sc->key;
   }
   if (!rd.at_end()) return "trailing data";
   return {};

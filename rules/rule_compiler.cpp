@@ -381,6 +381,36 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
     }
   });
   for (auto& e : scope_errors) errors.insert(errors.end(), e.begin(), e.end());
+
+  // The slow-to-build patterns of each scope: one database together (measured on
+  // the stock body rules: 32 of them build in ~5 s and scan twice as fast as 32
+  // separate passes). Patterns with a very large database of their own stay alone.
+  parallel_for(scopes.size(), [&](std::size_t si) {
+    CompiledScope& sc = *scopes[si];
+    std::vector<const char*> exprs;
+    std::vector<unsigned> flags, ids;
+    for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
+      const auto& cr = sc.regexes[k];
+      std::size_t size = 0;
+      if (!cr.solo || hs_database_size(cr.solo.get(), &size) != HS_SUCCESS || size >= copt.hs_group_max_db_bytes) continue;
+      exprs.push_back(cr.pattern.c_str());
+      flags.push_back(cr.hs_flags);
+      ids.push_back(static_cast<unsigned>(k));
+    }
+    if (exprs.size() < 2) return;
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
+                         nullptr, &db, &err) != HS_SUCCESS) {
+      hs_free_compile_error(err);  // they keep their own databases
+      return;
+    }
+    sc.slow.reset(db);
+    for (unsigned k : ids) {
+      sc.regexes[k].solo.reset();
+      sc.regexes[k].grouped = true;
+    }
+  });
 }
 
 // Compiled scopes of this process by cache key, for reloads whose patterns did not
@@ -650,6 +680,7 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
   if (st.ends.size() < regexes.size()) st.ends.resize(regexes.size(), kNoMatch);
   st.touched.clear();
   if (hs) hs_scan_grow(hs.get(), text, on_hs_match, &st);
+  if (slow) hs_scan_grow(slow.get(), text, on_hs_match, &st);
   for (std::size_t k : solos_) {
     std::size_t end = kNoMatch;
     hs_scan_grow(regexes[k].solo.get(), text, on_solo_match, &end);
@@ -723,6 +754,13 @@ std::string lint_report(const RuleSet& rs) {
   o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
     << rs.parsed().unsupported_rules.size() << ", disabled (score 0, no meta uses them) "
     << std::count(off.begin(), off.end(), 1) << "\n";
+  std::size_t grouped = 0, alone = 0;
+  for (const auto& sc : rs.scopes())
+    for (const auto& cr : sc->regexes) {
+      grouped += cr.grouped;
+      alone += cr.solo != nullptr;
+    }
+  o << "slow-to-build patterns: " << grouped << " in one database per scope, " << alone << " in their own\n";
   o << "warnings " << rs.parsed().warnings.size() << " by directive:\n";
   for (const auto& [d, n] : rs.parsed().warning_counts()) o << "  " << d << ": " << n << "\n";
   o << "rules not on plain Hyperscan:\n";

@@ -58,6 +58,10 @@ struct CompileOptions {
   // stays out of the scope's shared one: a few such patterns (SpamAssassin's
   // __FILL_THIS_FORM_* family) otherwise make the shared build take minutes.
   std::chrono::milliseconds hs_solo_threshold{50};
+  // Such slow-to-build patterns are then built together into one more database per
+  // scope (a single extra pass over the text, instead of one pass each), except
+  // those whose own database is at least this large: those stay alone.
+  std::size_t hs_group_max_db_bytes = 2'000'000;
   // RE2 memory budget per pattern.
   std::int64_t re2_max_mem = 8 << 20;
   // Where compiled Hyperscan databases are kept between runs (content.cache_dir);
@@ -96,6 +100,7 @@ struct CompiledRegex {
   Re2Ptr re2;                  // Engine::Re2
   Pcre2CodePtr pcre2;          // Prefilter, Pcre2, and `tflags multiple` rules (counting)
   HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
+  bool grouped = false;        // built into the scope's `slow` database instead
 };
 
 // One rule's match in one text: how often (1 unless `tflags multiple`), and where
@@ -112,7 +117,8 @@ class CompiledScope {
   std::string key;                     // "body", "header:subject", "header:ALL", ...
   Scope scope = Scope::Body;
   std::vector<CompiledRegex> regexes;  // Hyperscan id == index here
-  HsDatabasePtr hs;                    // Hyperscan and Prefilter entries without a solo database
+  HsDatabasePtr hs;                    // Hyperscan and Prefilter entries built normally
+  HsDatabasePtr slow;                  // the `grouped` entries (slow to build), one database
   std::size_t count(Engine e) const;
 
   // Appends one ScanHit per rule that matches `text` (count > 1 only for `tflags

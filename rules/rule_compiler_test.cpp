@@ -288,6 +288,30 @@ TEST_F(CacheTest, ARestartLoadsTheDatabasesInsteadOfCompiling) {
     }
 }
 
+TEST_F(CacheTest, SlowToBuildPatternsShareOneDatabaseAndSurviveTheCache) {
+  opt.hs_solo_threshold = std::chrono::milliseconds(0);  // every pattern counts as slow
+  CompileReport first;
+  RuleSetPtr a = load(kCached, first);
+  ASSERT_TRUE(a);
+  const CompiledScope* body = a->scope("body");
+  ASSERT_NE(body, nullptr);
+  EXPECT_TRUE(body->slow);
+  std::size_t grouped = 0;
+  for (const auto& cr : body->regexes) grouped += cr.grouped;
+  EXPECT_GE(grouped, 2u);
+  EXPECT_NE(lint_report(*a).find("slow-to-build patterns: "), std::string::npos);
+  auto text = "cheap  pills foobar zzz";
+  auto expect = V{"C_HS", "C_MULTI", "C_MULTI", "C_MULTI", "C_PRE"};
+  EXPECT_EQ(scan_names(*a, "body", text), expect);
+  a.reset();
+  CompileReport disk;
+  RuleSetPtr b = load(kCached, disk);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(disk.source, CompileReport::Source::DiskCache) << disk.cache_note;
+  EXPECT_TRUE(b->scope("body")->slow);
+  EXPECT_EQ(scan_names(*b, "body", text), expect);
+}
+
 TEST_F(CacheTest, ScoresDoNotChangeTheKeyPatternsDo) {
   CompileReport a, b, c;
   load(kCached, a);
