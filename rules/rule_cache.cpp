@@ -28,7 +28,7 @@
 namespace mxgate::rules {
 namespace {
 
-constexpr const char* kMagic = "MXGATE-RULES-CACHE 2\n";
+constexpr const char* kMagic = "MXGATE-RULES-CACHE 3\n";
 constexpr std::size_t kMaxFiles = 4;
 // Bounds on what a (corrupt) file can make us allocate.
 constexpr std::uint64_t kMaxBlob = std::uint64_t{1} << 31;
@@ -156,6 +156,7 @@ std::string RuleSet::save_cache(const Scopes& scopes, const std::filesystem::pat
       w.u64(cr.hs_flags);
       w.str(cr.reason);
       w.u8(cr.grouped ? 1 : 0);
+      w.u8(cr.gated ? 1 : 0);
       w.u8(cr.solo ? 1 : 0);
       if (cr.solo && !serialize(cr.solo.get(), w)) return "hs_serialize_database failed";
     }
@@ -223,16 +224,17 @@ std::string RuleSet::load_cache(Scopes& scopes, const std::filesystem::path& fil
     if (!rd.bytes(sk) || sk != sc->key) return "scope " + sc->key + " differs";
     if (!rd.u64(n) || n != sc->regexes.size()) return "scope " + sc->key + ": entry count differs";
     for (auto& cr : sc->regexes) {
-      unsigned engine = 0, solo = 0, grouped = 0;
+      unsigned engine = 0, solo = 0, grouped = 0, gated = 0;
       std::uint64_t flags = 0;
       std::string_view reason, blob;
-      if (!rd.u8(engine) || engine >= kEngineCount || !rd.u64(flags) || !rd.bytes(reason) || !rd.u8(grouped) ||
+      if (!rd.u8(engine) || engine >= kEngineCount || !rd.u64(flags) || !rd.bytes(reason) || !rd.u8(grouped) || !rd.u8(gated) ||
           !rd.u8(solo))
         return "truncated in scope " + sc->key;
       cr.engine = static_cast<Engine>(engine);
       cr.hs_flags = static_cast<unsigned>(flags);
       cr.reason = std::string(reason);
       cr.grouped = grouped != 0;
+      cr.gated = gated != 0;
       if (solo) {
         if (!rd.bytes(blob) || !(cr.solo = deserialize(blob))) return "bad database in scope " + sc->key;
       }

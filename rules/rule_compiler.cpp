@@ -261,6 +261,14 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
     if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
       cr.engine = Engine::Re2;
       cr.re2 = std::move(re);
+      // RE2 decides, but only on texts a Hyperscan prefilter of the pattern flags:
+      // otherwise RE2 runs over every text (SpamAssassin's __FILL_THIS_FORM_SHORT2
+      // alone cost a third of the body scan time, tests/bench/scan_bench).
+      if (hs_check(cr.pattern, cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took).empty()) {
+        cr.gated = true;
+        cr.hs_flags |= HS_FLAG_PREFILTER;
+        if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
+      }
     } else {
       std::string pcre_err;
       Pcre2CodePtr code = pcre2_build(cr.pattern, r, pcre_err);
@@ -341,7 +349,7 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
       std::vector<unsigned> flags, ids;
       for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
         const auto& cr = sc.regexes[k];
-        if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter) continue;
+        if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter && !cr.gated) continue;
         if (cr.solo) continue;
         exprs.push_back(cr.pattern.c_str());
         flags.push_back(cr.hs_flags);
@@ -365,6 +373,11 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
       }
       CompiledRegex& cr = sc.regexes[ids[static_cast<std::size_t>(expr)]];
       const Rule& r = rules[cr.rule];
+      if (cr.gated) {  // RE2 alone then, on every text
+        cr.gated = false;
+        cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+        continue;
+      }
       cr.reason = "hyperscan: " + msg;
       cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
       std::string re2_err, pcre_err;
@@ -668,7 +681,8 @@ void CompiledScope::index_engines() {
   always_.clear();
   for (std::size_t k = 0; k < regexes.size(); ++k) {
     if (regexes[k].solo) solos_.push_back(k);
-    if (regexes[k].engine == Engine::Re2 || regexes[k].engine == Engine::Pcre2) always_.push_back(k);
+    if ((regexes[k].engine == Engine::Re2 && !regexes[k].gated) || regexes[k].engine == Engine::Pcre2)
+      always_.push_back(k);
   }
 }
 
@@ -769,7 +783,7 @@ std::string lint_report(const RuleSet& rs) {
       if (cr.engine == Engine::Hyperscan) continue;
       const Rule& r = rs.rules()[cr.rule];
       o << "  " << r.loc.file << ":" << r.loc.line << ": rule " << r.name << ": " << engine_name(cr.engine)
-        << ": " << cr.reason << "\n";
+        << (cr.gated ? " (gated by a Hyperscan prefilter)" : "") << ": " << cr.reason << "\n";
     }
   }
   return o.str();

@@ -2,7 +2,9 @@
 //
 // Each regex rule climbs a ladder and stops at the first engine that takes it:
 //   1. Hyperscan      (the pattern as is; one block-mode database per scope)
-//   2. RE2            (patterns Hyperscan refuses but RE2 accepts, e.g. too large)
+//   2. RE2            (patterns Hyperscan refuses but RE2 accepts, e.g. too large;
+//                      where Hyperscan's prefilter mode takes the pattern, RE2 runs
+//                      only on the texts the prefilter flags)
 //   3. Prefilter      (Hyperscan with HS_FLAG_PREFILTER finds candidates, PCRE2
 //                      with JIT confirms: lookaround, backreferences, atomic groups)
 //   4. Pcre2          (PCRE2 alone on every text of the scope, when even the
@@ -101,6 +103,7 @@ struct CompiledRegex {
   Pcre2CodePtr pcre2;          // Prefilter, Pcre2, and `tflags multiple` rules (counting)
   HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
   bool grouped = false;        // built into the scope's `slow` database instead
+  bool gated = false;          // Engine::Re2 run only where its Hyperscan prefilter matched
 };
 
 // One rule's match in one text: how often (1 unless `tflags multiple`), and where

@@ -192,6 +192,28 @@ TEST(Scan, HitsSayWhereTheFirstMatchEnds) {
   EXPECT_EQ(by["MANY"].end, 24u);
 }
 
+TEST(Scan, Re2RunsOnlyWhereItsPrefilterMatched) {
+  // 40 alternatives with bounded gaps, three times over: "Pattern is too large" for
+  // Hyperscan, fine for RE2, and Hyperscan's prefilter mode takes an approximation,
+  // so RE2 only runs on texts that could match.
+  std::string alts;
+  for (int i = 0; i < 40; ++i) {
+    alts += std::string(alts.empty() ? "" : "|") + std::string(2, static_cast<char>('a' + i % 26)) +
+            "[\\w\\s]{0,30}" + std::string(3, static_cast<char>('a' + (i * 7) % 26));
+  }
+  auto rs = build("body BIG /(?:(?:" + alts + ")\\s{0,5}(?:_{2,30}|:)){3}/\nbody OTHER /needle/\n");
+  ASSERT_TRUE(rs);
+  const CompiledRegex* cr = rs->regex_of("BIG");
+  ASSERT_NE(cr, nullptr);
+  ASSERT_EQ(cr->engine, Engine::Re2) << cr->reason;
+  EXPECT_TRUE(cr->gated);
+  EXPECT_NE(lint_report(*rs).find("rule BIG: re2 (gated by a Hyperscan prefilter)"), std::string::npos)
+      << lint_report(*rs);
+  EXPECT_EQ(scan_names(*rs, "body", "a needle"), (V{"OTHER"}));
+  EXPECT_EQ(scan_names(*rs, "body", "aa x aaa:aa aaa:aa y aaa__"), (V{"BIG"}));
+  EXPECT_EQ(scan_names(*rs, "body", "aa x aaa:aa aaa: no third"), V{});
+}
+
 TEST(Scan, OneScratchPerThreadGrowsForABiggerDatabase) {
   // The thread's scratch is sized by the first (tiny) database; hs_scan refuses it
   // for a bigger one, and scan() grows it then, never missing a match.

@@ -2,11 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/execution.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -15,11 +10,11 @@
 #include "filters/config_node.hpp"
 #include "filters/content/content_scan.hpp"
 #include "filters/content/scan_pool.hpp"
+#include "filters/content/scan_pool_await.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/mime/mime.hpp"
 
 namespace mxgate {
-namespace asio = boost::asio;
 
 namespace {
 
@@ -36,34 +31,6 @@ Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, 
   Verdict v;
   v.symbols = content_symbols(*cfg.rules, result);
   return v;
-}
-
-// Runs fn on the pool and resumes the awaiting coroutine on its own executor with
-// the result; nullopt if the pool's queue is full. `fn` by reference: the caller's
-// frame holds it until we resume it (g++ 12 destroys some by-value coroutine
-// parameters twice, ../shared/STACK-NOTES.md).
-Task<std::optional<Verdict>> on_pool(ScanPool& pool, const std::function<Verdict()>& fn) {
-  using Sig = void(std::exception_ptr, std::optional<Verdict>);
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, Sig>(
-      [&pool, &fn](auto handler) {
-        using Handler = decltype(handler);
-        auto h = std::make_shared<Handler>(std::move(handler));
-        // A tracked executor counts as outstanding work: the session's io_context
-        // keeps running until the result is back.
-        auto ex = asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
-        bool queued = pool.try_submit([h, ex, fn]() {
-          std::exception_ptr err;
-          std::optional<Verdict> out;
-          try {
-            out = fn();
-          } catch (...) {
-            err = std::current_exception();
-          }
-          asio::post(ex, [h, err, out = std::move(out)]() mutable { (*h)(err, std::move(out)); });
-        });
-        if (!queued) asio::post(ex, [h]() { (*h)(nullptr, std::nullopt); });
-      },
-      asio::use_awaitable);
 }
 
 std::string read_file(const std::filesystem::path& p, std::string& err) {
@@ -102,7 +69,7 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
     return scan(*cfg, *e, *m, view);
   };
   spdlog::debug("content: {} scanning a {}-byte message on the scan pool", env.txn_id, msg.size());
-  std::optional<Verdict> v = co_await on_pool(*cfg->pool, job);
+  std::optional<Verdict> v = co_await on_pool<Verdict>(*cfg->pool, job);
   if (!v) {
     spdlog::warn("content: scan queue full ({} waiting): {} {} for a {}-byte message", cfg->pool->max_queued(),
                  cfg->busy_reply.code(), cfg->busy_reply.enhanced(), msg.size());

@@ -23,6 +23,7 @@
 #include "filters/content/scan_pool.hpp"
 #include "filters/content/scan_texts.hpp"
 #include "filters/filter_state.hpp"
+#include "filters/mime/mime_filter.hpp"
 
 namespace mxgate {
 namespace {
@@ -413,6 +414,36 @@ TEST(ContentFilter, ReusesTheMimeFiltersView) {
   EXPECT_EQ(f.check(env, msg).symbols.size(), 1u);
   env.txn_id = "S.2";  // another transaction: parsed anew
   EXPECT_EQ(f.check(env, msg).symbols.size(), 0u);
+}
+
+TEST(MimeFilterOffload, LargeMessagesParseOnThePoolAndLeaveTheViewForContent) {
+  auto pool = shared_scan_pool(1, 4);  // what a content filter's config creates
+  ASSERT_EQ(current_scan_pool(), pool);
+  auto mcfg = std::make_shared<MimeConfig>();
+  mcfg->inline_parse_bytes = 0;  // everything counts as large
+  MimeFilter mime(mcfg);
+  auto ccfg = std::make_shared<ContentConfig>();
+  ccfg->rules = compile("body SEEN /broken base64 ahead/\n");
+  ContentFilter content(ccfg);
+  Envelope env;
+  env.txn_id = "M.1";
+  env.state = std::make_shared<FilterState>();
+  Message msg = crlf(
+      "Subject: s\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"
+      "YnJva2VuIGJhc2U2NCBhaGVhZA==\n!!not base64!!\n");
+  asio::io_context ioc;
+  Verdict mv, cv;
+  asio::co_spawn(ioc, [&]() -> Task<void> {
+    mv = co_await mime.on_end_of_data(env, msg);
+    cv = co_await content.on_end_of_data(env, msg);
+  }, asio::detached);
+  ioc.run();
+  ASSERT_TRUE(env.state->mime);
+  EXPECT_EQ(env.state->mime_txn, "M.1");
+  ASSERT_FALSE(mv.symbols.empty());
+  EXPECT_EQ(mv.symbols[0].name, "MIME_BAD_BASE64");
+  ASSERT_EQ(cv.symbols.size(), 1u);
+  EXPECT_EQ(cv.symbols[0].name, "SEEN");
 }
 
 // ---- the shipped rule set ----

@@ -67,6 +67,11 @@ std::shared_ptr<ScanPool> shared_scan_pool(std::size_t threads, std::size_t max_
   return g_pool;
 }
 
+std::shared_ptr<ScanPool> current_scan_pool() {
+  std::lock_guard lock(g_pool_mu);
+  return g_pool;
+}
+
 void quiesce_scan_pool() {
   std::shared_ptr<ScanPool> p;
   {

@@ -47,6 +47,8 @@ class ScanPool {
 
 // The process's pool; created by the first call (threads 0: one per core).
 std::shared_ptr<ScanPool> shared_scan_pool(std::size_t threads, std::size_t max_queued);
+// The process's pool if a configuration made one (a content filter), else null.
+std::shared_ptr<ScanPool> current_scan_pool();
 // Quiesces the process's pool if there is one.
 void quiesce_scan_pool();
 

@@ -1,6 +1,7 @@
 #include "filters/mime/mime_filter.hpp"
 
 #include "filters/config_node.hpp"
+#include "filters/content/scan_pool_await.hpp"
 #include "filters/filter_state.hpp"
 
 namespace mxgate {
@@ -20,7 +21,19 @@ Verdict MimeFilter::symbols_for(const MimeView& view) const {
 Verdict MimeFilter::check(const Message& msg) const { return symbols_for(parse_mime(msg, cfg_->limits)); }
 
 Task<Verdict> MimeFilter::on_end_of_data(const Envelope& env, const Message& msg) {
-  auto view = std::make_shared<const MimeView>(parse_mime(msg, cfg_->limits));
+  std::shared_ptr<const MimeView> view;
+  std::shared_ptr<ScanPool> pool = msg.size() > cfg_->inline_parse_bytes ? current_scan_pool() : nullptr;
+  if (pool) {
+    // A large message: parsed off the session's thread. msg lives in this frame.
+    auto cfg = cfg_;
+    const Message* m = &msg;
+    std::function<std::shared_ptr<const MimeView>()> job = [cfg, m]() {
+      return std::make_shared<const MimeView>(parse_mime(*m, cfg->limits));
+    };
+    std::optional<std::shared_ptr<const MimeView>> parsed = co_await on_pool<std::shared_ptr<const MimeView>>(*pool, job);
+    if (parsed) view = std::move(*parsed);
+  }
+  if (!view) view = std::make_shared<const MimeView>(parse_mime(msg, cfg_->limits));  // small, or the pool is full
   if (env.state && !env.txn_id.empty()) {  // the content filter reads it from here
     env.state->mime_txn = env.txn_id;
     env.state->mime = view;
@@ -39,6 +52,7 @@ FilterPtr make_mime_filter(ConfigMap& cfg) {
   c->limits.max_parts = static_cast<std::size_t>(parts);
   cfg.get_size("max_decoded_bytes", c->limits.max_decoded_bytes, 64 * 1024, std::size_t{1} << 30);
   cfg.get_size("max_html_text_bytes", c->limits.max_html_text_bytes, 4 * 1024, std::size_t{1} << 30);
+  cfg.get_size("inline_parse_bytes", c->inline_parse_bytes, 0, std::size_t{1} << 30);
   cfg.get_scores("scores", c->scores);
   return std::make_shared<MimeFilter>(std::move(c));
 }

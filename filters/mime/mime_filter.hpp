@@ -7,11 +7,13 @@
 //   max_parts (500)                MIME entities walked at most              MIME_TOO_MANY_PARTS
 //   max_decoded_bytes (32MiB)      decoded text kept at most                 MIME_TOO_BIG
 //   max_html_text_bytes (4MiB)     rendered HTML text at most                MIME_HTML_TOO_BIG
+//   inline_parse_bytes (256k)      larger messages are parsed on the content
+//                                  filter's scan pool (when one exists), not on
+//                                  the session's thread
 //   scores: { SYMBOL: n }          override a default score below
 //
-// Parsing is synchronous CPU work, linear in the message size; the hook runs it on
-// the session's thread (a content scanner that also needs the MimeView should parse
-// once and call symbols_for()).
+// Parsing is synchronous CPU work, linear in the message size. The view is left in
+// FilterState for the content filter, which then does not parse again.
 #pragma once
 #include <map>
 #include <memory>
@@ -26,6 +28,7 @@ class ConfigMap;
 
 struct MimeConfig {
   MimeLimits limits;
+  std::size_t inline_parse_bytes = 256 * 1024;
   std::map<std::string, double> scores{
       {"MIME_UNPARSABLE", 2.0},      {"MIME_BAD_HEADER", 0.5},         {"MIME_BAD_CONTENT_TYPE", 0.5},
       {"MIME_BAD_RFC2047", 0.5},     {"MIME_NO_BOUNDARY", 1.0},        {"MIME_MISSING_BOUNDARY", 1.0},
