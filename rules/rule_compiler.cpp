@@ -291,8 +291,9 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
     }
   }
   // `tflags multiple` counts matches the way Perl's m//g does; Hyperscan's
-  // end-offset reports cannot, so keep a PCRE2 code for counting.
-  if (r.multiple && !cr.pcre2 && cr.engine != Engine::Unsupported) {
+  // end-offset reports cannot, so keep a PCRE2 code for counting. Body patterns that
+  // may span paragraphs are confirmed per paragraph with it too.
+  if ((r.multiple || cr.crosses || cr.line_only) && !cr.pcre2 && cr.engine == Engine::Hyperscan) {
     std::string ignored;
     cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
   }
@@ -324,6 +325,10 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
     cr.rule = i;
     cr.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
     cr.hs_flags = hs_flags_for(r);
+    if (r.scope == Scope::Body) {
+      cr.crosses = may_match_newline(cr.pattern, r.regex.dotall);
+      cr.line_only = has_buffer_anchor(cr.pattern);
+    }
   }
 }
 
@@ -445,7 +450,7 @@ void rebuild_side_engines(CompiledRegex& cr, const Rule& r, const CompileOptions
   std::string ignored;
   if (cr.engine == Engine::Re2) cr.re2 = re2_build(cr.pattern, r, copt, ignored);
   if (cr.engine == Engine::Prefilter || cr.engine == Engine::Pcre2 ||
-      (r.multiple && cr.engine != Engine::Unsupported))
+      ((r.multiple || cr.crosses || cr.line_only) && cr.engine == Engine::Hyperscan))
     cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
 }
 
@@ -681,8 +686,9 @@ void CompiledScope::index_engines() {
   always_.clear();
   for (std::size_t k = 0; k < regexes.size(); ++k) {
     if (regexes[k].solo) solos_.push_back(k);
-    if ((regexes[k].engine == Engine::Re2 && !regexes[k].gated) || regexes[k].engine == Engine::Pcre2)
-      always_.push_back(k);
+    const CompiledRegex& cr = regexes[k];
+    bool anchored_lines = per_line() && cr.line_only && (cr.pcre2 || cr.re2);
+    if ((cr.engine == Engine::Re2 && !cr.gated) || cr.engine == Engine::Pcre2 || anchored_lines) always_.push_back(k);
   }
 }
 
@@ -700,11 +706,30 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
     hs_scan_grow(regexes[k].solo.get(), text, on_solo_match, &end);
     if (end != kNoMatch) st.mark(k, end);
   }
-  auto confirm = [&](std::size_t k) {
+  auto confirm = [&](std::size_t k, bool from_hyperscan) {
     const CompiledRegex& cr = regexes[k];
     const Rule& r = rules[cr.rule];
     std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
     std::size_t n = 0, end = st.ends[k];
+    if (per_line()) {
+      if (from_hyperscan && cr.line_only && (cr.pcre2 || cr.re2)) return;  // scanned per line below
+      bool lines = cr.crosses || cr.line_only || r.multiple || cr.engine == Engine::Prefilter;
+      if (cr.engine == Engine::Hyperscan && (!lines || !cr.pcre2)) {
+        n = 1;  // exact: the match cannot reach past its paragraph (or PCRE2 refused the pattern)
+      } else if (cr.engine == Engine::Unsupported) {
+        return;
+      } else if (!from_hyperscan && !cr.line_only) {
+        // RE2 / PCRE2 alone: one look at the whole text first; most texts end here.
+        std::size_t e = 0;
+        n = cr.re2 ? re2_count(*cr.re2, text, 1, &e) : pcre2_count(cr.pcre2.get(), match_context.get(), text, 1, &e);
+        if (n > 0 && lines) n = count_per_line(cr, text, limit, &end);
+        else end = e;
+      } else {
+        n = count_per_line(cr, text, limit, &end);
+      }
+      if (n > 0) out.push_back({cr.rule, n, end});
+      return;
+    }
     switch (cr.engine) {
       case Engine::Hyperscan:
         n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end) : 1;
@@ -725,10 +750,64 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
     if (n > 0) out.push_back({cr.rule, n, end});
   };
   for (std::size_t k : st.touched) {
-    confirm(k);
+    confirm(k, true);
     st.ends[k] = kNoMatch;
   }
-  for (std::size_t k : always_) confirm(k);
+  for (std::size_t k : always_) confirm(k, false);
+}
+
+std::size_t CompiledScope::count_per_line(const CompiledRegex& cr, std::string_view text, std::size_t limit,
+                                          std::size_t* first_end) const {
+  std::size_t n = 0, start = 0;
+  while (start < text.size() && n < limit) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(start, nl - start);
+    std::size_t e = 0;
+    std::size_t got = cr.re2 ? re2_count(*cr.re2, line, limit - n, &e)
+                             : pcre2_count(cr.pcre2.get(), match_context.get(), line, limit - n, &e);
+    if (got > 0 && n == 0) *first_end = start + e;
+    n += got;
+    start = nl + 1;
+  }
+  return n;
+}
+
+bool may_match_newline(std::string_view p, bool dotall) {
+  if (dotall) return true;  // `.` matches "\n"
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\' && i + 1 < p.size()) {
+      char c = p[i + 1];
+      // \s \v \R \n \W \D \H \X \C \p{} \P{} \c \e? and numeric escapes (octal, back-
+      // references) may match a line break; \x only as 0a.
+      if (std::string_view("svRnWDHXCpPc0123456789").find(c) != std::string_view::npos) return true;
+      if (c == 'x') {
+        std::string_view h = p.substr(i + 2, 4);
+        if (h.starts_with("0a") || h.starts_with("0A") || h.starts_with("{a") || h.starts_with("{A") ||
+            h.starts_with("{0a") || h.starts_with("{0A"))
+          return true;
+      }
+      ++i;
+      continue;
+    }
+    if (p.substr(i, 2) == "[^") return true;
+    if (p.substr(i, 8) == "[:space:" || p.substr(i, 8) == "[:cntrl:" || p.substr(i, 3) == "[:^") return true;
+    if (p.substr(i, 2) == "(?") {  // inline flags: (?s) and (?^...) turn on dotall
+      for (std::size_t j = i + 2; j < p.size() && p[j] != ')' && p[j] != ':'; ++j)
+        if (p[j] == 's') return true;
+    }
+  }
+  return false;
+}
+
+bool has_buffer_anchor(std::string_view p) {
+  for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+    if (p[i] != '\\') continue;
+    char c = p[i + 1];
+    if (c == 'A' || c == 'z' || c == 'Z' || c == 'G') return true;
+    ++i;
+  }
+  return false;
 }
 
 std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {

@@ -104,6 +104,12 @@ struct CompiledRegex {
   HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
   bool grouped = false;        // built into the scope's `slow` database instead
   bool gated = false;          // Engine::Re2 run only where its Hyperscan prefilter matched
+  // Body scope (one paragraph per line, matched per paragraph): may a match run
+  // across a line break (\s, \W, [^...], /s...)? Then a whole-text hit is only a
+  // candidate, confirmed paragraph by paragraph. line_only: \A, \z, \Z or \G,
+  // which anchor at each paragraph, so only a per-paragraph scan sees them.
+  bool crosses = false;
+  bool line_only = false;
 };
 
 // One rule's match in one text: how often (1 unless `tflags multiple`), and where
@@ -128,6 +134,9 @@ class CompiledScope {
   // multiple`, capped by maxhits). Header negation (!~) is not applied here.
   // Thread-safe: Hyperscan scratch space is per thread, everything else read-only.
   // Body and rawbody patterns were compiled multi-line: `^`/`$` anchor at each line.
+  // The body scope matches each line (paragraph) on its own, as SpamAssassin does,
+  // yet scans the whole text once: a hit of a pattern that cannot match a line
+  // break is exact as it is; others are confirmed line by line (PCRE2 or RE2).
   void scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const;
   // The same as rule indices, each repeated `count` times.
   std::vector<std::size_t> scan(std::string_view text, const std::vector<Rule>& rules) const;
@@ -140,7 +149,14 @@ class CompiledScope {
 
  private:
   std::vector<std::size_t> solos_, always_;
+  bool per_line() const { return scope == Scope::Body; }
+  std::size_t count_per_line(const CompiledRegex& cr, std::string_view text, std::size_t limit,
+                             std::size_t* first_end) const;
 };
+
+// For the body scope's per-paragraph matching (CompiledRegex::crosses, line_only).
+bool may_match_newline(std::string_view pattern, bool dotall);
+bool has_buffer_anchor(std::string_view pattern);
 
 struct EngineCounts {
   std::size_t by_engine[kEngineCount] = {};

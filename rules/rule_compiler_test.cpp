@@ -108,6 +108,9 @@ TEST(Scan, FlagsMapToEveryEngine) {
       "full M /^second/m\n"
       "full NOM /^second/\n"
       "body S /one.two/s\n"
+      "full FS /one.two/s\n"
+      "full FNOS /one.two/\n"
+      "full FPS /one(?=.two)/s\n"
       "body NOS /one.two/\n"
       "body X /h e l l o  \\# comment/xi\n"
       "body PI /hel(?=lo)/i\n"        // prefilter + PCRE2, caseless
@@ -118,7 +121,9 @@ TEST(Scan, FlagsMapToEveryEngine) {
   EXPECT_EQ(scan_names(*rs, "full", "HELLO\nsecond"), (V{"M", "PM"}));
   EXPECT_EQ(scan_names(*rs, "full", "second"), (V{"M", "NOM", "PM"}));
   EXPECT_EQ(scan_names(*rs, "body", "hello second"), (V{"I", "NOI", "PI", "X"}));
-  EXPECT_EQ(scan_names(*rs, "body", "one\ntwo"), (V{"PS", "S"}));
+  // body matches each paragraph (line) on its own: even /s cannot span two.
+  EXPECT_EQ(scan_names(*rs, "body", "one\ntwo"), V{});
+  EXPECT_EQ(scan_names(*rs, "full", "one\ntwo"), (V{"FPS", "FS"}));
   EXPECT_EQ(scan_names(*rs, "body", "one two"), (V{"NOS", "PS", "S"}));
 }
 
@@ -170,6 +175,40 @@ TEST(Scan, BodyAndRawbodyAnchorAtEveryLine) {
   EXPECT_EQ(scan_names(*rs, "body", "Subject line\nDear Friend, hello\nmy friend\nbye"), (V{"B_END", "B_START"}));
   EXPECT_EQ(scan_names(*rs, "rawbody", "line one\nclick here now"), (V{"R_START"}));
   EXPECT_EQ(scan_names(*rs, "full", "line one\nclick here now"), (V{"F_START_M"}));
+}
+
+TEST(Scan, BodyMatchesEachParagraphOnItsOwnWithOneScan) {
+  auto rs = build(
+      "body NO_CROSS /limited\\.\\s+Click/\n"        // \s could span the break: confirmed per line
+      "body IN_LINE /has been limited/\n"               // cannot cross: the whole-text hit is exact
+      "body NEG_CLASS /limited[^a-z]{1,3}Click/\n"     // [^...] could match the break
+      "body DOTALL /limited.{1,3}Click/s\n"
+      "body DOT /limited.{1,3}Click/\n"
+      "body START_A /\\AClick/\n"                      // \A: each paragraph's start
+      "body END_Z /limited\\.\\z/\n"
+      "body PRE_CROSS /limited\\.(?=\\s+Click)/\n"        // prefilter + PCRE2, per line
+      "body MULTI_LINES /i/\ntflags MULTI_LINES multiple\n"
+      "body RE2_LINES /(?:a{1,1000}b){1,20}\\s+c$/\n");
+  ASSERT_TRUE(rs);
+  EXPECT_TRUE(rs->regex_of("NO_CROSS")->crosses);
+  EXPECT_FALSE(rs->regex_of("IN_LINE")->crosses);
+  EXPECT_TRUE(rs->regex_of("NEG_CLASS")->crosses);
+  EXPECT_TRUE(rs->regex_of("START_A")->line_only);
+  std::string text = "Your account has been limited.\nClick the link\nab c";
+  EXPECT_EQ(scan_names(*rs, "body", text),
+            (V{"END_Z", "IN_LINE", "MULTI_LINES", "MULTI_LINES", "MULTI_LINES", "MULTI_LINES", "RE2_LINES",
+               "START_A"}));
+  // The same within one paragraph: every crossing rule hits.
+  EXPECT_EQ(scan_names(*rs, "body", "Your account has been limited. Click the link"),
+            (V{"DOT", "DOTALL", "IN_LINE", "MULTI_LINES", "MULTI_LINES", "MULTI_LINES", "MULTI_LINES", "NEG_CLASS",
+               "NO_CROSS", "PRE_CROSS"}));
+  const CompiledScope* body = rs->scope("body");
+  std::vector<ScanHit> hits;
+  body->scan(text, rs->rules(), hits);
+  for (const auto& h : hits)
+    if (rs->rules()[h.rule].name == "START_A") {
+      EXPECT_EQ(h.end, 36u);  // "Click" at the start of the second line
+    }
 }
 
 TEST(Scan, HitsSayWhereTheFirstMatchEnds) {

@@ -96,24 +96,20 @@ class Collector {
   std::vector<double> meta_values_ = std::vector<double>(rs_.rules().size(), 0.0);
 };
 
-// body: one scan per paragraph (line), as SpamAssassin runs body rules, so no
-// pattern spans two paragraphs; rawbody: one scan of the whole text.
+// One scan of the whole text; for body, CompiledScope::scan matches each paragraph
+// (line) on its own, as SpamAssassin runs body rules.
 void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, const PartText& pt,
-                    const char* scope, bool per_line, Collector& c, std::vector<rules::ScanHit>& hits) {
-  std::string_view all = pt.text;
-  std::size_t start = 0;
-  while (start < all.size()) {
-    std::size_t end = per_line ? all.find('\n', start) : all.size();
-    if (end == std::string_view::npos) end = all.size();
-    std::string_view unit = all.substr(start, end - start);
-    hits.clear();
-    sc.scan(unit, rs.rules(), hits);
-    for (const auto& h : hits) {
-      auto [label, off] = pt.locate(start + h.end);
-      c.add(h.rule, h.count,
-            std::string(scope) + " " + label + " at " + std::to_string(off) + ": " + quoted(excerpt(unit, h.end)));
-    }
-    start = end + 1;
+                    const char* scope, Collector& c, std::vector<rules::ScanHit>& hits) {
+  hits.clear();
+  sc.scan(pt.text, rs.rules(), hits);
+  for (const auto& h : hits) {
+    auto [label, off] = pt.locate(h.end);
+    // The excerpt stays inside the line (paragraph) that matched.
+    std::size_t line = h.end == 0 ? 0 : pt.text.rfind('\n', h.end - 1);
+    line = line == std::string::npos ? 0 : line + 1;
+    std::string_view unit = std::string_view(pt.text).substr(line);
+    c.add(h.rule, h.count,
+          std::string(scope) + " " + label + " at " + std::to_string(off) + ": " + quoted(excerpt(unit, h.end - line)));
   }
 }
 
@@ -129,11 +125,11 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
   for (const auto& sc : rs.scopes()) {
     switch (sc->scope) {
       case Scope::Body:
-        scan_part_text(*sc, rs, texts.body, "body", true, c, hits);
+        scan_part_text(*sc, rs, texts.body, "body", c, hits);
         scanned += texts.body.text.size();
         break;
       case Scope::RawBody:
-        scan_part_text(*sc, rs, texts.rawbody, "rawbody", false, c, hits);
+        scan_part_text(*sc, rs, texts.rawbody, "rawbody", c, hits);
         scanned += texts.rawbody.text.size();
         break;
       case Scope::Full:
