@@ -718,14 +718,19 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
         n = 1;  // exact: the match cannot reach past its paragraph (or PCRE2 refused the pattern)
       } else if (cr.engine == Engine::Unsupported) {
         return;
-      } else if (!from_hyperscan && !cr.line_only) {
-        // RE2 / PCRE2 alone: one look at the whole text first; most texts end here.
+      } else if (!cr.line_only && (!from_hyperscan || cr.gated)) {
+        // RE2 / PCRE2 alone, or RE2 behind a loose prefilter: one look at the whole
+        // text first (a superset of the per-line matches); most texts end here.
         std::size_t e = 0;
         n = cr.re2 ? re2_count(*cr.re2, text, 1, &e) : pcre2_count(cr.pcre2.get(), match_context.get(), text, 1, &e);
-        if (n > 0 && lines) n = count_per_line(cr, text, limit, &end);
+        // RE2 reports the leftmost match, not the earliest ending: only Hyperscan's
+        // (prefilter) end, the earliest of a superset of matches, bounds the lines.
+        if (n > 0 && lines) n = count_per_line(cr, text, limit, &end, from_hyperscan ? st.ends[k] : 0);
         else end = e;
       } else {
-        n = count_per_line(cr, text, limit, &end);
+        // A per-line match is also a whole-text one, so none ends before the first
+        // whole-text (or prefilter) match did: start at that line.
+        n = count_per_line(cr, text, limit, &end, from_hyperscan && !cr.line_only ? end : 0);
       }
       if (n > 0) out.push_back({cr.rule, n, end});
       return;
@@ -757,8 +762,14 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
 }
 
 std::size_t CompiledScope::count_per_line(const CompiledRegex& cr, std::string_view text, std::size_t limit,
-                                          std::size_t* first_end) const {
-  std::size_t n = 0, start = 0;
+                                          std::size_t* first_end, std::size_t not_before) const {
+  // The line holding the byte before `not_before` (earlier lines end before it).
+  std::size_t start = 0;
+  if (not_before > 1 && not_before <= text.size()) {
+    std::size_t nl = text.rfind('\n', not_before - 2);
+    start = nl == std::string_view::npos ? 0 : nl + 1;
+  }
+  std::size_t n = 0;
   while (start < text.size() && n < limit) {
     std::size_t nl = text.find('\n', start);
     if (nl == std::string_view::npos) nl = text.size();

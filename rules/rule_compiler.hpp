@@ -150,8 +150,9 @@ class CompiledScope {
  private:
   std::vector<std::size_t> solos_, always_;
   bool per_line() const { return scope == Scope::Body; }
+  // Matches counted line by line from the line holding offset not_before - 1.
   std::size_t count_per_line(const CompiledRegex& cr, std::string_view text, std::size_t limit,
-                             std::size_t* first_end) const;
+                             std::size_t* first_end, std::size_t not_before = 0) const;
 };
 
 // For the body scope's per-paragraph matching (CompiledRegex::crosses, line_only).

@@ -211,6 +211,28 @@ TEST(Scan, BodyMatchesEachParagraphOnItsOwnWithOneScan) {
     }
 }
 
+TEST(Scan, PerLineConfirmationFindsEveryLinesMatch) {
+  // The whole-text match of a crossing pattern can end later than a per-line match
+  // that starts later ("a...b" spans lines 1-3; "c" alone is line 2): per-line
+  // confirmation must still find line 2, and count every line's matches.
+  auto rs = build(
+      "body SPAN /a\\s[\\s\\S]*b|c/\n"
+      "body SPAN_PRE /(?:a\\s[\\s\\S]*b|c)(?!x)/\n"
+      "body SPAN_MULTI /\\sc|c\\s/\ntflags SPAN_MULTI multiple\n");
+  ASSERT_TRUE(rs);
+  std::string text = "a\nc\nb\nzz c c\n";
+  std::vector<ScanHit> hits;
+  rs->scope("body")->scan(text, rs->rules(), hits);
+  std::map<std::string, ScanHit> by;
+  for (const auto& h : hits) by[rs->rules()[h.rule].name] = h;
+  ASSERT_EQ(by.count("SPAN"), 1u);
+  EXPECT_EQ(by["SPAN"].end, 3u);  // "c" on line 2
+  ASSERT_EQ(by.count("SPAN_PRE"), 1u);
+  EXPECT_EQ(by["SPAN_PRE"].end, 3u);
+  ASSERT_EQ(by.count("SPAN_MULTI"), 1u);
+  EXPECT_EQ(by["SPAN_MULTI"].count, 2u);  // " c" twice on line 4 (non-overlapping), none across lines
+}
+
 TEST(Scan, HitsSayWhereTheFirstMatchEnds) {
   auto rs = build(
       "body HS /needle/\n"
