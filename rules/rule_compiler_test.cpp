@@ -554,7 +554,10 @@ TEST(StockRules, LoadWithoutErrorAndReportTheLadder) {
             << sa_regex << ", eval: rules " << sa_evals << ", warnings " << with_plugins.value->warnings.size()
             << "\n";
   for (const auto& [d, n] : with_plugins.value->warning_counts()) std::cout << "[stock]   " << d << ": " << n << "\n";
-  EXPECT_GT(all.by_engine[static_cast<std::size_t>(Engine::Hyperscan)], 1000u);
+  // 1,136 compiled regex rules (100 more have score 0 and no meta reading them:
+  // disabled, as in SpamAssassin), 947 of them on plain Hyperscan when written.
+  EXPECT_GT(all.by_engine[static_cast<std::size_t>(Engine::Hyperscan)], 900u);
+  EXPECT_GT(all.total(), 1100u);
 }
 
 }  // namespace
