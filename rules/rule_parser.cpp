@@ -1025,21 +1025,26 @@ Result<ParsedRules> parse_rule_files(const std::vector<fs::path>& files, const P
   return finish(p);
 }
 
-Result<ParsedRules> parse_rule_dir(const fs::path& dir, const ParseOptions& opt) {
-  std::error_code ec;
+std::vector<fs::path> rule_files_in(const fs::path& dir, std::error_code& ec) {
   std::vector<fs::path> files;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() == ".cf" && it->is_regular_file(ec)) files.push_back(it->path());
-  }
-  if (ec) {
-    Result<ParsedRules> res;
-    res.errors.push_back({dir.string(), 0, "", "cannot read rule directory: " + ec.message()});
-    return res;
   }
   // Perl's default sort: byte order of the names.
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
     return a.filename().string() < b.filename().string();
   });
+  return files;
+}
+
+Result<ParsedRules> parse_rule_dir(const fs::path& dir, const ParseOptions& opt) {
+  std::error_code ec;
+  std::vector<fs::path> files = rule_files_in(dir, ec);
+  if (ec) {
+    Result<ParsedRules> res;
+    res.errors.push_back({dir.string(), 0, "", "cannot read rule directory: " + ec.message()});
+    return res;
+  }
   return parse_rule_files(files, opt);
 }
 

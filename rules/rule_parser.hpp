@@ -167,6 +167,8 @@ struct ParseOptions {
   int max_include_depth = 20;
 };
 
+// The *.cf files of `dir` in the order SpamAssassin reads them (byte order of names).
+std::vector<std::filesystem::path> rule_files_in(const std::filesystem::path& dir, std::error_code& ec);
 // Loads every *.cf in `dir` (sorted). Errors list every problem found.
 Result<ParsedRules> parse_rule_dir(const std::filesystem::path& dir, const ParseOptions& opt = {});
 // Loads the given files in the given order.

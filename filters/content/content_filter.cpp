@@ -100,7 +100,7 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
   c->limits.max_urls = static_cast<std::size_t>(urls);
   if (sources.empty()) cfg.error("rules", "needs at least one rule folder (or builtin)");
 
-  // The files, in order: each folder's *.cf in byte order, as SpamAssassin reads them.
+  // The files, in order: each folder's *.cf as SpamAssassin reads them.
   std::vector<std::pair<std::string, std::string>> files;
   std::filesystem::path base = std::filesystem::path(cfg.file()).parent_path();
   bool readable = true;
@@ -114,16 +114,12 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
     if (dir.is_relative() && !base.empty()) dir = base / dir;
     c->sources.push_back(dir.string());
     std::error_code ec;
-    std::vector<std::filesystem::path> cf;
-    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().extension() == ".cf" && it->is_regular_file(ec)) cf.push_back(it->path());
+    std::vector<std::filesystem::path> cf = rules::rule_files_in(dir, ec);
     if (ec) {
       cfg.error("rules", dir.string() + ": cannot read rule folder: " + ec.message());
       readable = false;
       continue;
     }
-    std::sort(cf.begin(), cf.end(),
-              [](const auto& a, const auto& b) { return a.filename().string() < b.filename().string(); });
     for (const auto& f : cf) {
       std::string err;
       std::string text = read_file(f, err);
