@@ -331,6 +331,10 @@ std::unique_ptr<ConfigMap> ConfigMap::child(const std::string& key) {
   return std::make_unique<ConfigMap>(node(key), file_, path_of(key), errors_);
 }
 
+std::unique_ptr<ConfigMap> ConfigMap::map_at(const YAML::Node& n, const std::string& key) {
+  return std::make_unique<ConfigMap>(n, file_, path_of(key), errors_);
+}
+
 void ConfigMap::finish() {
   if (finished_) return;
   finished_ = true;

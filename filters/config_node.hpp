@@ -55,6 +55,9 @@ class ConfigMap {
   void get_scores(const std::string& key, std::map<std::string, double>& out);
   // A nested mapping; its own finish() runs when it is destroyed.
   std::unique_ptr<ConfigMap> child(const std::string& key);
+  // A mapping found inside one of this map's values (e.g. each entry of a mapping
+  // of mappings), read with the path `key`; its own finish() runs when it is destroyed.
+  std::unique_ptr<ConfigMap> map_at(const YAML::Node& n, const std::string& key);
   // The raw node of a key (for lists of mappings); marks the key as known.
   YAML::Node node(const std::string& key);
 

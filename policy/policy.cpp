@@ -5,6 +5,26 @@ namespace mxgate {
 const SmtpReply kQuarantineUnavailable{451, "4.3.0",
                                        "Message held for review but no quarantine is configured; try again later"};
 
+namespace {
+// Postfix's wording, which senders' postmasters recognise; the rule itself stays in
+// our log, not in the reply.
+const SmtpReply kClientDenied{550, "5.7.1", "Client host rejected: Access denied"};
+const SmtpReply kHeloDenied{550, "5.7.1", "Helo command rejected: Access denied"};
+const SmtpReply kSenderDenied{550, "5.7.1", "Sender address rejected: Access denied"};
+const SmtpReply kRcptDenied{550, "5.7.1", "Recipient address rejected: Access denied"};
+}  // namespace
+
+const char* Decision::verdict() const {
+  switch (action) {
+    case Action::Reject: return "reject";
+    case Action::Tempfail: return "tempfail";
+    case Action::Quarantine: return "quarantine";
+    case Action::Continue:
+    case Action::Accept: break;
+  }
+  return outcome == PolicyAction::Tag ? "tag" : "accept";
+}
+
 double total_score(const std::vector<Symbol>& symbols) {
   double s = 0.0;
   for (const auto& sym : symbols) s += sym.score;
@@ -14,41 +34,221 @@ double total_score(const std::vector<Symbol>& symbols) {
 void Evidence::add(const ChainResult& r) {
   symbols.insert(symbols.end(), r.symbols.begin(), r.symbols.end());
   add_headers.insert(add_headers.end(), r.add_headers.begin(), r.add_headers.end());
-  if (r.action == Action::Quarantine) quarantine_requested = true;
+  if (r.action == Action::Quarantine && !quarantine_requested) {
+    quarantine_requested = true;
+    quarantine_by = r.decided_by;
+  }
 }
 
-Decision decide(const ChainResult& end_of_data, const Evidence& earlier, bool quarantine_available) {
-  ChainResult all = end_of_data;
-  all.symbols = earlier.symbols;
-  all.symbols.insert(all.symbols.end(), end_of_data.symbols.begin(), end_of_data.symbols.end());
-  all.add_headers = earlier.add_headers;
-  all.add_headers.insert(all.add_headers.end(), end_of_data.add_headers.begin(), end_of_data.add_headers.end());
-  if (earlier.quarantine_requested && all.action == Action::Continue) all.action = Action::Quarantine;
-  return decide(all, quarantine_available);
+// ---- Early checks -------------------------------------------------------------------
+
+namespace {
+
+std::optional<Refusal> deny_client(const AccessList& deny, const ClientInfo& c) {
+  if (auto e = match_ip(deny.client_ip, c.ip); !e.empty()) return Refusal{kClientDenied, deny.path + ".client_ip " + e};
+  return std::nullopt;
+}
+std::optional<Refusal> deny_helo(const AccessList& deny, const ClientInfo& c) {
+  if (auto e = match_domain(deny.helo, c.helo); !e.empty()) return Refusal{kHeloDenied, deny.path + ".helo " + e};
+  return std::nullopt;
+}
+std::optional<Refusal> deny_sender(const AccessList& deny, const Mailbox& s) {
+  if (auto e = match_address(deny.sender, s.address); !e.empty())
+    return Refusal{kSenderDenied, deny.path + ".sender " + e};
+  return std::nullopt;
 }
 
-Decision decide(const ChainResult& result, bool quarantine_available) {
+}  // namespace
+
+std::optional<Refusal> check_client(const PolicyConfig& p, const ClientInfo& client) {
+  return deny_client(p.global.deny, client);
+}
+std::optional<Refusal> check_helo(const PolicyConfig& p, const ClientInfo& client) {
+  return deny_helo(p.global.deny, client);
+}
+std::optional<Refusal> check_sender(const PolicyConfig& p, const Mailbox& sender) {
+  return deny_sender(p.global.deny, sender);
+}
+
+std::optional<Refusal> check_rcpt(const PolicyConfig& p, const ClientInfo& client, const Mailbox& sender,
+                                  const Mailbox& rcpt) {
+  if (p.delay_reject) {
+    if (auto r = check_client(p, client)) return r;
+    if (auto r = check_helo(p, client)) return r;
+    if (auto r = check_sender(p, sender)) return r;
+  }
+  const DomainPolicy& d = p.for_domain(rcpt.domain());
+  if (&d != &p.global) {
+    if (auto r = deny_client(d.deny, client)) return r;
+    if (auto r = deny_helo(d.deny, client)) return r;
+    if (auto r = deny_sender(d.deny, sender)) return r;
+    if (auto e = match_address(d.deny.rcpt, rcpt.address); !e.empty())
+      return Refusal{kRcptDenied, d.deny.path + ".rcpt " + e};
+  }
+  if (auto e = match_address(p.global.deny.rcpt, rcpt.address); !e.empty())
+    return Refusal{kRcptDenied, p.global.deny.path + ".rcpt " + e};
+  return std::nullopt;
+}
+
+// ---- End of data --------------------------------------------------------------------
+
+namespace {
+
+struct Outcome {
+  PolicyAction action = PolicyAction::None;
+  std::string rule;
+  std::optional<SmtpReply> reply;  // for Reject
+  const DomainPolicy* policy = nullptr;
+};
+
+bool spf_passed(const AuthResults* auth) {
+  return auth && auth->spf && auth->spf->result == AuthResult::Pass;
+}
+
+bool dmarc_passed(const AuthResults* auth, const std::string& from_domain) {
+  return auth && auth->dmarc && auth->dmarc->result == AuthResult::Pass && !from_domain.empty() &&
+         iequals(auth->dmarc->from_domain, from_domain);
+}
+
+// An allow entry that can be forged counts only with proof: a sender with SPF pass
+// for MAIL FROM, a From domain with DMARC pass, a HELO name that is the client's
+// forward-confirmed DNS name. A client address or a recipient needs none.
+std::string allowed_by(const AccessList& allow, const MessageFacts& f, const Mailbox& rcpt) {
+  if (allow.empty()) return {};
+  if (f.client) {
+    if (auto e = match_ip(allow.client_ip, f.client->ip); !e.empty()) return allow.path + ".client_ip " + e;
+    if (!allow.helo.empty() && iequals(f.client->name, f.client->helo))
+      if (auto e = match_domain(allow.helo, f.client->helo); !e.empty()) return allow.path + ".helo " + e;
+  }
+  if (f.sender && spf_passed(f.auth))
+    if (auto e = match_address(allow.sender, f.sender->address); !e.empty()) return allow.path + ".sender " + e;
+  if (dmarc_passed(f.auth, f.from_domain))
+    if (auto e = match_domain(allow.from_domain, f.from_domain); !e.empty()) return allow.path + ".from_domain " + e;
+  if (auto e = match_address(allow.rcpt, rcpt.address); !e.empty()) return allow.path + ".rcpt " + e;
+  return {};
+}
+
+// The outcome for one recipient's domain policy.
+Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFacts& f, const Mailbox& rcpt,
+                 double score, const std::string& quarantine_by) {
+  Outcome out;
+  out.policy = &d;
+  // Deny: only the header From domain is left to check at end of data (the rest was
+  // refused at its SMTP stage).
+  for (const AccessList* deny : {&d.deny, &p.global.deny}) {
+    if (auto e = match_domain(deny->from_domain, f.from_domain); !e.empty()) {
+      out.action = PolicyAction::Reject;
+      out.rule = deny->path + ".from_domain " + e;
+      out.reply = SmtpReply(550, "5.7.1", "Message rejected: sender domain " + f.from_domain + " denied");
+      return out;
+    }
+    if (deny == &p.global.deny || &d == &p.global) break;
+  }
+  for (const AccessList* allow : {&d.allow, &p.global.allow}) {
+    if (auto rule = allowed_by(*allow, f, rcpt); !rule.empty()) {
+      out.rule = rule;
+      return out;
+    }
+    if (&d == &p.global) break;
+  }
+  // The explicit rules and the thresholds each propose; the strictest wins, and on a
+  // tie the explicit rule is named (it says more than a score).
+  auto propose = [&](PolicyAction a, std::string rule, std::optional<SmtpReply> reply) {
+    if (a > out.action) {
+      out.action = a;
+      out.rule = std::move(rule);
+      out.reply = std::move(reply);
+    }
+  };
+  if (!quarantine_by.empty()) propose(PolicyAction::Quarantine, quarantine_by, std::nullopt);
+  if (f.auth && f.auth->dmarc && f.auth->dmarc->result == AuthResult::Fail) {
+    const DmarcOutcome& dm = *f.auth->dmarc;
+    const std::string& domain = dm.from_domain.empty() ? f.from_domain : dm.from_domain;
+    // Gmail's and Microsoft's wording, which senders' postmasters know.
+    SmtpReply r(550, "5.7.1",
+                "Unauthenticated email from " + domain + " is not accepted due to domain's DMARC policy");
+    if (dm.disposition == "reject") propose(d.dmarc_reject, d.path + ".dmarc.reject " + domain, r);
+    else if (dm.disposition == "quarantine")
+      propose(d.dmarc_quarantine, d.path + ".dmarc.quarantine " + domain, r);
+  }
+  if (f.auth && f.auth->spf && f.auth->spf->result == AuthResult::Fail) {
+    const SpfOutcome& s = *f.auth->spf;
+    SmtpReply r(550, "5.7.23", "SPF validation failed for " + (s.domain.empty() ? s.sender : s.domain));
+    propose(d.spf_fail, d.path + ".spf_fail " + s.domain, r);
+  }
+  const Thresholds& t = d.thresholds;
+  if (t.reject && score >= *t.reject) propose(PolicyAction::Reject, d.path + ".thresholds.reject", p.reject_reply);
+  else if (t.quarantine && score >= *t.quarantine)
+    propose(PolicyAction::Quarantine, d.path + ".thresholds.quarantine", std::nullopt);
+  else if (t.tag && score >= *t.tag) propose(PolicyAction::Tag, d.path + ".thresholds.tag", std::nullopt);
+  return out;
+}
+
+}  // namespace
+
+Decision decide(const ChainResult& end_of_data, const Evidence& earlier, const PolicyConfig* policy,
+                const MessageFacts& facts, bool quarantine_available) {
   Decision d;
-  d.score = total_score(result.symbols);
-  d.add_headers = result.add_headers;
-  d.reason = result.decided_by;
-  switch (result.action) {
-    case Action::Continue:
-    case Action::Accept:
+  d.symbols = earlier.symbols;
+  d.symbols.insert(d.symbols.end(), end_of_data.symbols.begin(), end_of_data.symbols.end());
+  d.add_headers = earlier.add_headers;
+  d.add_headers.insert(d.add_headers.end(), end_of_data.add_headers.begin(), end_of_data.add_headers.end());
+  d.score = total_score(d.symbols);
+  d.reason = end_of_data.decided_by;
+  // A filter's own refusal stands: it was configured to refuse (reject_on_fail...).
+  if (end_of_data.action == Action::Reject || end_of_data.action == Action::Tempfail) {
+    d.action = end_of_data.action;
+    d.reply = end_of_data.reply;
+    return d;
+  }
+  std::string quarantine_by;
+  if (end_of_data.action == Action::Quarantine) quarantine_by = end_of_data.decided_by;
+  else if (earlier.quarantine_requested) quarantine_by = earlier.quarantine_by;
+  if (!quarantine_by.empty()) quarantine_by = "filter " + quarantine_by;
+  else if (end_of_data.action == Action::Quarantine || earlier.quarantine_requested) quarantine_by = "filter";
+
+  Outcome final;
+  if (end_of_data.action == Action::Accept) {
+    // A filter's Accept (an allow-list of its own) ends the decision with a yes.
+    final.rule = end_of_data.decided_by;
+  } else if (!policy) {
+    if (!quarantine_by.empty()) {
+      final.action = PolicyAction::Quarantine;
+      final.rule = quarantine_by;
+    }
+  } else {
+    static const std::vector<Mailbox> kNone;
+    const std::vector<Mailbox>& rcpts = facts.rcpts && !facts.rcpts->empty() ? *facts.rcpts : kNone;
+    bool first = true;
+    auto consider = [&](const Mailbox& rcpt) {
+      Outcome o = evaluate(*policy, policy->for_domain(rcpt.domain()), facts, rcpt, d.score, quarantine_by);
+      if (first || o.action > final.action) final = std::move(o);
+      first = false;
+    };
+    if (rcpts.empty()) consider(Mailbox{});
+    // One evaluation per distinct domain policy would do for thresholds, but allow
+    // lists can name a recipient, so every recipient is looked at.
+    for (const auto& r : rcpts) consider(r);
+    if (final.policy) d.required = final.policy->thresholds.tag;
+  }
+  if (!final.rule.empty()) d.reason = final.rule;
+  d.outcome = final.action;
+  switch (final.action) {
+    case PolicyAction::None:
+    case PolicyAction::Tag:
       d.action = Action::Accept;
       break;
-    case Action::Reject:
-    case Action::Tempfail:
-      d.action = result.action;
-      d.reply = result.reply;
+    case PolicyAction::Reject:
+      d.action = Action::Reject;
+      d.reply = final.reply ? *final.reply : (policy ? policy->reject_reply : SmtpReply(550, "5.7.1", "Message rejected"));
       break;
-    case Action::Quarantine:
+    case PolicyAction::Quarantine:
       if (quarantine_available) {
         d.action = Action::Quarantine;
       } else {
         d.action = Action::Tempfail;
         d.reply = kQuarantineUnavailable;
-        d.reason = result.decided_by + " asked for quarantine; none configured";
+        d.reason = final.rule + " asked for quarantine; none configured";
       }
       break;
   }

@@ -10,6 +10,7 @@
 
 #include "filters/auth/auth_results.hpp"
 #include "filters/filter_state.hpp"
+#include "filters/dmarc/dmarc.hpp"
 #include "policy/policy.hpp"
 #include "proxy/json.hpp"
 
@@ -132,16 +133,35 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
 
   ChainResult all = out.chain;
   all.symbols = out.symbols;
-  if (out.refused_early) {
+  // The policy's deny lists, as the server applies them before the data.
+  std::optional<Refusal> denied;
+  const PolicyConfig& pol = *cfg->policy;
+  denied = check_client(pol, env->client);
+  if (!denied) denied = check_helo(pol, env->client);
+  if (!denied) denied = check_sender(pol, *env->mail_from);
+  for (const auto& r : env->rcpts)
+    if (!denied) denied = check_rcpt(pol, env->client, *env->mail_from, r);
+  if (denied) {
+    out.decision.action = Action::Reject;
+    out.decision.reply = denied->reply;
+    out.decision.score = total_score(out.symbols);
+    out.decision.reason = denied->rule;
+  } else if (out.refused_early) {
     out.decision.action = out.chain.action;
     out.decision.reply = out.chain.reply;
     out.decision.score = total_score(out.symbols);
     out.decision.reason = out.chain.decided_by;
   } else {
-    out.decision = decide(all, false);
+    MessageFacts facts;
+    facts.client = &env->client;
+    facts.sender = &*env->mail_from;
+    facts.rcpts = &env->rcpts;
+    facts.auth = &auth;
+    if (FromDomain fd = from_domain_of(*msg, false); fd.ok) facts.from_domain = fd.domain;
+    out.decision = decide(all, Evidence{}, cfg->policy.get(), facts, false);
   }
   const Decision& d = out.decision;
-  const char* verdict = action_name(d.action);
+  const char* verdict = d.verdict();
   std::string reply = d.reply ? d.reply->wire() : std::string();
   while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.pop_back();
 
@@ -149,6 +169,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     JsonWriter j;
     j.begin_object();
     j.field("file", opt.file).field("verdict", verdict).field("score", d.score);
+    if (d.required) j.field("required", *d.required);
     j.field("stage", stage_name(out.stage));
     if (!d.reason.empty()) j.field("decided_by", d.reason);
     if (!reply.empty()) j.field("reply", reply);
@@ -206,7 +227,9 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   std::printf("\nfilters:  ");
   if (cfg->chain->empty()) std::printf(" (none)");
   for (const auto& f : cfg->chain->filters()) std::printf(" %s", f->name());
-  std::printf("\nverdict:   %s (score %.2f) at %s", verdict, d.score, stage_name(out.stage));
+  std::printf("\nverdict:   %s (score %.2f", verdict, d.score);
+  if (d.required) std::printf(", required %.2f", *d.required);
+  std::printf(") at %s", stage_name(out.stage));
   if (!d.reason.empty()) std::printf(", decided by %s", d.reason.c_str());
   std::printf("\n");
   if (!reply.empty()) std::printf("reply:     %s\n", reply.c_str());

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "filters/chain.hpp"
+#include "filters/cidr.hpp"
 #include "filters/config_error.hpp"
 #include "filters/dns/resolver.hpp"
+#include "policy/policy_config.hpp"
 #include "proxy/limits.hpp"
 
 namespace boost::asio::ssl { class context; }
@@ -23,16 +25,6 @@ struct Endpoint {
   std::string host;
   std::uint16_t port = 0;
   std::string str() const;
-};
-
-// An IPv4 or IPv6 network; IPv4-mapped IPv6 clients match IPv4 networks.
-struct Cidr {
-  bool v6 = false;
-  unsigned char bytes[16] = {};
-  unsigned prefix = 0;
-  std::string text;
-  bool contains(const std::string& ip) const;
-  static bool parse(const std::string& s, Cidr& out);
 };
 
 struct DownstreamConfig {
@@ -77,6 +69,7 @@ struct Config {
   LogConfig log;                                       // log.*
   std::shared_ptr<const DnsConfig> dns;                // dns.* (the resolver every filter shares)
   FilterChainPtr chain;                                // filters
+  PolicyConfigPtr policy;                              // policy.* (always set: defaults if absent)
   // Built at load time so that bad certificates fail the load, not a session.
   std::shared_ptr<boost::asio::ssl::context> server_tls;  // null if tls is not configured
   std::shared_ptr<boost::asio::ssl::context> client_tls;  // null if downstream.tls is off

@@ -7,7 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "filters/dns/reverse.hpp"
+#include "filters/dmarc/dmarc.hpp"
 #include "policy/policy.hpp"
+#include "policy/tagging.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/json.hpp"
@@ -212,6 +214,17 @@ void Session::note_symbols(const ChainResult& r) {
 }
 
 Task<bool> Session::run_connect_stage() {
+  if (!cfg_->policy->delay_reject) {
+    if (auto d = check_client(*cfg_->policy, env_.client)) {
+      ctx_->counters.policy_denials++;
+      // RFC 5321 3.1: a refusal instead of the greeting is 554.
+      const SmtpReply greeting_refusal = d->reply.with_code(554);
+      spdlog::info("{} refused at connect from {}: {} ({})", env_.session_id, env_.client.ip,
+                   greeting_refusal.str(), d->rule);
+      co_await close_with(greeting_refusal);
+      co_return false;
+    }
+  }
   if (cfg_->chain->empty()) co_return true;
   ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
   note_session(cr);
@@ -431,6 +444,15 @@ Task<void> Session::handle_helo(const Command& cmd, bool ehlo) {
   if (in_transaction()) end_transaction("aborted", "HELO/EHLO in transaction");
   if (!xclient_helo_) env_.client.helo = cmd.arg;
   env_.client.esmtp = ehlo;
+  if (!cfg_->policy->delay_reject) {
+    if (auto d = check_helo(*cfg_->policy, env_.client)) {
+      ctx_->counters.policy_denials++;
+      spdlog::info("{} HELO {} from {} refused: {}", env_.session_id, printable(env_.client.helo, 255),
+                   env_.client.ip, d->rule);
+      error(d->reply);
+      co_return;
+    }
+  }
   if (!cfg_->chain->empty()) {
     ChainResult cr = co_await cfg_->chain->run(Stage::Helo, snapshot());
     note_session(cr);
@@ -491,6 +513,32 @@ Task<void> Session::handle_mail(const Command& cmd) {
   env_.smtputf8 = args->smtputf8;
   env_.body_type = args->body;
   env_.rcpts.clear();
+
+  {
+    // Policy deny lists: the sender now, or (delay_reject) client, HELO and sender
+    // at each RCPT TO. A transaction held for refusal never opens the downstream.
+    const PolicyConfig& pol = *cfg_->policy;
+    if (!pol.delay_reject) {
+      if (auto d = check_sender(pol, args->mailbox)) {
+        ctx_->counters.policy_denials++;
+        txn_.decided_by = d->rule;
+        error(d->reply);
+        end_transaction("reject", d->reply.str());
+        co_return;
+      }
+    } else {
+      std::optional<Refusal> d = check_client(pol, env_.client);
+      if (!d) d = check_helo(pol, env_.client);
+      if (!d) d = check_sender(pol, args->mailbox);
+      if (d) {
+        txn_.denied = std::move(d);
+        txn_.decided_by = txn_.denied->rule;
+        state_ = State::InMail;
+        reply(replies::kOk);
+        co_return;
+      }
+    }
+  }
 
   if (!cfg_->chain->empty()) {
     ChainResult cr = co_await cfg_->chain->run(Stage::MailFrom, snapshot());
@@ -558,6 +606,19 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
     co_return;
   }
   auto t0 = Clock::now();
+  {
+    std::optional<Refusal> d = txn_.denied;
+    if (!d) d = check_rcpt(*cfg_->policy, env_.client, *env_.mail_from, *rcpt);
+    if (d) {
+      ctx_->counters.policy_denials++;
+      txn_.decided_by = d->rule;
+      txn_.refused_rcpts.emplace_back(rcpt->address, d->reply.str());
+      spdlog::info("{} RCPT <{}> from {} refused by {}", env_.session_id, printable(rcpt->address, 255),
+                   env_.client.ip, d->rule);
+      error(d->reply);
+      co_return;
+    }
+  }
   if (!cfg_->chain->empty()) {
     auto mb = std::make_shared<const Mailbox>(*rcpt);
     ChainResult cr = co_await cfg_->chain->run(Stage::RcptTo, snapshot(), mb);
@@ -742,7 +803,13 @@ Task<void> Session::handle_data(const Command& cmd) {
   earlier.add_headers.insert(earlier.add_headers.end(), txn_.evidence.add_headers.begin(),
                              txn_.evidence.add_headers.end());
   earlier.quarantine_requested |= txn_.evidence.quarantine_requested;
-  Decision d = decide(cr, earlier, /*quarantine_available=*/false);
+  MessageFacts facts;
+  facts.client = &env_.client;
+  facts.sender = &*env_.mail_from;
+  facts.rcpts = &env_.rcpts;
+  facts.auth = &env_.state->auth;
+  if (FromDomain fd = from_domain_of(*msg, env_.smtputf8); fd.ok) facts.from_domain = fd.domain;
+  Decision d = decide(cr, earlier, cfg_->policy.get(), facts, /*quarantine_available=*/false);
   txn_.score = d.score;
   if (!d.reason.empty()) txn_.decided_by = d.reason;
   if (d.action == Action::Reject || d.action == Action::Tempfail) {
@@ -752,11 +819,13 @@ Task<void> Session::handle_data(const Command& cmd) {
     if (d.action == Action::Reject) ctx_->counters.messages_rejected++;
     else ctx_->counters.messages_tempfailed++;
     error(r);
-    end_transaction(action_name(d.action), r.str());
+    end_transaction(d.verdict(), r.str());
     co_return;
   }
   // RFC 8601: our Authentication-Results goes on top; any field that claims our
-  // authserv-id is the sender's forgery and is removed (5).
+  // authserv-id is the sender's forgery and is removed (5). So are the sender's own
+  // X-Spam-* headers of the names we write.
+  const PolicyConfig& pol = *cfg_->policy;
   std::string prefix;
   const AuthResults& auth = env_.state->auth;
   if (!auth.empty()) {
@@ -764,17 +833,30 @@ Task<void> Session::handle_data(const Command& cmd) {
     if (ar.valid_to_add()) prefix += ar.wire();
   }
   for (const auto& h : d.add_headers) prefix += h.wire();
-  const std::optional<std::string> cleaned = without_our_results(*msg, cfg_->authserv_id);
-  if (cleaned) txn_.symbols.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, cfg_->authserv_id});
-  const std::string& body_out = cleaned ? *cleaned : msg->data();
+  // With no filter configured nothing was scored: a "No, score=0.0" would claim a
+  // check that never ran.
+  if (!cfg_->chain->empty())
+    for (const auto& h : spam_headers(pol.tagging, d.tagged(), d.score, d.required, d.symbols))
+      if (h.valid_to_add()) prefix += h.wire();
+  HeaderEdit edit;
+  edit.remove = {pol.tagging.flag_header, pol.tagging.status_header, pol.tagging.level_header,
+                 pol.tagging.score_header};
+  edit.remove_ar_of = cfg_->authserv_id;
+  if (d.tagged()) edit.subject_prefix = pol.tagging.subject_prefix;
+  const std::optional<std::string> edited = edit_headers(*msg, edit);
+  if (edit.removed_ar) txn_.symbols.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, cfg_->authserv_id});
+  if (edit.removed > edit.removed_ar)
+    txn_.symbols.push_back({"FORGED_SPAM_HEADERS_REMOVED", 0.0, std::to_string(edit.removed - edit.removed_ar)});
+  const std::string& body_out = edited ? *edited : msg->data();
   auto td = Clock::now();
   SmtpReply up = co_await down_->send_data(prefix, body_out);
   txn_.downstream_ms = ms_since(td);
   txn_.downstream_reply = down_->last_reply();
   if (up.is_2xx()) {
     ctx_->counters.messages_delivered++;
+    if (d.tagged()) ctx_->counters.messages_tagged++;
     reply(up);
-    end_transaction("accept", up.str());
+    end_transaction(d.verdict(), up.str());
   } else {
     if (down_->broken()) ctx_->counters.downstream_failures++;
     error(up);

@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t rcpt_attempts = 0;
     std::size_t size = 0;
     std::string decided_by;
+    std::optional<Refusal> denied;          // policy deny held for RCPT (policy.delay_reject)
     double score = 0;
     std::string downstream_reply;
     long long mail_ms = 0, rcpt_ms = 0, data_ms = 0, filter_ms = 0, downstream_ms = 0;

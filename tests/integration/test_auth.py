@@ -551,8 +551,10 @@ class TestDmarc(AuthCase):
             self.assertIn(name, s, txn)
 
     def test_policy_reject_only_symbol(self):
-        """Case 6c: same message without reject_on_policy -> delivered, dmarc=fail."""
-        m = self.start_gate(self.FILTERS + ["dmarc"])
+        """Case 6c: same message without reject_on_policy and with the policy's DMARC
+        rule off (policy.dmarc.reject: none) -> delivered, dmarc=fail. (By default the
+        policy refuses it: test_policy.Authentication.)"""
+        m = self.start_gate(self.FILTERS + ["dmarc"], policy={"dmarc": {"reject": "none"}})
         d, txn = self.deliver(m, "bob@strict.test", self.broken_strict())
         self.assertSingleSpf(d, "fail", smtp_mailfrom="bob@strict.test")
         self.assertEqual([r.result for r in d.method("dkim")], ["fail"])
@@ -564,7 +566,10 @@ class TestDmarc(AuthCase):
         s = symbols(txn)
         self.assertIn("DMARC_FAIL", s, txn)
         self.assertIn("DMARC_POLICY_REJECT", s, txn)
-        self.assertEqual(txn["verdict"], "accept", txn)
+        # Delivered, tagged on its score (8: SPF_FAIL 2 + DKIM_INVALID 1 + DMARC_FAIL 1
+        # + DMARC_POLICY_REJECT 4) by the default tag threshold.
+        self.assertEqual(txn["verdict"], "tag", txn)
+        self.assertEqual(txn["decided_by"], "policy.thresholds.tag", txn)
 
 
 # ---------------------------------------------------------------- forged results
@@ -598,7 +603,9 @@ class TestForgedResults(AuthCase):
         expected_rest = signed + body
         self.assertTrue(d.data.endswith(expected_rest), d.data)
         added = header_fields(d.data[:-len(expected_rest)] + b"\r\n")
-        self.assertEqual(sorted(f[0] for f in added), ["authentication-results", "received-spf"], added)
+        self.assertEqual(sorted(f[0] for f in added),
+                         ["authentication-results", "received-spf",
+                          "x-spam-level", "x-spam-score", "x-spam-status"], added)
         self.assertIn(other, d.data)
         self.assertEqual([f[1] for f in d.all("authentication-results") if f[1].startswith(b"Authentication-Results: other")],
                          [other])

@@ -2,8 +2,9 @@
 
 The default (embedded samples/mxgate.yaml) config runs `headers`, `spf`, `dkim`,
 `dmarc`, `mime` and `content` (the builtin rules of rules/default/); their symbols and
-scores are in the filters' headers and the rule files. They only add symbols,
-so the verdict is "accept" and the score is the sum of the symbol scores. DNS comes
+scores are in the filters' headers and the rule files. The score is the sum of the
+symbol scores, and the sample config's policy (thresholds tag 5, reject 15) turns it
+into the verdict: "tag" from 5 on, else "accept". DNS comes
 from samples/dns/demo.zone, served on 127.0.0.1 for this module (`--dns`).
 """
 import json
@@ -117,12 +118,20 @@ def parse_text(out):
             else:
                 in_symbols = True
         elif key == "verdict":
-            m = re.match(r"^(\w+) \(score (-?\d+\.\d\d)\) at (\w+)", val)
+            m = re.match(r"^(\w+) \(score (-?\d+\.\d\d)(?:, required (-?\d+\.\d\d))?\) at (\w+)"
+                         r"(?:, decided by (.+))?$", val)
             assert m, "bad verdict line %r" % line
-            r["verdict"], r["score"], r["stage"] = m.group(1), float(m.group(2)), m.group(3)
+            r["verdict"], r["score"], r["stage"] = m.group(1), float(m.group(2)), m.group(4)
+            r["required"] = float(m.group(3)) if m.group(3) else None
+            r["decided_by"] = m.group(5)
         else:
             r[key] = val
     return r
+
+
+def verdict_for(score):
+    """The sample config's policy: tag from 5, reject from 15."""
+    return "reject" if score >= 15 else "tag" if score >= 5 else "accept"
 
 
 class CheckSamples(unittest.TestCase):
@@ -139,7 +148,10 @@ class CheckSamples(unittest.TestCase):
                 r = parse_text(p.stdout)
                 self.assertEqual(r["file"], path)
                 self.assertEqual(r["filters"].split(), CHAIN)
-                self.assertEqual(r["verdict"], "accept")
+                self.assertEqual(r["verdict"], verdict_for(score))
+                self.assertEqual(r["required"], 5.0)
+                self.assertEqual(r["decided_by"],
+                                 "policy.thresholds.tag" if verdict_for(score) == "tag" else None)
                 self.assertEqual(r["stage"], "data")
                 self.assertAlmostEqual(r["score"], score, places=2)
                 same_symbols(self, r["symbols"], symbols)
@@ -158,7 +170,8 @@ class CheckSamples(unittest.TestCase):
                 self.assertEqual(len(lines), 1, p.stdout)
                 j = json.loads(lines[0])
                 self.assertEqual(j["file"], path)
-                self.assertEqual(j["verdict"], "accept")
+                self.assertEqual(j["verdict"], verdict_for(score))
+                self.assertEqual(j["required"], 5.0)
                 self.assertEqual(j["stage"], "data")
                 self.assertAlmostEqual(j["score"], score, places=3)
                 self.assertEqual(j["filters"], CHAIN)
@@ -245,6 +258,10 @@ class CheckSamples(unittest.TestCase):
         self.assertEqual(gtube[0]["score"], 1000)
         self.assertTrue(gtube[0]["where"].startswith("body part 1 text/plain at "), gtube[0])
         self.assertGreaterEqual(j["score"], 1000)
+        # The policy turns the score into the verdict, names the rule and our reply.
+        self.assertEqual(j["verdict"], "reject")
+        self.assertEqual(j["decided_by"], "policy.thresholds.reject")
+        self.assertEqual(j["reply"], "550 5.7.1 Message rejected as spam")
 
     def test_missing_file_exits_1(self):
         for extra in ([], ["--json"]):

@@ -1,0 +1,96 @@
+// PolicyConfig: the `policy:` section — score thresholds, explicit rules (DMARC, SPF,
+// allow and deny lists), tagging, and per-recipient-domain overrides.
+//
+// Keys (docs/configuration.md, "policy"):
+//   thresholds: {tag: 5, quarantine: off, reject: 15}    on the sum of symbol scores
+//   reject_reply, delay_reject, spf_fail, dmarc: {reject, quarantine}
+//   allow / deny: {client_ip, helo, sender, from_domain, rcpt}
+//   tagging: {headers, subject_prefix, flag_header, status_header, level_header, score_header}
+//   domains: {example.org: {thresholds, spf_fail, dmarc, allow, deny}, .example.net: ...}
+// A domain's thresholds and actions replace the global ones key by key; its lists are
+// added to the global lists. Every rule keeps its config path, which the verdict names
+// ("policy.domains.example.org.thresholds.reject"), so a log line leads to the key.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filters/cidr.hpp"
+#include "filters/smtp_reply.hpp"
+
+namespace mxgate {
+
+class ConfigMap;
+
+// What policy does with a message, strictest last: the verdict for a message with
+// several recipients is the strictest of their domains' verdicts.
+enum class PolicyAction { None, Tag, Quarantine, Reject };
+const char* policy_action_name(PolicyAction a);  // "accept", "tag", "quarantine", "reject"
+
+struct Thresholds {
+  std::optional<double> tag = 5.0;       // thresholds.tag (SpamAssassin's required_score)
+  std::optional<double> quarantine;      // thresholds.quarantine (off: needs a quarantine store)
+  std::optional<double> reject = 15.0;   // thresholds.reject
+};
+
+// One allow or deny list. Entries are lowercased; a domain entry "example.org" matches
+// that domain, ".example.org" its subdomains (not itself), as Postfix access tables with
+// parent_domain_matches_subdomains off.
+struct AccessList {
+  std::string path;                      // "policy.deny", "policy.domains.example.org.allow"
+  std::vector<Cidr> client_ip;           // CIDR or one address
+  std::vector<std::string> helo;         // host names / .domains
+  std::vector<std::string> sender;       // user@domain, domain, .domain, or "<>" (null sender)
+  std::vector<std::string> from_domain;  // header From domain: domain or .domain
+  std::vector<std::string> rcpt;         // user@domain, domain, .domain
+  bool empty() const;
+};
+
+// The entry of `list` that matches, or "" (empty strings never match).
+std::string match_ip(const std::vector<Cidr>& list, const std::string& ip);
+std::string match_domain(const std::vector<std::string>& list, std::string_view domain);
+// `address` is "user@domain" or "" for the null path (matched by "<>").
+std::string match_address(const std::vector<std::string>& list, std::string_view address);
+
+struct DomainPolicy {
+  std::string domain;  // "" for the global policy, else the key under `domains`
+  std::string path;    // "policy" or "policy.domains.<key>"
+  Thresholds thresholds;
+  PolicyAction spf_fail = PolicyAction::None;            // spf_fail
+  PolicyAction dmarc_reject = PolicyAction::Reject;      // dmarc.reject
+  PolicyAction dmarc_quarantine = PolicyAction::Tag;     // dmarc.quarantine
+  AccessList allow;  // this level's own entries (a domain's are checked before the global ones)
+  AccessList deny;
+};
+
+struct TaggingConfig {
+  enum class Headers { All, Spam, Off };
+  Headers headers = Headers::All;           // tagging.headers: all|spam|off
+  std::string subject_prefix;               // tagging.subject_prefix ("" = leave Subject alone)
+  std::string flag_header = "X-Spam-Flag";      // tagging.flag_header
+  std::string status_header = "X-Spam-Status";  // tagging.status_header
+  std::string level_header = "X-Spam-Level";    // tagging.level_header
+  std::string score_header = "X-Spam-Score";    // tagging.score_header
+};
+
+struct PolicyConfig {
+  DomainPolicy global;                  // path "policy"
+  std::vector<DomainPolicy> domains;    // policy.domains.*
+  SmtpReply reject_reply{550, "5.7.1", "Message rejected as spam"};  // reject_reply
+  bool delay_reject = true;             // delay_reject (Postfix smtpd_delay_reject)
+  TaggingConfig tagging;                // tagging.*
+  // The policy for a recipient domain: an exact `domains` key, else the nearest
+  // ".parent" key, else the global policy.
+  const DomainPolicy& for_domain(std::string_view domain) const;
+};
+
+using PolicyConfigPtr = std::shared_ptr<const PolicyConfig>;
+
+// Reads the `policy` mapping (absent: the defaults). `quarantine_available`: whether a
+// quarantine store is configured; without one, a quarantine action is a load error
+// (it could only ever answer 451, and the sender would retry forever).
+PolicyConfigPtr read_policy_config(ConfigMap& m, bool quarantine_available);
+
+}  // namespace mxgate
