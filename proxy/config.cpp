@@ -125,9 +125,14 @@ void read_tls(ConfigMap& m, Config& c) {
 void read_log(ConfigMap& m, Config& c) {
   m.get_enum("level", c.log.level, {"trace", "debug", "info", "warn", "error", "critical", "off"});
   m.get("transactions", c.log.transactions);
+  m.get_size("max_size", c.log.max_size, 0, std::size_t(1) << 40);
+  if (c.log.max_size != 0 && c.log.max_size < 4096) m.error("max_size", "must be 0 (never rotate) or at least 4k");
+  std::uint64_t files = c.log.max_files;
+  m.get_uint("max_files", files, 1, 1000);
+  c.log.max_files = files;
 }
 
-Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
+Result<ConfigPtr> build(const YAML::Node& root, const std::string& file, bool with_filters) {
   Result<ConfigPtr> out;
   auto c = std::make_shared<Config>();
   c->file = file;
@@ -168,10 +173,23 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
       c->dns = std::move(dns);
     }
     {
-      auto m = top.child("policy");
-      c->policy = read_policy_config(*m, /*quarantine_available=*/false);
+      auto m = top.child("quarantine");
+      c->quarantine = read_quarantine_config(*m, file);
+      if (c->quarantine.enabled()) {
+        std::string why;
+        c->quarantine_store = Quarantine::open(c->quarantine.dir, &why);
+        if (!c->quarantine_store) m->error("dir", why);
+      }
     }
-    auto filters = build_filters(top.node("filters"), file, &errs);
+    {
+      auto m = top.child("policy");
+      c->policy = read_policy_config(*m, /*quarantine_available=*/c->quarantine.enabled());
+    }
+    // Tools that only need the quarantine and the downstream skip the filters (and
+    // with them the rule compile).
+    std::vector<FilterPtr> filters;
+    if (with_filters) filters = build_filters(top.node("filters"), file, &errs);
+    else top.node("filters");
     c->chain = std::make_shared<FilterChain>(std::move(filters), c->limits.filter_timeout);
   }
   if (c->downstream.helo_name.empty()) c->downstream.helo_name = c->hostname;
@@ -196,7 +214,7 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file) {
 }
 }  // namespace
 
-Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name) {
+Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name, bool with_filters) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -206,10 +224,10 @@ Result<ConfigPtr> load_config_text(const std::string& text, const std::string& n
     return r;
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  return build(root, name);
+  return build(root, name, with_filters);
 }
 
-Result<ConfigPtr> load_config_file(const std::string& path) {
+Result<ConfigPtr> load_config_file(const std::string& path, bool with_filters) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Result<ConfigPtr> r;
@@ -218,7 +236,7 @@ Result<ConfigPtr> load_config_file(const std::string& path) {
   }
   std::ostringstream ss;
   ss << in.rdbuf();
-  return load_config_text(ss.str(), path);
+  return load_config_text(ss.str(), path, with_filters);
 }
 
 }  // namespace mxgate

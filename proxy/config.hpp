@@ -15,6 +15,7 @@
 #include "filters/config_error.hpp"
 #include "filters/dns/resolver.hpp"
 #include "policy/policy_config.hpp"
+#include "policy/quarantine.hpp"
 #include "proxy/limits.hpp"
 
 namespace boost::asio::ssl { class context; }
@@ -50,6 +51,8 @@ struct InboundTlsConfig {
 struct LogConfig {
   std::string level = "info";                          // log.level
   std::string transactions = "stderr";                 // log.transactions: stderr|stdout|off|FILE
+  std::size_t max_size = 100 * 1024 * 1024;            // log.max_size: rotate FILE at this size (0: never)
+  std::size_t max_files = 10;                          // log.max_files: rotated files kept (name.1.ext ... name.n.ext)
 };
 
 struct Config {
@@ -70,6 +73,9 @@ struct Config {
   std::shared_ptr<const DnsConfig> dns;                // dns.* (the resolver every filter shares)
   FilterChainPtr chain;                                // filters
   PolicyConfigPtr policy;                              // policy.* (always set: defaults if absent)
+  QuarantineConfig quarantine;                         // quarantine.*
+  // Opened at load time, so an unusable quarantine.dir fails the load; null if off.
+  std::shared_ptr<Quarantine> quarantine_store;
   // Built at load time so that bad certificates fail the load, not a session.
   std::shared_ptr<boost::asio::ssl::context> server_tls;  // null if tls is not configured
   std::shared_ptr<boost::asio::ssl::context> client_tls;  // null if downstream.tls is off
@@ -77,9 +83,11 @@ struct Config {
 
 using ConfigPtr = std::shared_ptr<const Config>;
 
-Result<ConfigPtr> load_config_file(const std::string& path);
+// `with_filters` false: the `filters` list is not built (an empty chain), for tools
+// that need only the other sections (`mxgate quarantine`).
+Result<ConfigPtr> load_config_file(const std::string& path, bool with_filters = true);
 // `name` stands in for the file name in errors.
-Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name);
+Result<ConfigPtr> load_config_text(const std::string& text, const std::string& name, bool with_filters = true);
 
 // The sample config compiled into the binary (samples/mxgate.yaml).
 extern const char* const kEmbeddedConfig;

@@ -3,6 +3,7 @@
 //   mxgate check FILE.eml [...]      run the filter chain offline on one message
 //   mxgate sink --listen A --dir D   a demo downstream that stores what it receives
 //   mxgate demo                      sink + proxy on the embedded sample config
+//   mxgate quarantine list|show|release|delete|purge   review held messages
 // Exit status: 0 ok, 1 runtime failure (e.g. cannot bind), 2 bad config or usage.
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +18,7 @@
 #include "filters/content/content_filter.hpp"
 #include "proxy/check.hpp"
 #include "proxy/config.hpp"
+#include "proxy/quarantine_cli.hpp"
 #include "proxy/server.hpp"
 #include "proxy/sink.hpp"
 #include "rules/rule_compiler.hpp"
@@ -113,6 +115,32 @@ int main(int argc, char** argv) {
   auto* lint_cmd = rules_cmd->add_subcommand("lint", "Load and compile a rule folder; print counts per scope and engine, warnings and errors");
   lint_cmd->add_option("dir", lint_dir, "Rule folder (builtin: the set compiled into mxgate)")->capture_default_str();
 
+  QuarantineCli qopt;
+  std::string q_config_path;
+  auto* q_cmd = app.add_subcommand("quarantine", "Review held messages: list, show, release, delete, purge");
+  q_cmd->add_option("-c,--config", q_config_path, "YAML config file with quarantine.dir (default: the embedded sample)");
+  q_cmd->require_subcommand(1);
+  auto* q_list = q_cmd->add_subcommand("list", "List held messages, newest first");
+  q_list->add_option("--since", qopt.since, "From this time: 2026-11-23, 2026-11-23T10:00:00 (UTC), or an age (2h, 7d)");
+  q_list->add_option("--until", qopt.until, "Up to this time (same forms)");
+  q_list->add_option("--from", qopt.from, "Envelope sender or header From contains this");
+  q_list->add_option("--rcpt", qopt.rcpt, "A recipient contains this");
+  q_list->add_option("--rule", qopt.rule, "The deciding policy rule or a symbol name contains this");
+  q_list->add_option("--subject", qopt.subject, "The Subject contains this");
+  q_list->add_option("--limit", qopt.limit, "At most this many")->capture_default_str()->check(CLI::Range(1, 1000000));
+  q_list->add_flag("--json", qopt.json, "One JSON object per line");
+  auto* q_show = q_cmd->add_subcommand("show", "Show one message: envelope, verdict trace, headers");
+  q_show->add_option("id", qopt.id, "Quarantine ID")->required();
+  q_show->add_flag("--body", qopt.body, "Also print the body (the whole stored message)");
+  q_show->add_flag("--json", qopt.json, "One JSON object");
+  auto* q_release = q_cmd->add_subcommand("release", "Deliver a held message to the downstream with its original envelope");
+  q_release->add_option("id", qopt.id, "Quarantine ID")->required();
+  q_release->add_option("--to", qopt.to, "Deliver to this address instead of the original recipients (repeatable)");
+  q_release->add_flag("--force", qopt.force, "Release again a message already released");
+  auto* q_delete = q_cmd->add_subcommand("delete", "Delete a held message");
+  q_delete->add_option("id", qopt.id, "Quarantine ID")->required();
+  auto* q_purge = q_cmd->add_subcommand("purge", "Delete messages older than a number of days");
+  q_purge->add_option("--older-than", qopt.older_than_days, "Days")->required()->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -129,6 +157,15 @@ int main(int argc, char** argv) {
     return run_check(*r.value, copt);
   }
 
+  if (*q_cmd) {
+    for (auto* sub : {q_list, q_show, q_release, q_delete, q_purge})
+      if (*sub) qopt.command = sub->get_name();
+    spdlog::set_level(spdlog::level::warn);
+    auto r = q_config_path.empty() ? load_config_text(kEmbeddedConfig, "<embedded samples/mxgate.yaml>", false)
+                                   : load_config_file(q_config_path, /*with_filters=*/false);
+    if (!r.ok()) return report(r.errors);
+    return run_quarantine_cli(**r.value, qopt);
+  }
   if (*lint_cmd) {
     // Exit 0: loaded (warnings are listed); 2: errors, each with file, line and rule.
     Result<rules::RuleSetPtr> rs;

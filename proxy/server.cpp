@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -37,7 +38,9 @@ std::shared_ptr<spdlog::logger> setup_logging(const Config& cfg) {
   try {
     if (t == "stderr") txn = spdlog::stderr_logger_mt(name);
     else if (t == "stdout") txn = spdlog::stdout_logger_mt(name);
-    else txn = spdlog::basic_logger_mt(name, t);
+    else if (cfg.log.max_size == 0) txn = spdlog::basic_logger_mt(name, t);
+    // Rotated by size: transactions.jsonl -> transactions.1.jsonl ... .<max_files>.jsonl (oldest dropped).
+    else txn = spdlog::rotating_logger_mt(name, t, cfg.log.max_size, cfg.log.max_files);
   } catch (const spdlog::spdlog_ex& e) {
     spdlog::error("cannot open transaction log {}: {}", t, e.what());
     return nullptr;
@@ -102,6 +105,8 @@ void Server::start() {
         Downstream::retire(d);
       },
       asio::detached);
+  retention_timer_ = std::make_unique<asio::steady_timer>(ioc_);
+  asio::co_spawn(ioc_, retention_loop(), asio::detached);
   std::size_t n = cfg_->workers ? cfg_->workers : std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
@@ -284,6 +289,31 @@ void Server::join_reload() {
   if (t.joinable()) t.join();
 }
 
+// quarantine.retention: at start and every hour, messages older than the retention
+// are purged, on the quarantine's own threads (it deletes files and rows) — the
+// config read each time, so a reload that changes the retention applies.
+Task<void> Server::retention_loop() {
+  while (true) {
+    ConfigPtr cfg = config();
+    if (cfg->quarantine_store && cfg->quarantine.retention.count() > 0) {
+      auto store = cfg->quarantine_store;
+      const auto keep = cfg->quarantine.retention;
+      quarantine_pool()->try_submit([store, keep] {
+        std::string err;
+        const auto before = static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(keep.count());
+        std::size_t n = store->purge(before, &err);
+        if (!err.empty()) spdlog::error("quarantine retention: {}", err);
+        else if (n) spdlog::info("quarantine retention: purged {} message{} older than {}s", n, n == 1 ? "" : "s",
+                                 keep.count());
+      });
+    }
+    boost::system::error_code ec;
+    retention_timer_->expires_after(std::chrono::hours(1));
+    co_await retention_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || ctx_->draining) co_return;
+  }
+}
+
 void Server::begin_shutdown() {
   {
     std::lock_guard lock(mu_);
@@ -296,6 +326,7 @@ void Server::begin_shutdown() {
       boost::system::error_code ec;
       acc->close(ec);
     }
+    if (retention_timer_) retention_timer_->cancel();
   });
   std::vector<std::shared_ptr<Session>> live;
   {
@@ -338,6 +369,7 @@ Task<void> Server::drain() {
   // Scans still on the content filter's pool hand their results back to the
   // workers: let them finish before the workers stop.
   quiesce_scan_pool();
+  quiesce_quarantine_pool();
   spdlog::info("stopped: {}", ctx_->counters.summary());
   for (auto& g : guards_) g.reset();
   for (auto& w : workers_) w->stop();

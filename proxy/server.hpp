@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,7 @@ class Server {
   void admit(boost::asio::ip::tcp::socket sock);
   void begin_shutdown();
   Task<void> drain();
+  Task<void> retention_loop();
   void on_signal(const boost::system::error_code& ec, int sig);
 
   // One io_context per worker thread: a session lives on one of them for its whole
@@ -76,6 +78,8 @@ class Server {
   // Keeps ioc_ running until the drain has finished, even once the listeners are
   // closed and nothing else is queued on it.
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> ioc_guard_;
+  // quarantine.retention's hourly purge; on ioc_, so declared after it (dies first).
+  std::unique_ptr<boost::asio::steady_timer> retention_timer_;
   std::size_t next_worker_ = 0;
   boost::asio::io_context& next_context();
   std::unique_ptr<boost::asio::signal_set> signals_;

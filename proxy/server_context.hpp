@@ -19,7 +19,8 @@ struct Counters {
   X(line_too_long) X(bare_line_endings) X(starttls_injection) X(downstream_failures)       \
   X(messages_delivered) X(messages_rejected) X(messages_tempfailed) X(filter_timeouts)     \
   X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions)                     \
-  X(peername_temporary_failures) X(policy_denials) X(messages_tagged)
+  X(peername_temporary_failures) X(policy_denials) X(messages_tagged)       \
+  X(messages_quarantined) X(quarantine_failures)
 #define MXGATE_DECLARE(name) std::atomic<std::uint64_t> name{0};
   MXGATE_COUNTERS(MXGATE_DECLARE)
 #undef MXGATE_DECLARE

@@ -10,6 +10,7 @@
 #include "filters/dmarc/dmarc.hpp"
 #include "policy/policy.hpp"
 #include "policy/tagging.hpp"
+#include "filters/content/scan_pool_await.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/json.hpp"
@@ -23,6 +24,9 @@ using asio::ip::tcp;
 // has destroyed such temporaries twice); these are built once and checked at start.
 namespace replies {
 const SmtpReply kOk{250, "2.0.0", "Ok"};
+const SmtpReply kSenderOk{250, "2.1.0", "Ok"};
+const SmtpReply kQuarantineFailed{451, "4.3.0", "Error: cannot store the message now; try again later"};
+const SmtpReply kQuarantineBusy{451, "4.3.2", "Too busy to store the message now; try again later"};
 const SmtpReply kBye{221, "2.0.0", "Bye"};
 const SmtpReply kNeedHelo{503, "5.5.1", "Error: send HELO/EHLO first"};
 const SmtpReply kNestedMail{503, "5.5.1", "Error: nested MAIL command"};
@@ -534,7 +538,7 @@ Task<void> Session::handle_mail(const Command& cmd) {
         txn_.denied = std::move(d);
         txn_.decided_by = txn_.denied->rule;
         state_ = State::InMail;
-        reply(replies::kOk);
+        reply(replies::kSenderOk);
         co_return;
       }
     }
@@ -809,8 +813,17 @@ Task<void> Session::handle_data(const Command& cmd) {
   facts.rcpts = &env_.rcpts;
   facts.auth = &env_.state->auth;
   if (FromDomain fd = from_domain_of(*msg, env_.smtputf8); fd.ok) facts.from_domain = fd.domain;
-  Decision d = decide(cr, earlier, cfg_->policy.get(), facts, /*quarantine_available=*/false);
+  Decision d = decide(cr, earlier, cfg_->policy.get(), facts, /*quarantine_available=*/cfg_->quarantine_store != nullptr);
   txn_.score = d.score;
+  txn_.required = d.required;
+  // Enough of the message for the log line to answer "why?" on its own.
+  if (const HeaderField* f = msg->first("From")) txn_.header_from = f->unfolded();
+  if (const HeaderField* f = msg->first("Subject")) txn_.subject = f->unfolded();
+  if (const HeaderField* f = msg->first("Message-ID")) txn_.message_id = f->unfolded();
+  if (!env_.state->auth.empty())
+    txn_.auth_results = HeaderField{"Authentication-Results",
+                                    authentication_results_value(cfg_->authserv_id, env_.state->auth)}
+                            .unfolded();
   if (!d.reason.empty()) txn_.decided_by = d.reason;
   if (d.action == Action::Reject || d.action == Action::Tempfail) {
     const SmtpReply r = d.reply ? *d.reply
@@ -836,7 +849,7 @@ Task<void> Session::handle_data(const Command& cmd) {
   // With no filter configured nothing was scored: a "No, score=0.0" would claim a
   // check that never ran.
   if (!cfg_->chain->empty())
-    for (const auto& h : spam_headers(pol.tagging, d.tagged(), d.score, d.required, d.symbols))
+    for (const auto& h : spam_headers(pol.tagging, d.outcome >= PolicyAction::Tag, d.score, d.required, d.symbols))
       if (h.valid_to_add()) prefix += h.wire();
   HeaderEdit edit;
   edit.remove = {pol.tagging.flag_header, pol.tagging.status_header, pol.tagging.level_header,
@@ -848,6 +861,10 @@ Task<void> Session::handle_data(const Command& cmd) {
   if (edit.removed > edit.removed_ar)
     txn_.symbols.push_back({"FORGED_SPAM_HEADERS_REMOVED", 0.0, std::to_string(edit.removed - edit.removed_ar)});
   const std::string& body_out = edited ? *edited : msg->data();
+  if (d.action == Action::Quarantine) {
+    co_await quarantine_message(d, *msg, prefix, body_out);
+    co_return;
+  }
   auto td = Clock::now();
   SmtpReply up = co_await down_->send_data(prefix, body_out);
   txn_.downstream_ms = ms_since(td);
@@ -862,6 +879,64 @@ Task<void> Session::handle_data(const Command& cmd) {
     error(up);
     end_transaction(up.transient() ? "tempfail" : "reject", up.str());
   }
+}
+
+// The quarantine store writes and fsyncs on threads of its own, so a slow disk never
+// stalls the other sessions of this worker; the client hears 250 only once the
+// message file and its index row are durable.
+std::shared_ptr<ScanPool> quarantine_pool() {
+  static std::shared_ptr<ScanPool> pool = std::make_shared<ScanPool>(2, 256);
+  return pool;
+}
+
+void quiesce_quarantine_pool() { quarantine_pool()->quiesce(); }
+
+Task<void> Session::quarantine_message(const Decision& d, const Message& msg, const std::string& prefix,
+                                       const std::string& body) {
+  auto store = cfg_->quarantine_store;
+  auto rec = std::make_shared<QuarantineRecord>();
+  rec->txn = env_.txn_id;
+  rec->client_ip = env_.client.ip;
+  rec->helo = env_.client.helo;
+  rec->mail_from = env_.mail_from->address;
+  for (const auto& r : env_.rcpts) rec->rcpts.push_back(r.address);
+  if (const HeaderField* f = msg.first("From")) rec->header_from = f->unfolded();
+  if (const HeaderField* f = msg.first("Subject")) rec->subject = f->unfolded();
+  if (const HeaderField* f = msg.first("Message-ID")) rec->message_id = f->unfolded();
+  rec->size = msg.size();
+  rec->score = d.score;
+  rec->symbols = d.symbols;
+  rec->auth_results = txn_.auth_results;
+  rec->rule = d.reason;
+  auto data = std::make_shared<std::string>(prefix + body);
+  auto why = std::make_shared<std::string>();
+  const std::function<bool()> job = [store, rec, data, why]() { return store->store(*rec, *data, why.get()); };
+  auto td = Clock::now();
+  std::optional<bool> stored = co_await on_pool<bool>(*quarantine_pool(), job);
+  txn_.downstream_ms = ms_since(td);
+  if (!stored) {
+    spdlog::warn("{} quarantine queue full: message from {} tempfailed", env_.session_id, env_.client.ip);
+    ctx_->counters.messages_tempfailed++;
+    error(replies::kQuarantineBusy);
+    end_transaction("tempfail", replies::kQuarantineBusy.str());
+    co_return;
+  }
+  if (!*stored) {
+    spdlog::error("{} quarantine store failed: {}", env_.session_id, *why);
+    ctx_->counters.quarantine_failures++;
+    ctx_->counters.messages_tempfailed++;
+    error(replies::kQuarantineFailed);
+    end_transaction("tempfail", replies::kQuarantineFailed.str());
+    co_return;
+  }
+  // The downstream saw MAIL and RCPT but gets no DATA: retire() sends QUIT, and
+  // the MX drops the transaction.
+  ctx_->counters.messages_quarantined++;
+  txn_.quarantine_id = rec->id;
+  spdlog::info("{} quarantined as {} ({})", env_.session_id, rec->id, d.reason);
+  const SmtpReply ok{250, "2.0.0", "Ok: queued as " + rec->id};
+  reply(ok);
+  end_transaction("quarantine", ok.str());
 }
 
 Task<void> Session::handle_starttls(const Command& cmd) {
@@ -1052,6 +1127,10 @@ void Session::log_transaction(const char* verdict, const std::string& reply_text
     j.end_array();
   }
   j.field("size", static_cast<unsigned long long>(txn_.size));
+  if (!txn_.header_from.empty()) j.field("header_from", txn_.header_from);
+  if (!txn_.subject.empty()) j.field("subject", txn_.subject);
+  if (!txn_.message_id.empty()) j.field("message_id", txn_.message_id);
+  if (!txn_.auth_results.empty()) j.field("authentication_results", txn_.auth_results);
   j.key("symbols").begin_array();
   auto sym = [&](const Symbol& s) {
     j.begin_object().field("name", s.name).field("score", s.score);
@@ -1068,8 +1147,10 @@ void Session::log_transaction(const char* verdict, const std::string& reply_text
     for (const auto& s : txn_.symbols) score += s.score;
   }
   j.field("score", score);
+  if (txn_.required) j.field("required", *txn_.required);
   j.field("verdict", verdict);
   if (!txn_.decided_by.empty()) j.field("decided_by", txn_.decided_by);
+  if (!txn_.quarantine_id.empty()) j.field("quarantine_id", txn_.quarantine_id);
   j.field("reply", reply_text);
   j.field("downstream_reply", txn_.downstream_reply);
   j.key("ms").begin_object();

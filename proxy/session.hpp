@@ -22,6 +22,12 @@ namespace mxgate {
 class Downstream;
 class Stream;
 
+class ScanPool;
+// The threads that write the quarantine (and run its retention purge), process-wide.
+std::shared_ptr<ScanPool> quarantine_pool();
+// Waits for quarantine writes in flight (shutdown, before the workers stop).
+void quiesce_quarantine_pool();
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `remote` is the client's address as the listener saw it.
@@ -50,6 +56,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Task<void> handle_rcpt(const Command& cmd);
   Task<void> handle_data(const Command& cmd);
   Task<void> handle_starttls(const Command& cmd);
+  // Stores a message the policy quarantined (quarantine.dir), then answers 250.
+  Task<void> quarantine_message(const Decision& d, const Message& msg, const std::string& prefix,
+                                const std::string& body);
   Task<void> handle_xclient(const Command& cmd);
   Task<bool> run_connect_stage();
 
@@ -97,6 +106,10 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t size = 0;
     std::string decided_by;
     std::optional<Refusal> denied;          // policy deny held for RCPT (policy.delay_reject)
+    std::string quarantine_id;
+    std::string header_from, subject, message_id;  // of the message, once it is in
+    std::string auth_results;                       // our Authentication-Results value
+    std::optional<double> required;                 // the deciding policy's tag threshold
     double score = 0;
     std::string downstream_reply;
     long long mail_ms = 0, rcpt_ms = 0, data_ms = 0, filter_ms = 0, downstream_ms = 0;

@@ -554,6 +554,38 @@ class TransactionLog(OpsCase):
         time.sleep(0.5)
         self.assertEqual(mx.transactions(), [])
 
+    def test_rotated_by_size(self):
+        # log.max_size 4k, log.max_files 2: FILE and two rotated files, nothing more;
+        # every line in them a whole JSON object, the newest in FILE.
+        import json
+        import smtplib
+        down = self.start_downstream()
+        mx = self.start_mxgate(down.port, {"filters": ["headers"],
+                                           "log": {"max_size": "4k", "max_files": 2}})
+        n = 40
+        with smtplib.SMTP(LOOPBACK, mx.port, timeout=30) as s:
+            for i in range(n):
+                s.sendmail("sender@example.net", ["rcpt@example.org"],
+                           MESSAGE.replace(b"Subject:", b"X-Seq: %d\r\nSubject:" % i))
+        self.wait_for(lambda: len(down.rec.messages) == n, msg="all delivered")
+        # spdlog's numbering: transactions.jsonl -> transactions.1.jsonl, .2.jsonl
+        path = mx.txn_log
+        base, ext = os.path.splitext(path)
+        rotated = lambda k: "%s.%d%s" % (base, k, ext)
+        self.wait_for(lambda: os.path.exists(rotated(2)), msg="two rotations")
+        self.assertFalse(os.path.exists(rotated(3)))
+        lines = []
+        for f in (rotated(2), rotated(1), path):
+            with open(f) as fh:
+                got = [json.loads(l) for l in fh if l.strip()]
+            self.assertTrue(got, f)
+            self.assertLessEqual(os.path.getsize(f), 4096 + 2048, f)
+            lines += got
+        txns = [int(t["txn"].split(".")[1]) for t in lines]
+        self.assertEqual(txns, sorted(txns))  # oldest file first, in order
+        self.assertEqual(txns[-1], n)         # the newest line is in FILE
+        self.assertTrue(all(t["verdict"] == "accept" for t in lines))
+
 
 if __name__ == "__main__":
     unittest.main()
