@@ -153,10 +153,14 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
   }
   // The explicit rules and the thresholds each propose; the strictest wins, and on a
   // tie the explicit rule is named (it says more than a score).
+  // `reply` is the rule's refusal; it is used as is when its class fits the action
+  // (5xx for reject, 4xx for tempfail), else the policy's own reject/tempfail reply.
   auto propose = [&](PolicyAction a, std::string rule, std::optional<SmtpReply> reply) {
     if (a > out.action) {
       out.action = a;
       out.rule = std::move(rule);
+      if (a == PolicyAction::Tempfail && (!reply || !reply->transient())) reply = p.tempfail_reply;
+      if (a == PolicyAction::Reject && (!reply || !reply->permanent())) reply = p.reject_reply;
       out.reply = std::move(reply);
     }
   };
@@ -171,10 +175,22 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
     else if (dm.disposition == "quarantine")
       propose(d.dmarc_quarantine, d.path + ".dmarc.quarantine " + domain, r);
   }
+  if (f.auth && f.auth->dmarc && f.auth->dmarc->result == AuthResult::TempError && d.dmarc_temperror != PolicyAction::None) {
+    // The From domain's policy could not be fetched: with dmarc.temperror: tempfail
+    // the sender retries rather than a p=reject domain's forgery slipping through.
+    const std::string& domain = f.auth->dmarc->from_domain.empty() ? f.from_domain : f.auth->dmarc->from_domain;
+    SmtpReply r(451, "4.7.1", "DMARC policy of " + domain + " could not be checked; try again later");
+    propose(d.dmarc_temperror, d.path + ".dmarc.temperror " + domain, r);
+  }
   if (f.auth && f.auth->spf && f.auth->spf->result == AuthResult::Fail) {
     const SpfOutcome& s = *f.auth->spf;
     SmtpReply r(550, "5.7.23", "SPF validation failed for " + (s.domain.empty() ? s.sender : s.domain));
     propose(d.spf_fail, d.path + ".spf_fail " + s.domain, r);
+  }
+  if (f.auth && f.auth->spf && f.auth->spf->result == AuthResult::TempError && d.spf_temperror != PolicyAction::None) {
+    const SpfOutcome& s = *f.auth->spf;
+    SmtpReply r(451, "4.7.24", "SPF check of " + (s.domain.empty() ? s.sender : s.domain) + " failed temporarily; try again later");
+    propose(d.spf_temperror, d.path + ".spf_temperror " + s.domain, r);
   }
   const Thresholds& t = d.thresholds;
   if (t.reject && score >= *t.reject) propose(PolicyAction::Reject, d.path + ".thresholds.reject", p.reject_reply);
@@ -237,6 +253,10 @@ Decision decide(const ChainResult& end_of_data, const Evidence& earlier, const P
     case PolicyAction::None:
     case PolicyAction::Tag:
       d.action = Action::Accept;
+      break;
+    case PolicyAction::Tempfail:
+      d.action = Action::Tempfail;
+      d.reply = final.reply ? *final.reply : (policy ? policy->tempfail_reply : SmtpReply(451, "4.7.1", "Try again later"));
       break;
     case PolicyAction::Reject:
       d.action = Action::Reject;

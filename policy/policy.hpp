@@ -10,7 +10,7 @@
 // allow lists (which win over everything below), then the strictest of the explicit
 // rules (DMARC disposition, SPF fail, a filter's quarantine request) and the score
 // thresholds — and the message gets the strictest outcome over its recipients
-// (reject > quarantine > tag > accept). Decision::rule names the config key that
+// (reject > tempfail > quarantine > tag > accept). Decision::reason names the config key that
 // decided it, e.g. "policy.domains.example.org.thresholds.reject".
 //
 // A Quarantine outcome becomes a 451 tempfail while no quarantine store is available:

@@ -15,6 +15,7 @@ const char* policy_action_name(PolicyAction a) {
     case PolicyAction::None: return "accept";
     case PolicyAction::Tag: return "tag";
     case PolicyAction::Quarantine: return "quarantine";
+    case PolicyAction::Tempfail: return "tempfail";
     case PolicyAction::Reject: return "reject";
   }
   return "accept";
@@ -172,9 +173,10 @@ void read_access(ConfigMap& parent, const std::string& key, AccessList& list) {
 void read_action(ConfigMap& m, const std::string& key, PolicyAction& out, bool quarantine_available) {
   std::string v = policy_action_name(out);
   if (out == PolicyAction::None) v = "none";
-  m.get_enum(key, v, {"none", "tag", "quarantine", "reject"});
+  m.get_enum(key, v, {"none", "tag", "quarantine", "tempfail", "reject"});
   if (v == "none") out = PolicyAction::None;
   else if (v == "tag") out = PolicyAction::Tag;
+  else if (v == "tempfail") out = PolicyAction::Tempfail;
   else if (v == "reject") out = PolicyAction::Reject;
   else if (v == "quarantine") {
     if (!quarantine_available && m.has(key))
@@ -219,10 +221,12 @@ void read_level(ConfigMap& m, DomainPolicy& p, bool quarantine_available) {
       t->error("quarantine", "is above thresholds.reject: nothing would ever be quarantined");
   }
   read_action(m, "spf_fail", p.spf_fail, quarantine_available);
+  read_action(m, "spf_temperror", p.spf_temperror, quarantine_available);
   {
     auto d = m.child("dmarc");
     read_action(*d, "reject", p.dmarc_reject, quarantine_available);
     read_action(*d, "quarantine", p.dmarc_quarantine, quarantine_available);
+    read_action(*d, "temperror", p.dmarc_temperror, quarantine_available);
   }
   read_access(m, "allow", p.allow);
   read_access(m, "deny", p.deny);
@@ -240,6 +244,8 @@ PolicyConfigPtr read_policy_config(ConfigMap& m, bool quarantine_available) {
   read_level(m, c->global, quarantine_available);
   m.get_reply("reject_reply", c->reject_reply);
   if (c->reject_reply.code() / 100 != 5) m.error("reject_reply", "must be a 5xx reply");
+  m.get_reply("tempfail_reply", c->tempfail_reply);
+  if (c->tempfail_reply.code() / 100 != 4) m.error("tempfail_reply", "must be a 4xx reply");
   m.get("delay_reject", c->delay_reject);
   {
     auto t = m.child("tagging");

@@ -25,9 +25,10 @@ namespace mxgate {
 class ConfigMap;
 
 // What policy does with a message, strictest last: the verdict for a message with
-// several recipients is the strictest of their domains' verdicts.
-enum class PolicyAction { None, Tag, Quarantine, Reject };
-const char* policy_action_name(PolicyAction a);  // "accept", "tag", "quarantine", "reject"
+// several recipients is the strictest of their domains' verdicts. Tempfail (the
+// sender retries later) is stricter than quarantine: nothing is accepted at all.
+enum class PolicyAction { None, Tag, Quarantine, Tempfail, Reject };
+const char* policy_action_name(PolicyAction a);  // "accept", "tag", "quarantine", "tempfail", "reject"
 
 struct Thresholds {
   std::optional<double> tag = 5.0;       // thresholds.tag (SpamAssassin's required_score)
@@ -61,6 +62,8 @@ struct DomainPolicy {
   PolicyAction spf_fail = PolicyAction::None;            // spf_fail
   PolicyAction dmarc_reject = PolicyAction::Reject;      // dmarc.reject
   PolicyAction dmarc_quarantine = PolicyAction::Tag;     // dmarc.quarantine
+  PolicyAction dmarc_temperror = PolicyAction::None;     // dmarc.temperror (DNS failed: tempfail?)
+  PolicyAction spf_temperror = PolicyAction::None;       // spf_temperror
   AccessList allow;  // this level's own entries (a domain's are checked before the global ones)
   AccessList deny;
 };
@@ -79,6 +82,7 @@ struct PolicyConfig {
   DomainPolicy global;                  // path "policy"
   std::vector<DomainPolicy> domains;    // policy.domains.*
   SmtpReply reject_reply{550, "5.7.1", "Message rejected as spam"};  // reject_reply
+  SmtpReply tempfail_reply{451, "4.7.1", "Try again later"};         // tempfail_reply
   bool delay_reject = true;             // delay_reject (Postfix smtpd_delay_reject)
   TaggingConfig tagging;                // tagging.*
   // The policy for a recipient domain: an exact `domains` key, else the nearest

@@ -346,6 +346,44 @@ TEST(Policy, DmarcAndSpfRules) {
   EXPECT_EQ(d.reason, "policy.deny.from_domain evil.example");
 }
 
+TEST(Policy, TemporaryErrorsCanTempfail) {
+  Msg m;
+  m.auth.dmarc = DmarcOutcome{};
+  m.auth.dmarc->result = AuthResult::TempError;
+  m.auth.dmarc->from_domain = "bank.example";
+  // By default a DNS failure changes nothing: the score decides.
+  auto dflt = load("{}").policy;
+  EXPECT_STREQ(m.run(dflt.get()).verdict(), "accept");
+  auto p = load("policy: {dmarc: {temperror: tempfail}, spf_temperror: tempfail, tempfail_reply: \"451 4.7.1 Later please\"}").policy;
+  Decision d = m.run(p.get());
+  EXPECT_EQ(d.action, Action::Tempfail);
+  EXPECT_STREQ(d.verdict(), "tempfail");
+  EXPECT_EQ(d.reason, "policy.dmarc.temperror bank.example");
+  EXPECT_EQ(d.reply->wire(), "451 4.7.1 DMARC policy of bank.example could not be checked; try again later\r\n");
+  // Reject is stricter than tempfail; tempfail stricter than tag.
+  m.symbols = {{"R", 20, ""}};
+  EXPECT_STREQ(m.run(p.get()).verdict(), "reject");
+  m.symbols = {{"R", 6, ""}};
+  EXPECT_STREQ(m.run(p.get()).verdict(), "tempfail");
+  Msg s;
+  s.auth.spf = SpfOutcome{};
+  s.auth.spf->result = AuthResult::TempError;
+  s.auth.spf->domain = "example.net";
+  d = s.run(p.get());
+  EXPECT_EQ(d.reason, "policy.spf_temperror example.net");
+  EXPECT_EQ(d.reply->code(), 451);
+  // A 5xx rule turned into tempfail gets the policy's tempfail reply.
+  auto dm = load("policy: {dmarc: {reject: tempfail}, tempfail_reply: \"451 4.7.1 Later please\"}").policy;
+  Msg r;
+  r.auth.dmarc = DmarcOutcome{};
+  r.auth.dmarc->result = AuthResult::Fail;
+  r.auth.dmarc->disposition = "reject";
+  r.auth.dmarc->from_domain = "bank.example";
+  EXPECT_EQ(r.run(dm.get()).reply->wire(), "451 4.7.1 Later please\r\n");
+  EXPECT_NE(load("policy: {tempfail_reply: \"550 5.7.1 no\"}").error_text().find("policy.tempfail_reply: must be a 4xx"),
+            std::string::npos);
+}
+
 TEST(Policy, ConfigErrorsNameTheKeyAndLine) {
   struct Row {
     const char* yaml;

@@ -158,7 +158,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     facts.rcpts = &env->rcpts;
     facts.auth = &auth;
     if (FromDomain fd = from_domain_of(*msg, false); fd.ok) facts.from_domain = fd.domain;
-    out.decision = decide(all, Evidence{}, cfg->policy.get(), facts, false);
+    out.decision = decide(all, Evidence{}, cfg->policy.get(), facts, cfg->quarantine_store != nullptr);
   }
   const Decision& d = out.decision;
   const char* verdict = d.verdict();

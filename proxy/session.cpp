@@ -1100,6 +1100,12 @@ void Session::reset_transaction() {
 }
 
 void Session::end_transaction(const char* outcome, const std::string& reply_text) {
+  // A transaction held for a policy denial (delay_reject) ends at RSET/QUIT, but what
+  // happened to it is that every recipient was refused: log it as a reject.
+  if (txn_.denied && std::string_view(outcome) == "aborted") {
+    if (!txn_.logged && env_.mail_from) log_transaction("reject", txn_.denied->reply.str());
+    txn_.logged = true;
+  }
   if (!txn_.logged && env_.mail_from) log_transaction(outcome, reply_text);
   txn_.logged = true;
   reset_transaction();
