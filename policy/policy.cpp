@@ -197,6 +197,8 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
   else if (t.quarantine && score >= *t.quarantine)
     propose(PolicyAction::Quarantine, d.path + ".thresholds.quarantine", std::nullopt);
   else if (t.tag && score >= *t.tag) propose(PolicyAction::Tag, d.path + ".thresholds.tag", std::nullopt);
+  // Nothing fired: the score stayed under every threshold, which is a decision too.
+  if (out.action == PolicyAction::None) out.rule = d.path + ".thresholds";
   return out;
 }
 

@@ -141,7 +141,7 @@ TEST(Policy, ScoreThresholds) {
     const char* verdict;
     const char* rule;
   } rows[] = {
-      {-3, "accept", ""},     {4.9, "accept", ""},  {5, "tag", "policy.thresholds.tag"},
+      {-3, "accept", "policy.thresholds"},     {4.9, "accept", "policy.thresholds"},  {5, "tag", "policy.thresholds.tag"},
       {14.9, "tag", "policy.thresholds.tag"},     {15, "reject", "policy.thresholds.reject"},
       {1000, "reject", "policy.thresholds.reject"},
   };

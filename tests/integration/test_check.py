@@ -150,8 +150,9 @@ class CheckSamples(unittest.TestCase):
                 self.assertEqual(r["filters"].split(), CHAIN)
                 self.assertEqual(r["verdict"], verdict_for(score))
                 self.assertEqual(r["required"], 5.0)
+                # Below every threshold is a decision of the thresholds too.
                 self.assertEqual(r["decided_by"],
-                                 "policy.thresholds.tag" if verdict_for(score) == "tag" else None)
+                                 "policy.thresholds.tag" if verdict_for(score) == "tag" else "policy.thresholds")
                 self.assertEqual(r["stage"], "data")
                 self.assertAlmostEqual(r["score"], score, places=2)
                 same_symbols(self, r["symbols"], symbols)
