@@ -1,5 +1,8 @@
 #include "policy/policy.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace mxgate {
 
 const SmtpReply kQuarantineUnavailable{451, "4.3.0",
@@ -92,6 +95,24 @@ std::optional<Refusal> check_rcpt(const PolicyConfig& p, const ClientInfo& clien
 
 // ---- End of data --------------------------------------------------------------------
 
+std::vector<std::string> domains_in_from(const std::vector<const HeaderField*>& from_fields) {
+  std::vector<std::string> out;
+  for (const HeaderField* f : from_fields) {
+    const std::string& v = f->value;
+    for (std::size_t at = v.find('@'); at != std::string::npos; at = v.find('@', at + 1)) {
+      std::size_t end = at + 1;
+      while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '.' || v[end] == '-' ||
+                                static_cast<unsigned char>(v[end]) >= 0x80))
+        ++end;
+      std::string d = v.substr(at + 1, end - at - 1);
+      while (!d.empty() && d.back() == '.') d.pop_back();
+      for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
 namespace {
 
 struct Outcome {
@@ -135,12 +156,16 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
   out.policy = &d;
   // Deny: only the header From domain is left to check at end of data (the rest was
   // refused at its SMTP stage).
+  std::vector<std::string> from_domains = f.all_from_domains;
+  if (!f.from_domain.empty()) from_domains.push_back(f.from_domain);
   for (const AccessList* deny : {&d.deny, &p.global.deny}) {
-    if (auto e = match_domain(deny->from_domain, f.from_domain); !e.empty()) {
-      out.action = PolicyAction::Reject;
-      out.rule = deny->path + ".from_domain " + e;
-      out.reply = SmtpReply(550, "5.7.1", "Message rejected: sender domain " + f.from_domain + " denied");
-      return out;
+    for (const auto& fd : from_domains) {
+      if (auto e = match_domain(deny->from_domain, fd); !e.empty()) {
+        out.action = PolicyAction::Reject;
+        out.rule = deny->path + ".from_domain " + e;
+        out.reply = SmtpReply(550, "5.7.1", "Message rejected: sender domain " + fd + " denied");
+        return out;
+      }
     }
     if (deny == &p.global.deny || &d == &p.global) break;
   }

@@ -77,7 +77,15 @@ struct MessageFacts {
   const std::vector<Mailbox>* rcpts = nullptr;  // accepted recipients
   const AuthResults* auth = nullptr;           // SPF/DKIM/DMARC outcomes (may be null)
   std::string from_domain;                     // header From domain, "" if none
+  // Every domain named in any From field (several mailboxes or fields, which leave
+  // from_domain empty): deny.from_domain checks them all, so a second mailbox
+  // cannot hide a denied domain.
+  std::vector<std::string> all_from_domains;
 };
+
+// The domains after '@' in every From field of a message, lowercased (for
+// MessageFacts::all_from_domains; a rough scan, not a parser: it errs on finding more).
+std::vector<std::string> domains_in_from(const std::vector<const HeaderField*>& from_fields);
 
 // `end_of_data` is the last stage's chain result; `earlier` everything before it.
 // `policy` null: no policy section (filters' verdicts only, as before thresholds).

@@ -166,6 +166,12 @@ void read_access(ConfigMap& parent, const std::string& key, AccessList& list) {
   }
   list.helo = read_entries(*m, "helo", valid_domain_entry, "a host name or .domain");
   list.sender = read_entries(*m, "sender", valid_address_entry, "an address, domain, .domain or <>");
+  if (key == "allow") {
+    // The null sender has no domain SPF could vouch for (RFC 7208 2.4 checks the
+    // HELO name instead): an allow entry for it would let anyone in.
+    for (const auto& e : list.sender)
+      if (e == "<>") m->error("sender", "<> cannot be allowed: the null sender cannot be authenticated (allow the client_ip instead)");
+  }
   list.from_domain = read_entries(*m, "from_domain", valid_domain_entry, "a domain or .domain");
   list.rcpt = read_entries(*m, "rcpt", valid_address_entry, "an address, domain or .domain");
 }
@@ -255,13 +261,19 @@ PolicyConfigPtr read_policy_config(ConfigMap& m, bool quarantine_available) {
                          : headers == "spam" ? TaggingConfig::Headers::Spam
                                              : TaggingConfig::Headers::All;
     t->get("subject_prefix", c->tagging.subject_prefix);
-    for (char ch : c->tagging.subject_prefix)
-      if (ch == '\r' || ch == '\n') t->error("subject_prefix", "must be one line");
+    bool printable = true;
+    for (char ch : c->tagging.subject_prefix) printable &= ch >= 32 && ch < 127;
+    // Raw 8-bit would make an ASCII message's Subject invalid (RFC 5322 3.6.5 / RFC 2047).
+    if (!printable) t->error("subject_prefix", "must be printable ASCII on one line (use an RFC 2047 encoded-word for other text)");
     auto name = [&](const char* key, std::string& out) {
       t->get(key, out);
       bool ok = !out.empty() && out.size() <= 76;
       for (char ch : out) ok &= ch > 32 && ch < 127 && ch != ':';
       if (!ok) t->error(key, "\"" + out + "\" is not a header field name");
+      // Incoming fields of these names are removed from every message: a standard
+      // name (Subject, Received...) would strip it from all mail.
+      else if (out.size() < 3 || !(out[0] == 'X' || out[0] == 'x') || out[1] != '-')
+        t->error(key, "\"" + out + "\" must be an X- field name: incoming fields of this name are removed");
     };
     name("flag_header", c->tagging.flag_header);
     name("status_header", c->tagging.status_header);

@@ -47,6 +47,7 @@ struct Msg {
   std::vector<Mailbox> rcpts{mbox("user@example.org")};
   AuthResults auth;
   std::string from_domain = "example.net";
+  std::vector<std::string> all_from_domains;
   std::vector<Symbol> symbols;
   Action chain_action = Action::Continue;
   Decision run(const PolicyConfig* p, bool quarantine_available = false) const {
@@ -60,6 +61,7 @@ struct Msg {
     f.rcpts = &rcpts;
     f.auth = &auth;
     f.from_domain = from_domain;
+    f.all_from_domains = all_from_domains;
     return decide(eod, Evidence{}, p, f, quarantine_available);
   }
 };
@@ -384,6 +386,21 @@ TEST(Policy, TemporaryErrorsCanTempfail) {
             std::string::npos);
 }
 
+TEST(Policy, DenyFromDomainSeesEveryMailbox) {
+  // Two mailboxes (or two From fields) leave from_domain empty; the deny list still
+  // sees each domain.
+  Message m("From: a@good.example, b@Lookalike-Bank.example\r\nFrom: c@x.example\r\nSubject: s\r\n\r\nbody\r\n");
+  auto domains = domains_in_from(m.fields("From"));
+  EXPECT_EQ(domains, (std::vector<std::string>{"good.example", "lookalike-bank.example", "x.example"}));
+  auto p = load("policy: {deny: {from_domain: [lookalike-bank.example]}}").policy;
+  Msg msg;
+  msg.from_domain.clear();
+  msg.all_from_domains = domains;
+  Decision d = msg.run(p.get());
+  EXPECT_STREQ(d.verdict(), "reject");
+  EXPECT_EQ(d.reason, "policy.deny.from_domain lookalike-bank.example");
+}
+
 TEST(Policy, ConfigErrorsNameTheKeyAndLine) {
   struct Row {
     const char* yaml;
@@ -399,12 +416,16 @@ TEST(Policy, ConfigErrorsNameTheKeyAndLine) {
        "t.yaml:4: policy.domains.example.org.thresholds.rejekt:"},
       {"policy:\n  tagging: {flag_header: \"X Bad\"}\n", "t.yaml:2: policy.tagging.flag_header:"},
       {"policy:\n  thresholds: {tag: 20, reject: 10}\n", "t.yaml:2: policy.thresholds.tag: is above"},
+      {"policy:\n  allow:\n    sender: [\"<>\"]\n", "t.yaml:3: policy.allow.sender: <> cannot be allowed"},
+      {"policy:\n  tagging:\n    subject_prefix: \"[SP\u00c4M] \"\n", "t.yaml:3: policy.tagging.subject_prefix: must be printable ASCII"},
+      {"policy:\n  tagging:\n    status_header: Subject\n", "t.yaml:3: policy.tagging.status_header: \"Subject\" must be an X- field name"},
   };
   for (const auto& row : rows) {
     Loaded l = load(row.yaml);
     EXPECT_NE(l.error_text().find(row.error), std::string::npos) << row.yaml << "\ngot: " << l.error_text();
   }
   EXPECT_TRUE(load("policy: {thresholds: {quarantine: 10}}", true).errors.empty());
+  EXPECT_TRUE(load("policy: {deny: {sender: [\"<>\"]}}").errors.empty());  // denying <> is fine
 }
 
 TEST(Tagging, SpamAssassinHeaders) {
@@ -483,6 +504,19 @@ TEST(Tagging, EditHeadersRemovesForgeriesAndPrefixesSubject) {
   HeaderEdit e3;
   e3.subject_prefix = "[SPAM] ";
   EXPECT_EQ(*edit_headers(nosubj, e3), "From: a@b.c\r\nSubject: [SPAM]\r\n\r\nbody\r\n");
+  // A header section broken by a line that is neither a field nor a continuation:
+  // the empty line goes where our parse ended it, so a leading " ..." line cannot
+  // fold into the headers we prepend, and what we took for body stays body.
+  Message broken("\t; dmarc=pass header.from=bank.example\r\nFrom: ceo@bank.example\r\n\r\nbody\r\n");
+  ASSERT_FALSE(broken.headers_well_formed());
+  HeaderEdit e5;
+  EXPECT_EQ(*edit_headers(broken, e5),
+            "\r\n\t; dmarc=pass header.from=bank.example\r\nFrom: ceo@bank.example\r\n\r\nbody\r\n");
+  Message mid("Subject: s\r\nBad Name: x\r\nX-Spam-Flag: NO\r\n\r\nbody\r\n");
+  ASSERT_FALSE(mid.headers_well_formed());
+  HeaderEdit e6;
+  e6.remove = {"X-Spam-Flag"};
+  EXPECT_EQ(*edit_headers(mid, e6), "Subject: s\r\n\r\nBad Name: x\r\nX-Spam-Flag: NO\r\n\r\nbody\r\n");
   // Headers only, no body.
   Message headonly("Subject: x\r\nX-Spam-Flag: YES\r\n");
   HeaderEdit e4;

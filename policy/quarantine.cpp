@@ -236,7 +236,6 @@ bool Quarantine::store(QuarantineRecord& rec, std::string_view data, std::string
   const std::string day = rec.id.substr(0, 8);
   const fs::path day_dir = fs::path(dir_) / "messages" / day;
   rec.path = "messages/" + day + "/" + rec.id + ".eml";
-  bool new_day = !fs::exists(day_dir);
   std::error_code ec;
   fs::create_directories(day_dir, ec);
   if (ec) {
@@ -269,9 +268,11 @@ bool Quarantine::store(QuarantineRecord& rec, std::string_view data, std::string
     *error = errno_text("cannot close", file);
     ok = false;
   }
-  // The file's directory entry must be durable too (and the day folder's, if new).
+  // The file's directory entry must be durable too, and so must the day folder's
+  // entry in messages/: synced every time, not only by whoever created the folder —
+  // that store may have failed before its sync, or be another process's.
   if (ok) ok = sync_path(day_dir.string(), O_RDONLY | O_DIRECTORY, error);
-  if (ok && new_day) ok = sync_path((fs::path(dir_) / "messages").string(), O_RDONLY | O_DIRECTORY, error);
+  if (ok) ok = sync_path((fs::path(dir_) / "messages").string(), O_RDONLY | O_DIRECTORY, error);
   if (!ok) {
     ::unlink(file.c_str());
     return false;
@@ -408,13 +409,22 @@ bool Quarantine::remove(const std::string& id, std::string* error) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "SELECT path FROM messages WHERE id = ?1");
+    if (!s.ok()) {
+      *error = db_error(db_);
+      return false;
+    }
     s.bind(1, id);
-    if (s.step() != SQLITE_ROW) {
-      *error = "no such message: " + id;
+    int rc = s.step();
+    if (rc != SQLITE_ROW) {
+      *error = rc == SQLITE_DONE ? "no such message: " + id : db_error(db_);
       return false;
     }
     path = s.text(0);
     Stmt d(db_, "DELETE FROM messages WHERE id = ?1");
+    if (!d.ok()) {
+      *error = db_error(db_);
+      return false;
+    }
     d.bind(1, id);
     if (d.step() != SQLITE_DONE) {
       *error = db_error(db_);
@@ -429,44 +439,57 @@ bool Quarantine::remove(const std::string& id, std::string* error) {
 }
 
 std::size_t Quarantine::purge(std::int64_t before, std::string* error) {
-  std::vector<std::pair<std::string, std::string>> old;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT id, path FROM messages WHERE time < ?1");
-    s.bind(1, before);
-    while (s.step() == SQLITE_ROW) old.emplace_back(s.text(0), s.text(1));
-    Stmt d(db_, "DELETE FROM messages WHERE time < ?1");
-    d.bind(1, before);
-    if (d.step() != SQLITE_DONE) {
-      *error = db_error(db_);
-      return 0;
-    }
-  }
-  std::error_code ec;
-  for (const auto& [id, path] : old) fs::remove(fs::path(dir_) / path, ec);
-  // Orphans: files of a store() that crashed before its commit, and day folders
-  // left empty. A file counts as an orphan only once it is older than `before`.
-  std::set<std::string> known;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT path FROM messages");
-    while (s.step() == SQLITE_ROW) known.insert(s.text(0));
-  }
+  // Files are listed before the rows are read: a file whose row is committed after
+  // the listing is then either not listed or known. And a file counts as an orphan
+  // only once it is an hour old, whatever `before` says: a store() may have written
+  // its file and still be waiting for the index lock.
+  constexpr std::int64_t kOrphanGrace = 3600;
+  const std::int64_t orphan_before = std::min<std::int64_t>(before, static_cast<std::int64_t>(std::time(nullptr)) - kOrphanGrace);
   const fs::path messages = fs::path(dir_) / "messages";
-  // Listed first, removed after: removing entries while iterating is unspecified.
-  std::vector<fs::path> days, orphans;
+  std::error_code ec;
+  std::vector<fs::path> days;
+  std::vector<std::pair<std::string, fs::path>> files;  // relative path, full path
   for (auto day = fs::directory_iterator(messages, ec); !ec && day != fs::directory_iterator(); day.increment(ec))
     if (day->is_directory()) days.push_back(day->path());
   for (const auto& day : days) {
     ec.clear();
     for (auto f = fs::directory_iterator(day, ec); !ec && f != fs::directory_iterator(); f.increment(ec)) {
-      std::string rel = "messages/" + day.filename().string() + "/" + f->path().filename().string();
       struct stat st {};
-      if (known.count(rel) || ::stat(f->path().c_str(), &st) != 0 || st.st_mtime >= before) continue;
-      orphans.push_back(f->path());
+      if (::stat(f->path().c_str(), &st) != 0 || st.st_mtime >= orphan_before) continue;
+      files.emplace_back("messages/" + day.filename().string() + "/" + f->path().filename().string(), f->path());
     }
   }
-  for (const auto& f : orphans) fs::remove(f, ec);
+  std::vector<std::pair<std::string, std::string>> old;
+  std::set<std::string> known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!exec(db_, "BEGIN IMMEDIATE", error)) return 0;
+    Stmt s(db_, "SELECT id, path, time FROM messages");
+    Stmt d(db_, "DELETE FROM messages WHERE time < ?1");
+    if (!s.ok() || !d.ok()) {
+      *error = db_error(db_);
+      exec(db_, "ROLLBACK", error);
+      return 0;
+    }
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      if (s.int64(2) < before) old.emplace_back(s.text(0), s.text(1));
+      else known.insert(s.text(1));
+    }
+    d.bind(1, before);
+    if (rc != SQLITE_DONE || d.step() != SQLITE_DONE) {
+      *error = db_error(db_);
+      std::string ignored;
+      exec(db_, "ROLLBACK", &ignored);
+      return 0;
+    }
+    if (!exec(db_, "COMMIT", error)) return 0;
+  }
+  // Rows first (committed above), then files: a crash in between leaves orphans,
+  // never a row without its message.
+  for (const auto& [id, path] : old) fs::remove(fs::path(dir_) / path, ec);
+  for (const auto& [rel, full] : files)
+    if (!known.count(rel)) fs::remove(full, ec);
   // Today's folder stays even when empty: store() may be about to write into it.
   const std::string today = new_id(static_cast<std::int64_t>(std::time(nullptr))).substr(0, 8);
   for (const auto& day : days) {

@@ -135,6 +135,13 @@ std::optional<std::string> edit_headers(const Message& msg, HeaderEdit& edit) {
     out += "Subject: " + p + "\r\n";
     changed = true;
   }
+  if (!msg.headers_well_formed()) {
+    // header_block() stops before the line that broke it and has no empty line.
+    out.append(head.substr(body_sep));
+    out += "\r\n";
+    out.append(msg.body());
+    return out;
+  }
   if (!changed) return std::nullopt;
   out.append(head.substr(body_sep));
   out.append(msg.body());

@@ -34,7 +34,11 @@ struct HeaderEdit {
 };
 
 // The message data with the edit applied, byte for byte elsewhere (other fields may
-// be DKIM-signed); nullopt when nothing changes.
+// be DKIM-signed); nullopt when nothing changes. A header section that is not well
+// formed (a line that is neither a field nor a continuation, e.g. one starting with
+// white space right at the top, which would fold into the headers we prepend) gets
+// the empty line inserted where our parse ended it, so the downstream sees the same
+// header section we checked — what comes after is body, for it as for us.
 std::optional<std::string> edit_headers(const Message& msg, HeaderEdit& edit);
 
 }  // namespace mxgate

@@ -158,6 +158,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     facts.rcpts = &env->rcpts;
     facts.auth = &auth;
     if (FromDomain fd = from_domain_of(*msg, false); fd.ok) facts.from_domain = fd.domain;
+    else facts.all_from_domains = domains_in_from(msg->fields("From"));
     out.decision = decide(all, Evidence{}, cfg->policy.get(), facts, cfg->quarantine_store != nullptr);
   }
   const Decision& d = out.decision;

@@ -4,6 +4,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -32,8 +34,16 @@ bool parse_cli_time(const std::string& s, std::int64_t now, std::int64_t& out) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   char tail = 0;
   int got = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &tail);
-  bool date_only = got == 3 && s.size() == 10;
-  bool full = got == 6 || (got == 7 && tail == 'Z' && s.back() == 'Z');
+  // The exact forms only: digits where digits belong (sscanf alone takes "2026-01-5x").
+  auto digits_at = [&](std::initializer_list<std::size_t> at) {
+    for (std::size_t i : at)
+      if (i >= s.size() || !std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+    return true;
+  };
+  bool date_only = got == 3 && s.size() == 10 && digits_at({0, 1, 2, 3, 5, 6, 8, 9});
+  bool full = (s.size() == 19 || (s.size() == 20 && s.back() == 'Z')) && (got == 6 || got == 7) &&
+              digits_at({0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18});
+  (void)tail;
   if (!date_only && !full) return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return false;
   tm.tm_year = y - 1900;
@@ -43,7 +53,11 @@ bool parse_cli_time(const std::string& s, std::int64_t now, std::int64_t& out) {
   tm.tm_min = mi;
   tm.tm_sec = sec;
   out = static_cast<std::int64_t>(timegm(&tm));
-  return true;
+  // timegm normalises (2026-02-31 would become March 3rd): take only real dates.
+  std::tm back{};
+  std::time_t t = static_cast<std::time_t>(out);
+  gmtime_r(&t, &back);
+  return back.tm_year == y - 1900 && back.tm_mon == mo - 1 && back.tm_mday == d;
 }
 
 namespace {
@@ -220,8 +234,8 @@ int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
   }
 
   if (opt.command == "purge") {
-    if (opt.older_than_days < 0) {
-      std::cerr << "mxgate quarantine purge: --older-than DAYS is required\n";
+    if (!(opt.older_than_days >= 0 && opt.older_than_days <= 100000)) {  // also NaN, inf
+      std::cerr << "mxgate quarantine purge: --older-than DAYS (0 to 100000) is required\n";
       return 2;
     }
     std::int64_t before = now - static_cast<std::int64_t>(opt.older_than_days * 86400.0);
@@ -277,11 +291,11 @@ int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
     std::printf("from:      %s\n", printable(rec->header_from, 255).c_str());
     std::printf("subject:   %s\n", printable(rec->subject, 255).c_str());
     std::printf("size:      %llu\n", static_cast<unsigned long long>(rec->size));
-    std::printf("verdict:   quarantine (score %.2f), decided by %s\n", rec->score, rec->rule.c_str());
+    std::printf("verdict:   quarantine (score %.2f), decided by %s\n", rec->score, printable(rec->rule, 500).c_str());
     std::printf("state:     %s", rec->state.c_str());
     if (rec->state == "released")
-      std::printf(" at %s to %s: %s", iso_time(rec->released_at).c_str(), join(rec->released_to, ", ").c_str(),
-                  rec->release_reply.c_str());
+      std::printf(" at %s to %s: %s", iso_time(rec->released_at).c_str(),
+                  printable(join(rec->released_to, ", "), 2000).c_str(), printable(rec->release_reply, 500).c_str());
     std::printf("\n");
     if (!rec->auth_results.empty()) std::printf("auth:      %s\n", printable(rec->auth_results, 2000).c_str());
     std::printf("symbols:\n");
@@ -289,7 +303,15 @@ int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
       std::printf("  %-32s %8.2f  %s\n", s.name.c_str(), s.score, printable(s.detail, 200).c_str());
     std::printf("\n");
     auto end = data.find("\r\n\r\n");
-    std::fwrite(data.data(), 1, opt.body || end == std::string::npos ? data.size() : end + 2, stdout);
+    std::string shown = data.substr(0, opt.body || end == std::string::npos ? data.size() : end + 2);
+    // The headers are the sender's text: escape sequences in a Subject must not reach
+    // the admin's terminal. Only a --body piped elsewhere goes out byte for byte.
+    if (!opt.body || isatty(STDOUT_FILENO))
+      for (char& c : shown) {
+        unsigned char u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\r' && c != '\n' && c != '\t') || u == 0x7f) c = '?';
+      }
+    std::fwrite(shown.data(), 1, shown.size(), stdout);
     return 0;
   }
 

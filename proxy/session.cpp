@@ -813,6 +813,7 @@ Task<void> Session::handle_data(const Command& cmd) {
   facts.rcpts = &env_.rcpts;
   facts.auth = &env_.state->auth;
   if (FromDomain fd = from_domain_of(*msg, env_.smtputf8); fd.ok) facts.from_domain = fd.domain;
+  else facts.all_from_domains = domains_in_from(msg->fields("From"));
   Decision d = decide(cr, earlier, cfg_->policy.get(), facts, /*quarantine_available=*/cfg_->quarantine_store != nullptr);
   txn_.score = d.score;
   txn_.required = d.required;
@@ -912,7 +913,8 @@ Task<void> Session::quarantine_message(const Decision& d, const Message& msg, co
   auto why = std::make_shared<std::string>();
   const std::function<bool()> job = [store, rec, data, why]() { return store->store(*rec, *data, why.get()); };
   auto td = Clock::now();
-  std::optional<bool> stored = co_await on_pool<bool>(*quarantine_pool(), job);
+  const std::shared_ptr<ScanPool> pool = quarantine_pool();
+  std::optional<bool> stored = co_await on_pool<bool>(*pool, job);
   txn_.downstream_ms = ms_since(td);
   if (!stored) {
     spdlog::warn("{} quarantine queue full: message from {} tempfailed", env_.session_id, env_.client.ip);

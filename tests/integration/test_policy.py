@@ -276,6 +276,27 @@ class ScoresAndLists(PolicyTestBase):
         d = Delivered(self.down.rec.messages[1])
         self.assertSpamHeaders(d, "Yes", "7.3", "5.0", ["TEST_TAG"], 7)
 
+    def test_broken_header_section_cannot_fold_into_ours(self):
+        # A first line starting with white space would continue the last header we
+        # prepend, and the fields after it would reach the MX unchecked (DMARC saw no
+        # From). The empty line goes where our parse ended the header section.
+        data = (b"\t; dmarc=pass header.from=bank.example\r\n"
+                b"From: CEO <ceo@bank.example>\r\n"
+                b"Authentication-Results: mxgate.test; dmarc=pass header.from=bank.example\r\n"
+                b"X-Spam-Status: No, score=-100\r\n"
+                b"\r\n"
+                b"Pay the invoice.\r\n")
+        r = self.send("sender@example.net", ["rcpt@example.net"], data)
+        self.assertEqual(r["end"][0], 250, r)
+        got = self.down.rec.messages[-1]["data"].replace(b"\r\n", b"\n")
+        head, _, body = got.partition(b"\n\n")
+        # The header section the MX sees is ours alone, unfolded by the sender's line...
+        self.assertNotIn(b"dmarc=pass", head)
+        self.assertNotIn(b"bank.example", head)
+        self.assertIn(b"X-Spam-Status: No", head)
+        # ...and what we read as body is body for it too.
+        self.assertTrue(body.startswith(b"\t; dmarc=pass header.from=bank.example\nFrom: CEO"), body[:80])
+
     def test_long_tests_list_is_folded_and_complete(self):
         r = self.send("sender@example.net", ["rcpt@example.net"], message(body="tagme foldme"))
         self.assertEqual(r["end"][0], 250, r)
