@@ -207,9 +207,18 @@ std::optional<SmtpReply> Session::refusal(const ChainResult& r) {
   return std::nullopt;
 }
 
-void Session::note_session(const ChainResult& r) {
-  for (const auto& s : r.symbols) session_symbols_.push_back(s);
-  session_evidence_.add(r);
+void Session::note_session(Evidence& stage, const ChainResult& r) { stage.add(r); }
+
+// Connect and HELO evidence, for every message of the session.
+Evidence Session::session_evidence() const {
+  Evidence e = connect_evidence_;
+  e.symbols.insert(e.symbols.end(), helo_evidence_.symbols.begin(), helo_evidence_.symbols.end());
+  e.add_headers.insert(e.add_headers.end(), helo_evidence_.add_headers.begin(), helo_evidence_.add_headers.end());
+  if (!e.quarantine_requested && helo_evidence_.quarantine_requested) {
+    e.quarantine_requested = true;
+    e.quarantine_by = helo_evidence_.quarantine_by;
+  }
+  return e;
 }
 
 void Session::note_symbols(const ChainResult& r) {
@@ -229,9 +238,12 @@ Task<bool> Session::run_connect_stage() {
       co_return false;
     }
   }
+  // A new session (or XCLIENT's restart of it): nothing said before counts.
+  connect_evidence_ = {};
+  helo_evidence_ = {};
   if (cfg_->chain->empty()) co_return true;
   ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
-  note_session(cr);
+  note_session(connect_evidence_, cr);
   if (auto r = refusal(cr)) {
     // RFC 5321 3.1/4.3.2: the only refusals allowed instead of the greeting are 554
     // and 421; keep the filter's enhanced code and text.
@@ -457,9 +469,12 @@ Task<void> Session::handle_helo(const Command& cmd, bool ehlo) {
       co_return;
     }
   }
+  // Each greeting replaces the last one's evidence: a HELO-stage symbol must not
+  // count twice because the client greeted twice (e.g. again after STARTTLS).
+  helo_evidence_ = {};
   if (!cfg_->chain->empty()) {
     ChainResult cr = co_await cfg_->chain->run(Stage::Helo, snapshot());
-    note_session(cr);
+    note_session(helo_evidence_, cr);
     if (auto r = refusal(cr)) {
       error(*r);
       co_return;
@@ -802,11 +817,14 @@ Task<void> Session::handle_data(const Command& cmd) {
   note_symbols(cr);
   if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
   // Everything the filters said, from connect on, counts for this message.
-  Evidence earlier = session_evidence_;
+  Evidence earlier = session_evidence();
   earlier.symbols.insert(earlier.symbols.end(), txn_.evidence.symbols.begin(), txn_.evidence.symbols.end());
   earlier.add_headers.insert(earlier.add_headers.end(), txn_.evidence.add_headers.begin(),
                              txn_.evidence.add_headers.end());
-  earlier.quarantine_requested |= txn_.evidence.quarantine_requested;
+  if (!earlier.quarantine_requested && txn_.evidence.quarantine_requested) {
+    earlier.quarantine_requested = true;
+    earlier.quarantine_by = txn_.evidence.quarantine_by;
+  }
   MessageFacts facts;
   facts.client = &env_.client;
   facts.sender = &*env_.mail_from;
@@ -984,6 +1002,7 @@ Task<void> Session::handle_starttls(const Command& cmd) {
   // RFC 3207 4.2: forget everything learned before the handshake.
   if (!xclient_helo_) env_.client.helo.clear();
   env_.client.esmtp = false;
+  helo_evidence_ = {};  // what the HELO stage said was about the greeting we forget
   state_ = State::Connected;
   spdlog::info("{} TLS {} {}", env_.session_id, env_.client.tls_version, env_.client.tls_cipher);
 }
@@ -1146,12 +1165,13 @@ void Session::log_transaction(const char* verdict, const std::string& reply_text
     if (!s.where.empty()) j.field("where", s.where);
     j.end_object();
   };
-  for (const auto& s : session_symbols_) sym(s);
+  const Evidence session = session_evidence();
+  for (const auto& s : session.symbols) sym(s);
   for (const auto& s : txn_.symbols) sym(s);
   j.end_array();
   double score = txn_.score;
   if (score == 0) {
-    for (const auto& s : session_symbols_) score += s.score;
+    for (const auto& s : session.symbols) score += s.score;
     for (const auto& s : txn_.symbols) score += s.score;
   }
   j.field("score", score);

@@ -77,7 +77,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_transaction(const char* verdict, const std::string& reply_text);
   // Keeps what a stage's filters said: for the session (connect, HELO) or for the
   // transaction (MAIL, RCPT), to count at end of data and to log.
-  void note_session(const ChainResult& r);
+  void note_session(Evidence& stage, const ChainResult& r);
+  Evidence session_evidence() const;
   void note_symbols(const ChainResult& r);
 
   ConfigPtr cfg_;
@@ -115,8 +116,10 @@ class Session : public std::enable_shared_from_this<Session> {
     long long mail_ms = 0, rcpt_ms = 0, data_ms = 0, filter_ms = 0, downstream_ms = 0;
     bool logged = false;
   } txn_;
-  std::vector<Symbol> session_symbols_;  // connect/HELO stage symbols, kept per session
-  Evidence session_evidence_;            // connect/HELO stages, for every message of the session
+  // What the connect and HELO stages said, for every message of the session; each
+  // greeting replaces helo_evidence_, a new session (XCLIENT) both.
+  Evidence connect_evidence_;
+  Evidence helo_evidence_;
 };
 
 }  // namespace mxgate

@@ -168,6 +168,27 @@ TEST(FilterSeam, HeadersFromMailAndEndOfDataReachTheMxInOrder) {
   EXPECT_LT(eod, subject);  // prepended, before the message's own header
 }
 
+TEST(FilterSeam, HeloEvidenceCountsOncePerGreeting) {
+  // A HELO-stage symbol scores for the message once, however often the client greets
+  // (RFC 5321 allows EHLO again; after STARTTLS it must). Twice 3 would be tagged at 5.
+  Verdict helo = Verdict::next();
+  helo.with(Symbol("HELO_TEST", 3.0, "scored at HELO"));
+  Live s(Script{.helo = helo});
+  s.reply();
+  s.cmd("EHLO client.example");
+  s.cmd("EHLO client.example");
+  s.cmd("EHLO client.example");
+  s.cmd("MAIL FROM:<a@example.net>");
+  s.cmd("RCPT TO:<b@example.org>");
+  s.cmd("DATA");
+  EXPECT_EQ(s.cmd("Subject: x\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  auto msgs = s.sink().messages();
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_NE(msgs[0].find("X-Spam-Status: No, score=3.0 required=5.0 tests=HELO_TEST\r\n"), std::string::npos)
+      << msgs[0];
+  EXPECT_EQ(msgs[0].find("X-Spam-Flag"), std::string::npos) << msgs[0];
+}
+
 TEST(FilterSeam, EndOfDataRejectAndTempfailAreTheFinalReply) {
   for (auto [verdict, want] : {std::pair{Verdict::reject(kNo), "550 5.7.1 Go away"},
                                std::pair{Verdict::tempfail(kLater), "451 4.7.1 Later"},
