@@ -113,6 +113,24 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     if (const HeaderField* f = msg->first("To")) env->rcpts.push_back(Mailbox{header_address(f->unfolded()), {}});
   if (env->rcpts.empty()) env->rcpts.push_back(Mailbox{"postmaster", {}});
 
+  // The policy's deny lists, as the server applies them before the data: a denied
+  // client, HELO or sender refuses the whole transaction; a denied recipient only
+  // itself, and the message goes on for the others.
+  const PolicyConfig& pol = *cfg->policy;
+  std::optional<Refusal> denied = check_client(pol, env->client);
+  if (!denied) denied = check_helo(pol, env->client);
+  if (!denied) denied = check_sender(pol, *env->mail_from);
+  std::vector<std::pair<std::string, Refusal>> refused_rcpts;
+  if (!denied) {
+    std::vector<Mailbox> kept;
+    for (const auto& r : env->rcpts) {
+      if (auto d = check_rcpt(pol, env->client, *env->mail_from, r)) refused_rcpts.emplace_back(r.address, *d);
+      else kept.push_back(r);
+    }
+    if (kept.empty()) denied = refused_rcpts.front().second;
+    else env->rcpts = std::move(kept);
+  }
+
   auto dns_cfg = std::make_shared<DnsConfig>(*cfg->dns);
   if (!opt.dns.empty()) dns_cfg->nameservers = opt.dns;
   Outcome out;
@@ -133,14 +151,6 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
 
   ChainResult all = out.chain;
   all.symbols = out.symbols;
-  // The policy's deny lists, as the server applies them before the data.
-  std::optional<Refusal> denied;
-  const PolicyConfig& pol = *cfg->policy;
-  denied = check_client(pol, env->client);
-  if (!denied) denied = check_helo(pol, env->client);
-  if (!denied) denied = check_sender(pol, *env->mail_from);
-  for (const auto& r : env->rcpts)
-    if (!denied) denied = check_rcpt(pol, env->client, *env->mail_from, r);
   if (denied) {
     out.decision.action = Action::Reject;
     out.decision.reply = denied->reply;
@@ -188,6 +198,15 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
       j.end_object();
     }
     j.end_array();
+    if (!refused_rcpts.empty()) {
+      j.key("refused_rcpts").begin_array();
+      for (const auto& [rcpt, why] : refused_rcpts) {
+        std::string r = why.reply.wire();
+        while (!r.empty() && (r.back() == '\n' || r.back() == '\r')) r.pop_back();
+        j.begin_object().field("rcpt", rcpt).field("reply", r).field("decided_by", why.rule).end_object();
+      }
+      j.end_array();
+    }
     j.key("filters").begin_array();
     for (const auto& f : cfg->chain->filters()) j.value(f->name());
     j.end_array();
@@ -234,6 +253,11 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   if (!d.reason.empty()) std::printf(", decided by %s", d.reason.c_str());
   std::printf("\n");
   if (!reply.empty()) std::printf("reply:     %s\n", reply.c_str());
+  for (const auto& [rcpt, why] : refused_rcpts) {
+    std::string r = why.reply.wire();
+    while (!r.empty() && (r.back() == '\n' || r.back() == '\r')) r.pop_back();
+    std::printf("refused:   <%s> %s, decided by %s\n", rcpt.c_str(), r.c_str(), why.rule.c_str());
+  }
   if (auth.spf) {
     const SpfOutcome& o = *auth.spf;
     std::printf("spf:       %s for %s %s (%s)\n", auth_result_name(o.result), o.identity.c_str(),

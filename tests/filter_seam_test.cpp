@@ -96,6 +96,16 @@ class Live {
     asio::write(sock_, asio::buffer(c + "\r\n"));
     return reply();
   }
+  // Greeting, `ehlos` EHLOs, one transaction to b@example.org, and `content`; the
+  // final reply to the message.
+  std::string send(const std::string& content, int ehlos = 1) {
+    reply();
+    for (int i = 0; i < ehlos; ++i) cmd("EHLO client.example");
+    cmd("MAIL FROM:<a@example.net>");
+    cmd("RCPT TO:<b@example.org>");
+    cmd("DATA");
+    return cmd(content + "\r\n.");
+  }
   SinkThread& sink() { return sink_; }
 
  private:
@@ -151,12 +161,7 @@ TEST(FilterSeam, RecipientRefusedByAFilterNeverReachesTheMx) {
 TEST(FilterSeam, HeadersFromMailAndEndOfDataReachTheMxInOrder) {
   Live s(Script{.mail = with_header(Verdict::next(), "Received-SPF", "pass (test)"),
                 .eod = with_header(Verdict::next(), "X-Mxgate-Test", "end of data")});
-  s.reply();
-  s.cmd("EHLO client.example");
-  s.cmd("MAIL FROM:<a@example.net>");
-  s.cmd("RCPT TO:<b@example.org>");
-  s.cmd("DATA");
-  EXPECT_EQ(s.cmd("Subject: x\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(s.send("Subject: x\r\n\r\nbody\r\n").substr(0, 3), "250");
   auto msgs = s.sink().messages();
   ASSERT_EQ(msgs.size(), 1u);
   auto spf = msgs[0].find("Received-SPF: pass (test)\r\n");
@@ -174,14 +179,7 @@ TEST(FilterSeam, HeloEvidenceCountsOncePerGreeting) {
   Verdict helo = Verdict::next();
   helo.with(Symbol("HELO_TEST", 3.0, "scored at HELO"));
   Live s(Script{.helo = helo});
-  s.reply();
-  s.cmd("EHLO client.example");
-  s.cmd("EHLO client.example");
-  s.cmd("EHLO client.example");
-  s.cmd("MAIL FROM:<a@example.net>");
-  s.cmd("RCPT TO:<b@example.org>");
-  s.cmd("DATA");
-  EXPECT_EQ(s.cmd("Subject: x\r\n\r\nbody\r\n.").substr(0, 3), "250");
+  EXPECT_EQ(s.send("Subject: x\r\n\r\nbody\r\n", /*ehlos=*/3).substr(0, 3), "250");
   auto msgs = s.sink().messages();
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_NE(msgs[0].find("X-Spam-Status: No, score=3.0 required=5.0 tests=HELO_TEST\r\n"), std::string::npos)
@@ -195,12 +193,7 @@ TEST(FilterSeam, EndOfDataRejectAndTempfailAreTheFinalReply) {
                                std::pair{Verdict::quarantine("held"),
                                          "451 4.3.0 Message held for review but no quarantine is configured; try again later"}}) {
     Live s(Script{.eod = verdict});
-    s.reply();
-    s.cmd("EHLO client.example");
-    s.cmd("MAIL FROM:<a@example.net>");
-    s.cmd("RCPT TO:<b@example.org>");
-    s.cmd("DATA");
-    EXPECT_EQ(s.cmd("Subject: x\r\n\r\nbody\r\n."), want);
+    EXPECT_EQ(s.send("Subject: x\r\n\r\nbody\r\n"), want);
     EXPECT_EQ(s.sink().stored(), 0u) << want;
     EXPECT_EQ(s.cmd("NOOP"), "250 2.0.0 Ok");  // the session goes on
   }

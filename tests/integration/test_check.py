@@ -135,6 +135,15 @@ def verdict_for(score):
 
 
 class CheckSamples(unittest.TestCase):
+    def write_config(self, name, text):
+        """A config file in a folder of its own, removed after the test; its path."""
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def test_samples_present(self):
         for name in EXPECTED:
             self.assertTrue(os.path.isfile(os.path.join(SAMPLES, name)), name)
@@ -273,11 +282,8 @@ class CheckSamples(unittest.TestCase):
                 self.assertEqual(p.stdout, "")
 
     def test_bad_config_exits_2(self):
-        d = tempfile.mkdtemp(prefix="mxgate-check-")
-        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
-        cfg = os.path.join(d, "bad.yaml")
-        with open(cfg, "w") as f:
-            f.write("hostname: mx.test\nsmtp:\n  max_recipients: 0\nfilters:\n  - headers\n")
+        cfg = self.write_config("bad.yaml", "hostname: mx.test\nsmtp:\n  max_recipients: 0\nfilters:\n  - headers\n")
+        d = os.path.dirname(cfg)
         p = check(os.path.join(SAMPLES, "ham.eml"), "--config", cfg)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn(cfg + ":3: smtp.max_recipients: ", p.stderr)
@@ -286,13 +292,30 @@ class CheckSamples(unittest.TestCase):
         p = check(os.path.join(SAMPLES, "ham.eml"), "--config", os.path.join(d, "none.yaml"))
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
 
+    def test_denied_recipient_refused_alone(self):
+        # As the server: a deny-listed recipient is refused by itself, the message goes
+        # on for the others; with no recipient left the whole message is refused.
+        cfg = self.write_config("deny.yaml",
+                                "hostname: mx.test\nfilters: [headers]\npolicy:\n  deny:\n    rcpt: [closed@example.org]\n")
+        path = os.path.join(SAMPLES, "ham.eml")
+        p = check(path, "--config", cfg, "--json", "--rcpt", "closed@example.org", "--rcpt", "open@example.org")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertNotEqual(j["verdict"], "reject", j)
+        self.assertEqual(j["envelope"]["rcpts"], ["open@example.org"])
+        self.assertEqual(j["refused_rcpts"], [{"rcpt": "closed@example.org",
+                                               "reply": "550 5.7.1 Recipient address rejected: Access denied",
+                                               "decided_by": "policy.deny.rcpt closed@example.org"}])
+        p = check(path, "--config", cfg, "--rcpt", "closed@example.org")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = parse_text(p.stdout)
+        self.assertEqual(r["verdict"], "reject")
+        self.assertEqual(r["decided_by"], "policy.deny.rcpt closed@example.org")
+        self.assertIn("refused:   <closed@example.org> 550 5.7.1 Recipient address rejected: Access denied", p.stdout)
+
     def test_config_without_filters(self):
         # The symbols come from the configured chain: with no filters there are none.
-        d = tempfile.mkdtemp(prefix="mxgate-check-")
-        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
-        cfg = os.path.join(d, "nofilters.yaml")
-        with open(cfg, "w") as f:
-            f.write("hostname: mx.test\nfilters: []\n")
+        cfg = self.write_config("nofilters.yaml", "hostname: mx.test\nfilters: []\n")
         p = check(os.path.join(SAMPLES, "two-from.eml"), "--config", cfg, "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         j = json.loads(p.stdout)
