@@ -919,9 +919,9 @@ Task<void> Session::quarantine_message(const Decision& d, const Message& msg, co
   rec->helo = env_.client.helo;
   rec->mail_from = env_.mail_from->address;
   for (const auto& r : env_.rcpts) rec->rcpts.push_back(r.address);
-  if (const HeaderField* f = msg.first("From")) rec->header_from = f->unfolded();
-  if (const HeaderField* f = msg.first("Subject")) rec->subject = f->unfolded();
-  if (const HeaderField* f = msg.first("Message-ID")) rec->message_id = f->unfolded();
+  rec->header_from = txn_.header_from;  // read from the message once, in handle_data
+  rec->subject = txn_.subject;
+  rec->message_id = txn_.message_id;
   rec->size = msg.size();
   rec->score = d.score;
   rec->symbols = d.symbols;

@@ -597,47 +597,6 @@ struct ThreadScratch {
   ~ThreadScratch() { if (s) hs_free_scratch(s); }
 };
 
-// Counts non-overlapping matches like Perl's while (m//g), up to `limit`; *first_end
-// gets the end offset of the first match.
-std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
-                        std::size_t* first_end) {
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
-  std::size_t n = 0;
-  PCRE2_SIZE start = 0;
-  std::uint32_t opts = 0;
-  while (n < limit && start <= text.size()) {
-    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, mc);
-    if (rc < 0) {
-      if (rc == PCRE2_ERROR_NOMATCH && opts != 0) {
-        // Empty match at `start`: retry one byte further, as Perl does.
-        opts = 0;
-        ++start;
-        continue;
-      }
-      break;  // no match, or a match/depth limit: no further hits
-    }
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    if (n++ == 0) *first_end = ov[1];
-    opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
-    start = ov[1];
-  }
-  pcre2_match_data_free(md);
-  return n;
-}
-
-std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit, std::size_t* first_end) {
-  std::size_t n = 0;
-  re2::StringPiece in(text.data(), text.size());
-  re2::StringPiece m;
-  std::size_t pos = 0;
-  while (n < limit && pos <= text.size() &&
-         re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
-    if (n++ == 0) *first_end = end;
-    pos = m.empty() ? end + 1 : end;
-  }
-  return n;
-}
 
 constexpr std::size_t kNoMatch = static_cast<std::size_t>(-1);
 
@@ -665,6 +624,46 @@ int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned,
 }
 
 }  // namespace
+
+std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
+                        std::size_t* first_end) {
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+  std::size_t n = 0;
+  PCRE2_SIZE start = 0;
+  std::uint32_t opts = 0;
+  while (n < limit && start <= text.size()) {
+    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, mc);
+    if (rc < 0) {
+      if (rc == PCRE2_ERROR_NOMATCH && opts != 0) {
+        // Empty match at `start`: retry one byte further, as Perl does.
+        opts = 0;
+        ++start;
+        continue;
+      }
+      break;  // no match, or a match/depth limit: no further hits
+    }
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    if (n++ == 0 && first_end) *first_end = ov[1];
+    opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
+    start = ov[1];
+  }
+  pcre2_match_data_free(md);
+  return n;
+}
+
+std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit, std::size_t* first_end) {
+  std::size_t n = 0;
+  re2::StringPiece in(text.data(), text.size());
+  re2::StringPiece m;
+  std::size_t pos = 0;
+  while (n < limit && pos <= text.size() &&
+         re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
+    std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
+    if (n++ == 0 && first_end) *first_end = end;
+    pos = m.empty() ? end + 1 : end;
+  }
+  return n;
+}
 
 // One scratch per thread, shared by every database the thread scans. hs_scan itself
 // refuses (HS_INVALID) a scratch too small for the database; only then do we grow it

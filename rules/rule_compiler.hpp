@@ -92,6 +92,15 @@ using Pcre2CodePtr = std::unique_ptr<pcre2_real_code_8, Pcre2CodeDeleter>;
 using Pcre2MatchContextPtr = std::unique_ptr<pcre2_real_match_context_8, Pcre2MatchContextDeleter>;
 using Re2Ptr = std::unique_ptr<re2::RE2, Re2Deleter>;
 
+// Non-overlapping matches counted as Perl's while (m//g) does (an empty match
+// retries one byte further), up to `limit`; *first_end (if given) gets the end
+// offset of the first. A PCRE2 match or depth limit ends the count. Used by scan()
+// for `tflags multiple` and confirmations, and by tests/bench.
+std::size_t pcre2_count(const pcre2_real_code_8* code, pcre2_real_match_context_8* mc, std::string_view text,
+                        std::size_t limit, std::size_t* first_end = nullptr);
+std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit,
+                      std::size_t* first_end = nullptr);
+
 // One regex rule as compiled.
 struct CompiledRegex {
   std::size_t rule = 0;        // index into RuleSet::rules()

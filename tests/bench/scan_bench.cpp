@@ -382,39 +382,9 @@ struct HsScratch {
   ~HsScratch() { if (s) hs_free_scratch(s); }
 };
 
-// Non-overlapping matches as Perl's m//g counts them, with a match data block per
-// call: both as rule_compiler.cpp does.
-std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit) {
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
-  std::size_t n = 0;
-  PCRE2_SIZE start = 0;
-  std::uint32_t opts = 0;
-  while (n < limit && start <= text.size()) {
-    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, mc);
-    if (rc < 0) {
-      if (rc == PCRE2_ERROR_NOMATCH && opts != 0) { opts = 0; ++start; continue; }
-      break;
-    }
-    ++n;
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
-    start = ov[1];
-  }
-  pcre2_match_data_free(md);
-  return n;
-}
-
-std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit) {
-  std::size_t n = 0;
-  re2::StringPiece in(text.data(), text.size()), m;
-  std::size_t pos = 0;
-  while (n < limit && pos <= text.size() && re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    ++n;
-    std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
-    pos = m.empty() ? end + 1 : end;
-  }
-  return n;
-}
+// Counting as scan() counts: rules::pcre2_count and rules::re2_count (rule_compiler.hpp).
+using rules::pcre2_count;
+using rules::re2_count;
 
 enum Part {
   kGrow, kShared, kSlow, kSolo, kConfirmPrefilter, kLineConfirm, kCountMultiple, kRe2Gated, kLineOnly, kRe2Only,
