@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "filters/dmarc/dmarc.hpp"
+
 namespace mxgate {
 
 const SmtpReply kQuarantineUnavailable{451, "4.3.0",
@@ -97,19 +99,9 @@ std::optional<Refusal> check_rcpt(const PolicyConfig& p, const ClientInfo& clien
 
 std::vector<std::string> domains_in_from(const std::vector<const HeaderField*>& from_fields) {
   std::vector<std::string> out;
-  for (const HeaderField* f : from_fields) {
-    const std::string& v = f->value;
-    for (std::size_t at = v.find('@'); at != std::string::npos; at = v.find('@', at + 1)) {
-      std::size_t end = at + 1;
-      while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '.' || v[end] == '-' ||
-                                static_cast<unsigned char>(v[end]) >= 0x80))
-        ++end;
-      std::string d = v.substr(at + 1, end - at - 1);
-      while (!d.empty() && d.back() == '.') d.pop_back();
-      for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));
-    }
-  }
+  for (const HeaderField* f : from_fields)
+    for (auto& d : domains_seen_in(f->value))
+      if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));
   return out;
 }
 
@@ -206,6 +198,16 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
     const std::string& domain = f.auth->dmarc->from_domain.empty() ? f.from_domain : f.auth->dmarc->from_domain;
     SmtpReply r(451, "4.7.1", "DMARC policy of " + domain + " could not be checked; try again later");
     propose(d.dmarc_temperror, d.path + ".dmarc.temperror " + domain, r);
+  }
+  if (f.auth && f.auth->dmarc && !f.auth->dmarc->bad_from.empty()) {
+    // No author domain whose policy could be applied for certain: a forger's way
+    // around DMARC unless it is refused (RFC 7489 6.6.1).
+    SmtpReply r(550, "5.7.1", "Message rejected: the From header is not a valid list of author addresses");
+    propose(d.dmarc_bad_from, d.path + ".dmarc.bad_from", r);
+  }
+  if (f.auth && f.auth->dmarc && f.auth->dmarc->multiple_authors()) {
+    SmtpReply r(550, "5.7.1", "Message rejected: mail with more than one author in From is not accepted");
+    propose(d.dmarc_multiple_from, d.path + ".dmarc.multiple_from", r);
   }
   if (f.auth && f.auth->spf && f.auth->spf->result == AuthResult::Fail) {
     const SpfOutcome& s = *f.auth->spf;

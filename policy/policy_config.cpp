@@ -233,6 +233,8 @@ void read_level(ConfigMap& m, DomainPolicy& p, bool quarantine_available) {
     read_action(*d, "reject", p.dmarc_reject, quarantine_available);
     read_action(*d, "quarantine", p.dmarc_quarantine, quarantine_available);
     read_action(*d, "temperror", p.dmarc_temperror, quarantine_available);
+    read_action(*d, "bad_from", p.dmarc_bad_from, quarantine_available);
+    read_action(*d, "multiple_from", p.dmarc_multiple_from, quarantine_available);
   }
   read_access(m, "allow", p.allow);
   read_access(m, "deny", p.deny);

@@ -3,7 +3,7 @@
 //
 // Keys (docs/configuration.md, "policy"):
 //   thresholds: {tag: 5, quarantine: off, reject: 15}    on the sum of symbol scores
-//   reject_reply, delay_reject, spf_fail, dmarc: {reject, quarantine}
+//   reject_reply, delay_reject, spf_fail, dmarc: {reject, quarantine, temperror, bad_from, multiple_from}
 //   allow / deny: {client_ip, helo, sender, from_domain, rcpt}
 //   tagging: {headers, subject_prefix, flag_header, status_header, level_header, score_header}
 //   domains: {example.org: {thresholds, spf_fail, dmarc, allow, deny}, .example.net: ...}
@@ -63,6 +63,13 @@ struct DomainPolicy {
   PolicyAction dmarc_reject = PolicyAction::Reject;      // dmarc.reject
   PolicyAction dmarc_quarantine = PolicyAction::Tag;     // dmarc.quarantine
   PolicyAction dmarc_temperror = PolicyAction::None;     // dmarc.temperror (DNS failed: tempfail?)
+  // A From that is not a clean list of mailboxes with domains (none, a syntax error, a
+  // group, an address literal): no domain's DMARC policy can be trusted to apply.
+  PolicyAction dmarc_bad_from = PolicyAction::Reject;    // dmarc.bad_from
+  // More than one author (mailboxes or From fields). Every author domain is evaluated
+  // and the strictest DMARC result counts anyway; this refuses such mail outright
+  // (RFC 7489 6.6.1 says receivers typically do).
+  PolicyAction dmarc_multiple_from = PolicyAction::None; // dmarc.multiple_from
   PolicyAction spf_temperror = PolicyAction::None;       // spf_temperror
   AccessList allow;  // this level's own entries (a domain's are checked before the global ones)
   AccessList deny;

@@ -348,6 +348,61 @@ TEST(Policy, DmarcAndSpfRules) {
   EXPECT_EQ(d.reason, "policy.deny.from_domain evil.example");
 }
 
+// RFC 7489 6.6.1: a From that is not a clean list of mailboxes with domains is
+// refused by default (dmarc.bad_from); several authors are only evaluated (the
+// strictest DMARC result counts) unless dmarc.multiple_from says otherwise.
+TEST(Policy, DmarcBadFromAndMultipleAuthors) {
+  auto defaults = load("policy: {}").policy;
+  Msg bad;
+  bad.from_domain.clear();
+  bad.auth.dmarc = DmarcOutcome{};
+  bad.auth.dmarc->result = AuthResult::PermError;
+  bad.auth.dmarc->bad_from = "no From field";
+  Decision d = bad.run(defaults.get());
+  EXPECT_STREQ(d.verdict(), "reject");
+  EXPECT_EQ(d.reason, "policy.dmarc.bad_from");
+  EXPECT_EQ(d.reply->wire(), "550 5.7.1 Message rejected: the From header is not a valid list of author addresses\r\n");
+  // A DMARC reject found among the salvaged domains is named first: it says more.
+  bad.auth.dmarc->result = AuthResult::Fail;
+  bad.auth.dmarc->disposition = "reject";
+  bad.auth.dmarc->from_domain = "bank.example";
+  EXPECT_EQ(bad.run(defaults.get()).reason, "policy.dmarc.reject bank.example");
+  // Configurable down to nothing, per recipient domain too.
+  bad.auth.dmarc->result = AuthResult::PermError;
+  bad.auth.dmarc->disposition.clear();
+  bad.auth.dmarc->from_domain.clear();
+  auto lenient = load("policy: {dmarc: {bad_from: none}, domains: {example.org: {dmarc: {bad_from: tag}}}}").policy;
+  d = bad.run(lenient.get());
+  EXPECT_STREQ(d.verdict(), "tag");
+  EXPECT_EQ(d.reason, "policy.domains.example.org.dmarc.bad_from");
+  bad.rcpts = {mbox("user@other.example")};
+  EXPECT_STREQ(bad.run(lenient.get()).verdict(), "accept");
+  // Without a DMARC outcome (no dmarc filter) there is nothing to refuse on.
+  bad.auth.dmarc.reset();
+  EXPECT_STREQ(bad.run(defaults.get()).verdict(), "accept");
+
+  Msg two;
+  two.from_domain.clear();
+  two.auth.dmarc = DmarcOutcome{};
+  two.auth.dmarc->result = AuthResult::Pass;
+  two.auth.dmarc->from_domain = "a.example";
+  two.auth.dmarc->mailboxes = 2;
+  two.auth.dmarc->from_fields = 1;
+  EXPECT_STREQ(two.run(defaults.get()).verdict(), "accept");
+  auto refuse = load("policy: {dmarc: {multiple_from: reject}}").policy;
+  d = two.run(refuse.get());
+  EXPECT_STREQ(d.verdict(), "reject");
+  EXPECT_EQ(d.reason, "policy.dmarc.multiple_from");
+  EXPECT_EQ(d.reply->wire(), "550 5.7.1 Message rejected: mail with more than one author in From is not accepted\r\n");
+  two.auth.dmarc->mailboxes = 1;
+  two.auth.dmarc->from_fields = 2;  // one mailbox in each of two fields
+  EXPECT_STREQ(two.run(refuse.get()).verdict(), "reject");
+  two.auth.dmarc->from_fields = 1;
+  EXPECT_STREQ(two.run(refuse.get()).verdict(), "accept");
+  EXPECT_NE(load("policy: {dmarc: {multiple_from: bounce}}").error_text().find("policy.dmarc.multiple_from"),
+            std::string::npos);
+}
+
 TEST(Policy, TemporaryErrorsCanTempfail) {
   Msg m;
   m.auth.dmarc = DmarcOutcome{};

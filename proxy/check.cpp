@@ -231,7 +231,18 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
         const DmarcOutcome& o = *auth.dmarc;
         j.key("dmarc").begin_object().field("result", auth_result_name(o.result));
         j.field("from_domain", o.from_domain).field("policy_domain", o.policy_domain);
-        j.field("policy", o.policy).field("disposition", o.disposition).field("reason", o.reason).end_object();
+        j.field("policy", o.policy).field("disposition", o.disposition).field("reason", o.reason);
+        if (!o.bad_from.empty()) j.field("bad_from", o.bad_from);
+        if (!o.authors.empty()) {
+          j.key("authors").begin_array();
+          for (const auto& a : o.authors) {
+            j.begin_object().field("domain", a.domain).field("result", auth_result_name(a.result));
+            if (!a.disposition.empty()) j.field("disposition", a.disposition);
+            j.end_object();
+          }
+          j.end_array();
+        }
+        j.end_object();
       }
       j.end_object();
       j.field("authentication_results", ar);
@@ -272,6 +283,10 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     std::printf("dmarc:     %s header.from=%s policy=%s disposition=%s%s%s\n", auth_result_name(o.result),
                 o.from_domain.c_str(), o.policy.empty() ? "-" : o.policy.c_str(),
                 o.disposition.empty() ? "-" : o.disposition.c_str(), o.reason.empty() ? "" : " - ", o.reason.c_str());
+    for (const auto& a : o.authors)
+      std::printf("           author %s: %s%s%s\n", a.domain.c_str(), auth_result_name(a.result),
+                  a.disposition.empty() ? "" : " disposition=", a.disposition.c_str());
+    if (!o.bad_from.empty()) std::printf("           bad From: %s\n", o.bad_from.c_str());
   }
   if (!ar.empty()) {
     std::string shown = ar;

@@ -72,6 +72,9 @@ void read_smtp(ConfigMap& m, Config& c) {
   l.max_connections_per_ip = v;
   m.get_size("max_buffered_bytes", l.max_buffered_bytes, 1024 * 1024, std::size_t{1} << 40);
   m.get_enum("bare_line_endings", c.bare_line_endings, {"reject", "normalize"});
+  std::string long_lines = c.reject_long_lines ? "reject" : "accept";
+  m.get_enum("long_lines", long_lines, {"accept", "reject"});
+  c.reject_long_lines = long_lines == "reject";
   m.get("peername_lookup", c.peername_lookup);
   std::vector<std::string> nets;
   m.get("xclient_trusted", nets);

@@ -64,6 +64,7 @@ struct Config {
   std::size_t workers = 0;                             // workers (0: one per core)
   Limits limits;                                       // smtp.*
   std::string bare_line_endings = "reject";            // smtp.bare_line_endings: reject|normalize
+  bool reject_long_lines = false;                      // smtp.long_lines: accept|reject
   std::vector<Cidr> xclient_trusted;                   // smtp.xclient_trusted
   bool peername_lookup = true;                         // smtp.peername_lookup: verified client name
   std::chrono::milliseconds shutdown_timeout{30s};     // shutdown_timeout

@@ -25,7 +25,7 @@ DataReader::Problem DataReader::problem() const {
   if (abandoned_) return Problem::NoMemory;
   if (too_big_) return Problem::TooBig;
   if (header_too_big_) return Problem::HeaderTooBig;
-  if (line_too_long_) return Problem::LineTooLong;
+  if (long_lines_ && limits_.reject_long_lines) return Problem::LineTooLong;
   if (bare_count_ && !limits_.normalize_bare) return Problem::BareLineEnding;
   return Problem::None;
 }
@@ -33,7 +33,10 @@ DataReader::Problem DataReader::problem() const {
 void DataReader::emit_run(const char* p, std::size_t n) {
   line_len_ += n;
   content_bytes_ += n;
-  if (line_len_ + 2 > limits_.max_line_length) line_too_long_ = true;
+  if (line_len_ + 2 > limits_.max_line_length && !line_counted_) {
+    ++long_lines_;
+    line_counted_ = true;
+  }
   if (in_header_) {
     header_bytes_ += n;
     if (header_bytes_ > limits_.max_header_bytes) header_too_big_ = true;
@@ -58,6 +61,7 @@ void DataReader::newline() {
     else if (header_bytes_ > limits_.max_header_bytes) header_too_big_ = true;
   }
   line_len_ = 0;
+  line_counted_ = false;
   if (content_bytes_ > limits_.max_message_bytes) {
     if (!too_big_) {
       too_big_ = true;

@@ -12,7 +12,11 @@
 //     when sent downstream (dot_stuff), so a "." line in the content cannot end the
 //     downstream's DATA either.
 // Limits are checked as bytes arrive; past a limit the rest is read and dropped, so
-// memory stays bounded and the reply comes at the real end.
+// memory stays bounded and the reply comes at the real end. A text line longer than
+// RFC 5321's 1,000 octets (smtp.max_line_length) is counted and kept as it is, as
+// Postfix keeps it (web applications send such HTML); it is a problem only when
+// refusing is configured (smtp.long_lines: reject). Header and message size limits
+// bound it either way.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -25,6 +29,7 @@ struct DataLimits {
   std::size_t max_header_bytes = 256 * 1024;
   std::size_t max_line_length = 1000;  // including CRLF (RFC 5321 4.5.3.1.6)
   bool normalize_bare = false;         // smtp.bare_line_endings: normalize
+  bool reject_long_lines = false;      // smtp.long_lines: reject
 };
 
 class DataReader {
@@ -44,6 +49,8 @@ class DataReader {
   std::size_t raw_bytes() const { return raw_bytes_; }
   std::size_t content_bytes() const { return content_bytes_; }
   std::size_t bare_count() const { return bare_count_; }
+  // Lines longer than max_line_length (CRLF included), each counted once.
+  std::size_t long_line_count() const { return long_lines_; }
   // True once the blank line ending the header section has been read.
   bool header_complete() const { return !in_header_; }
   // The content read so far (empty once a size limit was hit).
@@ -67,7 +74,9 @@ class DataReader {
   std::size_t header_bytes_ = 0;
   bool in_header_ = true;
   std::size_t bare_count_ = 0;
-  bool too_big_ = false, header_too_big_ = false, line_too_long_ = false, abandoned_ = false;
+  std::size_t long_lines_ = 0;
+  bool line_counted_ = false;  // the current line is already in long_lines_
+  bool too_big_ = false, header_too_big_ = false, abandoned_ = false;
 };
 
 const char* problem_name(DataReader::Problem p);

@@ -84,6 +84,7 @@ TEST(DataReader, LimitsAreCountedButReadingGoesOn) {
 
   DataLimits lines;
   lines.max_line_length = 1000;
+  lines.reject_long_lines = true;  // smtp.long_lines: reject
   Fed ok = feed(std::string(998, 'a') + "\r\n.\r\n", lines);
   EXPECT_EQ(ok.problem, DataReader::Problem::None);
   Fed too_long = feed(std::string(999, 'a') + "\r\n.\r\n", lines);
@@ -95,6 +96,40 @@ TEST(DataReader, LimitsAreCountedButReadingGoesOn) {
   EXPECT_EQ(hdr.problem, DataReader::Problem::HeaderTooBig);
   Fed body = feed("X: y\r\n\r\n" + std::string(60, 'b') + "\r\n.\r\n", head);
   EXPECT_EQ(body.problem, DataReader::Problem::None);
+}
+
+// smtp.long_lines: accept (the default): a long line is counted once, kept byte for
+// byte, and is no problem; split across reads, in the header or the body, or after a
+// bare line end, each long line counts once.
+TEST(DataReader, LongLinesAreKeptAndCounted) {
+  const std::string line5000(5000, 'x');
+  for (std::size_t chunk : {0, 1, 7, 999, 1000, 4096}) {
+    DataReader r(DataLimits{});
+    std::string raw = "Subject: long\r\nX-Long: " + std::string(1200, 'h') + "\r\n\r\n" + line5000 +
+                      "\r\nshort\r\n" + std::string(998, 'a') + "\r\n" + std::string(999, 'b') + "\r\n.\r\n";
+    if (chunk == 0) chunk = raw.size();
+    for (std::size_t i = 0; i < raw.size() && !r.done(); i += chunk) r.feed(std::string_view(raw).substr(i, chunk));
+    ASSERT_TRUE(r.done()) << chunk;
+    EXPECT_EQ(r.problem(), DataReader::Problem::None) << chunk;
+    EXPECT_EQ(r.long_line_count(), 3u) << chunk;  // X-Long, the 5,000 and the 999 line
+    std::string c = r.take();
+    EXPECT_NE(c.find("\r\n\r\n" + line5000 + "\r\nshort\r\n"), std::string::npos) << chunk;
+  }
+  // The size limits still bound a long line.
+  DataLimits small;
+  small.max_message_bytes = 4096;
+  EXPECT_EQ(feed("X: y\r\n\r\n" + line5000 + "\r\n.\r\n", small).problem, DataReader::Problem::TooBig);
+  DataLimits head;
+  head.max_header_bytes = 2048;
+  EXPECT_EQ(feed("X: " + line5000 + "\r\n\r\nbody\r\n.\r\n", head).problem, DataReader::Problem::HeaderTooBig);
+  // A dot-stuffed long line comes out unstuffed and whole.
+  Fed dotted = feed("X: y\r\n\r\n.." + line5000 + "\r\n.\r\n");
+  EXPECT_EQ(dotted.problem, DataReader::Problem::None);
+  EXPECT_EQ(dotted.content, "X: y\r\n\r\n." + line5000 + "\r\n");
+  // Strict: refused, whatever else is fine.
+  DataLimits strict;
+  strict.reject_long_lines = true;
+  EXPECT_EQ(feed("X: y\r\n\r\n" + line5000 + "\r\n.\r\n", strict).problem, DataReader::Problem::LineTooLong);
 }
 
 TEST(DotStuff, PiecesJoinToTheWholeAndEndOnLines) {

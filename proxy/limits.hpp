@@ -14,7 +14,7 @@ struct Limits {                                          // key                 
   std::chrono::milliseconds data_timeout{300s};          // smtp.data_timeout            421 4.4.2
   std::chrono::milliseconds filter_timeout{20s};         // smtp.filter_timeout          451 4.3.0
   std::size_t max_command_line = 2048;                   // smtp.max_command_line        500 5.5.2
-  std::size_t max_line_length = 1000;                    // smtp.max_line_length         550 5.6.0 (after DATA)
+  std::size_t max_line_length = 1000;                    // smtp.max_line_length         550 5.6.0 (after DATA, with smtp.long_lines: reject)
   std::size_t max_message_bytes = 25 * 1024 * 1024;      // smtp.max_message_bytes       552 5.3.4
   std::size_t max_header_bytes = 256 * 1024;             // smtp.max_header_bytes        552 5.3.4
   std::size_t max_recipients = 1000;                     // smtp.max_recipients          452 4.5.3

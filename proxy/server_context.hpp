@@ -16,7 +16,7 @@ struct Counters {
   X(connections) X(refused_max_connections) X(refused_max_connections_per_ip)              \
   X(command_timeouts) X(data_timeouts) X(command_line_too_long) X(too_many_commands)       \
   X(too_many_errors) X(too_many_recipients) X(message_too_big) X(header_too_big)           \
-  X(line_too_long) X(bare_line_endings) X(starttls_injection) X(downstream_failures)       \
+  X(line_too_long) X(long_lines) X(bare_line_endings) X(starttls_injection) X(downstream_failures)       \
   X(messages_delivered) X(messages_rejected) X(messages_tempfailed) X(filter_timeouts)     \
   X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions)                     \
   X(peername_temporary_failures) X(policy_denials) X(messages_tagged)       \

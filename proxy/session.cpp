@@ -720,7 +720,7 @@ Task<void> Session::handle_data(const Command& cmd) {
     }
   };
   DataReader reader({lim.max_message_bytes, lim.max_header_bytes, lim.max_line_length,
-                     cfg_->bare_line_endings == "normalize"});
+                     cfg_->bare_line_endings == "normalize", cfg_->reject_long_lines});
   // Once the header section is in, filters may start what end of data will need
   // (DKIM key lookups), while the body is still arriving.
   bool headers_told = cfg_->chain->empty();
@@ -804,6 +804,13 @@ Task<void> Session::handle_data(const Command& cmd) {
   if (reader.bare_count()) {
     ctx_->counters.bare_line_endings++;
     txn_.symbols.push_back({"BARE_LINE_ENDING_NORMALIZED", 0.0, std::to_string(reader.bare_count())});
+  }
+  if (reader.long_line_count()) {
+    // Kept and passed on unchanged (smtp.long_lines: accept): counted, never refused.
+    ctx_->counters.long_lines++;
+    txn_.long_lines = reader.long_line_count();
+    txn_.symbols.push_back({"LONG_LINES", 0.0,
+                            std::to_string(reader.long_line_count()) + " over " + std::to_string(lim.max_line_length)});
   }
 
   auto msg = std::make_shared<const Message>(reader.take());
@@ -1154,6 +1161,7 @@ void Session::log_transaction(const char* verdict, const std::string& reply_text
     j.end_array();
   }
   j.field("size", static_cast<unsigned long long>(txn_.size));
+  if (txn_.long_lines) j.field("long_lines", static_cast<unsigned long long>(txn_.long_lines));
   if (!txn_.header_from.empty()) j.field("header_from", txn_.header_from);
   if (!txn_.subject.empty()) j.field("subject", txn_.subject);
   if (!txn_.message_id.empty()) j.field("message_id", txn_.message_id);

@@ -105,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<std::pair<std::string, std::string>> refused_rcpts;  // rcpt, reply
     std::size_t rcpt_attempts = 0;
     std::size_t size = 0;
+    std::size_t long_lines = 0;  // text lines over smtp.max_line_length, kept
     std::string decided_by;
     std::optional<Refusal> denied;          // policy deny held for RCPT (policy.delay_reject)
     std::string quarantine_id;

@@ -44,8 +44,17 @@ struct DkimOutcome {
   std::string reason;       // "body hash mismatch", "key revoked", "rsa-sha1 not accepted"
 };
 
+// One author domain's result, when a message has several (DmarcOutcome::authors).
+struct DmarcAuthorResult {
+  std::string domain;
+  AuthResult result = AuthResult::None;
+  std::string disposition;  // on fail
+};
+
 struct DmarcOutcome {
   AuthResult result = AuthResult::None;  // pass fail none temperror permerror
+  // With several author domains, every field above `authors` is the strictest
+  // domain's (RFC 7489 6.6.1); from_domain is "" when the decider is a bad From.
   std::string from_domain;    // RFC5322.From domain ("" if From could not be used)
   std::string policy_domain;  // where the record was found (From domain or organisational domain)
   std::string policy;         // requested: "none", "quarantine", "reject" (p, sp or np as applied)
@@ -53,6 +62,13 @@ struct DmarcOutcome {
   bool spf_aligned = false;
   bool dkim_aligned = false;
   std::string reason;
+  std::size_t from_fields = 0;    // From fields in the message
+  std::size_t mailboxes = 0;      // author mailboxes in all of them
+  // Why From is not one clean list of mailboxes with domains ("" if it is): no From,
+  // a syntax error, a group, an address without a usable domain, too many domains.
+  std::string bad_from;
+  std::vector<DmarcAuthorResult> authors;  // each author domain's result, if more than one
+  bool multiple_authors() const { return from_fields > 1 || mailboxes > 1; }
 };
 
 struct AuthResults {

@@ -6,10 +6,16 @@
 // functions below and lists every deliberate difference with its reason.
 //
 // What it does, by section:
-//   RFC 7489 6.6.1  the Author Domain: exactly one From field holding exactly one
-//        mailbox with a domain (RFC 5322 3.4 with the obsolete forms of 4.4, nested
-//        comments, quoted strings, no fixed buffers), else permerror. A group, a list
-//        of mailboxes or an address literal is never evaluated.
+//   RFC 7489 6.6.1  the Author Domains: every mailbox of every From field (RFC 5322
+//        3.4 with the obsolete forms of 4.4, nested comments, quoted strings, no fixed
+//        buffers). Each distinct domain is evaluated and the strictest result decides
+//        ("apply the most strict policy selected among the checks that fail"), so a
+//        second author, or a second From field, cannot take a domain out from under its
+//        own p=reject. A From that is not a clean list of mailboxes with domain names
+//        (no From, a syntax error, a group, an address literal, more than
+//        kMaxAuthorDomains domains) is reported in DmarcOutcome::bad_from: a permerror
+//        when nothing else is stricter, and something policy/ can refuse on. A field
+//        that does not parse still has the domains after its '@'s evaluated.
 //   6.6.3  policy discovery: TXT _dmarc.<From domain>, else _dmarc.<Organisational
 //        Domain>; only records that begin with v=DMARC1 count; two or more -> none;
 //        a DNS timeout or SERVFAIL -> temperror (never "no record").
@@ -95,6 +101,29 @@ FromDomain parse_from_domain(std::string_view field_value, bool smtputf8 = false
 // The same for a whole message: exactly one From field.
 FromDomain from_domain_of(const Message& msg, bool smtputf8 = false);
 
+// Every author of a message (RFC 7489 6.6.1): each mailbox of each From field.
+struct FromAuthors {
+  std::size_t fields = 0;               // From fields in the message
+  std::vector<FromDomain> mailboxes;    // every mailbox (group members too), in order
+  // Why From is not one clean list of mailboxes with domain names: "no From field", a
+  // syntax error, a group, a mailbox without a usable domain. Empty if it is.
+  std::vector<std::string> problems;
+  // Domains found after an '@' in fields that did not parse (normalised).
+  std::vector<std::string> salvaged;
+  // The distinct usable domains, in From order, then the salvaged ones.
+  std::vector<std::string> domains() const;
+};
+FromAuthors from_authors_of(const Message& msg, bool smtputf8 = false);
+
+// A rough scan, not a parser: the names after every '@' of a field value, lowercased,
+// without trailing dots, each once. It errs on finding more (comments and display
+// names included), which is what a check that must not miss a domain wants.
+std::vector<std::string> domains_seen_in(std::string_view field_value);
+
+// More author domains than this are not all evaluated (each costs DNS lookups): the
+// first ones are, and the From is reported as bad (DmarcOutcome::bad_from).
+constexpr std::size_t kMaxAuthorDomains = 10;
+
 // ---- The DMARC record -----------------------------------------------------------
 
 enum class DmarcPolicy { None, Quarantine, Reject };
@@ -150,17 +179,24 @@ struct DmarcConfig {
       {"DMARC_NONE", 0.0},            {"DMARC_TEMPERROR", 0.0},
       {"DMARC_PERMERROR", 0.0},       {"DMARC_BAD_FROM", 1.5},
       {"DMARC_POLICY_REJECT", 4.0},   {"DMARC_POLICY_QUARANTINE", 2.0},
-      {"DMARC_POLICY_NONE", 0.1},
+      {"DMARC_POLICY_NONE", 0.1},     {"DMARC_MULTI_FROM", 0.0},
   };
   // The pct draw (6.6.4): the policy applies when random() % 100 < pct. Empty: a
   // per-thread std::mt19937 seeded from std::random_device. Tests inject their own.
   std::function<unsigned()> random;
 };
 
-// RFC 7489 6.6.1-6.6.4 for one message. `auth` holds the SPF and DKIM outcomes;
-// `dns` null gives temperror ("no resolver") once the From field has been checked.
+// RFC 7489 6.6.1-6.6.4 for one message: every author domain, the strictest result
+// (dmarc_strictness) deciding. `auth` holds the SPF and DKIM outcomes; `dns` null
+// gives temperror ("no resolver") once the From field has been checked.
 // Never throws for bad input: every problem is a result. Callers pass named objects.
 Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
                                   const DmarcConfig& cfg, bool smtputf8 = false);
+
+// How strict an outcome is, to choose among several author domains (higher wins): a
+// failure whose disposition asks for reject, then quarantine; a temperror (a retry
+// may find a stricter policy); a failure under p=none; a permerror (a From that is
+// not clean); none; pass, which decides only when every author domain passed.
+int dmarc_strictness(AuthResult result, const std::string& disposition);
 
 }  // namespace mxgate

@@ -67,37 +67,22 @@ DmarcPolicy lower_policy(DmarcPolicy p) {
   return p == DmarcPolicy::Reject ? DmarcPolicy::Quarantine : DmarcPolicy::None;
 }
 
-}  // namespace
-
-Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
-                                  const DmarcConfig& cfg, bool smtputf8) {
+// 6.6.2-6.6.4 for one author domain (normalised, valid).
+// A coroutine: the domain is taken by value; auth, dns and cfg are the caller's and
+// outlive it.
+Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& auth, DnsLookup& dns,
+                                   const DmarcConfig& cfg) {
   DmarcOutcome out;
-  FromDomain from = from_domain_of(msg, smtputf8);
-  if (!from.ok) {
-    out.result = AuthResult::PermError;
-    out.reason = from.error;
-    co_return out;
-  }
-  out.from_domain = from.domain;
-  if (!dns) {
-    out.result = AuthResult::TempError;
-    out.reason = "no resolver";
-    co_return out;
-  }
-  if (!cfg.psl) {
-    out.result = AuthResult::TempError;
-    out.reason = "no public suffix list loaded";
-    co_return out;
-  }
+  out.from_domain = from_domain;
   const PublicSuffixList& psl = *cfg.psl;
 
   // 6.6.3: the From domain first, then its Organisational Domain.
-  std::string org = organizational_domain(psl, from.domain);
-  std::string policy_domain = from.domain;
-  RecordLookup found = co_await find_record(*dns, policy_domain);
-  if (found.kind == RecordLookup::NoRecord && !org.empty() && org != from.domain) {
+  std::string org = organizational_domain(psl, from_domain);
+  std::string policy_domain = from_domain;
+  RecordLookup found = co_await find_record(dns, policy_domain);
+  if (found.kind == RecordLookup::NoRecord && !org.empty() && org != from_domain) {
     policy_domain = org;
-    found = co_await find_record(*dns, policy_domain);
+    found = co_await find_record(dns, policy_domain);
   }
   switch (found.kind) {
     case RecordLookup::Temporary:
@@ -107,7 +92,7 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
       co_return out;
     case RecordLookup::NoRecord:
       out.result = AuthResult::None;
-      out.reason = "no DMARC record for " + from.domain + (org != from.domain ? " or " + org : "");
+      out.reason = "no DMARC record for " + from_domain + (org != from_domain ? " or " + org : "");
       co_return out;
     case RecordLookup::Multiple:
       // 6.6.3: "If the remaining set contains multiple records ... DMARC processing is
@@ -126,7 +111,7 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
     out.reason = "DMARC record at _dmarc." + policy_domain + " has no valid p= and no valid rua= (6.6.3)";
     co_return out;
   }
-  const bool at_org = policy_domain != from.domain;
+  const bool at_org = policy_domain != from_domain;
 
   // 3.1: alignment. SPF counts for the RFC5321.MailFrom identity: the MAIL FROM
   // domain, or the HELO domain when the reverse-path is null (RFC 7489 3.1.2 via RFC
@@ -134,7 +119,7 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
   // HELO check (auth.spf_helo) never counts.
   std::string aligned_with, temp_with;
   if (auth.spf &&
-      domains_aligned(psl, from.domain, auth.spf->domain, rec.aspf)) {
+      domains_aligned(psl, from_domain, auth.spf->domain, rec.aspf)) {
     if (auth.spf->result == AuthResult::Pass) {
       out.spf_aligned = true;
       aligned_with = "spf=" + normalize_domain(auth.spf->domain);
@@ -143,7 +128,7 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
     }
   }
   for (const auto& d : auth.dkim) {
-    if (!domains_aligned(psl, from.domain, d.domain, rec.adkim)) continue;
+    if (!domains_aligned(psl, from_domain, d.domain, rec.adkim)) continue;
     if (d.result == AuthResult::Pass && !out.dkim_aligned) {
       out.dkim_aligned = true;
       aligned_with += (aligned_with.empty() ? "" : ", ") + std::string("dkim=") + normalize_domain(d.domain);
@@ -185,14 +170,14 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
 
   std::string note;
   if (at_org && rec.np) {
-    Existence e = co_await domain_exists(*dns, from.domain);
+    Existence e = co_await domain_exists(dns, from_domain);
     if (e == Existence::Missing) {
       requested = *rec.np;
       which = "np";
     } else if (e == Existence::Unknown) {
       // We know DMARC failed; only the choice between sp and np is open. Keep sp
       // rather than turn a decided failure into a temperror.
-      note = "; existence of " + from.domain + " unknown (DNS), np not applied";
+      note = "; existence of " + from_domain + " unknown (DNS), np not applied";
     }
   }
   DmarcPolicy disposition = requested;
@@ -211,6 +196,77 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
   out.disposition = dmarc_policy_name(disposition);
   out.reason = "no aligned SPF or DKIM pass; " + which + "=" + out.policy + sampled + note;
   co_return out;
+}
+
+}  // namespace
+
+int dmarc_strictness(AuthResult result, const std::string& disposition) {
+  switch (result) {
+    case AuthResult::Fail:
+      return disposition == "reject" ? 6 : disposition == "quarantine" ? 5 : 3;
+    case AuthResult::TempError: return 4;
+    case AuthResult::PermError: return 2;
+    case AuthResult::Pass: return 0;
+    default: return 1;
+  }
+}
+
+Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
+                                  const DmarcConfig& cfg, bool smtputf8) {
+  const FromAuthors authors = from_authors_of(msg, smtputf8);
+  std::vector<std::string> domains = authors.domains();
+  std::vector<std::string> problems = authors.problems;
+  if (domains.size() > kMaxAuthorDomains) {
+    problems.push_back(std::to_string(domains.size()) + " author domains in From, only the first " +
+                       std::to_string(kMaxAuthorDomains) + " evaluated");
+    domains.resize(kMaxAuthorDomains);
+  }
+  std::string bad_from;
+  for (const auto& p : problems) bad_from += (bad_from.empty() ? "" : "; ") + p;
+  auto finish = [&](DmarcOutcome o) {
+    o.from_fields = authors.fields;
+    o.mailboxes = authors.mailboxes.size();
+    o.bad_from = bad_from;
+    return o;
+  };
+
+  DmarcOutcome out;
+  if (domains.empty()) {
+    out.result = AuthResult::PermError;
+    out.reason = bad_from.empty() ? "no author domain in From" : bad_from;
+    co_return finish(std::move(out));
+  }
+  out.from_domain = domains.front();
+  if (!dns) {
+    out.result = AuthResult::TempError;
+    out.reason = "no resolver";
+    co_return finish(std::move(out));
+  }
+  if (!cfg.psl) {
+    out.result = AuthResult::TempError;
+    out.reason = "no public suffix list loaded";
+    co_return finish(std::move(out));
+  }
+  // One domain after another: almost every message has one, the cache answers
+  // repeats, and kMaxAuthorDomains bounds the rest.
+  std::vector<DmarcOutcome> each;
+  for (const auto& d : domains) each.push_back(co_await evaluate_domain(d, auth, *dns, cfg));
+  std::size_t pick = 0;
+  for (std::size_t i = 1; i < each.size(); ++i)
+    if (dmarc_strictness(each[i].result, each[i].disposition) > dmarc_strictness(each[pick].result, each[pick].disposition))
+      pick = i;
+  out = each[pick];
+  if (!bad_from.empty() &&
+      dmarc_strictness(AuthResult::PermError, "") > dmarc_strictness(out.result, out.disposition)) {
+    // The domains that could be read passed or have no policy, but the From as a
+    // reader sees it is not only those: that is not a pass.
+    out = DmarcOutcome{};
+    out.result = AuthResult::PermError;
+    out.reason = bad_from;
+  }
+  if (each.size() > 1)
+    for (const auto& o : each) out.authors.push_back({o.from_domain, o.result, o.disposition});
+  co_return finish(std::move(out));
 }
 
 }  // namespace mxgate

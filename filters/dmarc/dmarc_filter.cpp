@@ -46,12 +46,20 @@ Verdict DmarcFilter::verdict_for(const DmarcOutcome& o) const {
   };
   const std::string& from = o.from_domain;
   std::string where = o.policy_domain.empty() || o.policy_domain == from ? "" : " policy_domain=" + o.policy_domain;
+  // With several author domains, the result above is the strictest one's; the
+  // others are named so the log shows what was weighed.
+  std::string others;
+  for (const auto& a : o.authors) {
+    if (a.domain == from) continue;
+    others += (others.empty() ? "; other authors: " : ", ") + a.domain + "=" + auth_result_name(a.result);
+    if (a.result == AuthResult::Fail) others += " dis=" + a.disposition;
+  }
   switch (o.result) {
     case AuthResult::Pass:
-      add("DMARC_PASS", from + where + " (" + o.reason + ")");
+      add("DMARC_PASS", from + where + " (" + o.reason + ")" + others);
       break;
     case AuthResult::Fail: {
-      add("DMARC_FAIL", from + where + " p=" + o.policy + " dis=" + o.disposition + " (" + o.reason + ")");
+      add("DMARC_FAIL", from + where + " p=" + o.policy + " dis=" + o.disposition + " (" + o.reason + ")" + others);
       const char* sym = o.disposition == "reject"       ? "DMARC_POLICY_REJECT"
                         : o.disposition == "quarantine" ? "DMARC_POLICY_QUARANTINE"
                                                         : "DMARC_POLICY_NONE";
@@ -59,15 +67,20 @@ Verdict DmarcFilter::verdict_for(const DmarcOutcome& o) const {
       break;
     }
     case AuthResult::TempError:
-      add("DMARC_TEMPERROR", (from.empty() ? "" : from + ": ") + o.reason);
+      add("DMARC_TEMPERROR", (from.empty() ? "" : from + ": ") + o.reason + others);
       break;
     case AuthResult::PermError:
-      add("DMARC_PERMERROR", (from.empty() ? "" : from + ": ") + o.reason);
-      if (from.empty()) add("DMARC_BAD_FROM", o.reason);
+      add("DMARC_PERMERROR", (from.empty() ? "" : from + ": ") + o.reason + others);
       break;
     default:
-      add("DMARC_NONE", (from.empty() ? "" : from + ": ") + o.reason);
+      add("DMARC_NONE", (from.empty() ? "" : from + ": ") + o.reason + others);
       break;
+  }
+  if (!o.bad_from.empty()) add("DMARC_BAD_FROM", o.bad_from);
+  if (o.multiple_authors()) {
+    std::string d = std::to_string(o.mailboxes) + " author" + (o.mailboxes == 1 ? "" : "s");
+    if (o.from_fields > 1) d += " in " + std::to_string(o.from_fields) + " From fields";
+    add("DMARC_MULTI_FROM", d);
   }
   if (cfg_->reject_on_policy && o.result == AuthResult::Fail && o.disposition == "reject") {
     Verdict r = Verdict::reject(reject_reply_for(cfg_->reject_reply, o));

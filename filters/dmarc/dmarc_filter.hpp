@@ -14,11 +14,15 @@
 //                             {domain}: the policy domain, {from}: the From domain
 //   scores: { SYMBOL: n }     override a default score (DmarcConfig::scores)
 //
-// Symbols (one result symbol, plus the reason or disposition where there is one):
+// Symbols (one result symbol, the strictest author domain's, plus the disposition
+// and the From's problems where there are any):
 //   DMARC_PASS, DMARC_FAIL, DMARC_NONE (no usable record), DMARC_TEMPERROR,
-//   DMARC_PERMERROR with DMARC_BAD_FROM (not exactly one From mailbox with a domain),
+//   DMARC_PERMERROR (a From that is not clean and nothing stricter),
 //   DMARC_POLICY_REJECT / DMARC_POLICY_QUARANTINE / DMARC_POLICY_NONE (on fail: the
-//   disposition after pct). Details name the From domain.
+//   disposition after pct), DMARC_BAD_FROM (no From, a syntax error, a group, an
+//   author without a usable domain; whatever the result), DMARC_MULTI_FROM (more than
+//   one author mailbox or From field; every author domain was evaluated). Details
+//   name the deciding From domain and the other authors' results.
 #pragma once
 #include <memory>
 

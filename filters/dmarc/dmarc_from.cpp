@@ -8,8 +8,14 @@
 // counter, not recursion, so "((((..." cannot exhaust the stack.
 //
 // Being lenient here would be a security bug: an attacker wants us to evaluate one
-// domain while the reader's mail client shows another. So anything that is not one
-// mailbox with a domain name is an error, and the caller makes it a permerror.
+// domain while the reader's mail client shows another. So every mailbox of every From
+// field is an author (group members included), each author's domain is evaluated, and
+// anything that is not a clean list of mailboxes with domain names is reported as a
+// problem the caller can refuse on (RFC 7489 6.6.1). A field that does not parse at
+// all still has its domains found by a rough scan, so a malformed From cannot hide a
+// domain whose policy says reject.
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -209,7 +215,7 @@ class Tokenizer {
 
 struct Address {
   bool group = false;
-  std::size_t group_members = 0;
+  std::vector<Address> members;  // a group's mailboxes
   std::string local;
   std::string domain;  // as written, atoms joined with '.'
   bool literal = false;
@@ -271,8 +277,7 @@ class Parser {
           return g;
         }
         if (peek().type == Tok::End) fail("group without ';'");
-        address(/*in_group=*/true);
-        ++g.group_members;
+        g.members.push_back(address(/*in_group=*/true));
         if (peek().type == Tok::End) fail("group without ';'");
         if (!peek().is(',') && !peek().is(';')) fail("expected ',' or ';' in a group");
       }
@@ -385,33 +390,10 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-}  // namespace
-
-FromDomain parse_from_domain(std::string_view value, bool smtputf8) {
+// One mailbox -> its domain, or why it has none usable.
+FromDomain check_mailbox(const Address& a, bool smtputf8) {
   FromDomain out;
-  std::vector<Address> list;
-  try {
-    Parser p(Tokenizer(value).run());
-    list = p.address_list();
-  } catch (const ParseError& e) {
-    out.error = "From syntax error: " + e.what;
-    return out;
-  }
-  if (list.empty()) {
-    out.error = "no address in From";
-    return out;
-  }
-  for (const auto& a : list) {
-    if (a.group) {
-      out.error = "group syntax in From (" + std::to_string(a.group_members) + " members), not one mailbox";
-      return out;
-    }
-  }
-  if (list.size() > 1) {
-    out.error = std::to_string(list.size()) + " mailboxes in From";
-    return out;
-  }
-  const Address& a = list.front();
+  out.local_part = a.local;
   if (a.literal) {
     out.error = "address literal " + a.domain + " in From";
     return out;
@@ -441,7 +423,106 @@ FromDomain parse_from_domain(std::string_view value, bool smtputf8) {
   }
   out.ok = true;
   out.domain = std::move(d);
-  out.local_part = a.local;
+  return out;
+}
+
+// One field value: its mailboxes (group members included) and, if the field is not
+// a plain mailbox-list, why. A field that does not parse has no mailboxes.
+struct FieldAuthors {
+  std::vector<FromDomain> mailboxes;
+  std::string problem;
+  bool syntax_error = false;
+};
+
+FieldAuthors parse_field(std::string_view value, bool smtputf8) {
+  FieldAuthors out;
+  std::vector<Address> list;
+  try {
+    Parser p(Tokenizer(value).run());
+    list = p.address_list();
+  } catch (const ParseError& e) {
+    out.problem = "From syntax error: " + e.what;
+    out.syntax_error = true;
+    return out;
+  }
+  if (list.empty()) {
+    out.problem = "no address in From";
+    return out;
+  }
+  for (const auto& a : list) {
+    if (!a.group) {
+      out.mailboxes.push_back(check_mailbox(a, smtputf8));
+      continue;
+    }
+    // RFC 5322 3.6.2 allows no group in From (RFC 6854 only an empty one): a mail
+    // client may still show its members, so they are authors too.
+    if (out.problem.empty())
+      out.problem = "group syntax in From (" + std::to_string(a.members.size()) + " members), not a mailbox list";
+    for (const auto& m : a.members) out.mailboxes.push_back(check_mailbox(m, smtputf8));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> domains_seen_in(std::string_view v) {
+  std::vector<std::string> out;
+  for (std::size_t at = v.find('@'); at != std::string_view::npos; at = v.find('@', at + 1)) {
+    std::size_t end = at + 1;
+    while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '.' || v[end] == '-' ||
+                              static_cast<unsigned char>(v[end]) >= 0x80))
+      ++end;
+    std::string d(v.substr(at + 1, end - at - 1));
+    while (!d.empty() && d.back() == '.') d.pop_back();
+    for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+FromDomain parse_from_domain(std::string_view value, bool smtputf8) {
+  FieldAuthors f = parse_field(value, smtputf8);
+  FromDomain out;
+  if (!f.problem.empty()) {
+    out.error = f.problem;
+    return out;
+  }
+  if (f.mailboxes.size() > 1) {
+    out.error = std::to_string(f.mailboxes.size()) + " mailboxes in From";
+    return out;
+  }
+  return f.mailboxes.front();
+}
+
+std::vector<std::string> FromAuthors::domains() const {
+  std::vector<std::string> out;
+  auto add = [&out](const std::string& d) {
+    if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  };
+  for (const auto& m : mailboxes)
+    if (m.ok) add(m.domain);
+  for (const auto& d : salvaged) add(d);
+  return out;
+}
+
+FromAuthors from_authors_of(const Message& msg, bool smtputf8) {
+  FromAuthors out;
+  auto fields = msg.fields("From");
+  out.fields = fields.size();
+  if (fields.empty()) out.problems.push_back("no From field");
+  for (const HeaderField* f : fields) {
+    FieldAuthors fa = parse_field(f->value, smtputf8);
+    if (!fa.problem.empty()) out.problems.push_back(std::move(fa.problem));
+    if (fa.syntax_error) {
+      // What a lenient mail client might still show: every name after an '@'.
+      for (auto& d : domains_seen_in(f->value))
+        if (std::string n = normalize_domain(d); !n.empty()) out.salvaged.push_back(std::move(n));
+    }
+    for (auto& m : fa.mailboxes) {
+      if (!m.ok) out.problems.push_back(m.error);
+      out.mailboxes.push_back(std::move(m));
+    }
+  }
   return out;
 }
 

@@ -212,6 +212,31 @@ TEST(DmarcFrom, ExactlyOneFromField) {
   EXPECT_EQ(from_domain_of(message_from("joe@example.com")).domain, "example.com");
 }
 
+TEST(DmarcFrom, EveryAuthorOfAMessage) {
+  Message m(
+      "From: Joe <joe@Example.com>, eve@evil.example\r\n"
+      "From: Team: ann@team.example;, undisclosed:;\r\n"
+      "From: billing@bank.example <x@attacker.example>\r\n"
+      "From: lit@[192.0.2.1]\r\n\r\n");
+  FromAuthors a = from_authors_of(m);
+  EXPECT_EQ(a.fields, 4u);
+  ASSERT_EQ(a.mailboxes.size(), 4u);  // joe, eve, ann, lit (the third field does not parse)
+  EXPECT_EQ(a.mailboxes[0].domain, "example.com");
+  EXPECT_EQ(a.mailboxes[2].domain, "team.example");
+  EXPECT_FALSE(a.mailboxes[3].ok);
+  EXPECT_EQ(a.salvaged, (std::vector<std::string>{"bank.example", "attacker.example"}));
+  EXPECT_EQ(a.domains(), (std::vector<std::string>{"example.com", "evil.example", "team.example", "bank.example",
+                                                   "attacker.example"}));
+  ASSERT_EQ(a.problems.size(), 3u);
+  EXPECT_NE(a.problems[0].find("group"), std::string::npos) << a.problems[0];
+  EXPECT_NE(a.problems[1].find("syntax error"), std::string::npos) << a.problems[1];
+  EXPECT_NE(a.problems[2].find("address literal"), std::string::npos) << a.problems[2];
+  FromAuthors clean = from_authors_of(message_from("a@x.example, b@y.example"));
+  EXPECT_TRUE(clean.problems.empty());
+  EXPECT_EQ(clean.domains(), (std::vector<std::string>{"x.example", "y.example"}));
+  EXPECT_EQ(from_authors_of(Message("Subject: s\r\n\r\n")).problems, (std::vector<std::string>{"no From field"}));
+}
+
 // ---- Records -----------------------------------------------------------------------
 
 TEST(DmarcRecord, AllTags) {
@@ -306,7 +331,9 @@ TEST(DmarcPsl, Alignment) {
 
 // ---- Evaluation --------------------------------------------------------------------
 
-TEST(DmarcEval, MultiMailboxFromNeverPassesEvenWithVictimAlignedAuth) {
+// RFC 7489 6.6.1: every author domain is evaluated and the strictest result decides,
+// so an aligned co-author (or a second From field) never hides a p=reject domain.
+TEST(DmarcEval, SeveralAuthorsTheStrictestDecides) {
   REQUIRE_PSL();
   Eval ev;
   ev.dns.add("_dmarc.bank.example", RrType::TXT, "v=DMARC1; p=reject");
@@ -314,23 +341,132 @@ TEST(DmarcEval, MultiMailboxFromNeverPassesEvenWithVictimAlignedAuth) {
   // The attacker's own domain passes; the victim is listed next to it.
   AuthResults a = auth_with({dkim(AuthResult::Pass, "evil.example")}, spf(AuthResult::Pass, "evil.example"));
   for (const char* from : {"me@evil.example, ceo@bank.example", "ceo@bank.example, me@evil.example",
-                           "CEO <ceo@bank.example>, <me@evil.example>", "Team: me@evil.example;"}) {
+                           "CEO <ceo@bank.example>, <me@evil.example>", "me@evil.example,,CEO@BANK.example."}) {
     DmarcOutcome o = ev.from(from, a);
-    EXPECT_EQ(o.result, AuthResult::PermError) << from;
-    EXPECT_EQ(o.from_domain, "") << from;
+    EXPECT_EQ(o.result, AuthResult::Fail) << from;
+    EXPECT_EQ(o.disposition, "reject") << from;
+    EXPECT_EQ(o.from_domain, "bank.example") << from;
     EXPECT_FALSE(o.spf_aligned || o.dkim_aligned) << from;
+    EXPECT_EQ(o.mailboxes, 2u) << from;
+    EXPECT_TRUE(o.multiple_authors()) << from;
+    EXPECT_EQ(o.bad_from, "") << from;
+    ASSERT_EQ(o.authors.size(), 2u) << from;
+    for (const auto& au : o.authors) {
+      EXPECT_EQ(au.result, au.domain == "evil.example" ? AuthResult::Pass : AuthResult::Fail) << from;
+    }
   }
-  EXPECT_EQ(ev.dns.queries(), 0u);  // never evaluated on either domain
+  // Two From fields, either order, are two authors too.
+  for (const char* m : {"From: me@evil.example\r\nFrom: ceo@bank.example\r\n\r\n",
+                        "From: ceo@bank.example\r\nFrom: me@evil.example\r\n\r\n"}) {
+    DmarcOutcome o = ev(Message(m), a);
+    EXPECT_EQ(o.result, AuthResult::Fail) << m;
+    EXPECT_EQ(o.disposition, "reject") << m;
+    EXPECT_EQ(o.from_domain, "bank.example") << m;
+    EXPECT_EQ(o.from_fields, 2u);
+    EXPECT_TRUE(o.multiple_authors());
+  }
+  // Both authors authenticated: pass, still with both evaluated.
+  AuthResults both = auth_with({dkim(AuthResult::Pass, "evil.example"), dkim(AuthResult::Pass, "bank.example")});
+  DmarcOutcome p = ev.from("me@evil.example, ceo@bank.example", both);
+  EXPECT_EQ(p.result, AuthResult::Pass);
+  EXPECT_EQ(p.authors.size(), 2u);
+  // The same domain twice is evaluated once and is not "several authors" for the result.
+  DmarcOutcome same = ev.from("a@bank.example, b@bank.example", a);
+  EXPECT_EQ(same.result, AuthResult::Fail);
+  EXPECT_TRUE(same.authors.empty());
+  EXPECT_EQ(same.mailboxes, 2u);
 }
 
-TEST(DmarcEval, TwoFromFieldsArePermerror) {
+TEST(DmarcEval, StrictnessOrder) {
   REQUIRE_PSL();
   Eval ev;
-  Message m("From: me@evil.example\r\nFrom: ceo@bank.example\r\n\r\n");
-  AuthResults a = auth_with({dkim(AuthResult::Pass, "evil.example")});
-  DmarcOutcome o = ev(m, a);
-  EXPECT_EQ(o.result, AuthResult::PermError);
-  EXPECT_EQ(o.reason, "2 From fields");
+  ev.dns.add("_dmarc.q.example", RrType::TXT, "v=DMARC1; p=quarantine");
+  ev.dns.add("_dmarc.n.example", RrType::TXT, "v=DMARC1; p=none");
+  ev.dns.add("_dmarc.r.example", RrType::TXT, "v=DMARC1; p=reject");
+  ev.dns.add("_dmarc.ok.example", RrType::TXT, "v=DMARC1; p=reject");
+  ev.dns.fail("_dmarc.tmp.example", RrType::TXT, DnsStatus::Timeout);
+  AuthResults a = auth_with({dkim(AuthResult::Pass, "ok.example")});
+  struct Row {
+    const char* from;
+    AuthResult result;
+    const char* domain;
+  } rows[] = {
+      {"a@n.example, b@q.example", AuthResult::Fail, "q.example"},
+      {"a@q.example, b@r.example", AuthResult::Fail, "r.example"},
+      {"a@n.example, b@tmp.example", AuthResult::TempError, "tmp.example"},  // a retry may find reject
+      {"a@r.example, b@tmp.example", AuthResult::Fail, "r.example"},        // a decided reject stands
+      {"a@ok.example, b@nodmarc.example", AuthResult::None, "nodmarc.example"},  // not a pass
+      {"a@ok.example, b@ok.example", AuthResult::Pass, "ok.example"},
+  };
+  for (const auto& r : rows) {
+    DmarcOutcome o = ev.from(r.from, a);
+    EXPECT_EQ(o.result, r.result) << r.from << ": " << o.reason;
+    EXPECT_EQ(o.from_domain, r.domain) << r.from;
+  }
+  EXPECT_GT(dmarc_strictness(AuthResult::Fail, "reject"), dmarc_strictness(AuthResult::Fail, "quarantine"));
+  EXPECT_GT(dmarc_strictness(AuthResult::TempError, ""), dmarc_strictness(AuthResult::Fail, "none"));
+  EXPECT_GT(dmarc_strictness(AuthResult::PermError, ""), dmarc_strictness(AuthResult::None, ""));
+  EXPECT_GT(dmarc_strictness(AuthResult::None, ""), dmarc_strictness(AuthResult::Pass, ""));
+}
+
+// A From with no usable domain is a permerror with bad_from set, never a pass; a
+// group or an unusable mailbox next to good ones makes the From bad too; a field
+// that does not parse still has the domains after its '@'s evaluated.
+TEST(DmarcEval, BadFromIsNeverAPass) {
+  REQUIRE_PSL();
+  Eval ev;
+  ev.dns.add("_dmarc.bank.example", RrType::TXT, "v=DMARC1; p=reject");
+  ev.dns.add("_dmarc.evil.example", RrType::TXT, "v=DMARC1; p=none");
+  AuthResults a = auth_with({dkim(AuthResult::Pass, "evil.example")}, spf(AuthResult::Pass, "evil.example"));
+  struct Row {
+    std::string message;
+    AuthResult result;
+    const char* domain;
+    const char* bad_has;
+  } rows[] = {
+      {"Subject: s\r\n\r\n", AuthResult::PermError, "", "no From field"},
+      {"From: undisclosed-recipients:;\r\n\r\n", AuthResult::PermError, "", "group"},
+      {"From: joe@[192.0.2.1]\r\n\r\n", AuthResult::PermError, "", "address literal"},
+      {"From: MAILER-DAEMON\r\n\r\n", AuthResult::PermError, "", "without '@'"},
+      // The attacker's aligned domain in a group: a group is not a mailbox list.
+      {"From: Team: me@evil.example;\r\n\r\n", AuthResult::PermError, "", "group"},
+      {"From: me@evil.example, joe@[192.0.2.1]\r\n\r\n", AuthResult::PermError, "", "address literal"},
+      {"From: me@evil.example\r\nFrom: garbage\r\n\r\n", AuthResult::PermError, "", "syntax error"},
+      // A group naming the victim is evaluated on the victim.
+      {"From: Bank: billing@bank.example;\r\n\r\n", AuthResult::Fail, "bank.example", "group"},
+      // Display text written without <>: no parse, but bank.example is still seen.
+      {"From: billing@bank.example <me@evil.example>\r\n\r\n", AuthResult::Fail, "bank.example", "syntax error"},
+      {"From: Billing <billing@bank.example\r\n\r\n", AuthResult::Fail, "bank.example", "expected '>'"},
+  };
+  for (const auto& r : rows) {
+    DmarcOutcome o = ev(Message(r.message), a);
+    EXPECT_EQ(o.result, r.result) << r.message << ": " << o.reason;
+    EXPECT_EQ(o.from_domain, r.domain) << r.message;
+    EXPECT_NE(o.bad_from.find(r.bad_has), std::string::npos) << r.message << ": " << o.bad_from;
+    if (r.result == AuthResult::Fail) {
+      EXPECT_EQ(o.disposition, "reject") << r.message;
+    }
+  }
+  // Nothing to look up when no domain is usable.
+  Eval quiet;
+  quiet(Message("From: undisclosed-recipients:;\r\n\r\n"), a);
+  EXPECT_EQ(quiet.dns.queries(), 0u);
+}
+
+TEST(DmarcEval, AuthorDomainsAreBounded) {
+  REQUIRE_PSL();
+  Eval ev;
+  std::string from;
+  for (std::size_t i = 0; i < kMaxAuthorDomains + 2; ++i) from += (i ? ", u@d" : "u@d") + std::to_string(i) + ".example";
+  ev.dns.add("_dmarc.d" + std::to_string(kMaxAuthorDomains - 1) + ".example", RrType::TXT, "v=DMARC1; p=reject");
+  DmarcOutcome o = ev.from(from, auth_with());
+  EXPECT_EQ(o.result, AuthResult::Fail);  // the last domain evaluated still counts
+  EXPECT_NE(o.bad_from.find(std::to_string(kMaxAuthorDomains + 2) + " author domains"), std::string::npos) << o.bad_from;
+  EXPECT_EQ(o.authors.size(), kMaxAuthorDomains);
+  // No lookup for the domains past the bound.
+  for (std::size_t i = kMaxAuthorDomains; i < kMaxAuthorDomains + 2; ++i)
+    for (const auto& [name, type] : ev.dns.log())
+      EXPECT_EQ(name.find(".d" + std::to_string(i) + ".example"), std::string::npos) << name;
 }
 
 TEST(DmarcEval, PassByDkimOrSpf) {
@@ -667,11 +803,27 @@ TEST(DmarcFilter, SymbolsAndAuthResults) {
   Message nobody = message_from("joe@nodmarc.example");
   EXPECT_EQ(names(fr.run_eod(nobody)), (std::vector<std::string>{"DMARC_NONE"}));
 
+  fr.env.state->auth = auth_with();
   Message two = message_from("joe@example.com, eve@evil.example");
-  Verdict bad = fr.run_eod(two);
+  Verdict multi = fr.run_eod(two);
+  EXPECT_EQ(names(multi), (std::vector<std::string>{"DMARC_FAIL", "DMARC_POLICY_REJECT", "DMARC_MULTI_FROM"}));
+  EXPECT_NE(multi.symbols[0].detail.find("example.com p=reject"), std::string::npos) << multi.symbols[0].detail;
+  EXPECT_NE(multi.symbols[0].detail.find("other authors: evil.example=none"), std::string::npos)
+      << multi.symbols[0].detail;
+  EXPECT_EQ(multi.symbols[2].detail, "2 authors");
+  EXPECT_EQ(fr.env.state->auth.dmarc->result, AuthResult::Fail);
+  Message fields("From: joe@example.com\r\nFrom: joe@example.com\r\n\r\n");
+  EXPECT_EQ(fr.run_eod(fields).symbols.back().detail, "2 authors in 2 From fields");
+
+  Message group = message_from("undisclosed-recipients:;");
+  Verdict bad = fr.run_eod(group);
   EXPECT_EQ(names(bad), (std::vector<std::string>{"DMARC_PERMERROR", "DMARC_BAD_FROM"}));
-  EXPECT_NE(bad.symbols[1].detail.find("2 mailboxes"), std::string::npos);
+  EXPECT_NE(bad.symbols[1].detail.find("group"), std::string::npos);
   EXPECT_EQ(fr.env.state->auth.dmarc->result, AuthResult::PermError);
+  // A bad From next to a decided failure: both are said.
+  Message salvaged = message_from("joe@example.com <eve@evil.example>");
+  EXPECT_EQ(names(fr.run_eod(salvaged)),
+            (std::vector<std::string>{"DMARC_FAIL", "DMARC_POLICY_REJECT", "DMARC_BAD_FROM"}));
 
   fr.dns->fail("_dmarc.tmp.example", RrType::TXT, DnsStatus::Timeout);
   Message tmp = message_from("joe@tmp.example");

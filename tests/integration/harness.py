@@ -211,7 +211,9 @@ class ScriptedDownstream:
     """An aiosmtpd server on 127.0.0.1 that records what it gets and misbehaves on
     request (see Behaviour). Optionally offers STARTTLS with `tls_context`."""
 
-    def __init__(self, tls_context=None, require_starttls=False):
+    def __init__(self, tls_context=None, require_starttls=False, line_length_limit=1001):
+        """`line_length_limit`: aiosmtpd's (RFC 5321's 1,000 octets and one); raise it
+        to behave as Postfix, which takes longer lines."""
         Controller, SMTP, syntax = _aiosmtpd()
         self.behaviour = Behaviour()
         self.rec = Recorder()
@@ -266,7 +268,11 @@ class ScriptedDownstream:
                     return outer.behaviour.data_reply
                 return "250 2.0.0 Ok: queued"
 
+        max_line = line_length_limit
+
         class Server(SMTP):
+            line_length_limit = max_line
+
             async def smtp_XFORWARD(self, arg):
                 attrs = getattr(self.session, "xforward", {})
                 for tok in (arg or "").split():

@@ -10,6 +10,7 @@ message as delivered. Messages are DKIM-signed at test time by an independent si
 Run: cd tests/integration && MXGATE_BIN=.../mxgate /usr/bin/python3 -m unittest -v test_auth
 """
 import base64
+import json
 import os
 import re
 import shutil
@@ -103,6 +104,11 @@ def build_zone():
         txt("repeat.test", "v=spf1 a:mail.repeat.test include:_spf.repeat.test -all"),
         "mail.repeat.test. 300 IN A 192.0.2.5",
         txt("_spf.repeat.test", "v=spf1 ip4:127.0.0.1 -all"),
+        # Several authors: coauthor.test passes SPF for 127.0.0.1 and has a key;
+        # strict.test (above) says p=reject and fails SPF.
+        txt("coauthor.test", "v=spf1 ip4:127.0.0.1 -all"),
+        txt("_dmarc.coauthor.test", "v=DMARC1; p=none"),
+        txt("rsa2048._domainkey.coauthor.test", rsa_key),
         # other.test: no records at all (NXDOMAIN, spf=none).
     ]
 
@@ -570,6 +576,153 @@ class TestDmarc(AuthCase):
         # + DMARC_POLICY_REJECT 4) by the default tag threshold.
         self.assertEqual(txn["verdict"], "tag", txn)
         self.assertEqual(txn["decided_by"], "policy.thresholds.tag", txn)
+
+
+# ---------------------------------------------------------------- several authors
+
+def multi_message(froms, subject="two authors"):
+    """A message with the given From field values, one field each."""
+    _counter[0] += 1
+    head = "".join("From: %s\r\n" % f for f in froms)
+    head += ("To: Rcpt <rcpt@example.org>\r\n"
+             "Subject: %s\r\n"
+             "Date: Sun, 22 Nov 2026 10:00:00 +0000\r\n"
+             "Message-ID: <multi-%d-%d@coauthor.test>\r\n"
+             "MIME-Version: 1.0\r\n"
+             "\r\n" % (subject, os.getpid(), _counter[0]))
+    return head.encode() + b"Please pay the attached invoice today.\r\n"
+
+
+class TestDmarcSeveralAuthors(AuthCase):
+    """RFC 7489 6.6.1: every author domain is evaluated and the strictest result
+    decides, so neither a co-author with its own valid DKIM signature nor a second From
+    field takes strict.test (p=reject) out from under its policy. Every message goes
+    through a live session and through `mxgate check` with the same config, envelope
+    and DNS, and both must agree."""
+    FILTERS = ["spf", "dkim", "dmarc"]
+    VICTIM = "Billing <billing@strict.test>"
+    OTHER = "Ann <ann@coauthor.test>"
+    REJECT = "550 5.7.1 Unauthenticated email from strict.test is not accepted due to domain's DMARC policy"
+
+    def gate(self, **policy):
+        return self.start_gate(self.FILTERS, policy=policy) if policy else self.start_gate(self.FILTERS)
+
+    def check(self, m, data):
+        path = os.path.join(m.workdir, "check-%d.eml" % _counter[0])
+        with open(path, "wb") as f:
+            f.write(data)
+        p = subprocess.run([MXGATE, "check", path, "--json", "--config", m.config_path,
+                            "--ip", LOOPBACK, "--helo", "client.test", "--from", "bounce@coauthor.test",
+                            "--rcpt", RCPT], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def send(self, m, data):
+        """One live transaction; returns (end-of-data reply, transaction log entry,
+        mxgate check's report) after asserting that check agrees with the server."""
+        n = len(m.transactions())
+        c = self.open(m)
+        r = self.transaction(c, "bounce@coauthor.test", data)
+        c.cmd("QUIT")
+        self.assertIn("end", r, r)
+        txn = m.wait_transactions(n + 1)[-1]
+        j = self.check(m, data)
+        self.assertEqual(j["verdict"], txn["verdict"], (j, txn))
+        self.assertEqual(j.get("decided_by"), txn.get("decided_by"), (j, txn))
+        self.assertAlmostEqual(j["score"], txn["score"], msg=(j, txn))
+        self.assertEqual([(s["name"], s["score"], s.get("detail")) for s in j["symbols"]],
+                         [(s["name"], s["score"], s.get("detail")) for s in txn["symbols"]])
+        if txn["verdict"] == "reject":
+            self.assertEqual(j["reply"], txn["reply"])
+        return r["end"], txn, j
+
+    def assert_refused_for_strict(self, end, txn, j):
+        code, lines = end
+        self.assertEqual((code, lines[-1]), (550, self.REJECT), txn)
+        self.assertEqual(txn["verdict"], "reject", txn)
+        self.assertEqual(txn["decided_by"], "policy.dmarc.reject strict.test", txn)
+        s = symbols(txn)
+        self.assertIn("DMARC_FAIL", s, txn)
+        self.assertIn("DMARC_POLICY_REJECT", s, txn)
+        self.assertIn("DMARC_MULTI_FROM", s, txn)
+        self.assertIn("coauthor.test=", s["DMARC_FAIL"]["detail"], txn)
+        self.assertEqual(j["auth"]["dmarc"]["from_domain"], "strict.test", j)
+        self.assertEqual(sorted(a["domain"] for a in j["auth"]["dmarc"]["authors"]),
+                         ["coauthor.test", "strict.test"], j)
+        self.assertIn("dmarc=fail", txn["authentication_results"], txn)
+        self.assertIn("header.from=strict.test", txn["authentication_results"], txn)
+
+    def test_victim_first_or_second_in_one_field(self):
+        m = self.gate()
+        for froms in ([self.VICTIM + ", " + self.OTHER], [self.OTHER + ", " + self.VICTIM]):
+            plain = multi_message(froms)
+            for data in (plain, sign_rsa(plain, domain=b"coauthor.test")):
+                with self.subTest(froms=froms, signed=data is not plain):
+                    end, txn, j = self.send(m, data)
+                    self.assert_refused_for_strict(end, txn, j)
+                    dkim_results = [r["result"] for r in j["auth"].get("dkim", [])]
+                    self.assertEqual(dkim_results, ["pass"] if data is not plain else [], j)
+        self.assertEqual(self.down.rec.messages, [])
+
+    def test_victim_in_a_second_from_field(self):
+        m = self.gate()
+        for froms in ([self.OTHER, self.VICTIM], [self.VICTIM, self.OTHER]):
+            plain = multi_message(froms)
+            for data in (plain, sign_rsa(plain, domain=b"coauthor.test")):
+                with self.subTest(froms=froms, signed=data is not plain):
+                    end, txn, j = self.send(m, data)
+                    self.assert_refused_for_strict(end, txn, j)
+                    self.assertEqual(symbols(txn)["DMARC_MULTI_FROM"]["detail"], "2 authors in 2 From fields")
+        self.assertEqual(self.down.rec.messages, [])
+
+    def test_every_author_authenticated_is_delivered(self):
+        """Signed by both authors' domains: dmarc=pass and delivered; with
+        policy.dmarc.multiple_from: reject the same message is refused outright."""
+        data = multi_message([self.OTHER + ", " + self.VICTIM])
+        signed = sign_rsa(sign_rsa(data, domain=b"coauthor.test"), domain=b"strict.test")
+        m = self.gate()
+        end, txn, j = self.send(m, signed)
+        self.assertEqual(end[0], 250, end)
+        self.assertEqual(txn["verdict"], "accept", txn)
+        self.assertEqual(j["auth"]["dmarc"]["result"], "pass", j)
+        self.assertIn("DMARC_PASS", symbols(txn))
+        self.assertIn("DMARC_MULTI_FROM", symbols(txn))
+        d = Delivered(self.down.rec.messages[-1]["data"])
+        self.assertEqual([r.result for r in d.method("dmarc")], ["pass"], d.results())
+
+        strict = self.gate(dmarc={"multiple_from": "reject"})
+        end, txn, j = self.send(strict, signed)
+        self.assertEqual(end[0], 550, end)
+        self.assertEqual(end[1][-1],
+                         "550 5.7.1 Message rejected: mail with more than one author in From is not accepted")
+        self.assertEqual(txn["decided_by"], "policy.dmarc.multiple_from", txn)
+        self.assertEqual(len(self.down.rec.messages), 1)
+
+    def test_from_without_a_usable_domain_is_refused(self):
+        """No usable author domain: permerror and DMARC_BAD_FROM, refused by default
+        (policy.dmarc.bad_from); a malformed From still has its domains evaluated."""
+        m = self.gate()
+        for froms, decided in ((["undisclosed-recipients:;"], "policy.dmarc.bad_from"),
+                               (["Team: ann@coauthor.test;"], "policy.dmarc.bad_from"),
+                               (["billing@strict.test <ann@coauthor.test>"], "policy.dmarc.reject strict.test")):
+            data = sign_rsa(multi_message(froms), domain=b"coauthor.test")
+            with self.subTest(froms=froms):
+                end, txn, j = self.send(m, data)
+                self.assertEqual(end[0], 550, end)
+                self.assertEqual(txn["decided_by"], decided, txn)
+                self.assertIn("DMARC_BAD_FROM", symbols(txn), txn)
+        # No From at all.
+        data = b"To: rcpt@example.org\r\nSubject: nobody\r\n\r\nbody\r\n"
+        end, txn, j = self.send(m, data)
+        self.assertEqual(end[1][-1],
+                         "550 5.7.1 Message rejected: the From header is not a valid list of author addresses")
+        self.assertEqual(symbols(txn)["DMARC_BAD_FROM"]["detail"], "no From field", txn)
+        # The option turns it into a score only.
+        lenient = self.gate(dmarc={"bad_from": "none"})
+        end, txn, j = self.send(lenient, data)
+        self.assertEqual(end[0], 250, end)
+        self.assertEqual(txn["verdict"], "accept", txn)
+        self.assertEqual(self.down.rec.messages[-1]["data"].count(b"dmarc=permerror"), 1)
 
 
 # ---------------------------------------------------------------- forged results

@@ -37,15 +37,19 @@ EXPECTED = {
                               ("DKIM_NONE", 0.0, ""),
                               ("DMARC_FAIL", 1.0, "shop.example.com p=none dis=none (no aligned SPF or DKIM pass; p=none)"),
                               ("DMARC_POLICY_NONE", 0.1, "shop.example.com")], 3.4),
-    # Two From fields: DMARC cannot pick one; bank.example's SPF fails 127.0.0.1.
+    # Two From fields: both authors' domains are evaluated (RFC 7489 6.6.1). bank.example
+    # (p=reject) fails: SPF fails 127.0.0.1 and nothing is signed; bank.example.net
+    # falls under example.net's p=reject and fails too. The first, equally strict, decides.
     "two-from.eml": ([("SPF_FAIL", 2.0, "bank.example ip=127.0.0.1 mechanism=-all (matched -all)"),
                       ("MULTIPLE_FROM", 2.0, "2 From fields"),
                       ("DKIM_NONE", 0.0, ""),
-                      ("DMARC_PERMERROR", 0.0, None),
-                      ("DMARC_BAD_FROM", 1.5, None),
+                      ("DMARC_FAIL", 1.0, "bank.example p=reject dis=reject (no aligned SPF or DKIM pass; p=reject); "
+                                          "other authors: bank.example.net=fail dis=reject"),
+                      ("DMARC_POLICY_REJECT", 4.0, "bank.example"),
+                      ("DMARC_MULTI_FROM", 0.0, "2 authors in 2 From fields"),
                       ("MIME_BAD_HEADER", 0.5, None),
                       # A content rule (rules/default/20_body.cf): the Subject is body text.
-                      ("VERIFY_ACCOUNT", 0.6, "Asks to verify or update an account, identity or payment details")], 6.6),
+                      ("VERIFY_ACCOUNT", 0.6, "Asks to verify or update an account, identity or payment details")], 10.1),
     # Unsigned, but SPF passes for the From domain: DMARC passes on SPF alone.
     "malformed-header.eml": ([("SPF_PASS", -0.1, "example.net ip=127.0.0.1 mechanism=ip4:127.0.0.0/8"),
                               ("HEADER_MALFORMED", 1.5, "line without a field name in the header section"),
@@ -134,6 +138,21 @@ def verdict_for(score):
     return "reject" if score >= 15 else "tag" if score >= 5 else "accept"
 
 
+# Decided by an explicit rule, not by the score: (verdict, decided_by, reply).
+RULE_DECIDED = {
+    "two-from.eml": ("reject", "policy.dmarc.reject bank.example",
+                     "550 5.7.1 Unauthenticated email from bank.example is not accepted due to domain's DMARC policy"),
+}
+
+
+def expected_verdict(name, score):
+    """(verdict, decided_by, reply or None) for a sample under the sample config."""
+    if name in RULE_DECIDED:
+        return RULE_DECIDED[name]
+    v = verdict_for(score)
+    return v, "policy.thresholds.tag" if v == "tag" else "policy.thresholds", None
+
+
 class CheckSamples(unittest.TestCase):
     def write_config(self, name, text):
         """A config file in a folder of its own, removed after the test; its path."""
@@ -157,15 +176,18 @@ class CheckSamples(unittest.TestCase):
                 r = parse_text(p.stdout)
                 self.assertEqual(r["file"], path)
                 self.assertEqual(r["filters"].split(), CHAIN)
-                self.assertEqual(r["verdict"], verdict_for(score))
+                verdict, decided_by, reply = expected_verdict(name, score)
+                self.assertEqual(r["verdict"], verdict)
                 self.assertEqual(r["required"], 5.0)
                 # Below every threshold is a decision of the thresholds too.
-                self.assertEqual(r["decided_by"],
-                                 "policy.thresholds.tag" if verdict_for(score) == "tag" else "policy.thresholds")
+                self.assertEqual(r["decided_by"], decided_by)
                 self.assertEqual(r["stage"], "data")
                 self.assertAlmostEqual(r["score"], score, places=2)
                 same_symbols(self, r["symbols"], symbols)
-                self.assertNotIn("reply:", p.stdout)  # accepted: no reply of our own
+                if reply:
+                    self.assertEqual(r["reply"], reply)
+                else:
+                    self.assertNotIn("reply:", p.stdout)  # accepted: no reply of our own
                 frm, rcpts = HEADER_ENVELOPE[name]
                 self.assertEqual(r["envelope"], "client 127.0.0.1 helo localhost from <%s> to %s"
                                  % (frm, " ".join("<%s>" % x for x in rcpts)))
@@ -180,14 +202,19 @@ class CheckSamples(unittest.TestCase):
                 self.assertEqual(len(lines), 1, p.stdout)
                 j = json.loads(lines[0])
                 self.assertEqual(j["file"], path)
-                self.assertEqual(j["verdict"], verdict_for(score))
+                verdict, decided_by, reply = expected_verdict(name, score)
+                self.assertEqual(j["verdict"], verdict)
+                self.assertEqual(j["decided_by"], decided_by)
                 self.assertEqual(j["required"], 5.0)
                 self.assertEqual(j["stage"], "data")
                 self.assertAlmostEqual(j["score"], score, places=3)
                 self.assertEqual(j["filters"], CHAIN)
                 got = [(s["name"], s["score"], s.get("detail", "")) for s in j["symbols"]]
                 same_symbols(self, got, symbols)
-                self.assertNotIn("reply", j)
+                if reply:
+                    self.assertEqual(j["reply"], reply)
+                else:
+                    self.assertNotIn("reply", j)
                 frm, rcpts = HEADER_ENVELOPE[name]
                 self.assertEqual(j["envelope"], {"client_ip": "127.0.0.1", "helo": "localhost",
                                                  "mail_from": frm, "rcpts": rcpts})
@@ -214,8 +241,8 @@ class CheckSamples(unittest.TestCase):
                                          "mail_from": "bounce@sender.example",
                                          "rcpts": ["one@rcpt.example"]})
         self.assertEqual([s["name"] for s in j["symbols"]],
-                         ["SPF_NONE", "MULTIPLE_FROM", "DKIM_NONE", "DMARC_PERMERROR", "DMARC_BAD_FROM",
-                          "MIME_BAD_HEADER", "VERIFY_ACCOUNT"])
+                         ["SPF_NONE", "MULTIPLE_FROM", "DKIM_NONE", "DMARC_FAIL", "DMARC_POLICY_REJECT",
+                          "DMARC_MULTI_FROM", "MIME_BAD_HEADER", "VERIFY_ACCOUNT"])
 
     def test_stdin(self):
         with open(os.path.join(SAMPLES, "missing-date-mid.eml")) as f:

@@ -1,11 +1,13 @@
 """Every smtp.* limit (proxy/limits.hpp): set it low, run into it, check the exact
 reply, that the session goes on or ends as it should, and what the downstream got."""
+import shutil
 import smtplib
+import subprocess
 import threading
 import time
 import unittest
 
-from harness import LOOPBACK, ProxyTestCase, RawClient
+from harness import LOOPBACK, MXGATE, Mxgate, ProxyTestCase, RawClient
 
 HOST = "mxgate.test"
 
@@ -76,8 +78,60 @@ class CommandLine(LimitsBase):
 
 
 class TextLine(LimitsBase):
-    def test_max_line_length(self):
-        m = self.mx(max_line_length=1000)
+    def test_long_lines_accepted_by_default(self):
+        """smtp.long_lines: accept (the default): a 5,000-byte line, in the body and in
+        a header field, reaches the MX byte for byte; the log counts it. The MX here
+        takes long lines as Postfix does."""
+        self.down = self.start_downstream(line_length_limit=1024 * 1024)
+        m = self.mx()
+        c = self.raw(m.port)
+        self.ehlo(c)
+        long_body = b"<p>" + b"w" * 4993 + b"</p>"
+        self.assertEqual(len(long_body), 5000)
+        long_header = b"X-Tracking: " + b"t" * 1500
+        data = (b"Subject: newsletter\r\n" + long_header + b"\r\n\r\n" + long_body +
+                b"\r\n.leading dot " + b"d" * 2000 + b"\r\nshort\r\n")
+        self.txn(c)
+        wire = data.replace(b"\r\n.", b"\r\n..")
+        c.send(wire + b".\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(len(self.down.rec.messages), 1)
+        got = self.down.rec.messages[0]["data"]
+        # aiosmtpd hands over the content with CRLF ends, dot-unstuffed.
+        self.assertTrue(got.endswith(data), got[-200:])
+        t = m.wait_transactions(1)[-1]
+        self.assertEqual(t["verdict"], "accept", t)
+        self.assertEqual(t["long_lines"], 3, t)
+        syms = {s["name"]: s for s in t["symbols"]}
+        self.assertEqual(syms["LONG_LINES"]["detail"], "3 over 1000", t)
+        self.assertEqual(syms["LONG_LINES"]["score"], 0, t)
+        # A message without long lines has neither.
+        self.txn(c)
+        c.send(b"Subject: short\r\n\r\n" + b"a" * 998 + b"\r\n.\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        t = m.wait_transactions(2)[-1]
+        self.assertNotIn("long_lines", t)
+        self.assertNotIn("LONG_LINES", [s["name"] for s in t["symbols"]])
+
+    def test_mx_that_refuses_long_lines_is_heard(self):
+        """An MX that keeps to RFC 5321's 1,000 octets (aiosmtpd) refuses the line
+        itself: its own reply reaches the client, as every MX answer does."""
+        m = self.mx()
+        c = self.raw(m.port)
+        self.ehlo(c)
+        self.txn(c)
+        c.send(b"Subject: long\r\n\r\n" + b"x" * 5000 + b"\r\n.\r\n")
+        code, lines = c.reply()
+        self.assertEqual(code // 100, 5, lines)
+        t = m.wait_transactions(1)[-1]
+        self.assertEqual(t["verdict"], "reject", t)
+        self.assertEqual(t["reply"], t["downstream_reply"], t)
+        self.assertEqual(self.down.rec.messages, [])
+
+    def test_long_lines_reject(self):
+        """smtp.long_lines: reject refuses a line over smtp.max_line_length with
+        550 5.6.0 at the end of data, and the session goes on."""
+        m = self.mx(max_line_length=1000, long_lines="reject")
         c = self.raw(m.port)
         self.ehlo(c)
         # 998 characters + CRLF = 1000 octets (RFC 5321 4.5.3.1.6): accepted.
@@ -98,6 +152,16 @@ class TextLine(LimitsBase):
         self.assertEqual(c.cmd("NOOP"), (250, ["250 2.0.0 Ok"]))
         time.sleep(0.3)
         self.assertEqual(len(self.down.rec.messages), 1)   # only the first one
+        self.assertEqual([t["verdict"] for t in m.wait_transactions(3)], ["accept", "reject", "reject"])
+
+    def test_long_lines_bad_value(self):
+        m = Mxgate(self.down.port, {"smtp": {"long_lines": "fold"}})
+        self.addCleanup(shutil.rmtree, m.workdir, True)
+        p = subprocess.run([MXGATE, "serve", "--config", m.config_path, "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("smtp.long_lines", p.stderr)
+        self.assertIn("accept", p.stderr)
 
 
 class MessageSize(LimitsBase):
