@@ -1,4 +1,5 @@
 #include "filters/cidr.hpp"
+#include "base/address.hpp"
 
 #include <algorithm>
 
@@ -12,8 +13,7 @@ bool address_bytes(const std::string& ip, bool& v6, unsigned char out[16]) {
   boost::system::error_code ec;
   auto a = boost::asio::ip::make_address(ip, ec);
   if (ec) return false;
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    a = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  a = unmapped(a);
   std::fill(out, out + 16, 0);
   if (a.is_v4()) {
     auto b = a.to_v4().to_bytes();

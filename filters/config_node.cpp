@@ -1,4 +1,5 @@
 #include "filters/config_node.hpp"
+#include "base/text.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -9,33 +10,11 @@
 
 namespace mxgate {
 
-std::string ConfigError::str() const {
-  std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line);
-  out += ": ";
-  if (!key.empty()) out += key + ": ";
-  out += what;
-  return out;
-}
-
-std::string format_errors(const std::vector<ConfigError>& errors) {
-  std::string out;
-  for (const auto& e : errors) out += e.str() + "\n";
-  return out;
-}
-
 namespace {
 int line_of(const YAML::Node& n) {
   if (!n.IsDefined()) return 0;
   auto m = n.Mark();
   return m.line >= 0 ? m.line + 1 : 0;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -58,7 +37,7 @@ bool parse_number(const std::string& s, std::uint64_t& out, std::size_t& used) {
 }  // namespace
 
 bool parse_duration(const std::string& in, std::chrono::milliseconds& out) {
-  std::string s = trim(in);
+  std::string s(trim(in));
   std::uint64_t n = 0;
   std::size_t used = 0;
   if (!parse_number(s, n, used)) return false;
@@ -76,7 +55,7 @@ bool parse_duration(const std::string& in, std::chrono::milliseconds& out) {
 }
 
 bool parse_size(const std::string& in, std::size_t& out) {
-  std::string s = trim(in);
+  std::string s(trim(in));
   std::uint64_t n = 0;
   std::size_t used = 0;
   if (!parse_number(s, n, used)) return false;
@@ -224,7 +203,7 @@ void ConfigMap::get_uint(const std::string& key, std::uint64_t& out, std::uint64
   if (!s) return;
   std::uint64_t v = 0;
   std::size_t used = 0;
-  std::string t = trim(*s);
+  std::string t(trim(*s));
   if (!parse_number(t, v, used) || used != t.size()) {
     error(key, "expected a whole number (got \"" + *s + "\")");
     return;
@@ -298,7 +277,7 @@ void ConfigMap::get_reply(const std::string& key, SmtpReply& out) {
   if (!n.IsDefined() || n.IsNull()) return;
   auto s = scalar(*this, n, key, "a reply such as \"550 5.7.1 Text\"");
   if (!s) return;
-  std::string t = trim(*s);
+  std::string t(trim(*s));
   std::uint64_t code = 0;
   std::size_t used = 0;
   if (!parse_number(t, code, used) || used != 3 || t.size() < 5 || t[3] != ' ') {
@@ -308,7 +287,7 @@ void ConfigMap::get_reply(const std::string& key, SmtpReply& out) {
   std::string rest = t.substr(4);
   auto sp = rest.find(' ');
   std::string enhanced = rest.substr(0, sp);
-  std::string text = sp == std::string::npos ? "" : trim(rest.substr(sp + 1));
+  std::string text = sp == std::string::npos ? "" : std::string(trim(rest.substr(sp + 1)));
   if (code / 100 == 3 && !is_enhanced_code(enhanced)) {
     enhanced.clear();
     text = rest;

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "filters/config_error.hpp"
+#include "base/config_error.hpp"
 #include "filters/smtp_reply.hpp"
 
 namespace YAML { class Node; }

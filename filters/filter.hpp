@@ -12,7 +12,7 @@
 
 #include "filters/envelope.hpp"
 #include "filters/message.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 #include "filters/verdict.hpp"
 
 namespace mxgate {

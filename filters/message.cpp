@@ -6,14 +6,6 @@
 
 namespace mxgate {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 std::string Mailbox::local_part() const {
   auto at = address.rfind('@');
   return at == std::string::npos ? address : address.substr(0, at);

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/text.hpp"  // iequals, used with header names everywhere
+
 namespace mxgate {
 
 struct HeaderField {
@@ -47,7 +49,5 @@ class Message {
   std::size_t body_offset_ = 0;
   bool well_formed_ = true;
 };
-
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace mxgate

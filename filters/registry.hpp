@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "filters/config_error.hpp"
+#include "base/config_error.hpp"
 #include "filters/filter.hpp"
 
 namespace YAML { class Node; }

@@ -45,6 +45,15 @@ void Evidence::add(const ChainResult& r) {
   }
 }
 
+void Evidence::add(const Evidence& later) {
+  symbols.insert(symbols.end(), later.symbols.begin(), later.symbols.end());
+  add_headers.insert(add_headers.end(), later.add_headers.begin(), later.add_headers.end());
+  if (later.quarantine_requested && !quarantine_requested) {
+    quarantine_requested = true;
+    quarantine_by = later.quarantine_by;
+  }
+}
+
 // ---- Early checks -------------------------------------------------------------------
 
 namespace {

@@ -52,6 +52,7 @@ struct Evidence {
   bool quarantine_requested = false;  // a filter asked for quarantine before the data
   std::string quarantine_by;          // which filter
   void add(const ChainResult& r);
+  void add(const Evidence& later);  // a later stage's evidence after this one's
 };
 
 double total_score(const std::vector<Symbol>& symbols);

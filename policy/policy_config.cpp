@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "filters/config_node.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 
@@ -26,12 +27,6 @@ bool AccessList::empty() const {
 }
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // "example.org" matches itself; ".example.org" matches names below it.
 bool domain_entry_matches(const std::string& entry, const std::string& domain) {

@@ -10,8 +10,7 @@
 
 #include "filters/auth/auth_results.hpp"
 #include "filters/filter_state.hpp"
-#include "filters/dmarc/dmarc.hpp"
-#include "policy/policy.hpp"
+#include "policy/outcome.hpp"
 #include "proxy/json.hpp"
 
 namespace mxgate {
@@ -47,21 +46,25 @@ std::string header_address(const std::string& v) {
   return s.find('@') != std::string::npos && s.find(' ') == std::string::npos ? s : "";
 }
 
-struct Outcome {
+// The filter chain stage by stage, as a session runs it: what each stage before the
+// data said is evidence for the message (as in the session), the last stage's result
+// is `chain`.
+struct ChainRun {
   Stage stage = Stage::EndOfData;
   ChainResult chain;
-  std::vector<Symbol> symbols;
-  Decision decision;
+  Evidence earlier;             // every stage before the last one that ran
+  std::vector<Symbol> symbols;  // every stage's, in order
   bool refused_early = false;
 };
 
 Task<void> run_stages(const ConfigPtr& cfg, std::shared_ptr<Envelope> env,
-                      std::shared_ptr<const Message> msg, Outcome& out) {
+                      std::shared_ptr<const Message> msg, ChainRun& out) {
   const FilterChain& chain = *cfg->chain;
   auto stage = [&](Stage s, std::shared_ptr<const Mailbox> rcpt,
                    std::shared_ptr<const Message> m) -> Task<bool> {
     ChainResult r = co_await chain.run(s, std::make_shared<const Envelope>(*env), rcpt, m);
     for (const auto& sym : r.symbols) out.symbols.push_back(sym);
+    if (s != Stage::EndOfData) out.earlier.add(r);
     out.stage = s;
     out.chain = r;
     co_return r.action == Action::Reject || r.action == Action::Tempfail;
@@ -133,44 +136,39 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
 
   auto dns_cfg = std::make_shared<DnsConfig>(*cfg->dns);
   if (!opt.dns.empty()) dns_cfg->nameservers = opt.dns;
-  Outcome out;
+  ChainRun run;
   asio::io_context ioc;
   auto resolver = std::make_shared<Resolver>(ioc.get_executor(), dns_cfg, std::make_shared<DnsCache>(dns_cfg->cache_size));
   if (!resolver->init_error().empty()) std::cerr << "mxgate check: dns: " << resolver->init_error() << "\n";
   env->state = std::make_shared<FilterState>();
   env->state->dns = resolver;
   env->state->hostname = cfg->hostname;
-  asio::co_spawn(ioc, run_stages(cfg, env, msg, out), asio::detached);
+  asio::co_spawn(ioc, run_stages(cfg, env, msg, run), asio::detached);
   ioc.run();
   // The resolver's timers and sockets belong to ioc: the resolver must go before it,
   // so the envelope (which outlives ioc) may not keep it.
   env->state->dns.reset();
   resolver.reset();
   const AuthResults& auth = env->state->auth;
-  const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
-
-  ChainResult all = out.chain;
-  all.symbols = out.symbols;
+  // The server's own end-of-data outcome (policy/outcome.hpp), or a refusal before it.
+  Outcome out;
+  std::vector<Symbol> symbols = run.symbols;
   if (denied) {
     out.decision.action = Action::Reject;
     out.decision.reply = denied->reply;
-    out.decision.score = total_score(out.symbols);
     out.decision.reason = denied->rule;
-  } else if (out.refused_early) {
-    out.decision.action = out.chain.action;
-    out.decision.reply = out.chain.reply;
-    out.decision.score = total_score(out.symbols);
-    out.decision.reason = out.chain.decided_by;
+  } else if (run.refused_early) {
+    out.decision.action = run.chain.action;
+    out.decision.reply = run.chain.reply;
+    out.decision.reason = run.chain.decided_by;
   } else {
-    MessageFacts facts;
-    facts.client = &env->client;
-    facts.sender = &*env->mail_from;
-    facts.rcpts = &env->rcpts;
-    facts.auth = &auth;
-    if (FromDomain fd = from_domain_of(*msg, false); fd.ok) facts.from_domain = fd.domain;
-    else facts.all_from_domains = domains_in_from(msg->fields("From"));
-    out.decision = decide(all, Evidence{}, cfg->policy.get(), facts, cfg->quarantine_store != nullptr);
+    const OutcomeSettings settings{cfg->policy.get(), cfg->authserv_id, cfg->quarantine_store != nullptr,
+                                   !cfg->chain->empty()};
+    out = finish(settings, run.chain, run.earlier, message_facts(*env, &auth, *msg), *msg);
+    symbols = out.decision.symbols;
   }
+  if (denied || run.refused_early) out.decision.score = total_score(symbols);
+  const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
   const Decision& d = out.decision;
   const char* verdict = d.verdict();
   std::string reply = d.reply ? d.reply->wire() : std::string();
@@ -181,7 +179,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     j.begin_object();
     j.field("file", opt.file).field("verdict", verdict).field("score", d.score);
     if (d.required) j.field("required", *d.required);
-    j.field("stage", stage_name(out.stage));
+    j.field("stage", stage_name(run.stage));
     if (!d.reason.empty()) j.field("decided_by", d.reason);
     if (!reply.empty()) j.field("reply", reply);
     j.key("envelope").begin_object();
@@ -191,13 +189,19 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     for (const auto& r : env->rcpts) j.value(r.address);
     j.end_array().end_object();
     j.key("symbols").begin_array();
-    for (const auto& s : out.symbols) {
+    for (const auto& s : symbols) {
       j.begin_object().field("name", s.name).field("score", s.score);
       if (!s.detail.empty()) j.field("detail", s.detail);
       if (!s.where.empty()) j.field("where", s.where);
       j.end_object();
     }
     j.end_array();
+    // The fields the message would get on top, and the edit, as the server makes them.
+    j.key("headers").begin_array();
+    for (const auto& h : out.prepend) j.value(h.wire());
+    j.end_array();
+    if (!out.edit.subject_prefix.empty()) j.field("subject_prefix", out.edit.subject_prefix);
+    if (out.edit.removed) j.field("removed_fields", static_cast<unsigned long long>(out.edit.removed));
     if (!refused_rcpts.empty()) {
       j.key("refused_rcpts").begin_array();
       for (const auto& [rcpt, why] : refused_rcpts) {
@@ -260,7 +264,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   for (const auto& f : cfg->chain->filters()) std::printf(" %s", f->name());
   std::printf("\nverdict:   %s (score %.2f", verdict, d.score);
   if (d.required) std::printf(", required %.2f", *d.required);
-  std::printf(") at %s", stage_name(out.stage));
+  std::printf(") at %s", stage_name(run.stage));
   if (!d.reason.empty()) std::printf(", decided by %s", d.reason.c_str());
   std::printf("\n");
   if (!reply.empty()) std::printf("reply:     %s\n", reply.c_str());
@@ -288,17 +292,23 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
                   a.disposition.empty() ? "" : " disposition=", a.disposition.c_str());
     if (!o.bad_from.empty()) std::printf("           bad From: %s\n", o.bad_from.c_str());
   }
-  if (!ar.empty()) {
-    std::string shown = ar;
-    for (std::size_t p = shown.find("\r\n\t"); p != std::string::npos; p = shown.find("\r\n\t", p))
-      shown.replace(p, 3, "\n             ");
-    std::printf("header:    Authentication-Results: %s\n", shown.c_str());
-  }
-  if (out.symbols.empty()) {
+  // Folded lines shown indented under the first.
+  auto show = [](std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    for (std::size_t p = text.find("\r\n"); p != std::string::npos; p = text.find("\r\n", p))
+      text.replace(p, 2, "\n           ");
+    return text;
+  };
+  if (!ar.empty()) std::printf("header:    %s\n", show("Authentication-Results: " + ar).c_str());
+  // What the server would put on top of the message, and its edit.
+  for (const auto& h : out.prepend) std::printf("adds:      %s\n", show(h.wire()).c_str());
+  if (!out.edit.subject_prefix.empty()) std::printf("subject:   prefixed with \"%s\"\n", out.edit.subject_prefix.c_str());
+  if (out.edit.removed) std::printf("removes:   %zu forged field(s)\n", out.edit.removed);
+  if (symbols.empty()) {
     std::printf("symbols:   (none)\n");
   } else {
     std::printf("symbols:\n");
-    for (const auto& s : out.symbols) {
+    for (const auto& s : symbols) {
       std::printf("  %-28s %6.2f  %s\n", s.name.c_str(), s.score, s.detail.c_str());
       if (!s.where.empty()) std::printf("  %-28s         matched in %s\n", "", s.where.c_str());
     }

@@ -165,6 +165,16 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file, bool wi
     top.get_uint("workers", workers, 0, 256);
     c->workers = workers;
     top.get_duration("shutdown_timeout", c->shutdown_timeout, std::chrono::milliseconds(0), kMaxTimeout);
+    {
+      // Before the filters: they find the pool when they are built.
+      auto m = top.child("work_pool");
+      std::uint64_t threads = c->work_pool_threads, queue = c->work_pool_queue;
+      m->get_uint("threads", threads, 0, 256);
+      m->get_uint("queue", queue, 1, 100'000);
+      c->work_pool_threads = threads;
+      c->work_pool_queue = queue;
+      c->work_pool = process_work_pool(c->work_pool_threads, c->work_pool_queue);
+    }
     { auto m = top.child("smtp"); read_smtp(*m, *c); }
     { auto m = top.child("downstream"); read_downstream(*m, *c); }
     { auto m = top.child("tls"); read_tls(*m, *c); }

@@ -1,6 +1,6 @@
 // Config: everything `mxgate serve --config FILE` reads, loaded and checked at once.
 //
-// Loading returns every error with file, line and key (filters/config_error.hpp).
+// Loading returns every error with file, line and key (base/config_error.hpp).
 // A Config is immutable after load and shared by all sessions; SIGHUP builds a new one
 // that only new sessions see. docs/configuration.md documents every key.
 #pragma once
@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "base/work_pool.hpp"
 #include "filters/chain.hpp"
 #include "filters/cidr.hpp"
-#include "filters/config_error.hpp"
+#include "base/config_error.hpp"
 #include "filters/dns/resolver.hpp"
 #include "policy/policy_config.hpp"
 #include "policy/quarantine.hpp"
@@ -68,6 +69,11 @@ struct Config {
   std::vector<Cidr> xclient_trusted;                   // smtp.xclient_trusted
   bool peername_lookup = true;                         // smtp.peername_lookup: verified client name
   std::chrono::milliseconds shutdown_timeout{30s};     // shutdown_timeout
+  std::size_t work_pool_threads = 0;                   // work_pool.threads (0: one per core)
+  std::size_t work_pool_queue = 256;                   // work_pool.queue: jobs waiting at most
+  // The process's pool (base/work_pool.hpp), made by the first load: large scans and
+  // MIME parses, quarantine stores. Its size changes only on restart.
+  std::shared_ptr<WorkPool> work_pool;
   DownstreamConfig downstream;                         // downstream.*
   InboundTlsConfig tls;                                // tls.*
   LogConfig log;                                       // log.*

@@ -80,6 +80,28 @@ TEST(Config, DnsSection) {
   EXPECT_EQ(bad.errors[1].str(), "b.yaml:3: dns.attempts: must be between 1 and 10 (got 0)");
 }
 
+TEST(Config, WorkPoolSection) {
+  auto r = load_config_text("work_pool: {threads: 2, queue: 64}\nsmtp: {long_lines: reject}\n", "w.yaml");
+  ASSERT_TRUE(r.ok()) << format_errors(r.errors);
+  const Config& c = **r.value;
+  EXPECT_EQ(c.work_pool_threads, 2u);
+  EXPECT_EQ(c.work_pool_queue, 64u);
+  ASSERT_TRUE(c.work_pool);
+  EXPECT_EQ(c.work_pool, current_work_pool());
+  EXPECT_TRUE(c.reject_long_lines);
+  EXPECT_FALSE((*load_config_text("", "e.yaml").value)->reject_long_lines);  // accept by default
+  auto bad = load_config_text("work_pool:\n  threads: 300\n  queue: 0\n", "b.yaml");
+  std::string text = format_errors(bad.errors);
+  EXPECT_NE(text.find("b.yaml:2: work_pool.threads: "), std::string::npos) << text;
+  EXPECT_NE(text.find("b.yaml:3: work_pool.queue: "), std::string::npos) << text;
+  // The content filter's old keys say where they went.
+  auto moved = load_config_text("filters:\n  - content:\n      rules: []\n      scan_threads: 4\n", "m.yaml");
+  text = format_errors(moved.errors);
+  EXPECT_NE(text.find("m.yaml:4: content.scan_threads: moved to the top-level work_pool section (work_pool.threads)"),
+            std::string::npos) << text;
+  EXPECT_EQ(text.find("unknown key"), std::string::npos) << text;
+}
+
 TEST(Config, YamlSyntaxErrorHasALine) {
   auto r = load_config_text("smtp:\n  max_errors: [1,\n", "syntax.yaml");
   ASSERT_FALSE(r.ok());

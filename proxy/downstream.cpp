@@ -11,6 +11,7 @@
 #include "proxy/data_reader.hpp"
 #include "proxy/smtp_command.hpp"
 #include "proxy/stream.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
@@ -28,11 +29,6 @@ DownstreamHints& downstream_hints() {
 }
 
 namespace {
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::vector<std::string> words(const std::string& s) {
   std::vector<std::string> out;
   std::size_t i = 0;

@@ -19,7 +19,7 @@
 
 #include "filters/envelope.hpp"
 #include "filters/smtp_reply.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 #include "proxy/config.hpp"
 
 // Coroutine parameters: g++ 12 mishandles both a temporary bound to a `const&`

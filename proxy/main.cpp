@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
       rs = rules::RuleSet::load_dir(lint_dir);
     }
     if (!rs.ok()) {
-      std::cerr << rules::errors_text(rs.errors);
+      std::cerr << format_errors(rs.errors);
       std::cerr << "mxgate rules lint: " << rs.errors.size() << " error" << (rs.errors.size() == 1 ? "" : "s")
                 << " in " << lint_dir << "\n";
       return 2;

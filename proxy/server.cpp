@@ -13,10 +13,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "filters/content/scan_pool.hpp"
+#include "base/work_pool.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/listen.hpp"
 #include "proxy/session.hpp"
+#include "base/address.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
@@ -182,9 +183,7 @@ void Server::admit(tcp::socket sock) {
   boost::system::error_code ec;
   auto remote = sock.remote_endpoint(ec);
   if (ec) return;  // already gone
-  auto a = remote.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  std::string ip = a.to_string();
+  std::string ip = unmapped(remote.address()).to_string();
   ConfigPtr cfg;
   std::string refusal;
   {
@@ -290,7 +289,7 @@ void Server::join_reload() {
 }
 
 // quarantine.retention: at start and every hour, messages older than the retention
-// are purged, on the quarantine's own threads (it deletes files and rows) — the
+// are purged, on the work pool (it deletes files and rows) — the
 // config read each time, so a reload that changes the retention applies.
 Task<void> Server::retention_loop() {
   while (true) {
@@ -298,14 +297,17 @@ Task<void> Server::retention_loop() {
     if (cfg->quarantine_store && cfg->quarantine.retention.count() > 0) {
       auto store = cfg->quarantine_store;
       const auto keep = cfg->quarantine.retention;
-      quarantine_pool()->try_submit([store, keep] {
+      auto purge = [store, keep] {
         std::string err;
         const auto before = static_cast<std::int64_t>(std::time(nullptr)) - static_cast<std::int64_t>(keep.count());
         std::size_t n = store->purge(before, &err);
         if (!err.empty()) spdlog::error("quarantine retention: {}", err);
         else if (n) spdlog::info("quarantine retention: purged {} message{} older than {}s", n, n == 1 ? "" : "s",
                                  keep.count());
-      });
+      };
+      // Deleting files and rows is slow disk work: never on a session worker.
+      if (!cfg->work_pool || !cfg->work_pool->try_submit(purge))
+        spdlog::warn("quarantine retention: work pool queue full; trying again in an hour");
     }
     boost::system::error_code ec;
     retention_timer_->expires_after(std::chrono::hours(1));
@@ -366,10 +368,9 @@ Task<void> Server::drain() {
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  // Scans still on the content filter's pool hand their results back to the
-  // workers: let them finish before the workers stop.
-  quiesce_scan_pool();
-  quiesce_quarantine_pool();
+  // Scans and quarantine stores still on the work pool hand their results back to
+  // the workers: let them finish before the workers stop.
+  quiesce_work_pool();
   spdlog::info("stopped: {}", ctx_->counters.summary());
   for (auto& g : guards_) g.reset();
   for (auto& w : workers_) w->stop();

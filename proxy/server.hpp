@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "filters/task.hpp"
+#include "base/task.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server_context.hpp"
 

@@ -7,14 +7,14 @@
 #include <spdlog/spdlog.h>
 
 #include "filters/dns/reverse.hpp"
-#include "filters/dmarc/dmarc.hpp"
-#include "policy/policy.hpp"
-#include "policy/tagging.hpp"
-#include "filters/content/scan_pool_await.hpp"
+#include "policy/outcome.hpp"
+#include "base/work_pool_await.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/json.hpp"
 #include "proxy/stream.hpp"
+#include "base/text.hpp"
+#include "base/address.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
@@ -86,11 +86,6 @@ long long ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
       .count();
 }
-
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 }  // namespace
 
 std::string Counters::summary() const {
@@ -108,9 +103,7 @@ Session::Session(tcp::socket sock, const tcp::endpoint& remote, ConfigPtr cfg,
   env_.state->dns = std::move(dns);
   env_.state->hostname = cfg_->hostname;
   boost::system::error_code ec;
-  auto a = remote.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  env_.client.ip = a.to_string();
+  env_.client.ip = unmapped(remote.address()).to_string();
   env_.client.port = remote.port();
   env_.client.peer_ip = env_.client.ip;
   auto local = sock.local_endpoint(ec);
@@ -212,12 +205,7 @@ void Session::note_session(Evidence& stage, const ChainResult& r) { stage.add(r)
 // Connect and HELO evidence, for every message of the session.
 Evidence Session::session_evidence() const {
   Evidence e = connect_evidence_;
-  e.symbols.insert(e.symbols.end(), helo_evidence_.symbols.begin(), helo_evidence_.symbols.end());
-  e.add_headers.insert(e.add_headers.end(), helo_evidence_.add_headers.begin(), helo_evidence_.add_headers.end());
-  if (!e.quarantine_requested && helo_evidence_.quarantine_requested) {
-    e.quarantine_requested = true;
-    e.quarantine_by = helo_evidence_.quarantine_by;
-  }
+  e.add(helo_evidence_);
   return e;
 }
 
@@ -823,33 +811,20 @@ Task<void> Session::handle_data(const Command& cmd) {
   txn_.filter_ms = ms_since(tf);
   note_symbols(cr);
   if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
-  // Everything the filters said, from connect on, counts for this message.
+  // Everything the filters said, from connect on, counts for this message; what
+  // it means for the message is policy's answer (policy/outcome.hpp).
   Evidence earlier = session_evidence();
-  earlier.symbols.insert(earlier.symbols.end(), txn_.evidence.symbols.begin(), txn_.evidence.symbols.end());
-  earlier.add_headers.insert(earlier.add_headers.end(), txn_.evidence.add_headers.begin(),
-                             txn_.evidence.add_headers.end());
-  if (!earlier.quarantine_requested && txn_.evidence.quarantine_requested) {
-    earlier.quarantine_requested = true;
-    earlier.quarantine_by = txn_.evidence.quarantine_by;
-  }
-  MessageFacts facts;
-  facts.client = &env_.client;
-  facts.sender = &*env_.mail_from;
-  facts.rcpts = &env_.rcpts;
-  facts.auth = &env_.state->auth;
-  if (FromDomain fd = from_domain_of(*msg, env_.smtputf8); fd.ok) facts.from_domain = fd.domain;
-  else facts.all_from_domains = domains_in_from(msg->fields("From"));
-  Decision d = decide(cr, earlier, cfg_->policy.get(), facts, /*quarantine_available=*/cfg_->quarantine_store != nullptr);
+  earlier.add(txn_.evidence);
+  const OutcomeSettings settings{cfg_->policy.get(), cfg_->authserv_id, cfg_->quarantine_store != nullptr,
+                                 !cfg_->chain->empty()};
+  const Outcome out = finish(settings, cr, earlier, message_facts(env_, &env_.state->auth, *msg), *msg);
+  const Decision& d = out.decision;
   txn_.score = d.score;
   txn_.required = d.required;
-  // Enough of the message for the log line to answer "why?" on its own.
-  if (const HeaderField* f = msg->first("From")) txn_.header_from = f->unfolded();
-  if (const HeaderField* f = msg->first("Subject")) txn_.subject = f->unfolded();
-  if (const HeaderField* f = msg->first("Message-ID")) txn_.message_id = f->unfolded();
-  if (!env_.state->auth.empty())
-    txn_.auth_results = HeaderField{"Authentication-Results",
-                                    authentication_results_value(cfg_->authserv_id, env_.state->auth)}
-                            .unfolded();
+  txn_.header_from = out.log.header_from;
+  txn_.subject = out.log.subject;
+  txn_.message_id = out.log.message_id;
+  txn_.auth_results = out.log.authentication_results;
   if (!d.reason.empty()) txn_.decided_by = d.reason;
   if (d.action == Action::Reject || d.action == Action::Tempfail) {
     const SmtpReply r = d.reply ? *d.reply
@@ -861,32 +836,9 @@ Task<void> Session::handle_data(const Command& cmd) {
     end_transaction(d.verdict(), r.str());
     co_return;
   }
-  // RFC 8601: our Authentication-Results goes on top; any field that claims our
-  // authserv-id is the sender's forgery and is removed (5). So are the sender's own
-  // X-Spam-* headers of the names we write.
-  const PolicyConfig& pol = *cfg_->policy;
-  std::string prefix;
-  const AuthResults& auth = env_.state->auth;
-  if (!auth.empty()) {
-    HeaderField ar{"Authentication-Results", " " + authentication_results_value(cfg_->authserv_id, auth)};
-    if (ar.valid_to_add()) prefix += ar.wire();
-  }
-  for (const auto& h : d.add_headers) prefix += h.wire();
-  // With no filter configured nothing was scored: a "No, score=0.0" would claim a
-  // check that never ran.
-  if (!cfg_->chain->empty())
-    for (const auto& h : spam_headers(pol.tagging, d.outcome >= PolicyAction::Tag, d.score, d.required, d.symbols))
-      if (h.valid_to_add()) prefix += h.wire();
-  HeaderEdit edit;
-  edit.remove = {pol.tagging.flag_header, pol.tagging.status_header, pol.tagging.level_header,
-                 pol.tagging.score_header};
-  edit.remove_ar_of = cfg_->authserv_id;
-  if (d.tagged()) edit.subject_prefix = pol.tagging.subject_prefix;
-  const std::optional<std::string> edited = edit_headers(*msg, edit);
-  if (edit.removed_ar) txn_.symbols.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, cfg_->authserv_id});
-  if (edit.removed > edit.removed_ar)
-    txn_.symbols.push_back({"FORGED_SPAM_HEADERS_REMOVED", 0.0, std::to_string(edit.removed - edit.removed_ar)});
-  const std::string& body_out = edited ? *edited : msg->data();
+  txn_.symbols.insert(txn_.symbols.end(), out.log.notes.begin(), out.log.notes.end());
+  const std::string prefix = out.prepend_wire();
+  const std::string& body_out = out.body(*msg);
   if (d.action == Action::Quarantine) {
     co_await quarantine_message(d, *msg, prefix, body_out);
     co_return;
@@ -906,16 +858,6 @@ Task<void> Session::handle_data(const Command& cmd) {
     end_transaction(up.transient() ? "tempfail" : "reject", up.str());
   }
 }
-
-// The quarantine store writes and fsyncs on threads of its own, so a slow disk never
-// stalls the other sessions of this worker; the client hears 250 only once the
-// message file and its index row are durable.
-std::shared_ptr<ScanPool> quarantine_pool() {
-  static std::shared_ptr<ScanPool> pool = std::make_shared<ScanPool>(2, 256);
-  return pool;
-}
-
-void quiesce_quarantine_pool() { quarantine_pool()->quiesce(); }
 
 Task<void> Session::quarantine_message(const Decision& d, const Message& msg, const std::string& prefix,
                                        const std::string& body) {
@@ -937,9 +879,11 @@ Task<void> Session::quarantine_message(const Decision& d, const Message& msg, co
   auto data = std::make_shared<std::string>(prefix + body);
   auto why = std::make_shared<std::string>();
   const std::function<bool()> job = [store, rec, data, why]() { return store->store(*rec, *data, why.get()); };
+  // The store writes and fsyncs on the work pool, so a slow disk never stalls the
+  // other sessions of this worker; the client hears 250 only once the message file
+  // and its index row are durable.
   auto td = Clock::now();
-  const std::shared_ptr<ScanPool> pool = quarantine_pool();
-  std::optional<bool> stored = co_await on_pool<bool>(*pool, job);
+  std::optional<bool> stored = cfg_->work_pool ? co_await on_pool<bool>(*cfg_->work_pool, job) : job();
   txn_.downstream_ms = ms_since(td);
   if (!stored) {
     spdlog::warn("{} quarantine queue full: message from {} tempfailed", env_.session_id, env_.client.ip);

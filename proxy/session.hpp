@@ -12,7 +12,7 @@
 #include "filters/chain.hpp"
 #include "filters/filter_state.hpp"
 #include "policy/policy.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server_context.hpp"
 #include "proxy/smtp_command.hpp"
@@ -21,12 +21,6 @@ namespace mxgate {
 
 class Downstream;
 class Stream;
-
-class ScanPool;
-// The threads that write the quarantine (and run its retention purge), process-wide.
-std::shared_ptr<ScanPool> quarantine_pool();
-// Waits for quarantine writes in flight (shutdown, before the workers stop).
-void quiesce_quarantine_pool();
 
 class Session : public std::enable_shared_from_this<Session> {
  public:

@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

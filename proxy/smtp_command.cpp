@@ -5,29 +5,11 @@
 #include <vector>
 
 #include "proxy/limits.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 namespace {
-char upper(char c) { return static_cast<char>(std::toupper(static_cast<unsigned char>(c))); }
 
-std::string to_upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = upper(c);
-  return out;
-}
-
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (upper(s[i]) != upper(prefix[i])) return false;
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_atext(unsigned char c, bool utf8) {
   if (c >= 0x80) return utf8;  // RFC 6531 3.3: UTF-8 in addresses only with SMTPUTF8
@@ -99,7 +81,7 @@ bool valid_domain(std::string_view d, bool utf8) {
 // source route) and leaves the parameters in `params`.
 bool split_path(std::string_view arg, std::string& path, std::string_view& params, PathError& err,
                 bool is_mail) {
-  arg = trim(arg);  // Postfix-compatible: "MAIL FROM: <a@b>" is common in the wild
+  arg = trim_wsp(arg);  // Postfix-compatible: "MAIL FROM: <a@b>" is common in the wild
   std::string_view raw;
   if (!arg.empty() && arg.front() == '<') {
     // Find the closing '>' outside a quoted local part.
@@ -147,7 +129,7 @@ bool split_path(std::string_view arg, std::string& path, std::string_view& param
     raw = raw.substr(colon + 1);
   }
   path = std::string(raw);
-  params = trim(params);
+  params = trim_wsp(params);
   return true;
 }
 
@@ -208,7 +190,7 @@ Command parse_command(std::string_view line) {
       {"STARTTLS", Verb::Starttls}, {"XCLIENT", Verb::Xclient}, {"BDAT", Verb::Bdat},
       {"AUTH", Verb::Auth}, {"TURN", Verb::Turn},
   };
-  std::string up = to_upper(c.verb_text);
+  std::string up = upper(c.verb_text);
   for (const auto& v : kVerbs)
     if (up == v.name) c.verb = v.verb;
   return c;
@@ -239,7 +221,7 @@ const char* verb_name(Verb v) {
 }
 
 std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err) {
-  if (!starts_with_ci(arg, "FROM:")) {
+  if (!istarts_with(arg, "FROM:")) {
     err = {501, "5.5.4", "Syntax: MAIL FROM:<address>"};
     return std::nullopt;
   }
@@ -250,7 +232,7 @@ std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err) {
   bool seen_size = false, seen_body = false;
   for (auto p : split_params(params)) {
     auto eq = p.find('=');
-    std::string key = to_upper(p.substr(0, eq));
+    std::string key = upper(p.substr(0, eq));
     std::string_view value = eq == std::string_view::npos ? std::string_view{} : p.substr(eq + 1);
     if (key == "SIZE" && eq != std::string_view::npos && !seen_size) {
       auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out.size);
@@ -260,7 +242,7 @@ std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err) {
       }
       seen_size = true;
     } else if (key == "BODY" && eq != std::string_view::npos && !seen_body) {
-      std::string b = to_upper(value);
+      std::string b = upper(value);
       if (b != "7BIT" && b != "8BITMIME") {
         err = {501, "5.5.4", "Unsupported BODY parameter value"};
         return std::nullopt;
@@ -281,7 +263,7 @@ std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err) {
 }
 
 std::optional<Mailbox> parse_rcpt(std::string_view arg, bool smtputf8, PathError& err) {
-  if (!starts_with_ci(arg, "TO:")) {
+  if (!istarts_with(arg, "TO:")) {
     err = {501, "5.5.4", "Syntax: RCPT TO:<address>"};
     return std::nullopt;
   }
@@ -299,7 +281,7 @@ std::optional<Mailbox> parse_rcpt(std::string_view arg, bool smtputf8, PathError
   }
   Mailbox mb;
   // RFC 5321 4.1.1.3: <Postmaster> without a domain must be accepted.
-  if (to_upper(path) == "POSTMASTER") {
+  if (upper(path) == "POSTMASTER") {
     mb.address = path;
     return mb;
   }

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace boost::asio::ssl { class context; }
 

@@ -16,10 +16,10 @@ namespace {
 
 RuleSetPtr build(const std::string& text) {
   auto parsed = parse_rule_text(text, "t.cf");
-  EXPECT_TRUE(parsed.ok()) << errors_text(parsed.errors);
+  EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
   if (!parsed.ok()) return nullptr;
   auto rs = RuleSet::compile(std::move(*parsed.value));
-  EXPECT_TRUE(rs.ok()) << errors_text(rs.errors);
+  EXPECT_TRUE(rs.ok()) << format_errors(rs.errors);
   return rs.ok() ? *rs.value : nullptr;
 }
 
@@ -317,7 +317,7 @@ class CacheTest : public ::testing::Test {
     auto parsed = parse_rule_text(text, "t.cf");
     EXPECT_TRUE(parsed.ok());
     auto rs = RuleSet::compile(std::move(*parsed.value), opt, &rep);
-    EXPECT_TRUE(rs.ok()) << errors_text(rs.errors);
+    EXPECT_TRUE(rs.ok()) << format_errors(rs.errors);
     return rs.ok() ? *rs.value : nullptr;
   }
   std::filesystem::path dir;
@@ -489,7 +489,7 @@ TEST(StockRules, LoadWithoutErrorAndReportTheLadder) {
     GTEST_SKIP() << "no SpamAssassin rules in " << dir << " (apt-get install spamassassin)";
   }
   auto rs = RuleSet::load_dir(dir);
-  ASSERT_TRUE(rs.ok()) << errors_text(rs.errors);
+  ASSERT_TRUE(rs.ok()) << format_errors(rs.errors);
   const RuleSet& set = **rs.value;
   EngineCounts all = set.counts();
   std::map<std::string, std::size_t> reasons;
@@ -544,7 +544,7 @@ TEST(StockRules, LoadWithoutErrorAndReportTheLadder) {
     }
   }
   auto with_plugins = parse_rule_dir(dir, sa);
-  ASSERT_TRUE(with_plugins.ok()) << errors_text(with_plugins.errors);
+  ASSERT_TRUE(with_plugins.ok()) << format_errors(with_plugins.errors);
   std::size_t sa_evals = 0, sa_regex = 0;
   for (const auto& [d, n] : with_plugins.value->warning_counts()) {
     if (d.find("eval:") != std::string::npos) sa_evals += n;

@@ -1,4 +1,5 @@
 #include "rules/rule_parser.hpp"
+#include "base/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -29,21 +30,6 @@ double default_score(std::string_view name) {
   if (name.starts_with("__")) return 0.0;
   if (name.starts_with("T_")) return 0.01;
   return 1.0;
-}
-
-std::string error_text(const ConfigError& e) {
-  std::string out = e.file;
-  if (e.line > 0) out += ":" + std::to_string(e.line);
-  out += ": ";
-  if (!e.key.empty()) out += e.key + ": ";
-  out += e.what;
-  return out;
-}
-
-std::string errors_text(const std::vector<ConfigError>& errors) {
-  std::string out;
-  for (const auto& e : errors) out += error_text(e) + "\n";
-  return out;
 }
 
 std::string Warning::str() const {
@@ -93,13 +79,6 @@ bool ConditionEnv::can(std::string_view what) const {
 }
 
 namespace {
-
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 // Splits off the first whitespace-separated word.
 std::pair<std::string, std::string> split_word(std::string_view s) {
@@ -540,7 +519,7 @@ class Parser {
         }
         line = std::move(un);
       }
-      line = trim(line);
+      line = std::string(trim(line));
       if (line.empty()) continue;
       if (line.starts_with("lang") && line.size() > 4 && std::isspace(static_cast<unsigned char>(line[4]))) {
         // SpamAssassin reads `lang xx` lines only when $LANG starts with xx; under
@@ -564,7 +543,7 @@ class Parser {
         ifs.push_back({skip, lineno, key});
         if (!skip) {
           std::string err;
-          bool v = key == "ifplugin" ? opt_.env.plugins.count(trim(value)) > 0 : eval_condition(value, err);
+          bool v = key == "ifplugin" ? opt_.env.plugins.count(std::string(trim(value))) > 0 : eval_condition(value, err);
           if (!err.empty()) error(loc, key, err);
           if (!v) skip = true;
         }
@@ -853,8 +832,8 @@ class Parser {
       if (auto k = pat.rfind("[if-unset:"); k != std::string::npos && pat.back() == ']' && k > 0 &&
           std::isspace(static_cast<unsigned char>(pat[k - 1]))) {
         h.has_if_unset = true;
-        h.if_unset = trim(pat.substr(k + 10, pat.size() - k - 11));
-        pat = trim(pat.substr(0, k));
+        h.if_unset = std::string(trim(pat.substr(k + 10, pat.size() - k - 11)));
+        pat = std::string(trim(pat.substr(0, k)));
       }
       if (pat.empty()) { rule_error(loc, name, "missing regexp in header test"); return; }
       RegexSpec re;

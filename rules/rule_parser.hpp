@@ -21,9 +21,7 @@
 // modifiers, bad rule names, malformed header tests and meta expressions, unbalanced
 // if/endif, a missing include. Each prints as `file:line: rule NAME: reason`.
 //
-// The ConfigError/Result types come from filters/config_error.hpp, used header-only:
-// rules/ must not link mxgate_filters (filters links rules), so use error_text()
-// below rather than ConfigError::str().
+// ConfigError/Result come from base/config_error.hpp (printed by format_errors).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -35,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "filters/config_error.hpp"
+#include "base/config_error.hpp"
 
 namespace mxgate::rules {
 
@@ -190,11 +188,6 @@ struct ReplaceTagConfig {
   std::string start = "<", end = ">";
 };
 std::string replace_tags(const std::string& re_with_mods, const ReplaceTagConfig& cfg);
-
-// `file:line: key: what`, the same shape as ConfigError::str() (which lives in
-// mxgate_filters, a library rules/ does not link).
-std::string error_text(const ConfigError& e);
-std::string errors_text(const std::vector<ConfigError>& errors);
 
 // ---- implementation of the template ----
 template <typename Hits>

@@ -12,14 +12,14 @@ namespace {
 
 ParsedRules ok(const std::string& text, const ParseOptions& opt = {}) {
   auto r = parse_rule_text(text, "t.cf", opt);
-  EXPECT_TRUE(r.ok()) << errors_text(r.errors);
+  EXPECT_TRUE(r.ok()) << format_errors(r.errors);
   return r.ok() ? std::move(*r.value) : ParsedRules{};
 }
 
 std::string errors_of(const std::string& text) {
   auto r = parse_rule_text(text, "t.cf");
   EXPECT_FALSE(r.ok()) << "expected errors for:\n" << text;
-  return errors_text(r.errors);
+  return format_errors(r.errors);
 }
 
 const Rule& rule(const ParsedRules& p, const std::string& name) {
@@ -325,7 +325,7 @@ TEST(Files, FolderInSortedOrderWithInclude) {
   d.write("sub/inc.cf", "body INC /i/\n");
   d.write("ignored.txt", "body NOT_CF /x/\n");
   auto r = parse_rule_dir(d.path);
-  ASSERT_TRUE(r.ok()) << errors_text(r.errors);
+  ASSERT_TRUE(r.ok()) << format_errors(r.errors);
   EXPECT_DOUBLE_EQ(rule(*r.value, "A").score, 3.0);  // 20_b.cf is read after 10_a.cf
   EXPECT_TRUE(has(*r.value, "INC"));
   EXPECT_FALSE(has(*r.value, "NOT_CF"));
@@ -338,13 +338,13 @@ TEST(Files, MissingIncludeAndLoopAreErrors) {
   d.write("a.cf", "include nope.cf\n");
   auto r = parse_rule_dir(d.path);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(errors_text(r.errors), (d.path / "a.cf").string() + ":1: include: cannot read " +
+  EXPECT_EQ(format_errors(r.errors), (d.path / "a.cf").string() + ":1: include: cannot read " +
                                          (d.path / "nope.cf").string() + "\n");
   TempDir loop;
   loop.write("a.cf", "include a.cf\n");
   auto l = parse_rule_dir(loop.path);
   ASSERT_FALSE(l.ok());
-  EXPECT_NE(errors_text(l.errors).find("includes nested deeper than 20"), std::string::npos);
+  EXPECT_NE(format_errors(l.errors).find("includes nested deeper than 20"), std::string::npos);
 }
 
 // ---- error goldens ---------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "filters/content/content_filter.hpp"
 
 #include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,8 +10,8 @@
 
 #include "filters/config_node.hpp"
 #include "filters/content/content_scan.hpp"
-#include "filters/content/scan_pool.hpp"
-#include "filters/content/scan_pool_await.hpp"
+#include "base/work_pool.hpp"
+#include "base/work_pool_await.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/mime/mime.hpp"
 
@@ -85,11 +86,10 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
   std::string cache_dir = "/var/cache/mxgate";
   cfg.get("cache_dir", cache_dir);
   cfg.get_size("inline_scan_bytes", c->inline_scan_bytes, 0, std::size_t{1} << 30);
-  std::uint64_t threads = 0, queue = c->scan_queue;
-  cfg.get_uint("scan_threads", threads, 0, 256);
-  cfg.get_uint("scan_queue", queue, 1, 100000);
-  c->scan_threads = static_cast<std::size_t>(threads);
-  c->scan_queue = static_cast<std::size_t>(queue);
+  for (const char* moved : {"scan_threads", "scan_queue"})
+    if (cfg.has(moved) && cfg.node(moved).IsDefined())  // node(): known, so not also "unknown key"
+      cfg.error(moved, std::string("moved to the top-level work_pool section (work_pool.") +
+                           (moved[5] == 't' ? "threads" : "queue") + "), shared with MIME parsing and the quarantine");
   cfg.get_reply("busy_reply", c->busy_reply);
   if (c->busy_reply.klass() != 4) cfg.error("busy_reply", "must be a 4xx reply (the sender retries)");
   cfg.get_size("max_body_part_bytes", c->limits.max_body_part_bytes, 1024, std::size_t{1} << 30);
@@ -162,7 +162,7 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
                "{} in {:.2f}s",
                c->rules->rules().size(), counts.total(), counts.by_engine[0], counts.by_engine[1], counts.by_engine[2],
                counts.by_engine[3], counts.by_engine[4], rules::source_name(c->report.source), c->report.seconds);
-  c->pool = shared_scan_pool(c->scan_threads, c->scan_queue);
+  c->pool = current_work_pool();
   return std::make_shared<ContentFilter>(std::move(c));
 }
 

@@ -11,11 +11,9 @@
 //   cache_dir: /var/cache/mxgate   compiled Hyperscan databases kept here between
 //                               runs ("" for none); see rules/rule_cache.cpp
 //   inline_scan_bytes: 256k     messages up to this size are scanned on the
-//                               session's own thread; larger ones on the scan pool
-//   scan_threads: 0             scan pool threads (0: one per core; restart to change)
-//   scan_queue: 256             large messages waiting for the pool at most; beyond
-//                               that, busy_reply (restart to change)
-//   busy_reply: 451 4.3.2 ...   the answer when the pool queue is full
+//                               session's own thread; larger ones on the process's
+//                               work pool (work_pool.threads, work_pool.queue)
+//   busy_reply: 451 4.3.2 ...   the answer when the pool's queue is full
 //   max_body_part_bytes: 50000, max_rawbody_part_bytes: 500000, max_full_bytes: 32M,
 //   max_urls: 1000              how much of each text the rules read (scan_texts.hpp)
 //
@@ -35,7 +33,7 @@
 namespace mxgate {
 
 class ConfigMap;
-class ScanPool;
+class WorkPool;
 
 struct ContentConfig {
   rules::RuleSetPtr rules;
@@ -43,10 +41,8 @@ struct ContentConfig {
   rules::CompileReport report;
   ScanLimits limits;
   std::size_t inline_scan_bytes = 256 * 1024;
-  std::size_t scan_threads = 0;
-  std::size_t scan_queue = 256;
   SmtpReply busy_reply{451, "4.3.2", "Content scanner busy, try again later"};
-  std::shared_ptr<ScanPool> pool;      // null: scan everything inline (tests, check)
+  std::shared_ptr<WorkPool> pool;      // the process's, if a config made one; null: all inline
 };
 
 class ContentFilter final : public Filter {

@@ -20,7 +20,7 @@
 
 #include "filters/config_node.hpp"
 #include "filters/content/content_scan.hpp"
-#include "filters/content/scan_pool.hpp"
+#include "base/work_pool.hpp"
 #include "filters/content/scan_texts.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/mime/mime_filter.hpp"
@@ -41,10 +41,10 @@ Message crlf(std::string_view text) {
 
 rules::RuleSetPtr compile(const std::string& text) {
   auto parsed = rules::parse_rule_text(text, "t.cf");
-  EXPECT_TRUE(parsed.ok()) << rules::errors_text(parsed.errors);
+  EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
   if (!parsed.ok()) return nullptr;
   auto rs = rules::RuleSet::compile(std::move(*parsed.value));
-  EXPECT_TRUE(rs.ok()) << rules::errors_text(rs.errors);
+  EXPECT_TRUE(rs.ok()) << format_errors(rs.errors);
   return rs.ok() ? *rs.value : nullptr;
 }
 
@@ -348,6 +348,8 @@ Verdict run_hook(ContentFilter& f, const Envelope& env, const Message& msg) {
 }
 
 TEST(ContentFilter, LargeMessagesScanOnThePoolWithTheSameResult) {
+  // The process's work pool, as loading a server config makes it (work_pool.*).
+  auto pool = process_work_pool(0, 256);
   TempDir d;
   d.write("r/a.cf", "body NEEDLE /needle in a haystack/\nrawbody TAIL /tail marker/\n");
   std::vector<ConfigError> errs;
@@ -355,6 +357,7 @@ TEST(ContentFilter, LargeMessagesScanOnThePoolWithTheSameResult) {
   auto pool_f = make("rules: [r]\ncache_dir: ''\ninline_scan_bytes: 0\n", (d.path / "m.yaml").string(), errs);
   ASSERT_TRUE(errs.empty()) << format_errors(errs);
   ASSERT_TRUE(inline_f && pool_f);
+  ASSERT_EQ(pool_f->config().pool, pool);
   std::string body = "Subject: s\n\n";
   for (int i = 0; i < 2000; ++i) body += "filler line " + std::to_string(i) + "\n";
   body += "a needle in a haystack\n\ntail marker\n";
@@ -379,7 +382,7 @@ TEST(ContentFilter, AFullQueueIsATempfailNotAnEndlessWait) {
   auto cfg = std::make_shared<ContentConfig>();
   cfg->rules = compile("body NEEDLE /needle/\n");
   cfg->inline_scan_bytes = 0;
-  cfg->pool = std::make_shared<ScanPool>(1, 1);
+  cfg->pool = std::make_shared<WorkPool>(1, 1);
   std::promise<void> release;
   std::shared_future<void> gate = release.get_future().share();
   std::promise<void> started;
@@ -417,8 +420,8 @@ TEST(ContentFilter, ReusesTheMimeFiltersView) {
 }
 
 TEST(MimeFilterOffload, LargeMessagesParseOnThePoolAndLeaveTheViewForContent) {
-  auto pool = shared_scan_pool(1, 4);  // what a content filter's config creates
-  ASSERT_EQ(current_scan_pool(), pool);
+  auto pool = process_work_pool(1, 4);  // what a content filter's config creates
+  ASSERT_EQ(current_work_pool(), pool);
   auto mcfg = std::make_shared<MimeConfig>();
   mcfg->inline_parse_bytes = 0;  // everything counts as large
   MimeFilter mime(mcfg);
@@ -451,10 +454,10 @@ TEST(MimeFilterOffload, LargeMessagesParseOnThePoolAndLeaveTheViewForContent) {
 TEST(BuiltinRules, LoadWithoutErrorsOrWarningsAllOnHyperscan) {
   ASSERT_FALSE(builtin_rule_files().empty());
   auto parsed = rules::parse_rule_texts(builtin_rule_files());
-  ASSERT_TRUE(parsed.ok()) << rules::errors_text(parsed.errors);
+  ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
   for (const auto& w : parsed.value->warnings) ADD_FAILURE() << w.str();
   auto rs = rules::RuleSet::compile(std::move(*parsed.value));
-  ASSERT_TRUE(rs.ok()) << rules::errors_text(rs.errors);
+  ASSERT_TRUE(rs.ok()) << format_errors(rs.errors);
   auto counts = (*rs.value)->counts();
   EXPECT_EQ(counts.by_engine[0], counts.total()) << rules::lint_report(**rs.value);
   std::size_t scored = 0;

@@ -1,4 +1,5 @@
 #include "filters/content/scan_texts.hpp"
+#include "base/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,17 +9,6 @@ namespace {
 
 bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  while (!s.empty() && is_space(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && is_space(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Cuts at most `max` bytes, backing off to a UTF-8 character boundary.
 std::string_view cap(std::string_view s, std::size_t max) {
@@ -112,7 +102,7 @@ std::string first_address(std::string_view v) {
   std::size_t lt = v.find('<');
   if (lt != std::string_view::npos) {
     std::size_t gt = v.find('>', lt);
-    return trim(v.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
+    return std::string(trim(v.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1)));
   }
   // Drop (comments), take the first word with an '@' (or the first word).
   std::string plain;
@@ -140,11 +130,11 @@ std::string first_display_name(std::string_view v) {
   std::size_t lt = v.find('<');
   std::string name;
   if (lt != std::string_view::npos) {
-    name = trim(v.substr(0, lt));
+    name = std::string(trim(v.substr(0, lt)));
   } else {
     std::size_t open = v.find('('), close = v.rfind(')');
     if (open != std::string_view::npos && close != std::string_view::npos && close > open)
-      name = trim(v.substr(open + 1, close - open - 1));
+      name = std::string(trim(v.substr(open + 1, close - open - 1)));
   }
   if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
   return name;

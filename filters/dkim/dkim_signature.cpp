@@ -1,4 +1,5 @@
 #include "filters/dkim/dkim_signature.hpp"
+#include "base/text.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -9,31 +10,26 @@
 namespace mxgate {
 namespace {
 
-bool is_wsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 std::string_view trim_fws(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_fws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_fws(s.back())) s.remove_suffix(1);
   return s;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string strip_ws(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s)
-    if (!is_wsp(c)) out += c;
+    if (!is_fws(c)) out += c;
   return out;
 }
 
 bool has_ws(std::string_view s) {
   for (char c : s)
-    if (is_wsp(c)) return true;
+    if (is_fws(c)) return true;
   return false;
 }
 
@@ -174,7 +170,7 @@ std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_vie
       for (char c : value) {
         unsigned char u = static_cast<unsigned char>(c);
         // VALCHAR is %x21-3A / %x3C-7E; FWS only between value characters.
-        if (!is_wsp(c) && (u < 0x21 || u > 0x7e))
+        if (!is_fws(c) && (u < 0x21 || u > 0x7e))
           return fail("invalid character in value of " + std::string(name) + "=");
       }
       if (!tags.emplace(std::string(name), std::string(value)).second)

@@ -45,7 +45,7 @@
 #include "filters/auth/auth_results.hpp"
 #include "filters/message.hpp"
 #include "filters/smtp_reply.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "filters/dmarc/dmarc.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 
@@ -96,19 +97,7 @@ const char* dmarc_policy_name(DmarcPolicy p) {
 
 namespace {
 
-bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view trim_wsp(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // tag-name = ALPHA *(ALPHA / DIGIT / "_")  (RFC 6376 3.2, which RFC 7489 6.4 uses)
 bool valid_tag_name(std::string_view n) {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "filters/dns/dns_message.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

@@ -24,7 +24,7 @@
 
 #include "filters/dns/dns_message.hpp"
 #include "filters/dns/lookup.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

@@ -6,7 +6,7 @@
 #pragma once
 #include <string>
 
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "filters/mime/mime_text.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 
@@ -85,15 +86,7 @@ struct OptionsFree {
   void operator()(GMimeParserOptions* o) const { g_mime_parser_options_free(o); }
 };
 
-std::string lower_trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r' || s[b] == '\n')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n')) --e;
-  std::string out(s.substr(b, e - b));
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
+std::string lower_trim(std::string_view s) { return lower(trim(s)); }
 
 std::string without_nul(std::string_view s) {
   std::string out;

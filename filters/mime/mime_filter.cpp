@@ -1,7 +1,7 @@
 #include "filters/mime/mime_filter.hpp"
 
 #include "filters/config_node.hpp"
-#include "filters/content/scan_pool_await.hpp"
+#include "base/work_pool_await.hpp"
 #include "filters/filter_state.hpp"
 
 namespace mxgate {
@@ -22,7 +22,7 @@ Verdict MimeFilter::check(const Message& msg) const { return symbols_for(parse_m
 
 Task<Verdict> MimeFilter::on_end_of_data(const Envelope& env, const Message& msg) {
   std::shared_ptr<const MimeView> view;
-  std::shared_ptr<ScanPool> pool = msg.size() > cfg_->inline_parse_bytes ? current_scan_pool() : nullptr;
+  std::shared_ptr<WorkPool> pool = msg.size() > cfg_->inline_parse_bytes ? current_work_pool() : nullptr;
   if (pool) {
     // A large message: parsed off the session's thread. msg lives in this frame.
     auto cfg = cfg_;

@@ -20,6 +20,7 @@
 
 #include "filters/dns/resolver.hpp"
 #include "filters/dns/reverse.hpp"
+#include "base/text.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
@@ -77,11 +78,6 @@ bool covers(const Ip& client, const std::string& record, unsigned bits) {
 std::string reverse_name(const Ip& ip) { return reverse_lookup_name(ip.text); }
 
 // ------------------------------------------------------------------ names
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }

@@ -23,7 +23,7 @@
 #include <string>
 
 #include "filters/auth/auth_results.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
 
 namespace mxgate {
 

@@ -925,7 +925,7 @@ int main(int argc, char** argv) {
     auto cold = RuleSet::load_dir(args.rules, {}, copt, &rep);
     double cold_s = since(t0);
     if (!cold.ok()) {
-      std::cerr << errors_text(cold.errors) << "\n";
+      std::cerr << format_errors(cold.errors) << "\n";
       return 1;
     }
     std::cout << fmt("cold compile (RuleSet::load_dir: parse + every engine, %u threads): %.1f s (%s; compile() %.1f s)\n",
@@ -939,7 +939,7 @@ int main(int argc, char** argv) {
     auto warm = RuleSet::load_dir(args.rules, {}, copt, &rep);
     double warm_s = since(t0);
     if (!warm.ok()) {
-      std::cerr << errors_text(warm.errors) << "\n";
+      std::cerr << format_errors(warm.errors) << "\n";
       return 1;
     }
     rs = *warm.value;

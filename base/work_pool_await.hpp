@@ -1,6 +1,6 @@
-// on_pool: run a function on the ScanPool from a coroutine, without holding the
-// coroutine's thread. Included only by the filters that offload work (content,
-// mime): it pulls in Asio's async machinery.
+// on_pool: run a function on the WorkPool from a coroutine, without holding the
+// coroutine's thread. Included only where work is offloaded (content, mime, the
+// quarantine store): it pulls in Asio's async machinery.
 #pragma once
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -12,8 +12,8 @@
 #include <memory>
 #include <optional>
 
-#include "filters/content/scan_pool.hpp"
-#include "filters/task.hpp"
+#include "base/task.hpp"
+#include "base/work_pool.hpp"
 
 namespace mxgate {
 
@@ -22,7 +22,7 @@ namespace mxgate {
 // in the coroutine. `fn` by reference: the caller's frame holds it until we resume
 // it (g++ 12 destroys some by-value coroutine parameters twice).
 template <typename T>
-Task<std::optional<T>> on_pool(ScanPool& pool, const std::function<T()>& fn) {
+Task<std::optional<T>> on_pool(WorkPool& pool, const std::function<T()>& fn) {
   namespace asio = boost::asio;
   using Sig = void(std::exception_ptr, std::optional<T>);
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, Sig>(

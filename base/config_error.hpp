@@ -1,5 +1,5 @@
-// ConfigError and Result<T>: how loading config (and, later, rule files) reports
-// what is wrong. Loading never stops at the first problem: it returns every error it
+// ConfigError and Result<T>: how loading config and rule files reports what is
+// wrong, for every layer (base/ is below rules/). Loading never stops at the first problem: it returns every error it
 // found, each naming the file, line and key, printed as
 //   samples/mxgate.yaml:12: smtp.max_recipients: must be between 1 and 100000 (got 0)
 #pragma once

@@ -1,15 +1,15 @@
-#include "filters/content/scan_pool.hpp"
+#include "base/work_pool.hpp"
 
 #include <spdlog/spdlog.h>
 
 namespace mxgate {
 
-ScanPool::ScanPool(std::size_t threads, std::size_t max_queued) : max_queued_(max_queued) {
+WorkPool::WorkPool(std::size_t threads, std::size_t max_queued) : max_queued_(max_queued) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
-ScanPool::~ScanPool() {
+WorkPool::~WorkPool() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -19,7 +19,7 @@ ScanPool::~ScanPool() {
   for (auto& t : threads_) t.join();
 }
 
-bool ScanPool::try_submit(std::function<void()> job) {
+bool WorkPool::try_submit(std::function<void()> job) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= max_queued_) return false;
@@ -29,12 +29,12 @@ bool ScanPool::try_submit(std::function<void()> job) {
   return true;
 }
 
-void ScanPool::quiesce() {
+void WorkPool::quiesce() {
   std::unique_lock lock(mu_);
   idle_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
 }
 
-void ScanPool::run() {
+void WorkPool::run() {
   std::unique_lock lock(mu_);
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -43,7 +43,7 @@ void ScanPool::run() {
     queue_.pop_front();
     ++running_;
     lock.unlock();
-    job();  // jobs catch their own exceptions (content_filter.cpp)
+    job();  // jobs catch their own exceptions (on_pool in work_pool_await.hpp)
     job = nullptr;
     lock.lock();
     --running_;
@@ -53,27 +53,27 @@ void ScanPool::run() {
 
 namespace {
 std::mutex g_pool_mu;
-std::shared_ptr<ScanPool> g_pool;
+std::shared_ptr<WorkPool> g_pool;
 }  // namespace
 
-std::shared_ptr<ScanPool> shared_scan_pool(std::size_t threads, std::size_t max_queued) {
+std::shared_ptr<WorkPool> process_work_pool(std::size_t threads, std::size_t max_queued) {
   std::lock_guard lock(g_pool_mu);
   if (!g_pool) {
-    g_pool = std::make_shared<ScanPool>(threads, max_queued);
+    g_pool = std::make_shared<WorkPool>(threads, max_queued);
   } else if ((threads != 0 && threads != g_pool->threads()) || max_queued != g_pool->max_queued()) {
-    spdlog::warn("content: scan_threads and scan_queue change only on restart (running: {} threads, queue {})",
+    spdlog::warn("work_pool.threads and work_pool.queue change only on restart (running: {} threads, queue {})",
                  g_pool->threads(), g_pool->max_queued());
   }
   return g_pool;
 }
 
-std::shared_ptr<ScanPool> current_scan_pool() {
+std::shared_ptr<WorkPool> current_work_pool() {
   std::lock_guard lock(g_pool_mu);
   return g_pool;
 }
 
-void quiesce_scan_pool() {
-  std::shared_ptr<ScanPool> p;
+void quiesce_work_pool() {
+  std::shared_ptr<WorkPool> p;
   {
     std::lock_guard lock(g_pool_mu);
     p = g_pool;
