@@ -3,6 +3,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <clocale>
 #include <future>
 
 #include "base/address.hpp"
@@ -15,6 +16,12 @@ namespace mxgate {
 namespace {
 
 TEST(Text, AsciiOnlyWhateverTheLocale) {
+  // Under a Latin-1 locale std::tolower would fold 0xDC to 0xFC; ours never does.
+  if (std::setlocale(LC_CTYPE, "de_DE.ISO-8859-1") || std::setlocale(LC_CTYPE, "en_US.ISO-8859-1")) {
+    EXPECT_EQ(lower("\xDC"), "\xDC");
+    EXPECT_FALSE(iequals("\xDC", "\xFC"));
+    std::setlocale(LC_CTYPE, "C");
+  }
   EXPECT_EQ(lower("MiXeD-Case.EXAMPLE"), "mixed-case.example");
   EXPECT_EQ(upper("ehlo mx.example"), "EHLO MX.EXAMPLE");
   // 8-bit bytes pass through (UTF-8 domains, Latin-1 headers).

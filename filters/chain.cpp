@@ -82,19 +82,24 @@ Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> 
     }
     if (!race->done || race->error) {
       // Never guess: a filter that cannot answer makes the stage fail temporarily.
+      // A timeout and a throw are counted apart: the first is load or a slow DNS, the
+      // second a bug to fix.
       if (!race->done) {
         race->overdue = true;
         ++*overdue_;
         spdlog::warn("filter {} timed out at {} after {}ms", f->name(), stage_name(stage),
                      timeout_.count());
+        out.timed_out.emplace_back(f->name());
       } else {
         try {
           std::rethrow_exception(race->error);
         } catch (const std::exception& e) {
           spdlog::error("filter {} failed at {}: {}", f->name(), stage_name(stage), e.what());
+        } catch (...) {
+          spdlog::error("filter {} failed at {}: a non-standard exception", f->name(), stage_name(stage));
         }
+        out.failed.emplace_back(f->name());
       }
-      out.timed_out.emplace_back(f->name());
       out.action = Action::Tempfail;
       out.reply = kFilterTimeoutReply;
       out.decided_by = f->name();

@@ -18,6 +18,7 @@ struct ChainResult {
   std::vector<HeaderField> add_headers;  // likewise
   std::string decided_by;                // the filter whose verdict ended the stage
   std::vector<std::string> timed_out;    // filters that hit the timeout
+  std::vector<std::string> failed;       // filters whose hook threw (a bug in the filter)
 };
 
 class FilterChain {

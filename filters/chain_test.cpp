@@ -103,6 +103,7 @@ TEST(FilterChain, SlowFilterBecomesTempfail) {
   ASSERT_TRUE(r.reply);
   EXPECT_EQ(r.reply->wire(), "451 4.3.0 Temporary filter failure, try again later\r\n");
   EXPECT_EQ(r.timed_out, std::vector<std::string>{"slow"});
+  EXPECT_TRUE(r.failed.empty());
   EXPECT_EQ(after->calls, 0);
   // ioc.run() also waits for the abandoned hook to finish; it must not crash.
   EXPECT_GE(std::chrono::steady_clock::now() - start, 100ms);
@@ -135,6 +136,26 @@ TEST(FilterChain, ThrowingFilterBecomesTempfail) {
   auto r = run_rcpt(chain);
   EXPECT_EQ(r.action, Action::Tempfail);
   EXPECT_EQ(r.decided_by, "bad");
+  // Counted apart from a timeout: a throw is a bug, a timeout is load.
+  EXPECT_EQ(r.failed, std::vector<std::string>{"bad"});
+  EXPECT_TRUE(r.timed_out.empty());
+}
+
+// Something that is not a std::exception is caught as well (it must not escape the
+// chain and end the session).
+struct ThrowsInt final : Filter {
+  const char* name() const override { return "ints"; }
+  Task<Verdict> on_rcpt_to(const Envelope&, const Mailbox&) override {
+    throw 42;
+    co_return Verdict::next();
+  }
+};
+
+TEST(FilterChain, ANonStandardThrowIsCaughtToo) {
+  FilterChain chain({std::make_shared<ThrowsInt>()}, 1s);
+  auto r = run_rcpt(chain);
+  EXPECT_EQ(r.action, Action::Tempfail);
+  EXPECT_EQ(r.failed, std::vector<std::string>{"ints"});
 }
 
 TEST(Verdict, FactoriesCheckReplyClass) {

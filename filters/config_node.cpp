@@ -256,6 +256,10 @@ void ConfigMap::get_duration(const std::string& key, std::chrono::milliseconds& 
 
 void ConfigMap::get_enum(const std::string& key, std::string& out,
                          std::initializer_list<const char*> allowed) {
+  get_enum(key, out, std::vector<const char*>(allowed));
+}
+
+void ConfigMap::get_enum(const std::string& key, std::string& out, const std::vector<const char*>& allowed) {
   YAML::Node n = node(key);
   if (!n.IsDefined() || n.IsNull()) return;
   auto s = scalar(*this, n, key, "a word");

@@ -48,6 +48,21 @@ class ConfigMap {
     out = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(ms);
   }
   void get_enum(const std::string& key, std::string& out, std::initializer_list<const char*> allowed);
+  void get_enum(const std::string& key, std::string& out, const std::vector<const char*>& allowed);
+  // A word from a fixed list, kept as the enum value it names, so no mode is a
+  // string compared at run time. `out` holds the default.
+  template <typename E>
+  void get_mode(const std::string& key, E& out, std::initializer_list<std::pair<const char*, E>> names) {
+    std::vector<const char*> words;
+    std::string got;
+    for (const auto& [w, v] : names) {
+      words.push_back(w);
+      if (v == out) got = w;
+    }
+    get_enum(key, got, words);
+    for (const auto& [w, v] : names)
+      if (got == w) out = v;
+  }
   // "550 5.7.1 Text": code, enhanced code of the same class, text.
   void get_reply(const std::string& key, SmtpReply& out);
   // `scores: { SYMBOL: n }`: overrides entries of `out`, which holds every symbol the

@@ -60,4 +60,22 @@ Outcome finish(const OutcomeSettings& s, const ChainResult& end_of_data, const E
   return out;
 }
 
+QuarantineRecord quarantine_record(const Envelope& env, const Outcome& out, const Message& msg) {
+  QuarantineRecord rec;
+  rec.txn = env.txn_id;
+  rec.client_ip = env.client.ip;
+  rec.helo = env.client.helo;
+  rec.mail_from = env.mail_from ? env.mail_from->address : std::string();
+  for (const auto& r : env.rcpts) rec.rcpts.push_back(r.address);
+  rec.header_from = out.log.header_from;
+  rec.subject = out.log.subject;
+  rec.message_id = out.log.message_id;
+  rec.size = msg.size();
+  rec.score = out.decision.score;
+  rec.symbols = out.decision.symbols;
+  rec.auth_results = out.log.authentication_results;
+  rec.rule = out.decision.reason;
+  return rec;
+}
+
 }  // namespace mxgate

@@ -24,6 +24,7 @@
 #include "filters/envelope.hpp"
 #include "filters/message.hpp"
 #include "policy/policy.hpp"
+#include "policy/quarantine.hpp"
 #include "policy/tagging.hpp"
 
 namespace mxgate {
@@ -68,5 +69,9 @@ MessageFacts message_facts(const Envelope& env, const AuthResults* auth, const M
 // connect and HELO included.
 Outcome finish(const OutcomeSettings& s, const ChainResult& end_of_data, const Evidence& earlier,
                const MessageFacts& facts, const Message& msg);
+
+// The quarantine's index record for a message the outcome holds (the id and time are
+// the store's to give).
+QuarantineRecord quarantine_record(const Envelope& env, const Outcome& out, const Message& msg);
 
 }  // namespace mxgate

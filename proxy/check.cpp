@@ -11,6 +11,7 @@
 #include "filters/auth/auth_results.hpp"
 #include "filters/filter_state.hpp"
 #include "policy/outcome.hpp"
+#include "proxy/data_reader.hpp"
 #include "proxy/json.hpp"
 
 namespace mxgate {
@@ -150,6 +151,12 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   env->state->dns.reset();
   resolver.reset();
   const AuthResults& auth = env->state->auth;
+  // What the DATA reader would have counted, before the end-of-data filters.
+  const std::size_t long_lines = denied || run.refused_early ? 0 : count_long_lines(msg->data(), cfg->limits.max_line_length);
+  if (auto s = long_lines_symbol(long_lines, cfg->limits.max_line_length)) {
+    run.earlier.symbols.push_back(*s);
+    run.symbols.insert(run.symbols.end() - static_cast<std::ptrdiff_t>(run.chain.symbols.size()), *s);
+  }
   // The server's own end-of-data outcome (policy/outcome.hpp), or a refusal before it.
   Outcome out;
   std::vector<Symbol> symbols = run.symbols;

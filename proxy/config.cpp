@@ -71,10 +71,9 @@ void read_smtp(ConfigMap& m, Config& c) {
   v = l.max_connections_per_ip; m.get_uint("max_connections_per_ip", v, 1, 1'000'000);
   l.max_connections_per_ip = v;
   m.get_size("max_buffered_bytes", l.max_buffered_bytes, 1024 * 1024, std::size_t{1} << 40);
-  m.get_enum("bare_line_endings", c.bare_line_endings, {"reject", "normalize"});
-  std::string long_lines = c.reject_long_lines ? "reject" : "accept";
-  m.get_enum("long_lines", long_lines, {"accept", "reject"});
-  c.reject_long_lines = long_lines == "reject";
+  m.get_mode("bare_line_endings", c.bare_line_endings,
+             {{"reject", BareLineEndings::Reject}, {"normalize", BareLineEndings::Normalize}});
+  m.get_mode("long_lines", c.reject_long_lines, {{"accept", false}, {"reject", true}});
   m.get("peername_lookup", c.peername_lookup);
   std::vector<std::string> nets;
   m.get("xclient_trusted", nets);
@@ -101,18 +100,22 @@ void read_downstream(ConfigMap& m, Config& c) {
   // end of data downstream must fit well inside that, or the sender retries while
   // the MX delivers, and the message arrives twice.
   m.get_duration("data_timeout", d.data_timeout, kMinTimeout, std::chrono::milliseconds(540'000));
-  m.get_enum("tls", d.tls, {"off", "opportunistic", "required"});
+  m.get_mode("tls", d.tls,
+             {{"off", DownstreamTls::Off}, {"opportunistic", DownstreamTls::Opportunistic},
+              {"required", DownstreamTls::Required}});
   m.get("tls_verify", d.tls_verify);
   m.get("tls_ca_file", d.tls_ca_file);
   m.get("tls_server_name", d.tls_server_name);
   m.get("helo_name", d.helo_name);
-  m.get_enum("forward_client", d.forward_client, {"auto", "xforward", "xclient", "off"});
+  m.get_mode("forward_client", d.forward_client,
+             {{"auto", ForwardClient::Auto}, {"xforward", ForwardClient::Xforward},
+              {"xclient", ForwardClient::Xclient}, {"off", ForwardClient::Off}});
   std::uint64_t maxc = c.limits.max_downstream_connections;
   m.get_uint("max_connections", maxc, 0, 1'000'000);
   c.limits.max_downstream_connections = maxc;
   if (!d.helo_name.empty() && !valid_hostname(d.helo_name))
     m.error("helo_name", "\"" + d.helo_name + "\" is not a valid host name");
-  if (d.tls_verify && d.tls == "off") m.error("tls_verify", "needs downstream.tls other than off");
+  if (d.tls_verify && d.tls == DownstreamTls::Off) m.error("tls_verify", "needs downstream.tls other than off");
   if (!d.tls_ca_file.empty() && access(d.tls_ca_file.c_str(), R_OK) != 0)
     m.error("tls_ca_file", "cannot read " + d.tls_ca_file);
 }
@@ -120,7 +123,7 @@ void read_downstream(ConfigMap& m, Config& c) {
 void read_tls(ConfigMap& m, Config& c) {
   m.get("cert_file", c.tls.cert_file);
   m.get("key_file", c.tls.key_file);
-  m.get_enum("min_version", c.tls.min_version, {"1.2", "1.3"});
+  m.get_mode("min_version", c.tls.min_version, {{"1.2", TlsVersion::V1_2}, {"1.3", TlsVersion::V1_3}});
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     m.error(c.tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
 }
@@ -217,7 +220,7 @@ Result<ConfigPtr> build(const YAML::Node& root, const std::string& file, bool wi
     c->server_tls = make_server_tls(c->tls, &why, &key);
     if (!c->server_tls) errs.push_back({file, line_of("tls", key), "tls." + key, why});
   }
-  if (c->downstream.tls != "off") {
+  if (c->downstream.tls != DownstreamTls::Off) {
     std::string why, key;
     c->client_tls = make_client_tls(c->downstream, &why, &key);
     if (!c->client_tls) errs.push_back({file, line_of("downstream", key), "downstream." + key, why});

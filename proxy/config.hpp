@@ -29,23 +29,28 @@ struct Endpoint {
   std::string str() const;
 };
 
+enum class DownstreamTls { Off, Opportunistic, Required };
+enum class ForwardClient { Auto, Xforward, Xclient, Off };
+enum class TlsVersion { V1_2, V1_3 };
+enum class BareLineEndings { Reject, Normalize };
+
 struct DownstreamConfig {
   Endpoint address{"127.0.0.1", 2526};                 // downstream.address
   std::chrono::milliseconds connect_timeout{30s};      // downstream.connect_timeout
   std::chrono::milliseconds command_timeout{300s};     // downstream.command_timeout
   std::chrono::milliseconds data_timeout{180s};        // downstream.data_timeout (DATA to final reply)
-  std::string tls = "opportunistic";                   // downstream.tls: off|opportunistic|required
+  DownstreamTls tls = DownstreamTls::Opportunistic;    // downstream.tls: off|opportunistic|required
   bool tls_verify = false;                             // downstream.tls_verify
   std::string tls_ca_file;                             // downstream.tls_ca_file
   std::string tls_server_name;                         // downstream.tls_server_name
   std::string helo_name;                               // downstream.helo_name (default: hostname)
-  std::string forward_client = "auto";                 // downstream.forward_client: auto|xforward|xclient|off
+  ForwardClient forward_client = ForwardClient::Auto;  // downstream.forward_client: auto|xforward|xclient|off
 };
 
 struct InboundTlsConfig {
   std::string cert_file;                               // tls.cert_file
   std::string key_file;                                // tls.key_file
-  std::string min_version = "1.2";                     // tls.min_version: 1.2|1.3
+  TlsVersion min_version = TlsVersion::V1_2;           // tls.min_version: 1.2|1.3
   bool enabled() const { return !cert_file.empty(); }
 };
 
@@ -64,7 +69,7 @@ struct Config {
   std::string banner = "ESMTP mxgate";                 // smtp.banner
   std::size_t workers = 0;                             // workers (0: one per core)
   Limits limits;                                       // smtp.*
-  std::string bare_line_endings = "reject";            // smtp.bare_line_endings: reject|normalize
+  BareLineEndings bare_line_endings = BareLineEndings::Reject;  // smtp.bare_line_endings: reject|normalize
   bool reject_long_lines = false;                      // smtp.long_lines: accept|reject
   std::vector<Cidr> xclient_trusted;                   // smtp.xclient_trusted
   bool peername_lookup = true;                         // smtp.peername_lookup: verified client name

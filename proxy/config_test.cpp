@@ -27,8 +27,8 @@ TEST(Config, EmptyFileGivesDefaults) {
   const Config& c = **r.value;
   EXPECT_EQ(c.limits.max_message_bytes, 25u * 1024 * 1024);
   EXPECT_EQ(c.limits.max_recipients, 1000u);
-  EXPECT_EQ(c.bare_line_endings, "reject");
-  EXPECT_EQ(c.downstream.tls, "opportunistic");
+  EXPECT_EQ(c.bare_line_endings, BareLineEndings::Reject);
+  EXPECT_EQ(c.downstream.tls, DownstreamTls::Opportunistic);
   EXPECT_TRUE(c.chain->empty());
   EXPECT_EQ(c.downstream.helo_name, c.hostname);
 }
@@ -81,13 +81,18 @@ TEST(Config, DnsSection) {
 }
 
 TEST(Config, WorkPoolSection) {
+  const bool first_load = !current_work_pool();  // ctest runs each test in a process of its own
   auto r = load_config_text("work_pool: {threads: 2, queue: 64}\nsmtp: {long_lines: reject}\n", "w.yaml");
   ASSERT_TRUE(r.ok()) << format_errors(r.errors);
   const Config& c = **r.value;
   EXPECT_EQ(c.work_pool_threads, 2u);
   EXPECT_EQ(c.work_pool_queue, 64u);
   ASSERT_TRUE(c.work_pool);
-  EXPECT_EQ(c.work_pool, current_work_pool());
+  // The first load in a process makes the pool, at the configured size.
+  if (first_load) {
+    EXPECT_EQ(c.work_pool->threads(), 2u);
+    EXPECT_EQ(c.work_pool->max_queued(), 64u);
+  }
   EXPECT_TRUE(c.reject_long_lines);
   EXPECT_FALSE((*load_config_text("", "e.yaml").value)->reject_long_lines);  // accept by default
   auto bad = load_config_text("work_pool:\n  threads: 300\n  queue: 0\n", "b.yaml");

@@ -1,6 +1,9 @@
 #include "proxy/data_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
+
+#include "proxy/stream.hpp"
 
 namespace mxgate {
 
@@ -127,6 +130,60 @@ std::size_t DataReader::feed(std::string_view in) {
   std::size_t used = static_cast<std::size_t>(p - in.data());
   raw_bytes_ += used;
   return used;
+}
+
+void BufferCharge::update(DataReader& r) {
+  using P = DataReader::Problem;
+  // A size limit or the budget itself: nothing more is being kept.
+  if (r.problem() == P::NoMemory || r.problem() == P::TooBig) return;
+  const std::size_t held = std::min(r.content_bytes(), max_message_);
+  if (held <= held_) return;
+  const std::size_t delta = held - held_;
+  held_ = held;
+  if (total_.fetch_add(delta) + delta > max_total_) {
+    r.abandon();
+    total_ -= held_;
+    held_ = 0;
+  }
+}
+
+Task<DataEnd> read_data(Stream& stream, std::string& pending, DataReader& reader, std::chrono::milliseconds timeout,
+                        const std::function<void(DataReader&)>& progress) {
+  std::size_t used = reader.feed(pending);
+  pending.erase(0, used);
+  progress(reader);
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::string chunk;
+  while (!reader.done()) {
+    chunk.resize(kChunk);
+    boost::system::error_code ec;
+    stream.arm(timeout);
+    std::size_t n = co_await stream.read_some(chunk.data(), kChunk, ec);
+    stream.disarm();
+    if (ec) co_return stream.timed_out() ? DataEnd::TimedOut : DataEnd::Failed;
+    std::string_view got(chunk.data(), n);
+    used = reader.feed(got);
+    progress(reader);
+    if (used < n) pending.append(got.substr(used));  // pipelined commands after the end
+  }
+  co_return DataEnd::Done;
+}
+
+std::size_t count_long_lines(std::string_view content, std::size_t max_line_length) {
+  std::size_t count = 0, start = 0;
+  while (start < content.size()) {
+    std::size_t eol = content.find("\r\n", start);
+    std::size_t len = (eol == std::string_view::npos ? content.size() : eol) - start;
+    if (len + 2 > max_line_length) ++count;
+    if (eol == std::string_view::npos) break;
+    start = eol + 2;
+  }
+  return count;
+}
+
+std::optional<Symbol> long_lines_symbol(std::size_t count, std::size_t max_line_length) {
+  if (!count) return std::nullopt;
+  return Symbol{"LONG_LINES", 0.0, std::to_string(count) + " over " + std::to_string(max_line_length)};
 }
 
 bool DotStuffer::next(std::string& out, std::size_t max) {

@@ -18,9 +18,16 @@
 // refusing is configured (smtp.long_lines: reject). Header and message size limits
 // bound it either way.
 #pragma once
+#include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "base/task.hpp"
+#include "filters/verdict.hpp"
 
 namespace mxgate {
 
@@ -80,6 +87,44 @@ class DataReader {
 };
 
 const char* problem_name(DataReader::Problem p);
+
+// smtp.max_buffered_bytes: what all sessions together hold of messages that have not
+// reached the MX yet. One charge per message, given back when it is destroyed.
+class BufferCharge {
+ public:
+  BufferCharge(std::atomic<std::size_t>& total, std::size_t max_message_bytes, std::size_t max_total_bytes)
+      : total_(total), max_message_(max_message_bytes), max_total_(max_total_bytes) {}
+  ~BufferCharge() { total_ -= held_; }
+  BufferCharge(const BufferCharge&) = delete;
+  BufferCharge& operator=(const BufferCharge&) = delete;
+  // After each piece read: charges what `r` now keeps; once the budget is spent the
+  // reader is told to keep nothing more (it reads on, and the message tempfails).
+  void update(DataReader& r);
+
+ private:
+  std::atomic<std::size_t>& total_;
+  std::size_t max_message_, max_total_;
+  std::size_t held_ = 0;
+};
+
+class Stream;
+
+enum class DataEnd { Done, TimedOut, Failed };  // Failed: connection lost, or cancelled (shutdown)
+
+// The DATA read loop: feeds `pending` (what the client sent right after DATA), then
+// the stream, into `reader` until the end-of-data mark; bytes after it (pipelined
+// commands) are left in `pending`. Each read waits at most `timeout`
+// (smtp.data_timeout). `progress` runs after every piece: memory accounting, and
+// telling the filters once the header section is in.
+Task<DataEnd> read_data(Stream& stream, std::string& pending, DataReader& reader, std::chrono::milliseconds timeout,
+                        const std::function<void(DataReader&)>& progress);
+
+// Text lines of `content` (CRLF ends) longer than `max_line_length`, CRLF included:
+// what DataReader::long_line_count() says of a message read from the wire, for a
+// message read from a file (mxgate check).
+std::size_t count_long_lines(std::string_view content, std::size_t max_line_length);
+// The LONG_LINES symbol (score 0: counted, never refused by itself), or nullopt.
+std::optional<Symbol> long_lines_symbol(std::size_t count, std::size_t max_line_length);
 
 // Content -> wire form for DATA, a piece at a time so a large message is never held
 // twice: every line starting with "." gets another ".", every line ends in CRLF, and

@@ -207,9 +207,9 @@ Task<bool> Downstream::ehlo() {
 
 Task<std::optional<SmtpReply>> Downstream::forward_client(const Envelope& env) {
   const auto& d = cfg_->downstream;
-  const std::string& how = d.forward_client;
-  bool use_xforward = !caps_.xforward.empty() && (how == "auto" || how == "xforward");
-  bool use_xclient = !use_xforward && !caps_.xclient.empty() && (how == "auto" || how == "xclient");
+  const ForwardClient how = d.forward_client;
+  bool use_xforward = !caps_.xforward.empty() && (how == ForwardClient::Auto || how == ForwardClient::Xforward);
+  bool use_xclient = !use_xforward && !caps_.xclient.empty() && (how == ForwardClient::Auto || how == ForwardClient::Xclient);
   const ClientInfo& c = env.client;
   std::string name = c.name.empty() || c.name == "unknown" ? "[UNAVAILABLE]" : c.name;
   std::string helo = c.helo.empty() ? "[UNAVAILABLE]" : c.helo;
@@ -305,8 +305,8 @@ Task<std::optional<SmtpReply>> Downstream::connect_once(const Envelope& env, boo
   }
   if (!co_await ehlo()) co_return kDownstreamUnavailable;
 
-  bool want_tls = allow_tls && d.tls != "off" && cfg_->client_tls;
-  if (want_tls && !caps_.starttls && d.tls == "required") {
+  bool want_tls = allow_tls && d.tls != DownstreamTls::Off && cfg_->client_tls;
+  if (want_tls && !caps_.starttls && d.tls == DownstreamTls::Required) {
     fail("TLS required but STARTTLS not offered");
     co_return kDownstreamNoTls;
   }
@@ -315,7 +315,7 @@ Task<std::optional<SmtpReply>> Downstream::connect_once(const Envelope& env, boo
     Read r = co_await exchange(starttls, d.command_timeout);
     if (!r.ok) co_return kDownstreamFailed;
     if (r.code != 220) {
-      if (d.tls == "required") {
+      if (d.tls == DownstreamTls::Required) {
         fail("STARTTLS refused");
         co_return kDownstreamNoTls;
       }
@@ -358,7 +358,7 @@ Task<std::optional<SmtpReply>> Downstream::open(const Envelope& env) {
   // tls: opportunistic means "encrypt if we can": a failed handshake falls back to a
   // plaintext connection, as Postfix does at security level "may".
   if (res && res->code() == 451 && res->enhanced() == "4.7.5" &&
-      cfg_->downstream.tls == "opportunistic") {
+      cfg_->downstream.tls == DownstreamTls::Opportunistic) {
     spdlog::info("{} retrying downstream without TLS", log_id_);
     res = co_await connect_once(env, false);
   }
@@ -426,12 +426,11 @@ void Downstream::retire(std::shared_ptr<Downstream> d) {
   asio::co_spawn(
       ex,
       [d]() -> Task<void> {
-        constexpr std::chrono::milliseconds kQuitTimeout{5000};
         if (d->quit_sent_) {
-          co_await d->read_reply(kQuitTimeout);
+          co_await d->read_reply(kLastReplyTimeout);
         } else {
           const std::string quit = "QUIT";
-          co_await d->exchange(quit, kQuitTimeout);
+          co_await d->exchange(quit, kLastReplyTimeout);
         }
         if (d->stream_) d->stream_->close();
       },

@@ -4,6 +4,7 @@
 #pragma once
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 namespace mxgate {
 
@@ -35,5 +36,24 @@ constexpr std::size_t kMaxPath = 256;
 constexpr std::size_t kMaxReplyLine = 512;
 // A downstream reply longer than this many lines is treated as garbled.
 constexpr std::size_t kMaxReplyLines = 100;
+
+// Fixed times, not limits a client can run into:
+// the last reply before we close (421, 221) gets this long to be written, so a
+// client that does not read cannot keep the session; the downstream's QUIT likewise.
+constexpr std::chrono::milliseconds kLastReplyTimeout{5000};
+// After the shutdown deadline, sessions still open get this long to answer 421 and
+// close before the server stops anyway.
+constexpr std::chrono::milliseconds kAbortGrace{2000};
+// How often shutdown looks at the sessions still open.
+constexpr std::chrono::milliseconds kShutdownPoll{50};
+// After a failed accept() (EMFILE and friends), before the next one: no busy loop.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+// How often quarantine.retention is applied (and once at start).
+constexpr std::chrono::hours kRetentionInterval{1};
+
+// The shutdown reply, the one place it is built (a session's, a refused connection's).
+inline std::string shutting_down_text(const std::string& hostname) {
+  return hostname + " Service shutting down, try again later";
+}
 
 }  // namespace mxgate

@@ -141,7 +141,7 @@ Task<void> Server::accept_loop(tcp::acceptor& acc) {
       if (ec == asio::error::operation_aborted || !acc.is_open()) break;
       // EMFILE and friends: do not spin; try again shortly.
       spdlog::error("accept failed: {}", ec.message());
-      backoff.expires_after(std::chrono::milliseconds(100));
+      backoff.expires_after(kAcceptBackoff);
       co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
@@ -151,12 +151,12 @@ Task<void> Server::accept_loop(tcp::acceptor& acc) {
 
 namespace {
 // A refused connection gets its 421 and is closed; a client that does not read gets
-// 5 seconds. The socket is shared with the timer's handler so neither outlives it.
+// kLastReplyTimeout. The socket is shared with the timer's handler so neither outlives it.
 Task<void> refuse(tcp::socket sock_in, std::string wire) {
   auto sock = std::make_shared<tcp::socket>(std::move(sock_in));
   boost::system::error_code ec;
   asio::steady_timer t(sock->get_executor());
-  t.expires_after(std::chrono::seconds(5));
+  t.expires_after(kLastReplyTimeout);
   t.async_wait([sock](const boost::system::error_code& e) {
     if (!e) {
       boost::system::error_code ignored;
@@ -190,7 +190,7 @@ void Server::admit(tcp::socket sock) {
     std::lock_guard lock(mu_);
     cfg = cfg_;
     if (stopping_) {
-      refusal = "421 4.3.2 " + cfg->hostname + " Service shutting down, try again later\r\n";
+      refusal = "421 4.3.2 " + shutting_down_text(cfg->hostname) + "\r\n";
     } else if (active_ >= cfg->limits.max_connections) {
       ctx_->counters.refused_max_connections++;
       refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections\r\n";
@@ -310,7 +310,7 @@ Task<void> Server::retention_loop() {
         spdlog::warn("quarantine retention: work pool queue full; trying again in an hour");
     }
     boost::system::error_code ec;
-    retention_timer_->expires_after(std::chrono::hours(1));
+    retention_timer_->expires_after(kRetentionInterval);
     co_await retention_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec || ctx_->draining) co_return;
   }
@@ -360,11 +360,11 @@ Task<void> Server::drain() {
       for (auto& [p, w] : sessions_)
         if (auto s = w.lock()) s->abort();
       aborted = true;
-      deadline = now + std::chrono::seconds(2);
+      deadline = now + kAbortGrace;
     } else if (now >= deadline) {
       break;
     }
-    t.expires_after(std::chrono::milliseconds(50));
+    t.expires_after(kShutdownPoll);
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }

@@ -18,7 +18,7 @@ struct Counters {
   X(too_many_errors) X(too_many_recipients) X(message_too_big) X(header_too_big)           \
   X(line_too_long) X(long_lines) X(bare_line_endings) X(starttls_injection) X(downstream_failures)       \
   X(messages_delivered) X(messages_rejected) X(messages_tempfailed) X(filter_timeouts)     \
-  X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions)                     \
+  X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions) X(filter_errors)                     \
   X(peername_temporary_failures) X(policy_denials) X(messages_tagged)       \
   X(messages_quarantined) X(quarantine_failures)
 #define MXGATE_DECLARE(name) std::atomic<std::uint64_t> name{0};

@@ -12,7 +12,9 @@
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/json.hpp"
+#include "proxy/replies.hpp"
 #include "proxy/stream.hpp"
+#include "proxy/xclient.hpp"
 #include "base/text.hpp"
 #include "base/address.hpp"
 
@@ -20,53 +22,6 @@ namespace mxgate {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-// Named replies. Never build a reply as a braced temporary inside a co_await (GCC 12
-// has destroyed such temporaries twice); these are built once and checked at start.
-namespace replies {
-const SmtpReply kOk{250, "2.0.0", "Ok"};
-const SmtpReply kSenderOk{250, "2.1.0", "Ok"};
-const SmtpReply kQuarantineFailed{451, "4.3.0", "Error: cannot store the message now; try again later"};
-const SmtpReply kQuarantineBusy{451, "4.3.2", "Too busy to store the message now; try again later"};
-const SmtpReply kBye{221, "2.0.0", "Bye"};
-const SmtpReply kNeedHelo{503, "5.5.1", "Error: send HELO/EHLO first"};
-const SmtpReply kNestedMail{503, "5.5.1", "Error: nested MAIL command"};
-const SmtpReply kNeedMail{503, "5.5.1", "Error: need MAIL command"};
-const SmtpReply kNeedRcpt{503, "5.5.1", "Error: need RCPT command"};
-const SmtpReply kNoValidRcpts{554, "5.5.1", "Error: no valid recipients"};
-const SmtpReply kUnknownCommand{500, "5.5.2", "Error: command not recognized"};
-const SmtpReply kEmptyCommand{500, "5.5.2", "Error: bad syntax"};
-const SmtpReply kNotImplemented{502, "5.5.1", "Error: command not implemented"};
-const SmtpReply kCommandTooLong{500, "5.5.2", "Error: line too long"};
-const SmtpReply kBadCharacters{500, "5.5.2", "Error: control characters in command"};
-const SmtpReply kHeloSyntax{501, "5.5.4", "Syntax: EHLO hostname"};
-const SmtpReply kDataSyntax{501, "5.5.4", "Syntax: DATA"};
-const SmtpReply kRsetSyntax{501, "5.5.4", "Syntax: RSET"};
-const SmtpReply kQuitSyntax{501, "5.5.4", "Syntax: QUIT"};
-const SmtpReply kStarttlsSyntax{501, "5.5.4", "Syntax: STARTTLS"};
-const SmtpReply kVrfySyntax{501, "5.5.4", "Syntax: VRFY address"};
-const SmtpReply kTooManyRcpts{452, "4.5.3", "Error: too many recipients"};
-const SmtpReply kSizeTooBig{552, "5.3.4", "Message size exceeds fixed limit"};
-const SmtpReply kStartData{354, "", "End data with <CR><LF>.<CR><LF>"};
-const SmtpReply kMessageTooBig{552, "5.3.4", "Error: message too big"};
-const SmtpReply kHeaderTooBig{552, "5.3.4", "Error: message header too big"};
-const SmtpReply kTextLineTooLong{550, "5.6.0", "Error: message has a line longer than allowed"};
-const SmtpReply kBareLineEnding{550, "5.5.2",
-                                "Error: bare <CR> or <LF> in message; lines must end with <CR><LF>"};
-const SmtpReply kVrfy{252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"};
-const SmtpReply kHelp{214, "2.0.0",
-                      "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS"};
-const SmtpReply kTlsReady{220, "2.0.0", "Ready to start TLS"};
-const SmtpReply kTlsActive{554, "5.5.1", "Error: TLS already active"};
-const SmtpReply kTxnInProgress{503, "5.5.1", "Error: MAIL transaction in progress"};
-const SmtpReply kXclientDenied{550, "5.7.0", "Error: insufficient authorization"};
-const SmtpReply kXclientSyntax{501, "5.5.4", "Syntax: XCLIENT attribute=value ..."};
-const SmtpReply kInternalError{421, "4.3.0", "Error: internal error, try again later"};
-const SmtpReply kPolicyReject{550, "5.7.1", "Message rejected by policy"};
-const SmtpReply kNoStorageNow{452, "4.3.1", "Insufficient system storage, try again later"};
-const SmtpReply kNoStorage{451, "4.3.1", "Insufficient system storage, try again later"};
-const SmtpReply kDownstreamBusy{451, "4.3.2", "Too many transactions in progress, try again later"};
-const SmtpReply kPolicyTempfail{451, "4.7.1", "Try again later"};
-}  // namespace replies
 
 namespace {
 std::string make_session_id() {
@@ -82,10 +37,6 @@ std::string make_session_id() {
   return id;
 }
 
-long long ms_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t)
-      .count();
-}
 }  // namespace
 
 std::string Counters::summary() const {
@@ -141,6 +92,10 @@ std::shared_ptr<const Envelope> Session::snapshot() const {
 
 void Session::reply(const SmtpReply& r) { r.append_wire(outbuf_); }
 
+SmtpReply Session::shutting_down() const { return SmtpReply{421, "4.3.2", shutting_down_text(cfg_->hostname)}; }
+
+SmtpReply Session::timed_out_reply() const { return SmtpReply{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"}; }
+
 void Session::error(const SmtpReply& r) {
   ++errors_;
   reply(r);
@@ -168,7 +123,7 @@ Task<void> Session::close_with(const SmtpReply& r) {
     std::string out;
     out.swap(outbuf_);
     // A short deadline of its own: a client that does not read must not keep us.
-    stream_->arm(std::chrono::milliseconds(5000));
+    stream_->arm(kLastReplyTimeout);
     co_await stream_->write(out, ec);
     stream_->disarm();
   }
@@ -184,7 +139,7 @@ Task<void> Session::close_too_many_errors() {
 }
 
 std::optional<SmtpReply> Session::refusal(const ChainResult& r) {
-  if (!r.timed_out.empty()) ctx_->counters.filter_timeouts += r.timed_out.size();
+  count_filter_trouble(r);
   switch (r.action) {
     case Action::Reject:
       return r.reply ? *r.reply : replies::kPolicyReject;
@@ -201,6 +156,11 @@ std::optional<SmtpReply> Session::refusal(const ChainResult& r) {
 }
 
 void Session::note_session(Evidence& stage, const ChainResult& r) { stage.add(r); }
+
+void Session::count_filter_trouble(const ChainResult& r) {
+  ctx_->counters.filter_timeouts += r.timed_out.size();
+  ctx_->counters.filter_errors += r.failed.size();
+}
 
 // Connect and HELO evidence, for every message of the session.
 Evidence Session::session_evidence() const {
@@ -280,7 +240,7 @@ Task<void> Session::serve() {
   }
   spdlog::info("{} connect from {}[{}]:{}", env_.session_id, env_.client.name, env_.client.ip, env_.client.port);
   if (ctx_->draining) {
-    const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+    const SmtpReply bye = shutting_down();
     co_await close_with(bye);
     co_return;
   }
@@ -288,24 +248,29 @@ Task<void> Session::serve() {
   const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
   reply(greeting);
   while (!closing_) {
-    auto line = co_await read_command();
-    if (!line) break;
-    if (++commands_ > cfg_->limits.max_commands) {
-      ctx_->counters.too_many_commands++;
-      const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many commands"};
-      co_await close_with(r);
-      break;
+    const Input in = co_await read_command();
+    if (in.kind == Input::Closed) break;
+    if (in.kind == Input::Command) {
+      if (++commands_ > cfg_->limits.max_commands) {
+        ctx_->counters.too_many_commands++;
+        const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many commands"};
+        co_await close_with(r);
+        break;
+      }
+      const Command cmd = parse_command(in.line);
+      co_await handle(cmd);
     }
-    const Command cmd = parse_command(*line);
-    co_await handle(cmd);
+    // smtp.max_errors: the one place it is enforced, after every command and every
+    // line refused unread; the 421 follows the error that reached it at once.
     if (!closing_ && errors_ >= cfg_->limits.max_errors) co_await close_too_many_errors();
   }
   if (!outbuf_.empty() && stream_->is_open()) co_await flush();
 }
 
-// Returns the next command line without its line end, or nullopt when the session
-// is over (client gone, timeout or shutdown: the last reply has been sent).
-Task<std::optional<std::string>> Session::read_command() {
+// The next command line without its line end; or a line refused unread (too long,
+// control bytes: the error is queued); or Closed when the session is over (client
+// gone, timeout or shutdown: the last reply has been sent).
+Task<Session::Input> Session::read_command() {
   bool discarding = false;
   std::size_t scanned = 0;
   while (true) {
@@ -316,13 +281,7 @@ Task<std::optional<std::string>> Session::read_command() {
       if (discarding || nl + 1 > cfg_->limits.max_command_line) {
         ctx_->counters.command_line_too_long++;
         error(replies::kCommandTooLong);
-        if (errors_ >= cfg_->limits.max_errors) {
-          co_await close_too_many_errors();
-          co_return std::nullopt;
-        }
-        discarding = false;
-        scanned = 0;
-        continue;
+        co_return Input{Input::Refused, {}};
       }
       if (!line.empty() && line.back() == '\r') line.pop_back();
       // RFC 5321 commands are text: a NUL, bare CR or other control byte inside a
@@ -331,14 +290,9 @@ Task<std::optional<std::string>> Session::read_command() {
       for (unsigned char c : line) control |= (c < 0x20 && c != '\t') || c == 0x7f;
       if (control) {
         error(replies::kBadCharacters);
-        if (errors_ >= cfg_->limits.max_errors) {
-          co_await close_too_many_errors();
-          co_return std::nullopt;
-        }
-        scanned = 0;
-        continue;
+        co_return Input{Input::Refused, {}};
       }
-      co_return line;
+      co_return Input{Input::Command, std::move(line)};
     }
     scanned = inbuf_.size();
     if (inbuf_.size() > cfg_->limits.max_command_line) {
@@ -348,11 +302,11 @@ Task<std::optional<std::string>> Session::read_command() {
       scanned = 0;
     }
     // Nothing complete to act on: send what we have queued (RFC 2920 3.1), then wait.
-    if (!co_await flush()) co_return std::nullopt;
+    if (!co_await flush()) co_return Input{Input::Closed, {}};
     if ((ctx_->draining && !in_transaction()) || aborting_) {
-      const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+      const SmtpReply bye = shutting_down();
       co_await close_with(bye);
-      co_return std::nullopt;
+      co_return Input{Input::Closed, {}};
     }
     constexpr std::size_t kChunk = 4096;
     std::size_t old = inbuf_.size();
@@ -369,15 +323,15 @@ Task<std::optional<std::string>> Session::read_command() {
         ctx_->counters.command_timeouts++;
         spdlog::info("{} timeout after {} from {}", env_.session_id,
                      in_transaction() ? "a command in a transaction" : "a command", env_.client.ip);
-        const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
+        const SmtpReply r = timed_out_reply();
         co_await close_with(r);
       } else if (ec == asio::error::operation_aborted && (ctx_->draining || aborting_)) {
-        const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
+        const SmtpReply bye = shutting_down();
         co_await close_with(bye);
       } else {
         closing_ = true;  // the client went away
       }
-      co_return std::nullopt;
+      co_return Input{Input::Closed, {}};
     }
   }
 }
@@ -685,30 +639,20 @@ Task<void> Session::handle_data(const Command& cmd) {
   }
   reply(replies::kStartData);
   if (!co_await flush()) co_return;
-
   // Messages are held in memory until the MX has them; all sessions together may
   // hold smtp.max_buffered_bytes. The charge is given back when this returns.
-  struct Charge {
-    std::atomic<std::size_t>& total;
-    std::size_t n = 0;
-    ~Charge() { total -= n; }
-  } charge{ctx_->buffered_bytes};
-  auto account = [&](DataReader& r) {
-    if (r.problem() != DataReader::Problem::None && r.problem() != DataReader::Problem::BareLineEnding &&
-        r.problem() != DataReader::Problem::LineTooLong && r.problem() != DataReader::Problem::HeaderTooBig)
-      return;  // nothing more is being kept
-    std::size_t held = std::min(r.content_bytes(), lim.max_message_bytes);
-    if (held <= charge.n) return;
-    std::size_t delta = held - charge.n;
-    charge.n = held;
-    if (ctx_->buffered_bytes.fetch_add(delta) + delta > lim.max_buffered_bytes) {
-      r.abandon();
-      ctx_->buffered_bytes -= charge.n;
-      charge.n = 0;
-    }
-  };
+  BufferCharge charge(ctx_->buffered_bytes, lim.max_message_bytes, lim.max_buffered_bytes);
+  const std::shared_ptr<const Message> msg = co_await receive_message(charge);
+  if (!msg) co_return;  // refused, or the session ended: answered and logged
+  co_await finish_message(msg);
+}
+
+// The message itself, read to the end of the data with every limit applied; null
+// (answered and logged) if it is refused or the session ends.
+Task<std::shared_ptr<const Message>> Session::receive_message(BufferCharge& charge) {
+  const Limits& lim = cfg_->limits;
   DataReader reader({lim.max_message_bytes, lim.max_header_bytes, lim.max_line_length,
-                     cfg_->bare_line_endings == "normalize", cfg_->reject_long_lines});
+                     cfg_->bare_line_endings == BareLineEndings::Normalize, cfg_->reject_long_lines});
   // Once the header section is in, filters may start what end of data will need
   // (DKIM key lookups), while the body is still arriving.
   bool headers_told = cfg_->chain->empty();
@@ -720,42 +664,29 @@ Task<void> Session::handle_data(const Command& cmd) {
     auto headers = std::make_shared<const Message>(std::string(c));
     cfg_->chain->headers_arrived(stream_->socket().get_executor(), snapshot(), std::move(headers));
   };
+  auto progress = [&](DataReader& r) {
+    charge.update(r);
+    tell_headers(r);
+  };
   auto t0 = Clock::now();
-  std::size_t used = reader.feed(inbuf_);
-  inbuf_.erase(0, used);
-  account(reader);
-  tell_headers(reader);
-  std::string chunk;
-  while (!reader.done()) {
-    constexpr std::size_t kChunk = 64 * 1024;
-    chunk.resize(kChunk);
-    boost::system::error_code ec;
-    stream_->arm(lim.data_timeout);
-    std::size_t n = co_await stream_->read_some(chunk.data(), kChunk, ec);
-    stream_->disarm();
-    if (ec) {
-      if (stream_->timed_out()) {
-        ctx_->counters.data_timeouts++;
-        spdlog::info("{} timeout in DATA from {} after {} bytes", env_.session_id, env_.client.ip,
-                     reader.raw_bytes());
-        const SmtpReply r{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"};
-        co_await close_with(r);
-        end_transaction("aborted", "timeout in DATA");
-      } else if (aborting_) {
-        const SmtpReply bye{421, "4.3.2", cfg_->hostname + " Service shutting down, try again later"};
-        co_await close_with(bye);
-        end_transaction("aborted", "shutdown deadline in DATA");
-      } else {
-        closing_ = true;
-        end_transaction("aborted", "connection lost in DATA");
-      }
-      co_return;
+  const DataEnd end = co_await read_data(*stream_, inbuf_, reader, lim.data_timeout, progress);
+  if (end != DataEnd::Done) {
+    if (end == DataEnd::TimedOut) {
+      ctx_->counters.data_timeouts++;
+      spdlog::info("{} timeout in DATA from {} after {} bytes", env_.session_id, env_.client.ip,
+                   reader.raw_bytes());
+      const SmtpReply r = timed_out_reply();
+      co_await close_with(r);
+      end_transaction("aborted", "timeout in DATA");
+    } else if (aborting_) {
+      const SmtpReply bye = shutting_down();
+      co_await close_with(bye);
+      end_transaction("aborted", "shutdown deadline in DATA");
+    } else {
+      closing_ = true;
+      end_transaction("aborted", "connection lost in DATA");
     }
-    std::string_view got(chunk.data(), n);
-    used = reader.feed(got);
-    account(reader);
-    tell_headers(reader);
-    if (used < n) inbuf_.append(got.substr(used));  // pipelined commands after the end
+    co_return nullptr;
   }
   txn_.data_ms = ms_since(t0);
   txn_.size = reader.content_bytes();
@@ -786,22 +717,27 @@ Task<void> Session::handle_data(const Command& cmd) {
                      env_.client.ip);
       error(*row.reply);
       end_transaction(row.verdict, row.reply->str());
-      co_return;
+      co_return nullptr;
     }
   }
   if (reader.bare_count()) {
     ctx_->counters.bare_line_endings++;
     txn_.symbols.push_back({"BARE_LINE_ENDING_NORMALIZED", 0.0, std::to_string(reader.bare_count())});
   }
-  if (reader.long_line_count()) {
+  if (auto s = long_lines_symbol(reader.long_line_count(), lim.max_line_length)) {
     // Kept and passed on unchanged (smtp.long_lines: accept): counted, never refused.
     ctx_->counters.long_lines++;
     txn_.long_lines = reader.long_line_count();
-    txn_.symbols.push_back({"LONG_LINES", 0.0,
-                            std::to_string(reader.long_line_count()) + " over " + std::to_string(lim.max_line_length)});
+    txn_.symbols.push_back(*s);
+    txn_.evidence.symbols.push_back(*s);
   }
 
-  auto msg = std::make_shared<const Message>(reader.take());
+  co_return std::make_shared<const Message>(reader.take());
+}
+
+// End of data: the filters, then policy's outcome (policy/outcome.hpp), then the MX
+// or the quarantine.
+Task<void> Session::finish_message(const std::shared_ptr<const Message>& msg) {
   auto tf = Clock::now();
   ChainResult cr;
   if (!cfg_->chain->empty()) {
@@ -810,7 +746,7 @@ Task<void> Session::handle_data(const Command& cmd) {
   }
   txn_.filter_ms = ms_since(tf);
   note_symbols(cr);
-  if (!cr.timed_out.empty()) ctx_->counters.filter_timeouts += cr.timed_out.size();
+  count_filter_trouble(cr);
   // Everything the filters said, from connect on, counts for this message; what
   // it means for the message is policy's answer (policy/outcome.hpp).
   Evidence earlier = session_evidence();
@@ -837,12 +773,12 @@ Task<void> Session::handle_data(const Command& cmd) {
     co_return;
   }
   txn_.symbols.insert(txn_.symbols.end(), out.log.notes.begin(), out.log.notes.end());
-  const std::string prefix = out.prepend_wire();
-  const std::string& body_out = out.body(*msg);
   if (d.action == Action::Quarantine) {
-    co_await quarantine_message(d, *msg, prefix, body_out);
+    co_await quarantine_message(out, *msg);
     co_return;
   }
+  const std::string prefix = out.prepend_wire();
+  const std::string& body_out = out.body(*msg);
   auto td = Clock::now();
   SmtpReply up = co_await down_->send_data(prefix, body_out);
   txn_.downstream_ms = ms_since(td);
@@ -859,31 +795,20 @@ Task<void> Session::handle_data(const Command& cmd) {
   }
 }
 
-Task<void> Session::quarantine_message(const Decision& d, const Message& msg, const std::string& prefix,
-                                       const std::string& body) {
+Task<void> Session::quarantine_message(const Outcome& out, const Message& msg) {
   auto store = cfg_->quarantine_store;
-  auto rec = std::make_shared<QuarantineRecord>();
-  rec->txn = env_.txn_id;
-  rec->client_ip = env_.client.ip;
-  rec->helo = env_.client.helo;
-  rec->mail_from = env_.mail_from->address;
-  for (const auto& r : env_.rcpts) rec->rcpts.push_back(r.address);
-  rec->header_from = txn_.header_from;  // read from the message once, in handle_data
-  rec->subject = txn_.subject;
-  rec->message_id = txn_.message_id;
-  rec->size = msg.size();
-  rec->score = d.score;
-  rec->symbols = d.symbols;
-  rec->auth_results = txn_.auth_results;
-  rec->rule = d.reason;
-  auto data = std::make_shared<std::string>(prefix + body);
+  auto rec = std::make_shared<QuarantineRecord>(quarantine_record(env_, out, msg));
+  const Decision& d = out.decision;
+  auto data = std::make_shared<std::string>(out.prepend_wire() + out.body(msg));
   auto why = std::make_shared<std::string>();
   const std::function<bool()> job = [store, rec, data, why]() { return store->store(*rec, *data, why.get()); };
   // The store writes and fsyncs on the work pool, so a slow disk never stalls the
   // other sessions of this worker; the client hears 250 only once the message file
   // and its index row are durable.
   auto td = Clock::now();
-  std::optional<bool> stored = cfg_->work_pool ? co_await on_pool<bool>(*cfg_->work_pool, job) : job();
+  std::optional<bool> stored;
+  if (cfg_->work_pool) stored = co_await on_pool<bool>(*cfg_->work_pool, job);
+  else stored = job();
   txn_.downstream_ms = ms_since(td);
   if (!stored) {
     spdlog::warn("{} quarantine queue full: message from {} tempfailed", env_.session_id, env_.client.ip);
@@ -970,89 +895,18 @@ Task<void> Session::handle_xclient(const Command& cmd) {
     error(replies::kTxnInProgress);
     co_return;
   }
-  ClientInfo c = env_.client;
-  std::string local_ip = env_.local_ip;
-  std::uint16_t local_port = env_.local_port;
-  bool helo_given = false;
-  std::string rest = cmd.arg;
-  std::size_t count = 0;
-  std::size_t i = 0;
-  while (i < rest.size()) {
-    while (i < rest.size() && rest[i] == ' ') ++i;
-    if (i >= rest.size()) break;
-    std::size_t j = rest.find(' ', i);
-    if (j == std::string::npos) j = rest.size();
-    std::string attr = rest.substr(i, j - i);
-    i = j;
-    auto eq = attr.find('=');
-    if (eq == std::string::npos) {
-      error(replies::kXclientSyntax);
-      co_return;
-    }
-    std::string name = upper(attr.substr(0, eq));
-    auto value = xtext_decode(attr.substr(eq + 1));
-    const SmtpReply bad{501, "5.5.4", "Bad " + printable(name, 32) + " syntax in XCLIENT"};
-    if (!value) {
-      error(bad);
-      co_return;
-    }
-    bool unavailable = *value == "[UNAVAILABLE]" || *value == "[TEMPUNAVAIL]";
-    ++count;
-    if (name == "ADDR") {
-      if (unavailable) continue;
-      std::string a = *value;
-      if (a.size() > 5 && upper(a.substr(0, 5)) == "IPV6:") a = a.substr(5);
-      boost::system::error_code aec;
-      auto addr = asio::ip::make_address(a, aec);
-      if (aec) {
-        error(bad);
-        co_return;
-      }
-      c.ip = addr.to_string();
-    } else if (name == "PORT" || name == "DESTPORT") {
-      if (unavailable) continue;
-      char* end = nullptr;
-      unsigned long p = std::strtoul(value->c_str(), &end, 10);
-      if (value->empty() || *end || p > 65535) {
-        error(bad);
-        co_return;
-      }
-      if (name == "PORT") c.port = static_cast<std::uint16_t>(p);
-      else local_port = static_cast<std::uint16_t>(p);
-    } else if (name == "NAME") {
-      c.name = unavailable ? "unknown" : *value;
-    } else if (name == "HELO") {
-      c.helo = unavailable ? "" : *value;
-      helo_given = !unavailable;
-    } else if (name == "PROTO") {
-      std::string p = upper(*value);
-      if (p != "SMTP" && p != "ESMTP") {
-        error(bad);
-        co_return;
-      }
-      c.esmtp = p == "ESMTP";
-    } else if (name == "LOGIN") {
-      c.login = unavailable ? "" : *value;
-    } else if (name == "DESTADDR") {
-      if (!unavailable) local_ip = *value;
-    } else {
-      const SmtpReply r{501, "5.5.4", "Bad XCLIENT attribute name: " + printable(name, 32)};
-      error(r);
-      co_return;
-    }
-  }
-  if (count == 0) {
-    error(replies::kXclientSyntax);
+  XclientParse p = parse_xclient(cmd.arg, env_.client, env_.local_ip, env_.local_port);
+  if (!p.attributes) {
+    error(*p.error);
     co_return;
   }
-  c.xclient = true;
-  env_.client = c;
-  env_.local_ip = local_ip;
-  env_.local_port = local_port;
-  xclient_helo_ = helo_given;
+  env_.client = p.attributes->client;
+  env_.local_ip = p.attributes->local_ip;
+  env_.local_port = p.attributes->local_port;
+  xclient_helo_ = p.attributes->helo_given;
   state_ = State::Connected;  // XCLIENT_README: the session starts over; the client greets again
   spdlog::info("{} XCLIENT from {}: client {} [{}] helo={}", env_.session_id, env_.client.peer_ip,
-               printable(c.name, 255), c.ip, printable(c.helo, 255));
+               printable(env_.client.name, 255), env_.client.ip, printable(env_.client.helo, 255));
   if (!co_await run_connect_stage()) co_return;
   const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
   reply(greeting);
@@ -1084,62 +938,7 @@ void Session::end_transaction(const char* outcome, const std::string& reply_text
 }
 
 void Session::log_transaction(const char* verdict, const std::string& reply_text) {
-  if (!ctx_->txn_log) return;
-  JsonWriter j;
-  j.begin_object();
-  j.field("session", env_.session_id).field("txn", env_.txn_id);
-  j.field("client_ip", env_.client.ip).field("client_port", static_cast<unsigned>(env_.client.port));
-  j.field("client_name", env_.client.name).field("helo", env_.client.helo);
-  if (env_.client.xclient) j.field("peer_ip", env_.client.peer_ip);
-  j.field("tls", env_.client.tls);
-  if (env_.client.tls) j.field("tls_version", env_.client.tls_version);
-  j.field("mail_from", env_.mail_from ? env_.mail_from->address : std::string());
-  j.key("rcpts").begin_array();
-  for (const auto& r : env_.rcpts) j.value(r.address);
-  j.end_array();
-  if (!txn_.refused_rcpts.empty()) {
-    j.key("refused_rcpts").begin_array();
-    for (const auto& [rcpt, why] : txn_.refused_rcpts) {
-      j.begin_object().field("rcpt", rcpt).field("reply", why).end_object();
-    }
-    j.end_array();
-  }
-  j.field("size", static_cast<unsigned long long>(txn_.size));
-  if (txn_.long_lines) j.field("long_lines", static_cast<unsigned long long>(txn_.long_lines));
-  if (!txn_.header_from.empty()) j.field("header_from", txn_.header_from);
-  if (!txn_.subject.empty()) j.field("subject", txn_.subject);
-  if (!txn_.message_id.empty()) j.field("message_id", txn_.message_id);
-  if (!txn_.auth_results.empty()) j.field("authentication_results", txn_.auth_results);
-  j.key("symbols").begin_array();
-  auto sym = [&](const Symbol& s) {
-    j.begin_object().field("name", s.name).field("score", s.score);
-    if (!s.detail.empty()) j.field("detail", s.detail);
-    if (!s.where.empty()) j.field("where", s.where);
-    j.end_object();
-  };
-  const Evidence session = session_evidence();
-  for (const auto& s : session.symbols) sym(s);
-  for (const auto& s : txn_.symbols) sym(s);
-  j.end_array();
-  double score = txn_.score;
-  if (score == 0) {
-    for (const auto& s : session.symbols) score += s.score;
-    for (const auto& s : txn_.symbols) score += s.score;
-  }
-  j.field("score", score);
-  if (txn_.required) j.field("required", *txn_.required);
-  j.field("verdict", verdict);
-  if (!txn_.decided_by.empty()) j.field("decided_by", txn_.decided_by);
-  if (!txn_.quarantine_id.empty()) j.field("quarantine_id", txn_.quarantine_id);
-  j.field("reply", reply_text);
-  j.field("downstream_reply", txn_.downstream_reply);
-  j.key("ms").begin_object();
-  j.field("mail", txn_.mail_ms).field("rcpt", txn_.rcpt_ms).field("data", txn_.data_ms);
-  j.field("filters", txn_.filter_ms).field("downstream", txn_.downstream_ms);
-  j.field("total", ms_since(txn_.start));
-  j.end_object();
-  j.end_object();
-  ctx_->txn_log->info(j.str());
+  if (ctx_->txn_log) ctx_->txn_log->info(transaction_json(env_, txn_, session_evidence().symbols, verdict, reply_text));
 }
 
 }  // namespace mxgate

@@ -12,6 +12,7 @@
 #include "filters/chain.hpp"
 #include "filters/filter_state.hpp"
 #include "policy/policy.hpp"
+#include "proxy/txn_log.hpp"
 #include "base/task.hpp"
 #include "proxy/config.hpp"
 #include "proxy/server_context.hpp"
@@ -19,6 +20,8 @@
 
 namespace mxgate {
 
+class BufferCharge;
+struct Outcome;
 class Downstream;
 class Stream;
 
@@ -40,23 +43,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class State { Connected, Greeted, InMail, HaveRcpt };
-  using Clock = std::chrono::steady_clock;
+  using Clock = TxnLog::Clock;
 
   Task<void> serve();
-  Task<std::optional<std::string>> read_command();
+  struct Input {
+    enum Kind { Command, Refused, Closed } kind;
+    std::string line;  // for Command
+  };
+  Task<Input> read_command();
   Task<void> handle(const Command& cmd);
   Task<void> handle_helo(const Command& cmd, bool ehlo);
   Task<void> handle_mail(const Command& cmd);
   Task<void> handle_rcpt(const Command& cmd);
   Task<void> handle_data(const Command& cmd);
+  Task<std::shared_ptr<const Message>> receive_message(BufferCharge& charge);
+  Task<void> finish_message(const std::shared_ptr<const Message>& msg);  // msg: the caller's, alive until done
   Task<void> handle_starttls(const Command& cmd);
   // Stores a message the policy quarantined (quarantine.dir), then answers 250.
-  Task<void> quarantine_message(const Decision& d, const Message& msg, const std::string& prefix,
-                                const std::string& body);
+  Task<void> quarantine_message(const Outcome& out, const Message& msg);
   Task<void> handle_xclient(const Command& cmd);
   Task<bool> run_connect_stage();
 
   void reply(const SmtpReply& r);   // queues; flushed before we wait for input
+  SmtpReply shutting_down() const;  // 421 4.3.2: the server is stopping
+  SmtpReply timed_out_reply() const;  // 421 4.4.2: smtp.command_timeout / data_timeout
   void error(const SmtpReply& r);   // queues and counts an error (smtp.max_errors)
   Task<bool> flush();
   Task<void> close_with(const SmtpReply& r);  // last reply, then close
@@ -74,6 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_session(Evidence& stage, const ChainResult& r);
   Evidence session_evidence() const;
   void note_symbols(const ChainResult& r);
+  void count_filter_trouble(const ChainResult& r);  // filter_timeouts and filter_errors
 
   ConfigPtr cfg_;
   std::shared_ptr<ServerContext> ctx_;
@@ -91,26 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t txn_count_ = 0;
   std::shared_ptr<Downstream> down_;
 
-  // Per transaction, for the JSON log line.
-  struct TxnLog {
-    Clock::time_point start;
-    std::vector<Symbol> symbols;            // every stage of the transaction, for the log
-    Evidence evidence;                      // MAIL and RCPT stages, for the decision
-    std::vector<std::pair<std::string, std::string>> refused_rcpts;  // rcpt, reply
-    std::size_t rcpt_attempts = 0;
-    std::size_t size = 0;
-    std::size_t long_lines = 0;  // text lines over smtp.max_line_length, kept
-    std::string decided_by;
-    std::optional<Refusal> denied;          // policy deny held for RCPT (policy.delay_reject)
-    std::string quarantine_id;
-    std::string header_from, subject, message_id;  // of the message, once it is in
-    std::string auth_results;                       // our Authentication-Results value
-    std::optional<double> required;                 // the deciding policy's tag threshold
-    double score = 0;
-    std::string downstream_reply;
-    long long mail_ms = 0, rcpt_ms = 0, data_ms = 0, filter_ms = 0, downstream_ms = 0;
-    bool logged = false;
-  } txn_;
+  TxnLog txn_;  // per transaction, for the decision and the JSON log line
   // What the connect and HELO stages said, for every message of the session; each
   // greeting replaces helo_evidence_, a new session (XCLIENT) both.
   Evidence connect_evidence_;

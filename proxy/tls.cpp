@@ -25,7 +25,7 @@ std::shared_ptr<ssl::context> make_server_tls(const InboundTlsConfig& cfg, std::
                                               std::string* key) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* c = ctx->native_handle();
-  int min = cfg.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+  int min = cfg.min_version == TlsVersion::V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
   // No SSLv3/TLS 1.0/1.1; no renegotiation, which a client could use to burn our CPU.
   SSL_CTX_set_min_proto_version(c, min);
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);

@@ -68,6 +68,9 @@ struct DmarcOutcome {
   // a syntax error, a group, an address without a usable domain, too many domains.
   std::string bad_from;
   std::vector<DmarcAuthorResult> authors;  // each author domain's result, if more than one
+  // More author domains than kMaxAuthorDomains: the rest were not evaluated, so a
+  // p=reject domain may be among them. The dmarc filter refuses such mail itself.
+  bool too_many_authors = false;
   bool multiple_authors() const { return from_fields > 1 || mailboxes > 1; }
 };
 

@@ -216,7 +216,8 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
   const FromAuthors authors = from_authors_of(msg, smtputf8);
   std::vector<std::string> domains = authors.domains();
   std::vector<std::string> problems = authors.problems;
-  if (domains.size() > kMaxAuthorDomains) {
+  const bool too_many = domains.size() > kMaxAuthorDomains;
+  if (too_many) {
     problems.push_back(std::to_string(domains.size()) + " author domains in From, only the first " +
                        std::to_string(kMaxAuthorDomains) + " evaluated");
     domains.resize(kMaxAuthorDomains);
@@ -227,6 +228,7 @@ Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, D
     o.from_fields = authors.fields;
     o.mailboxes = authors.mailboxes.size();
     o.bad_from = bad_from;
+    o.too_many_authors = too_many;
     return o;
   };
 

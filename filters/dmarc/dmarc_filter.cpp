@@ -11,6 +11,8 @@
 namespace mxgate {
 namespace {
 
+const SmtpReply kTooManyAuthors{550, "5.7.1", "Message rejected: too many author domains in From"};
+
 void replace_all(std::string& s, const std::string& from, const std::string& to) {
   for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
     s.replace(at, from.size(), to);
@@ -81,6 +83,13 @@ Verdict DmarcFilter::verdict_for(const DmarcOutcome& o) const {
     std::string d = std::to_string(o.mailboxes) + " author" + (o.mailboxes == 1 ? "" : "s");
     if (o.from_fields > 1) d += " in " + std::to_string(o.from_fields) + " From fields";
     add("DMARC_MULTI_FROM", d);
+  }
+  if (o.too_many_authors) {
+    // Whatever the policy says of a bad From: a forger must not bury a p=reject
+    // domain behind more authors than we look up. No legitimate mail has them.
+    Verdict r = Verdict::reject(kTooManyAuthors);
+    r.symbols = std::move(v.symbols);
+    return r;
   }
   if (cfg_->reject_on_policy && o.result == AuthResult::Fail && o.disposition == "reject") {
     Verdict r = Verdict::reject(reject_reply_for(cfg_->reject_reply, o));

@@ -23,6 +23,8 @@
 //   author without a usable domain; whatever the result), DMARC_MULTI_FROM (more than
 //   one author mailbox or From field; every author domain was evaluated). Details
 //   name the deciding From domain and the other authors' results.
+// More than kMaxAuthorDomains author domains: refused here (550 5.7.1), whatever
+// the policy says of a bad From, since the domains past the bound were not looked up.
 #pragma once
 #include <memory>
 

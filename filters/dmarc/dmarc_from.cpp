@@ -468,11 +468,20 @@ FieldAuthors parse_field(std::string_view value, bool smtputf8) {
 std::vector<std::string> domains_seen_in(std::string_view v) {
   std::vector<std::string> out;
   for (std::size_t at = v.find('@'); at != std::string_view::npos; at = v.find('@', at + 1)) {
-    std::size_t end = at + 1;
+    // As a reader's mail client might: white space, line folding and (comments)
+    // between the '@' and the name do not hide it.
+    std::size_t begin = at + 1;
+    for (std::size_t depth = 0; begin < v.size(); ++begin) {
+      char c = v[begin];
+      if (c == '(') ++depth;
+      else if (c == ')' && depth) --depth;
+      else if (!depth && c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
+    }
+    std::size_t end = begin;
     while (end < v.size() && (std::isalnum(static_cast<unsigned char>(v[end])) || v[end] == '.' || v[end] == '-' ||
                               static_cast<unsigned char>(v[end]) >= 0x80))
       ++end;
-    std::string d(v.substr(at + 1, end - at - 1));
+    std::string d(v.substr(begin, end - begin));
     while (!d.empty() && d.back() == '.') d.pop_back();
     for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!d.empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(std::move(d));

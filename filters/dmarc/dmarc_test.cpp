@@ -467,6 +467,17 @@ TEST(DmarcEval, AuthorDomainsAreBounded) {
   for (std::size_t i = kMaxAuthorDomains; i < kMaxAuthorDomains + 2; ++i)
     for (const auto& [name, type] : ev.dns.log())
       EXPECT_EQ(name.find(".d" + std::to_string(i) + ".example"), std::string::npos) << name;
+  EXPECT_TRUE(o.too_many_authors);
+  EXPECT_FALSE(ev.from("a@d1.example, b@d2.example", auth_with()).too_many_authors);
+}
+
+TEST(DmarcFrom, SalvageSeesThroughSpaceAndCommentsAfterTheAt) {
+  EXPECT_EQ(domains_seen_in("billing@ bank.example <x@evil.example>"),
+            (std::vector<std::string>{"bank.example", "evil.example"}));
+  EXPECT_EQ(domains_seen_in("billing@(c)bank.example"), (std::vector<std::string>{"bank.example"}));
+  EXPECT_EQ(domains_seen_in("billing@\r\n bank.example"), (std::vector<std::string>{"bank.example"}));
+  EXPECT_EQ(domains_seen_in("billing@(a(b)c) Bank.Example."), (std::vector<std::string>{"bank.example"}));
+  EXPECT_TRUE(domains_seen_in("no at sign").empty());
 }
 
 TEST(DmarcEval, PassByDkimOrSpf) {
@@ -924,6 +935,24 @@ TEST(DmarcFilter, Config) {
     ASSERT_TRUE(d) << why;
     EXPECT_EQ(organizational_domain(*d, "mail.example.co.uk"), "example.co.uk");
   }
+}
+
+// Past the bound the filter refuses by itself: a bad_from policy of none must not
+// let a forger bury a p=reject domain as the eleventh author.
+TEST(DmarcFilter, TooManyAuthorDomainsAreRefused) {
+  REQUIRE_PSL();
+  FilterRun fr("");
+  fr.env.state->auth = auth_with();
+  std::string from;
+  for (std::size_t i = 0; i < kMaxAuthorDomains; ++i) from += "u@d" + std::to_string(i) + ".example, ";
+  Message over = message_from(from + "ceo@bank.example");
+  Verdict v = fr.run_eod(over);
+  EXPECT_EQ(v.action, Action::Reject);
+  ASSERT_TRUE(v.reply);
+  EXPECT_EQ(v.reply->wire(), "550 5.7.1 Message rejected: too many author domains in From\r\n");
+  EXPECT_EQ(names(v).back(), "DMARC_MULTI_FROM");
+  Message at_bound = message_from(from.substr(0, from.size() - 2));
+  EXPECT_EQ(fr.run_eod(at_bound).action, Action::Continue);
 }
 
 }  // namespace
