@@ -1,10 +1,5 @@
 #include "filters/dkim/dkim_filter.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
@@ -17,6 +12,7 @@
 #include "filters/dkim/dkim_signature.hpp"
 #include "filters/dns/resolver.hpp"
 #include "filters/filter_state.hpp"
+#include "filters/dns/query_all.hpp"
 
 // <opendkim/dkim.h> is C and spells bool as C99 _Bool.
 extern "C" {
@@ -26,7 +22,6 @@ extern "C" {
 }
 
 namespace mxgate {
-namespace asio = boost::asio;
 
 namespace {
 
@@ -260,46 +255,11 @@ void run_libopendkim(const Message& msg, std::vector<Item>& items) {
     if (it.verify && !it.matched) decide(it, AuthResult::PermError, "signature not evaluated by libopendkim");
 }
 
-// One DNS query, its result delivered to the join below.
-Task<DnsResult> query_key(DnsLookup* dns, std::string name) {
-  co_return co_await dns->query(name, RrType::TXT);
-}
-
-// Waits for several queries started at once (Boost 1.74 has no parallel_group).
-struct Join {
-  explicit Join(const Executor& ex, std::size_t n) : timer(ex), pending(n), results(n) {}
-  asio::steady_timer timer;
-  std::size_t pending;
-  std::vector<DnsResult> results;
-};
-
-Task<std::vector<DnsResult>> query_all(DnsLookup* dns, std::vector<std::string> names) {
-  auto ex = co_await asio::this_coro::executor;
-  auto join = std::make_shared<Join>(ex, names.size());
-  join->timer.expires_at(asio::steady_timer::time_point::max());
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    asio::co_spawn(ex, query_key(dns, names[i]), [join, i](std::exception_ptr e, DnsResult r) {
-      if (e) {
-        r = DnsResult{};
-        r.status = DnsStatus::Error;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          r.error = x.what();
-        } catch (...) {
-          r.error = "unknown exception";
-        }
-      }
-      join->results[i] = std::move(r);
-      // min() rather than cancel(): also releases a wait that has not started yet.
-      if (--join->pending == 0) join->timer.expires_at(asio::steady_timer::time_point::min());
-    });
-  }
-  if (join->pending > 0) {
-    boost::system::error_code ec;
-    co_await join->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  co_return std::move(join->results);
+// Every distinct key name at once, as TXT questions.
+std::vector<DnsQuestion> key_questions(const std::vector<std::string>& names) {
+  std::vector<DnsQuestion> qs;
+  for (const auto& n : names) qs.push_back({n, RrType::TXT});
+  return qs;
 }
 
 // Picks the key record among the TXT strings at the key name. RFC 6376 3.6.2.2
@@ -394,7 +354,7 @@ Task<std::vector<DkimOutcome>> verify_dkim(const Message& msg, DnsLookup* dns, c
     for (auto& it : items)
       if (it.verify) decide(it, AuthResult::TempError, "no resolver");
   } else {
-    std::vector<DnsResult> answers = co_await query_all(dns, names);
+    std::vector<DnsResult> answers = co_await query_all(*dns, key_questions(names));
     for (std::size_t i = 0; i < items.size(); ++i) {
       Item& it = items[i];
       if (!it.verify) continue;
@@ -493,7 +453,7 @@ Task<void> DkimFilter::on_headers(const Envelope& env, const Message& headers) {
     std::string k = sig.key_name();
     if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(std::move(k));
   }
-  if (!names.empty()) (void)co_await query_all(dns.get(), std::move(names));
+  if (!names.empty()) (void)co_await query_all(*dns, key_questions(names));
 }
 
 void read_dkim_config(ConfigMap& m, DkimConfig& out) {

@@ -2,20 +2,15 @@
 
 #include <arpa/inet.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "filters/dns/resolver.hpp"
+#include "filters/dns/query_all.hpp"
 
 namespace mxgate {
-namespace asio = boost::asio;
 
 namespace {
 struct Addr {
@@ -98,32 +93,12 @@ Task<ClientName> lookup_client_name(DnsLookup& dns, std::string ip, unsigned max
   }
   if (names.empty()) co_return out;
   // Forward lookups of every name at once; the answer is the first name in PTR order.
-  auto ex = co_await asio::this_coro::executor;
-  struct Join {
-    explicit Join(const Executor& e) : timer(e, asio::steady_timer::time_point::max()) {}
-    asio::steady_timer timer;
-    std::vector<DnsResult> results;
-    std::size_t pending = 0;
-  };
-  auto join = std::make_shared<Join>(ex);
-  join->results.resize(names.size());
-  join->pending = names.size();
   const RrType type = addr.v4 ? RrType::A : RrType::AAAA;
+  std::vector<DnsQuestion> qs;
+  for (const auto& n : names) qs.push_back({n, type});
+  const std::vector<DnsResult> results = co_await query_all(dns, std::move(qs));
   for (std::size_t i = 0; i < names.size(); ++i) {
-    asio::co_spawn(
-        ex, [&dns, name = names[i], type]() -> Task<DnsResult> { co_return co_await dns.query(name, type); },
-        [join, i](std::exception_ptr e, DnsResult r) {
-          if (e) r = DnsResult{};
-          join->results[i] = std::move(r);
-          if (--join->pending == 0) join->timer.cancel();
-        });
-  }
-  if (join->pending > 0) {
-    boost::system::error_code ec;
-    co_await join->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const DnsResult& r = join->results[i];
+    const DnsResult& r = results[i];
     if (r.temporary()) out.temporary = true;
     for (const auto& a : r.records)
       if (same(addr, a)) {

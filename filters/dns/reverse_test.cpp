@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "filters/dns/fake_lookup.hpp"
+#include "filters/dns/query_all.hpp"
 
 namespace mxgate {
 namespace {
@@ -18,6 +19,51 @@ ClientName run(FakeLookup& dns, const std::string& ip) {
   boost::asio::co_spawn(io, [&]() -> Task<void> { out = co_await lookup_client_name(dns, ip); }, boost::asio::detached);
   io.run();
   return out;
+}
+
+// query_all: every question at once, answers in question order, one error policy.
+struct ThrowingLookup final : DnsLookup {
+  Task<DnsResult> query(const std::string& name, RrType) override {
+    if (name == "boom.example") throw std::runtime_error("resolver exploded");
+    if (name == "int.example") throw 7;
+    DnsResult r;
+    r.status = DnsStatus::Answer;
+    r.records = {name};
+    co_return r;
+  }
+};
+
+std::vector<DnsResult> ask_all(DnsLookup& dns, std::vector<DnsQuestion> qs) {
+  boost::asio::io_context io;
+  std::vector<DnsResult> out;
+  boost::asio::co_spawn(io, [&]() -> Task<void> { out = co_await query_all(dns, qs); }, boost::asio::detached);
+  io.run();
+  return out;
+}
+
+TEST(QueryAll, AnswersInOrderAndErrorsAreTemporary) {
+  FakeLookup fake;
+  fake.add("a.example", RrType::A, "192.0.2.1");
+  fake.fail("slow.example", RrType::A, DnsStatus::Timeout);
+  auto r = ask_all(fake, {{"a.example", RrType::A}, {"none.example", RrType::A}, {"slow.example", RrType::A},
+                          {"a.example", RrType::MX}});
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].records, std::vector<std::string>{"192.0.2.1"});
+  EXPECT_EQ(r[1].status, DnsStatus::NxDomain);
+  EXPECT_TRUE(r[2].temporary());
+  EXPECT_EQ(r[3].status, DnsStatus::NoData);
+  EXPECT_EQ(fake.queries(), 4u);
+  EXPECT_TRUE(ask_all(fake, {}).empty());
+
+  ThrowingLookup thrower;
+  auto t = ask_all(thrower, {{"ok.example", RrType::TXT}, {"boom.example", RrType::TXT}, {"int.example", RrType::TXT}});
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].records, std::vector<std::string>{"ok.example"});
+  EXPECT_EQ(t[1].status, DnsStatus::Error);
+  EXPECT_TRUE(t[1].temporary());  // never read as "no record"
+  EXPECT_EQ(t[1].error, "resolver exploded");
+  EXPECT_EQ(t[2].status, DnsStatus::Error);
+  EXPECT_EQ(t[2].error, "lookup failed");
 }
 
 TEST(ReverseDns, LookupNames) {

@@ -4,11 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -21,9 +16,9 @@
 #include "filters/dns/resolver.hpp"
 #include "filters/dns/reverse.hpp"
 #include "base/text.hpp"
+#include "filters/dns/query_all.hpp"
 
 namespace mxgate {
-namespace asio = boost::asio;
 
 namespace {
 
@@ -453,42 +448,6 @@ bool is_spf1(const std::string& txt) {
 
 // ------------------------------------------------------------------ evaluation
 
-// Runs lookups concurrently and waits for all of them (the addresses of every MX or
-// PTR name). Everything stays on the caller's executor.
-Task<std::vector<DnsResult>> lookup_all(DnsLookup& dns, std::vector<std::pair<std::string, RrType>> qs) {
-  auto ex = co_await asio::this_coro::executor;
-  struct Join {
-    explicit Join(const Executor& e) : timer(e, std::chrono::steady_clock::time_point::max()) {}
-    asio::steady_timer timer;
-    std::vector<DnsResult> results;
-    std::size_t pending = 0;
-  };
-  auto join = std::make_shared<Join>(ex);
-  join->results.resize(qs.size());
-  join->pending = qs.size();
-  for (std::size_t k = 0; k < qs.size(); ++k) {
-    asio::co_spawn(
-        ex,
-        [&dns, name = qs[k].first, type = qs[k].second]() -> Task<DnsResult> {
-          co_return co_await dns.query(name, type);
-        },
-        [join, k](std::exception_ptr e, DnsResult r) {
-          if (e) {
-            r = DnsResult{};
-            r.status = DnsStatus::Error;
-            r.error = "lookup failed";
-          }
-          join->results[k] = std::move(r);
-          if (--join->pending == 0) join->timer.cancel();
-        });
-  }
-  if (join->pending > 0) {
-    boost::system::error_code ec;
-    co_await join->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  co_return std::move(join->results);
-}
-
 struct Eval {
   AuthResult result = AuthResult::Neutral;
   std::string mechanism;    // what decided
@@ -577,10 +536,10 @@ Task<std::vector<std::string>> validated_names(Ctx& c) {
   if (ptr.status != DnsStatus::Answer) co_return out;
   std::vector<std::string> names = ptr.records;
   if (names.size() > c.lim.max_ptr_names) names.resize(c.lim.max_ptr_names);
-  std::vector<std::pair<std::string, RrType>> qs;
-  for (const auto& n : names) qs.emplace_back(n, c.ip.v4 ? RrType::A : RrType::AAAA);
+  std::vector<DnsQuestion> qs;
+  for (const auto& n : names) qs.push_back({n, c.ip.v4 ? RrType::A : RrType::AAAA});
   if (c.late()) co_return out;
-  auto results = co_await lookup_all(c.dns, std::move(qs));
+  auto results = co_await query_all(c.dns, std::move(qs));
   for (std::size_t k = 0; k < names.size(); ++k) {
     if (results[k].status != DnsStatus::Answer) continue;  // 5.5: a failing name is skipped
     for (const auto& a : results[k].records)
@@ -699,15 +658,15 @@ Task<std::optional<Eval>> evaluate(Ctx& c, const Term& t, const std::string& dom
       if (l.r.temporary()) co_return make(AuthResult::TempError, t.text, dns_problem(name, RrType::MX, l.r));
       if (l.r.records.size() > c.lim.max_mx_names)
         co_return make(AuthResult::PermError, t.text, name + " has more than " + std::to_string(c.lim.max_mx_names) + " MX records");
-      std::vector<std::pair<std::string, RrType>> qs;
+      std::vector<DnsQuestion> qs;
       for (const auto& mx : l.r.records) {
         auto sp = mx.find(' ');
         std::string host = sp == std::string::npos ? mx : mx.substr(sp + 1);
         if (host.empty() || host == ".") continue;  // null MX (RFC 7505)
-        qs.emplace_back(host, addr_type);
+        qs.push_back({host, addr_type});
       }
       if (c.late()) co_return make(AuthResult::TempError, t.text, too_late(name + "'s MX hosts").error);
-      auto results = co_await lookup_all(c.dns, qs);
+      auto results = co_await query_all(c.dns, qs);
       bool temp = false;
       for (std::size_t k = 0; k < results.size(); ++k) {
         if (results[k].temporary()) temp = true;
@@ -724,10 +683,10 @@ Task<std::optional<Eval>> evaluate(Ctx& c, const Term& t, const std::string& dom
       if (l.r.status != DnsStatus::Answer) co_return std::nullopt;  // 5.5: errors do not match
       std::vector<std::string> names = l.r.records;
       if (names.size() > c.lim.max_ptr_names) names.resize(c.lim.max_ptr_names);
-      std::vector<std::pair<std::string, RrType>> qs;
-      for (const auto& n : names) qs.emplace_back(n, addr_type);
+      std::vector<DnsQuestion> qs;
+      for (const auto& n : names) qs.push_back({n, addr_type});
       if (c.late()) co_return std::nullopt;  // 5.5: lookup errors do not match
-      auto results = co_await lookup_all(c.dns, qs);
+      auto results = co_await query_all(c.dns, qs);
       for (std::size_t k = 0; k < names.size(); ++k) {
         if (!under(names[k], name) || results[k].status != DnsStatus::Answer) continue;
         for (const auto& a : results[k].records)
