@@ -1,4 +1,5 @@
 #include "filters/chain.hpp"
+#include "filters/mime/mime_filter.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -48,6 +49,25 @@ Task<Verdict> call_hook(FilterPtr f, Stage stage, std::shared_ptr<const Envelope
   co_return Verdict::next();
 }
 }  // namespace
+
+namespace {
+std::shared_ptr<const MimeSettings> mime_settings_of(const std::vector<FilterPtr>& filters) {
+  auto s = std::make_shared<MimeSettings>();
+  for (const auto& f : filters)
+    if (const auto* m = dynamic_cast<const MimeFilter*>(f.get())) {
+      s->limits = m->config().limits;
+      s->inline_parse_bytes = m->config().inline_parse_bytes;
+    }
+  return s;
+}
+}  // namespace
+
+FilterChain::FilterChain()
+    : overdue_(std::make_shared<std::atomic<std::size_t>>(0)), mime_settings_(std::make_shared<MimeSettings>()) {}
+
+FilterChain::FilterChain(std::vector<FilterPtr> filters, std::chrono::milliseconds timeout)
+    : filters_(std::move(filters)), timeout_(timeout), overdue_(std::make_shared<std::atomic<std::size_t>>(0)),
+      mime_settings_(mime_settings_of(filters_)) {}
 
 Task<ChainResult> FilterChain::run(Stage stage, std::shared_ptr<const Envelope> env,
                                    std::shared_ptr<const Mailbox> rcpt,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "filters/filter.hpp"
+#include "filters/mime/mime_view.hpp"
 
 namespace mxgate {
 
@@ -29,11 +30,13 @@ class FilterChain {
   // bounded amount of memory instead of a message per transaction.
   static constexpr std::size_t kMaxOverdueHooks = 64;
 
-  FilterChain() : overdue_(std::make_shared<std::atomic<std::size_t>>(0)) {}
-  FilterChain(std::vector<FilterPtr> filters, std::chrono::milliseconds timeout)
-      : filters_(std::move(filters)), timeout_(timeout),
-        overdue_(std::make_shared<std::atomic<std::size_t>>(0)) {}
+  FilterChain();
+  FilterChain(std::vector<FilterPtr> filters, std::chrono::milliseconds timeout);
   std::size_t overdue() const { return overdue_->load(); }
+  // How this chain's messages are parsed: the mime filter's limits if it has one,
+  // wherever it stands, else the defaults. Sessions lend it to every filter
+  // (FilterState::mime_settings), so the MIME view is the same whoever parses it.
+  const std::shared_ptr<const MimeSettings>& mime_settings() const { return mime_settings_; }
 
   bool empty() const { return filters_.empty(); }
   const std::vector<FilterPtr>& filters() const { return filters_; }
@@ -51,6 +54,7 @@ class FilterChain {
   std::vector<FilterPtr> filters_;
   std::chrono::milliseconds timeout_{20'000};
   std::shared_ptr<std::atomic<std::size_t>> overdue_;  // hooks past their timeout, still running
+  std::shared_ptr<const MimeSettings> mime_settings_;
 };
 
 using FilterChainPtr = std::shared_ptr<const FilterChain>;

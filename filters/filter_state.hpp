@@ -11,8 +11,10 @@
 #include <string>
 
 #include "filters/auth/auth_results.hpp"
+#include "filters/auth/from_authors.hpp"
 #include "filters/dns/lookup.hpp"
 #include "filters/mime/mime.hpp"
+#include "filters/mime/mime_view.hpp"
 
 namespace mxgate {
 
@@ -20,8 +22,14 @@ struct FilterState {
   std::shared_ptr<DnsLookup> dns;  // this worker's resolver; null: no DNS (auth results temperror)
   std::string hostname;             // ours (config `hostname`): SPF's %{r}, Received-SPF's receiver
   AuthResults auth;
-  // The MIME view of transaction `mime_txn`'s message, parsed once by whichever of
-  // the mime and content filters runs first at end of data.
+  // How messages are parsed (the chain's: the mime filter's limits, or defaults),
+  // and the MIME view of transaction `mime_txn`'s message, parsed once by whichever
+  // filter asks first (filters/mime/mime_view.hpp).
+  std::shared_ptr<const MimeSettings> mime_settings;
+  // The authors (From) of transaction `authors_txn`'s message, parsed once
+  // (filters/auth/from_authors.hpp) for DMARC, policy and the log.
+  std::string authors_txn;
+  std::shared_ptr<const FromAuthors> authors;
   std::string mime_txn;
   std::shared_ptr<const MimeView> mime;
 };

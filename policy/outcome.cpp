@@ -16,8 +16,9 @@ MessageFacts message_facts(const Envelope& env, const AuthResults* auth, const M
   f.sender = env.mail_from ? &*env.mail_from : nullptr;
   f.rcpts = &env.rcpts;
   f.auth = auth;
-  if (FromDomain fd = from_domain_of(msg, env.smtputf8); fd.ok) f.from_domain = fd.domain;
-  else f.all_from_domains = domains_in_from(msg.fields("From"));
+  // The authors as the dmarc filter parsed them for this transaction (or now).
+  f.from_domain = single_author_domain(*authors_of(env, msg));
+  if (f.from_domain.empty()) f.all_from_domains = domains_in_from(msg.fields("From"));
   return f;
 }
 

@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "filters/config_node.hpp"
+#include "filters/filter_state.hpp"
+#include "policy/outcome.hpp"
 #include "policy/tagging.hpp"
 
 namespace mxgate {
@@ -454,6 +456,34 @@ TEST(Policy, DenyFromDomainSeesEveryMailbox) {
   Decision d = msg.run(p.get());
   EXPECT_STREQ(d.verdict(), "reject");
   EXPECT_EQ(d.reason, "policy.deny.from_domain lookalike-bank.example");
+}
+
+// The From is parsed once per transaction: policy reads the authors the dmarc
+// filter parsed (kept in the session's FilterState), not a second parse of its own.
+TEST(Outcome, MessageFactsShareTheParsedAuthors) {
+  Message msg("From: Joe <joe@Example.NET>\r\nSubject: s\r\n\r\nbody\r\n");
+  Envelope env;
+  env.txn_id = "T.1";
+  env.mail_from = mbox("joe@example.net");
+  env.state = std::make_shared<FilterState>();
+  auto first = authors_of(env, msg);
+  EXPECT_EQ(authors_of(env, msg), first);  // kept for the transaction
+  EXPECT_EQ(message_facts(env, nullptr, msg).from_domain, "example.net");
+  // Whatever is kept is what policy uses (here a stand-in, to show it is not parsed again).
+  auto stand_in = std::make_shared<FromAuthors>();
+  stand_in->fields = 1;
+  stand_in->mailboxes.push_back(FromDomain{true, "kept.example", "joe", ""});
+  env.state->authors = stand_in;
+  EXPECT_EQ(message_facts(env, nullptr, msg).from_domain, "kept.example");
+  // A new transaction parses anew.
+  env.txn_id = "T.2";
+  EXPECT_EQ(message_facts(env, nullptr, msg).from_domain, "example.net");
+  // Two authors: no single From domain; every domain still reaches the deny lists.
+  Message two("From: a@one.example, b@two.example\r\n\r\n");
+  env.txn_id = "T.3";
+  MessageFacts f = message_facts(env, nullptr, two);
+  EXPECT_EQ(f.from_domain, "");
+  EXPECT_EQ(f.all_from_domains, (std::vector<std::string>{"one.example", "two.example"}));
 }
 
 TEST(Policy, ConfigErrorsNameTheKeyAndLine) {

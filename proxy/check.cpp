@@ -144,6 +144,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   env->state = std::make_shared<FilterState>();
   env->state->dns = resolver;
   env->state->hostname = cfg->hostname;
+  env->state->mime_settings = cfg->chain->mime_settings();
   asio::co_spawn(ioc, run_stages(cfg, env, msg, run), asio::detached);
   ioc.run();
   // The resolver's timers and sockets belong to ioc: the resolver must go before it,

@@ -53,6 +53,7 @@ Session::Session(tcp::socket sock, const tcp::endpoint& remote, ConfigPtr cfg,
   env_.state = std::make_shared<FilterState>();
   env_.state->dns = std::move(dns);
   env_.state->hostname = cfg_->hostname;
+  env_.state->mime_settings = cfg_->chain->mime_settings();
   boost::system::error_code ec;
   env_.client.ip = unmapped(remote.address()).to_string();
   env_.client.port = remote.port();

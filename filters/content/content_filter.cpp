@@ -10,6 +10,7 @@
 
 #include "filters/config_node.hpp"
 #include "filters/content/content_scan.hpp"
+#include "filters/mime/mime_view.hpp"
 #include "base/work_pool.hpp"
 #include "base/work_pool_await.hpp"
 #include "filters/filter_state.hpp"
@@ -18,14 +19,6 @@
 namespace mxgate {
 
 namespace {
-
-// The MIME view of this transaction's message: the one the mime filter parsed if
-// it ran first, else a new one.
-std::shared_ptr<const MimeView> view_for(const Envelope& env, const Message& msg) {
-  if (env.state && env.state->mime && !env.txn_id.empty() && env.state->mime_txn == env.txn_id)
-    return env.state->mime;
-  return std::make_shared<const MimeView>(parse_mime(msg));
-}
 
 Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view) {
   ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits);
@@ -48,35 +41,30 @@ std::string read_file(const std::filesystem::path& p, std::string& err) {
 }  // namespace
 
 Verdict ContentFilter::check(const Envelope& env, const Message& msg) const {
-  auto view = view_for(env, msg);
+  auto view = mime_view_now(env, msg);
   return scan(*cfg_, env, msg, *view);
 }
 
 Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& msg) {
   auto cfg = cfg_;  // the rule set this message started with, whatever reloads happen
-  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) {
-    auto view = view_for(env, msg);
-    co_return scan(*cfg, env, msg, *view);
-  }
-  // Large: MIME parsing and scanning both leave the session's thread. env and msg
-  // live in this coroutine's frame until it resumes.
-  std::shared_ptr<const MimeView> shared;
-  if (env.state && env.state->mime && env.state->mime_txn == env.txn_id) shared = env.state->mime;
+  // Parsed once per transaction, with the configured MIME limits, whichever of the
+  // mime and content filters runs first.
+  const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
+  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) co_return scan(*cfg, env, msg, *view);
+  // Large: scanning leaves the session's thread. env and msg live in the caller's
+  // frame, view in this one, until it resumes.
   const Envelope* e = &env;
   const Message* m = &msg;
-  std::function<Verdict()> job = [cfg, e, m, shared]() {
-    if (shared) return scan(*cfg, *e, *m, *shared);
-    MimeView view = parse_mime(*m);
-    return scan(*cfg, *e, *m, view);
-  };
-  spdlog::debug("content: {} scanning a {}-byte message on the scan pool", env.txn_id, msg.size());
-  std::optional<Verdict> v = co_await on_pool<Verdict>(*cfg->pool, job);
-  if (!v) {
-    spdlog::warn("content: scan queue full ({} waiting): {} {} for a {}-byte message", cfg->pool->max_queued(),
+  const MimeView* v = view.get();
+  std::function<Verdict()> job = [cfg, e, m, v]() { return scan(*cfg, *e, *m, *v); };
+  spdlog::debug("content: {} scanning a {}-byte message on the work pool", env.txn_id, msg.size());
+  std::optional<Verdict> out = co_await on_pool<Verdict>(*cfg->pool, job);
+  if (!out) {
+    spdlog::warn("content: work pool queue full ({} waiting): {} {} for a {}-byte message", cfg->pool->max_queued(),
                  cfg->busy_reply.code(), cfg->busy_reply.enhanced(), msg.size());
     co_return Verdict::tempfail(cfg->busy_reply).with({"CONTENT_SCAN_BUSY", 0.0, "scan queue full"});
   }
-  co_return std::move(*v);
+  co_return std::move(*out);
 }
 
 FilterPtr make_content_filter(ConfigMap& cfg) {

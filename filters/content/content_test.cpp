@@ -10,6 +10,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -22,11 +24,13 @@
 #include "filters/content/content_scan.hpp"
 #include "base/work_pool.hpp"
 #include "filters/content/scan_texts.hpp"
+#include "filters/chain.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/mime/mime_filter.hpp"
 
 namespace mxgate {
 namespace {
+using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 namespace asio = boost::asio;
 
@@ -424,13 +428,18 @@ TEST(MimeFilterOffload, LargeMessagesParseOnThePoolAndLeaveTheViewForContent) {
   ASSERT_EQ(current_work_pool(), pool);
   auto mcfg = std::make_shared<MimeConfig>();
   mcfg->inline_parse_bytes = 0;  // everything counts as large
-  MimeFilter mime(mcfg);
+  auto mime_ptr = std::make_shared<MimeFilter>(mcfg);
+  MimeFilter& mime = *mime_ptr;
   auto ccfg = std::make_shared<ContentConfig>();
   ccfg->rules = compile("body SEEN /broken base64 ahead/\n");
   ContentFilter content(ccfg);
   Envelope env;
   env.txn_id = "M.1";
   env.state = std::make_shared<FilterState>();
+  // The session lends the chain's settings: the mime filter's own.
+  FilterChain chain({mime_ptr}, 1s);
+  env.state->mime_settings = chain.mime_settings();
+  ASSERT_EQ(env.state->mime_settings->inline_parse_bytes, 0u);
   Message msg = crlf(
       "Subject: s\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"
       "YnJva2VuIGJhc2U2NCBhaGVhZA==\n!!not base64!!\n");
@@ -447,6 +456,47 @@ TEST(MimeFilterOffload, LargeMessagesParseOnThePoolAndLeaveTheViewForContent) {
   EXPECT_EQ(mv.symbols[0].name, "MIME_BAD_BASE64");
   ASSERT_EQ(cv.symbols.size(), 1u);
   EXPECT_EQ(cv.symbols[0].name, "SEEN");
+}
+
+// Whichever filter runs first, the message is parsed once and with the mime filter's
+// limits: content listed before mime sees what mime would have parsed.
+TEST(MimeView, ParsedOnceWithTheConfiguredLimitsWhateverTheOrder) {
+  auto mcfg = std::make_shared<MimeConfig>();
+  mcfg->limits.max_parts = 2;
+  auto mime = std::make_shared<MimeFilter>(mcfg);
+  auto ccfg = std::make_shared<ContentConfig>();
+  ccfg->rules = compile("body THIRD /third part/\n");
+  auto content = std::make_shared<ContentFilter>(ccfg);
+  FilterChain chain({content, mime}, 1s);  // content first
+  ASSERT_EQ(chain.mime_settings()->limits.max_parts, 2u);
+  Envelope env;
+  env.txn_id = "P.1";
+  env.state = std::make_shared<FilterState>();
+  env.state->mime_settings = chain.mime_settings();
+  Message msg = crlf(
+      "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nfirst part\n"
+      "--b\nContent-Type: text/plain\n\nsecond part\n"
+      "--b\nContent-Type: text/plain\n\nthird part\n--b--\n");
+  asio::io_context ioc;
+  Verdict cv, mv;
+  std::shared_ptr<const MimeView> after_content;
+  asio::co_spawn(ioc, [&]() -> Task<void> {
+    cv = co_await content->on_end_of_data(env, msg);
+    after_content = env.state->mime;
+    mv = co_await mime->on_end_of_data(env, msg);
+  }, asio::detached);
+  ioc.run();
+  ASSERT_TRUE(after_content);
+  EXPECT_EQ(env.state->mime, after_content);  // the mime filter did not parse again
+  std::vector<std::string> names;
+  for (const auto& s : mv.symbols) names.push_back(s.name);
+  EXPECT_NE(std::find(names.begin(), names.end(), "MIME_TOO_MANY_PARTS"), names.end());
+  // Under the default limits the third part would be scanned; under max_parts 2 not.
+  EXPECT_TRUE(cv.symbols.empty());
+  Envelope plain;
+  plain.txn_id = "P.2";
+  EXPECT_EQ(content->check(plain, msg).symbols.size(), 1u);
 }
 
 // ---- the shipped rule set ----

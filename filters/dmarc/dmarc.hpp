@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "filters/auth/auth_results.hpp"
+#include "filters/auth/from_authors.hpp"
 #include "filters/message.hpp"
 #include "filters/smtp_reply.hpp"
 #include "base/task.hpp"
@@ -77,48 +78,9 @@ using PublicSuffixListPtr = std::shared_ptr<const PublicSuffixList>;
 
 constexpr const char* kDefaultPublicSuffixList = "/usr/share/publicsuffix/public_suffix_list.dat";
 
-// Lowercases ASCII letters and removes one trailing dot. "" if the result is not a
-// domain name (empty, an empty label, a label over 63 or a name over 253 octets).
-std::string normalize_domain(std::string_view domain);
-
 // RFC 7489 3.2: the Organisational Domain of `domain` (normalised). A domain that is
 // itself a public suffix is its own Organisational Domain. "" if `domain` is invalid.
 std::string organizational_domain(const PublicSuffixList& psl, std::string_view domain);
-
-// ---- RFC5322.From ---------------------------------------------------------------
-
-struct FromDomain {
-  bool ok = false;
-  std::string domain;       // lowercased, no trailing dot
-  std::string local_part;   // as written (quoted strings unquoted)
-  std::string error;        // why not ok: "2 mailboxes in From", "group syntax in From", ...
-};
-
-// Parses one From field value (RFC 5322 3.6.2 mailbox-list, 4.4 obsolete forms) and
-// requires exactly one mailbox with a domain name. 8-bit bytes are allowed in display
-// names and comments (RFC 6532); in the domain only if `smtputf8`.
-FromDomain parse_from_domain(std::string_view field_value, bool smtputf8 = false);
-// The same for a whole message: exactly one From field.
-FromDomain from_domain_of(const Message& msg, bool smtputf8 = false);
-
-// Every author of a message (RFC 7489 6.6.1): each mailbox of each From field.
-struct FromAuthors {
-  std::size_t fields = 0;               // From fields in the message
-  std::vector<FromDomain> mailboxes;    // every mailbox (group members too), in order
-  // Why From is not one clean list of mailboxes with domain names: "no From field", a
-  // syntax error, a group, a mailbox without a usable domain. Empty if it is.
-  std::vector<std::string> problems;
-  // Domains found after an '@' in fields that did not parse (normalised).
-  std::vector<std::string> salvaged;
-  // The distinct usable domains, in From order, then the salvaged ones.
-  std::vector<std::string> domains() const;
-};
-FromAuthors from_authors_of(const Message& msg, bool smtputf8 = false);
-
-// A rough scan, not a parser: the names after every '@' of a field value, lowercased,
-// without trailing dots, each once. It errs on finding more (comments and display
-// names included), which is what a check that must not miss a domain wants.
-std::vector<std::string> domains_seen_in(std::string_view field_value);
 
 // More author domains than this are not all evaluated (each costs DNS lookups): the
 // first ones are, and the From is reported as bad (DmarcOutcome::bad_from).
@@ -192,6 +154,9 @@ struct DmarcConfig {
 // Never throws for bad input: every problem is a result. Callers pass named objects.
 Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
                                   const DmarcConfig& cfg, bool smtputf8 = false);
+// The same on authors already parsed (the session's, shared with policy and the log).
+Task<DmarcOutcome> evaluate_dmarc(const FromAuthors& authors, const AuthResults& auth, DnsLookup* dns,
+                                  const DmarcConfig& cfg);
 
 // How strict an outcome is, to choose among several author domains (higher wins): a
 // failure whose disposition asks for reject, then quarantine; a temperror (a retry

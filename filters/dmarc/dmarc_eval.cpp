@@ -214,6 +214,11 @@ int dmarc_strictness(AuthResult result, const std::string& disposition) {
 Task<DmarcOutcome> evaluate_dmarc(const Message& msg, const AuthResults& auth, DnsLookup* dns,
                                   const DmarcConfig& cfg, bool smtputf8) {
   const FromAuthors authors = from_authors_of(msg, smtputf8);
+  co_return co_await evaluate_dmarc(authors, auth, dns, cfg);
+}
+
+Task<DmarcOutcome> evaluate_dmarc(const FromAuthors& authors, const AuthResults& auth, DnsLookup* dns,
+                                  const DmarcConfig& cfg) {
   std::vector<std::string> domains = authors.domains();
   std::vector<std::string> problems = authors.problems;
   const bool too_many = domains.size() > kMaxAuthorDomains;

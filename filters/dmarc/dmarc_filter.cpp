@@ -106,8 +106,9 @@ Task<Verdict> DmarcFilter::on_end_of_data(const Envelope& env, const Message& ms
   // A copy: this transaction's results, even if the hook overruns into the next one.
   const AuthResults auth = state ? state->auth : AuthResults{};
   DnsLookup* dns = state ? state->dns.get() : nullptr;
-  const bool smtputf8 = env.smtputf8;
-  DmarcOutcome o = co_await evaluate_dmarc(msg, auth, dns, *cfg, smtputf8);
+  // Parsed once for the transaction, shared with policy and the log.
+  const std::shared_ptr<const FromAuthors> authors = authors_of(env, msg);
+  DmarcOutcome o = co_await evaluate_dmarc(*authors, auth, dns, *cfg);
   if (state && state->auth.generation == auth.generation) state->auth.dmarc = o;
   co_return verdict_for(o);
 }

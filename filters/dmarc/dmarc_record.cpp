@@ -45,24 +45,6 @@ std::string PublicSuffixList::registrable(const std::string& domain) const {
   return r ? std::string(r) : std::string();
 }
 
-std::string normalize_domain(std::string_view domain) {
-  std::string d(domain);
-  if (!d.empty() && d.back() == '.') d.pop_back();
-  if (d.empty() || d.size() > 253) return {};
-  std::size_t label = 0;
-  for (char& c : d) {
-    if (c == '.') {
-      if (label == 0) return {};
-      label = 0;
-      continue;
-    }
-    if (c == 0) return {};
-    if (++label > 63) return {};
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  if (label == 0) return {};
-  return d;
-}
 
 std::string organizational_domain(const PublicSuffixList& psl, std::string_view domain) {
   std::string d = normalize_domain(domain);

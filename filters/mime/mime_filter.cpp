@@ -1,7 +1,7 @@
 #include "filters/mime/mime_filter.hpp"
 
 #include "filters/config_node.hpp"
-#include "base/work_pool_await.hpp"
+#include "filters/mime/mime_view.hpp"
 #include "filters/filter_state.hpp"
 
 namespace mxgate {
@@ -21,23 +21,9 @@ Verdict MimeFilter::symbols_for(const MimeView& view) const {
 Verdict MimeFilter::check(const Message& msg) const { return symbols_for(parse_mime(msg, cfg_->limits)); }
 
 Task<Verdict> MimeFilter::on_end_of_data(const Envelope& env, const Message& msg) {
-  std::shared_ptr<const MimeView> view;
-  std::shared_ptr<WorkPool> pool = msg.size() > cfg_->inline_parse_bytes ? current_work_pool() : nullptr;
-  if (pool) {
-    // A large message: parsed off the session's thread. msg lives in this frame.
-    auto cfg = cfg_;
-    const Message* m = &msg;
-    std::function<std::shared_ptr<const MimeView>()> job = [cfg, m]() {
-      return std::make_shared<const MimeView>(parse_mime(*m, cfg->limits));
-    };
-    std::optional<std::shared_ptr<const MimeView>> parsed = co_await on_pool<std::shared_ptr<const MimeView>>(*pool, job);
-    if (parsed) view = std::move(*parsed);
-  }
-  if (!view) view = std::make_shared<const MimeView>(parse_mime(msg, cfg_->limits));  // small, or the pool is full
-  if (env.state && !env.txn_id.empty()) {  // the content filter reads it from here
-    env.state->mime_txn = env.txn_id;
-    env.state->mime = view;
-  }
+  // Parsed once per transaction with this filter's limits (the chain lends them),
+  // shared with the content filter whichever runs first.
+  std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
   co_return symbols_for(*view);
 }
 

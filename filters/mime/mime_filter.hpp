@@ -48,6 +48,7 @@ class MimeFilter final : public Filter {
   Verdict check(const Message& msg) const;
   // Symbols for an already parsed view (the content scanner parses once).
   Verdict symbols_for(const MimeView& view) const;
+  const MimeConfig& config() const { return *cfg_; }
 
  private:
   std::shared_ptr<const MimeConfig> cfg_;

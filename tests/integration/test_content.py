@@ -97,7 +97,7 @@ class Scanning(ContentCase):
         self.send(m, message("cheap pills first\r\n" + filler + "\r\nand cheap pills at the end\r\n"))
         syms = self.symbols(m, 1)
         self.assertEqual(set(syms), {"CHEAP_PILLS", "RAW_PILLS"})
-        self.assertIn("on the scan pool", m.log())
+        self.assertIn("on the work pool", m.log())
         self.assertEqual(len(self.down.rec.messages), 1)
         # As SpamAssassin's body_part_scan_size: body rules read the first 50,000
         # bytes of a part, rawbody rules 500,000: past those, nothing is seen.

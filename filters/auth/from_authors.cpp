@@ -1,19 +1,10 @@
-// The RFC5322.From parser for DMARC (RFC 7489 6.6.1): RFC 5322 3.4 address syntax
-// with the obsolete forms of 4.4, over the raw field value.
-//
-// Two passes: a tokenizer that removes CFWS (nested comments, quoted pairs, folding)
-// and yields atoms, quoted strings, domain literals and specials; then a small
-// recursive-descent parser over the tokens. Both work on std::string and vectors, so
-// an 8 KB (or 1 MB) field has no fixed buffer to overrun, and comment nesting is a
-// counter, not recursion, so "((((..." cannot exhaust the stack.
-//
-// Being lenient here would be a security bug: an attacker wants us to evaluate one
-// domain while the reader's mail client shows another. So every mailbox of every From
-// field is an author (group members included), each author's domain is evaluated, and
-// anything that is not a clean list of mailboxes with domain names is reported as a
-// problem the caller can refuse on (RFC 7489 6.6.1). A field that does not parse at
-// all still has its domains found by a rough scan, so a malformed From cannot hide a
-// domain whose policy says reject.
+// The From parser (filters/auth/from_authors.hpp): a tokenizer that removes CFWS
+// (nested comments, quoted pairs, folding) and yields atoms, quoted strings, domain
+// literals and specials; then a small recursive-descent parser over the tokens. Both
+// work on std::string and vectors, and comment nesting is a counter, not recursion,
+// so "((((..." cannot exhaust the stack.
+#include "filters/auth/from_authors.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -22,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "filters/dmarc/dmarc.hpp"
+#include "filters/filter_state.hpp"
 
 namespace mxgate {
 namespace {
@@ -503,6 +494,25 @@ FromDomain parse_from_domain(std::string_view value, bool smtputf8) {
   return f.mailboxes.front();
 }
 
+std::string normalize_domain(std::string_view domain) {
+  std::string d(domain);
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  if (d.empty() || d.size() > 253) return {};
+  std::size_t label = 0;
+  for (char& c : d) {
+    if (c == '.') {
+      if (label == 0) return {};
+      label = 0;
+      continue;
+    }
+    if (c == 0) return {};
+    if (++label > 63) return {};
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (label == 0) return {};
+  return d;
+}
+
 std::vector<std::string> FromAuthors::domains() const {
   std::vector<std::string> out;
   auto add = [&out](const std::string& d) {
@@ -543,6 +553,22 @@ FromDomain from_domain_of(const Message& msg, bool smtputf8) {
     return out;
   }
   return parse_from_domain(fields.front()->value, smtputf8);
+}
+
+std::string single_author_domain(const FromAuthors& a) {
+  if (a.fields != 1 || a.mailboxes.size() != 1 || !a.problems.empty() || !a.mailboxes.front().ok) return {};
+  return a.mailboxes.front().domain;
+}
+
+std::shared_ptr<const FromAuthors> authors_of(const Envelope& env, const Message& msg) {
+  FilterState* st = env.state.get();
+  if (st && st->authors && !env.txn_id.empty() && st->authors_txn == env.txn_id) return st->authors;
+  auto a = std::make_shared<const FromAuthors>(from_authors_of(msg, env.smtputf8));
+  if (st && !env.txn_id.empty()) {
+    st->authors_txn = env.txn_id;
+    st->authors = a;
+  }
+  return a;
 }
 
 }  // namespace mxgate
