@@ -1,3 +1,7 @@
+// Compiling a RuleSet, once, at load time: the engine ladder for each pattern
+// (rule_compiler.hpp), the Hyperscan databases per scope, and reuse of compiled scopes
+// from this process's memory or the disk cache (rule_cache.cpp). Scanning is
+// rule_scan.cpp; counts and `rules lint` are rule_lint.cpp.
 #include "rules/rule_compiler.hpp"
 #include "rules/rule_cache.hpp"
 
@@ -10,39 +14,15 @@
 #include <atomic>
 #include <thread>
 #include <chrono>
-#include <cstdio>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 namespace mxgate::rules {
-
-std::string_view engine_name(Engine e) {
-  switch (e) {
-    case Engine::Hyperscan: return "hyperscan";
-    case Engine::Re2: return "re2";
-    case Engine::Prefilter: return "prefilter+pcre2";
-    case Engine::Pcre2: return "pcre2";
-    case Engine::Unsupported: return "unsupported";
-  }
-  return "?";
-}
 
 void HsDatabaseDeleter::operator()(hs_database* db) const { hs_free_database(db); }
 void Pcre2CodeDeleter::operator()(pcre2_real_code_8* c) const { pcre2_code_free(c); }
 void Pcre2MatchContextDeleter::operator()(pcre2_real_match_context_8* c) const { pcre2_match_context_free(c); }
 void Re2Deleter::operator()(re2::RE2* r) const { delete r; }
-
-std::size_t EngineCounts::total() const {
-  std::size_t n = 0;
-  for (auto c : by_engine) n += c;
-  return n;
-}
-
-std::size_t CompiledScope::count(Engine e) const {
-  return static_cast<std::size_t>(std::count_if(regexes.begin(), regexes.end(),
-                                                [e](const CompiledRegex& r) { return r.engine == e; }));
-}
 
 std::string strip_extended(std::string_view p) {
   std::string out;
@@ -454,15 +434,6 @@ void rebuild_side_engines(CompiledRegex& cr, const Rule& r, const CompileOptions
     cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
 }
 
-std::string_view source_name(CompileReport::Source s) {
-  switch (s) {
-    case CompileReport::Source::Compiled: return "compiled";
-    case CompileReport::Source::Memory: return "reused from memory";
-    case CompileReport::Source::DiskCache: return "loaded from cache";
-  }
-  return "?";
-}
-
 Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& copt, CompileReport* report) {
   auto t0 = std::chrono::steady_clock::now();
   CompileReport local;
@@ -556,233 +527,6 @@ const CompiledRegex* RuleSet::regex_of(std::string_view name) const {
   return nullptr;
 }
 
-EngineCounts RuleSet::counts(Scope sc) const {
-  EngineCounts c;
-  for (const auto& s : *scopes_) {
-    if (s->scope != sc) continue;
-    for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
-  }
-  return c;
-}
-
-EngineCounts RuleSet::counts() const {
-  EngineCounts c;
-  for (const auto& s : *scopes_) {
-    for (const auto& cr : s->regexes) ++c.by_engine[static_cast<std::size_t>(cr.engine)];
-  }
-  return c;
-}
-
-std::size_t RuleSet::meta_count() const {
-  return static_cast<std::size_t>(std::count_if(rules().begin(), rules().end(), [&](const Rule& r) {
-    return r.scope == Scope::Meta && !parsed_.unsupported_rules.count(r.name);
-  }));
-}
-
-std::size_t RuleSet::exists_count() const {
-  return static_cast<std::size_t>(std::count_if(rules().begin(), rules().end(), [](const Rule& r) {
-    return r.scope == Scope::Header && r.header.exists_test;
-  }));
-}
-
-// ---------------------------------------------------------------------------
-// Scanning.
-
-namespace {
-
-// One scratch per thread, grown for every database it meets (hs_alloc_scratch
-// only reallocates when a database needs more).
-struct ThreadScratch {
-  hs_scratch_t* s = nullptr;
-  ~ThreadScratch() { if (s) hs_free_scratch(s); }
-};
-
-
-constexpr std::size_t kNoMatch = static_cast<std::size_t>(-1);
-
-// Per-thread match state, reused by every scan on the thread: sized for the largest
-// scope met so far, and only the entries a scan touched are reset afterwards, so a
-// scan of a short text costs what it matches, not what the scope holds.
-struct MatchState {
-  std::vector<std::size_t> ends;      // per entry: end of the first match, or kNoMatch
-  std::vector<std::size_t> touched;   // entries whose `ends` this scan set
-  void mark(std::size_t k, std::size_t end) {
-    if (ends[k] != kNoMatch) return;
-    ends[k] = end;
-    touched.push_back(k);
-  }
-};
-
-int on_hs_match(unsigned id, unsigned long long, unsigned long long to, unsigned, void* ctx) {
-  static_cast<MatchState*>(ctx)->mark(id, static_cast<std::size_t>(to));
-  return 0;
-}
-
-int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned, void* ctx) {
-  *static_cast<std::size_t*>(ctx) = static_cast<std::size_t>(to);
-  return 1;  // one match is all we need: stop
-}
-
-}  // namespace
-
-std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
-                        std::size_t* first_end) {
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
-  std::size_t n = 0;
-  PCRE2_SIZE start = 0;
-  std::uint32_t opts = 0;
-  while (n < limit && start <= text.size()) {
-    int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, opts, md, mc);
-    if (rc < 0) {
-      if (rc == PCRE2_ERROR_NOMATCH && opts != 0) {
-        // Empty match at `start`: retry one byte further, as Perl does.
-        opts = 0;
-        ++start;
-        continue;
-      }
-      break;  // no match, or a match/depth limit: no further hits
-    }
-    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    if (n++ == 0 && first_end) *first_end = ov[1];
-    opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
-    start = ov[1];
-  }
-  pcre2_match_data_free(md);
-  return n;
-}
-
-std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit, std::size_t* first_end) {
-  std::size_t n = 0;
-  re2::StringPiece in(text.data(), text.size());
-  re2::StringPiece m;
-  std::size_t pos = 0;
-  while (n < limit && pos <= text.size() &&
-         re.Match(in, pos, text.size(), re2::RE2::UNANCHORED, &m, 1)) {
-    std::size_t end = static_cast<std::size_t>(m.data() - text.data()) + m.size();
-    if (n++ == 0 && first_end) *first_end = end;
-    pos = m.empty() ? end + 1 : end;
-  }
-  return n;
-}
-
-// One scratch per thread, shared by every database the thread scans. hs_scan itself
-// refuses (HS_INVALID) a scratch too small for the database; only then do we grow it
-// with hs_alloc_scratch, which is expensive: it validates the whole database
-// (a checksum over its bytecode, ~0.8 ms for the stock body database) before it looks
-// at the scratch. Calling it before every scan cost 95% of scanning time
-// (tests/bench/scan_bench, docs/performance.md).
-static void hs_scan_grow(const hs_database_t* db, std::string_view text, match_event_handler on_match, void* ctx) {
-  thread_local ThreadScratch scratch;
-  auto len = static_cast<unsigned>(text.size());
-  hs_error_t rc = scratch.s ? hs_scan(db, text.data(), len, 0, scratch.s, on_match, ctx) : HS_INVALID;
-  if (rc != HS_INVALID) return;
-  if (hs_alloc_scratch(db, &scratch.s) != HS_SUCCESS) return;
-  hs_scan(db, text.data(), len, 0, scratch.s, on_match, ctx);
-}
-
-void CompiledScope::index_engines() {
-  solos_.clear();
-  always_.clear();
-  for (std::size_t k = 0; k < regexes.size(); ++k) {
-    if (regexes[k].solo) solos_.push_back(k);
-    const CompiledRegex& cr = regexes[k];
-    bool anchored_lines = per_line() && cr.line_only && (cr.pcre2 || cr.re2);
-    if ((cr.engine == Engine::Re2 && !cr.gated) || cr.engine == Engine::Pcre2 || anchored_lines) always_.push_back(k);
-  }
-}
-
-void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const {
-  // Hyperscan takes an unsigned length; texts are bounded far below 4 GiB by the
-  // message size limit, but never let a wrap skip the tail silently.
-  if (text.size() > UINT32_MAX) text = text.substr(0, UINT32_MAX);
-  thread_local MatchState st;
-  if (st.ends.size() < regexes.size()) st.ends.resize(regexes.size(), kNoMatch);
-  st.touched.clear();
-  if (hs) hs_scan_grow(hs.get(), text, on_hs_match, &st);
-  if (slow) hs_scan_grow(slow.get(), text, on_hs_match, &st);
-  for (std::size_t k : solos_) {
-    std::size_t end = kNoMatch;
-    hs_scan_grow(regexes[k].solo.get(), text, on_solo_match, &end);
-    if (end != kNoMatch) st.mark(k, end);
-  }
-  auto confirm = [&](std::size_t k, bool from_hyperscan) {
-    const CompiledRegex& cr = regexes[k];
-    const Rule& r = rules[cr.rule];
-    std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
-    std::size_t n = 0, end = st.ends[k];
-    if (per_line()) {
-      if (from_hyperscan && cr.line_only && (cr.pcre2 || cr.re2)) return;  // scanned per line below
-      bool lines = cr.crosses || cr.line_only || r.multiple || cr.engine == Engine::Prefilter;
-      if (cr.engine == Engine::Hyperscan && (!lines || !cr.pcre2)) {
-        n = 1;  // exact: the match cannot reach past its paragraph (or PCRE2 refused the pattern)
-      } else if (cr.engine == Engine::Unsupported) {
-        return;
-      } else if (!cr.line_only && (!from_hyperscan || cr.gated)) {
-        // RE2 / PCRE2 alone, or RE2 behind a loose prefilter: one look at the whole
-        // text first (a superset of the per-line matches); most texts end here.
-        std::size_t e = 0;
-        n = cr.re2 ? re2_count(*cr.re2, text, 1, &e) : pcre2_count(cr.pcre2.get(), match_context.get(), text, 1, &e);
-        // RE2 reports the leftmost match, not the earliest ending: only Hyperscan's
-        // (prefilter) end, the earliest of a superset of matches, bounds the lines.
-        if (n > 0 && lines) n = count_per_line(cr, text, limit, &end, from_hyperscan ? st.ends[k] : 0);
-        else end = e;
-      } else {
-        // A per-line match is also a whole-text one, so none ends before the first
-        // whole-text (or prefilter) match did: start at that line.
-        n = count_per_line(cr, text, limit, &end, from_hyperscan && !cr.line_only ? end : 0);
-      }
-      if (n > 0) out.push_back({cr.rule, n, end});
-      return;
-    }
-    switch (cr.engine) {
-      case Engine::Hyperscan:
-        n = (r.multiple && cr.pcre2) ? pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end) : 1;
-        break;
-      case Engine::Prefilter:
-        // A prefilter hit is only a candidate: PCRE2 decides, from the start.
-        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
-        break;
-      case Engine::Pcre2:
-        n = pcre2_count(cr.pcre2.get(), match_context.get(), text, limit, &end);
-        break;
-      case Engine::Re2:
-        n = re2_count(*cr.re2, text, limit, &end);
-        break;
-      case Engine::Unsupported:
-        break;
-    }
-    if (n > 0) out.push_back({cr.rule, n, end});
-  };
-  for (std::size_t k : st.touched) {
-    confirm(k, true);
-    st.ends[k] = kNoMatch;
-  }
-  for (std::size_t k : always_) confirm(k, false);
-}
-
-std::size_t CompiledScope::count_per_line(const CompiledRegex& cr, std::string_view text, std::size_t limit,
-                                          std::size_t* first_end, std::size_t not_before) const {
-  // The line holding the byte before `not_before` (earlier lines end before it).
-  std::size_t start = 0;
-  if (not_before > 1 && not_before <= text.size()) {
-    std::size_t nl = text.rfind('\n', not_before - 2);
-    start = nl == std::string_view::npos ? 0 : nl + 1;
-  }
-  std::size_t n = 0;
-  while (start < text.size() && n < limit) {
-    std::size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(start, nl - start);
-    std::size_t e = 0;
-    std::size_t got = cr.re2 ? re2_count(*cr.re2, line, limit - n, &e)
-                             : pcre2_count(cr.pcre2.get(), match_context.get(), line, limit - n, &e);
-    if (got > 0 && n == 0) *first_end = start + e;
-    n += got;
-    start = nl + 1;
-  }
-  return n;
-}
-
 bool may_match_newline(std::string_view p, bool dotall) {
   if (dotall) return true;  // `.` matches "\n"
   for (std::size_t i = 0; i < p.size(); ++i) {
@@ -818,64 +562,6 @@ bool has_buffer_anchor(std::string_view p) {
     ++i;
   }
   return false;
-}
-
-std::vector<std::size_t> CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules) const {
-  std::vector<ScanHit> hits;
-  scan(text, rules, hits);
-  std::vector<std::size_t> out;
-  for (const auto& h : hits) out.insert(out.end(), h.count, h.rule);
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-
-std::string lint_report(const RuleSet& rs) {
-  std::ostringstream o;
-  const Scope kScopes[] = {Scope::Header, Scope::Body, Scope::RawBody, Scope::Full, Scope::Uri};
-  const Engine kEngines[] = {Engine::Hyperscan, Engine::Re2, Engine::Prefilter, Engine::Pcre2, Engine::Unsupported};
-  const auto& st = rs.parsed().stats;
-  o << "files " << st.files << ", lines " << st.lines << ", skipped by if/ifplugin " << st.skipped_by_conditionals
-    << ", lang lines ignored " << st.lang_lines << ", redefinitions " << st.redefinitions
-    << ", ReplaceTags expansions " << st.tag_expansions << "\n";
-  std::size_t header_scopes = 0;
-  for (const auto& s : rs.scopes()) header_scopes += s->scope == Scope::Header;
-  o << "regex rules by scope and engine (hyperscan / re2 / prefilter+pcre2 / pcre2 / unsupported):\n";
-  for (Scope s : kScopes) {
-    EngineCounts c = rs.counts(s);
-    o << "  " << scope_name(s);
-    if (s == Scope::Header) o << " (" << header_scopes << " header keys)";
-    o << ": " << c.total();
-    for (Engine e : kEngines) o << (e == Engine::Hyperscan ? " = " : " / ") << c.by_engine[static_cast<std::size_t>(e)];
-    o << "\n";
-  }
-  EngineCounts all = rs.counts();
-  o << "  total: " << all.total();
-  for (Engine e : kEngines) o << (e == Engine::Hyperscan ? " = " : " / ") << all.by_engine[static_cast<std::size_t>(e)];
-  o << "\n";
-  std::vector<char> off = disabled_rules(rs.rules());
-  o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
-    << rs.parsed().unsupported_rules.size() << ", disabled (score 0, no meta uses them) "
-    << std::count(off.begin(), off.end(), 1) << "\n";
-  std::size_t grouped = 0, alone = 0;
-  for (const auto& sc : rs.scopes())
-    for (const auto& cr : sc->regexes) {
-      grouped += cr.grouped;
-      alone += cr.solo != nullptr;
-    }
-  o << "slow-to-build patterns: " << grouped << " in one database per scope, " << alone << " in their own\n";
-  o << "warnings " << rs.parsed().warnings.size() << " by directive:\n";
-  for (const auto& [d, n] : rs.parsed().warning_counts()) o << "  " << d << ": " << n << "\n";
-  o << "rules not on plain Hyperscan:\n";
-  for (const auto& s : rs.scopes()) {
-    for (const auto& cr : s->regexes) {
-      if (cr.engine == Engine::Hyperscan) continue;
-      const Rule& r = rs.rules()[cr.rule];
-      o << "  " << r.loc.file << ":" << r.loc.line << ": rule " << r.name << ": " << engine_name(cr.engine)
-        << (cr.gated ? " (gated by a Hyperscan prefilter)" : "") << ": " << cr.reason << "\n";
-    }
-  }
-  return o.str();
 }
 
 }  // namespace mxgate::rules
