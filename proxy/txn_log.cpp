@@ -1,8 +1,32 @@
 #include "proxy/txn_log.hpp"
 
+#include <random>
+
 #include "proxy/json.hpp"
+#include "proxy/server_context.hpp"
 
 namespace mxgate {
+
+std::string make_session_id() {
+  // Like a Postfix queue ID: short, unique enough to grep for, no secrets in it.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* alphabet = "0123456789BCDFGHJKLMNPQRSTVWXYZ";
+  std::string id;
+  auto v = rng();
+  for (int i = 0; i < 10; ++i) {
+    id += alphabet[v % 31];
+    v /= 31;
+  }
+  return id;
+}
+
+std::string Counters::summary() const {
+  std::string out;
+#define MXGATE_PRINT(name) out += std::string(out.empty() ? "" : " ") + #name "=" + std::to_string(name.load());
+  MXGATE_COUNTERS(MXGATE_PRINT)
+#undef MXGATE_PRINT
+  return out;
+}
 
 long long ms_since(TxnLog::Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(TxnLog::Clock::now() - t).count();

@@ -35,6 +35,9 @@ struct TxnLog {
   bool logged = false;
 };
 
+// A session id like a Postfix queue id ("64Y1W75S9N"); a transaction's id is it plus ".N".
+std::string make_session_id();
+
 // Milliseconds since `t`.
 long long ms_since(TxnLog::Clock::time_point t);
 
