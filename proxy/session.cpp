@@ -1,155 +1,31 @@
+// Session: the inbound SMTP conversation (RFC 5321, with PIPELINING, SIZE, 8BITMIME,
+// SMTPUTF8, STARTTLS and XCLIENT): one handler per command, each the same shape —
+// check the state, run the stage's filters and policy checks, ask the MX, reply.
+// What it stands on (reply queue, closing, stage bookkeeping, the transaction log)
+// is session_support.cpp; the message from DATA's end to the final reply is
+// session_message.cpp.
 #include "proxy/session.hpp"
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <random>
-#include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
+#include "base/text.hpp"
 #include "filters/dns/reverse.hpp"
-#include "policy/outcome.hpp"
-#include "base/work_pool_await.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/downstream.hpp"
-#include "proxy/json.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/stream.hpp"
 #include "proxy/xclient.hpp"
-#include "base/text.hpp"
-#include "base/address.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-
-Session::Session(tcp::socket sock, const tcp::endpoint& remote, ConfigPtr cfg,
-                 std::shared_ptr<ServerContext> ctx, std::shared_ptr<DnsLookup> dns)
-    : cfg_(std::move(cfg)), ctx_(std::move(ctx)) {
-  env_.state = std::make_shared<FilterState>();
-  env_.state->dns = std::move(dns);
-  env_.state->hostname = cfg_->hostname;
-  env_.state->mime_settings = cfg_->chain->mime_settings();
-  boost::system::error_code ec;
-  env_.client.ip = unmapped(remote.address()).to_string();
-  env_.client.port = remote.port();
-  env_.client.peer_ip = env_.client.ip;
-  auto local = sock.local_endpoint(ec);
-  if (!ec) {
-    env_.local_ip = local.address().to_string();
-    env_.local_port = local.port();
-  }
-  env_.session_id = make_session_id();
-  stream_ = std::make_unique<Stream>(std::move(sock));
-}
-
-Session::~Session() = default;
-
-void Session::shutdown() {
-  auto self = shared_from_this();
-  asio::post(stream_->socket().get_executor(), [self] {
-    if (self->idle_) self->stream_->cancel();
-  });
-}
-
-void Session::abort() {
-  auto self = shared_from_this();
-  // Wake whatever the session waits on; it answers 421 4.3.2 and closes (the server
-  // closes for good two seconds later if it does not).
-  asio::post(stream_->socket().get_executor(), [self] {
-    self->aborting_ = true;
-    self->stream_->cancel();
-    if (self->down_) self->down_->cancel();
-  });
-}
-
-std::shared_ptr<const Envelope> Session::snapshot() const {
-  return std::make_shared<const Envelope>(env_);
-}
-
-void Session::reply(const SmtpReply& r) { r.append_wire(outbuf_); }
-
-SmtpReply Session::shutting_down() const { return SmtpReply{421, "4.3.2", shutting_down_text(cfg_->hostname)}; }
-
-SmtpReply Session::timed_out_reply() const { return SmtpReply{421, "4.4.2", cfg_->hostname + " Error: timeout exceeded"}; }
-
-void Session::error(const SmtpReply& r) {
-  ++errors_;
-  reply(r);
-}
-
-Task<bool> Session::flush() {
-  if (outbuf_.empty()) co_return !closing_;
-  boost::system::error_code ec;
-  std::string out;
-  out.swap(outbuf_);
-  stream_->arm(cfg_->limits.command_timeout);
-  co_await stream_->write(out, ec);
-  stream_->disarm();
-  if (ec) {
-    closing_ = true;
-    co_return false;
-  }
-  co_return true;
-}
-
-Task<void> Session::close_with(const SmtpReply& r) {
-  reply(r);
-  if (stream_->is_open()) {
-    boost::system::error_code ec;
-    std::string out;
-    out.swap(outbuf_);
-    // A short deadline of its own: a client that does not read must not keep us.
-    stream_->arm(kLastReplyTimeout);
-    co_await stream_->write(out, ec);
-    stream_->disarm();
-  }
-  outbuf_.clear();
-  closing_ = true;
-}
-
-// smtp.max_errors: the one place it fires.
-Task<void> Session::close_too_many_errors() {
-  ctx_->counters.too_many_errors++;
-  const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many errors"};
-  co_await close_with(r);
-}
-
-std::optional<SmtpReply> Session::refusal(const ChainResult& r) {
-  count_filter_trouble(r);
-  switch (r.action) {
-    case Action::Reject:
-      return r.reply ? *r.reply : replies::kPolicyReject;
-    case Action::Tempfail:
-      return r.reply ? *r.reply : replies::kPolicyTempfail;
-    case Action::Quarantine:
-      // Before end of data, Quarantine is a note for later (as milter's
-      // smfi_quarantine): the message is held once it has arrived (Evidence).
-    case Action::Continue:
-    case Action::Accept:
-      return std::nullopt;
-  }
-  return std::nullopt;
-}
-
-void Session::note_session(Evidence& stage, const ChainResult& r) { stage.add(r); }
-
-void Session::count_filter_trouble(const ChainResult& r) {
-  ctx_->counters.filter_timeouts += r.timed_out.size();
-  ctx_->counters.filter_errors += r.failed.size();
-}
-
-// Connect and HELO evidence, for every message of the session.
-Evidence Session::session_evidence() const {
-  Evidence e = connect_evidence_;
-  e.add(helo_evidence_);
-  return e;
-}
-
-void Session::note_symbols(const ChainResult& r) {
-  for (const auto& s : r.symbols) txn_.symbols.push_back(s);
-  if (!r.decided_by.empty()) txn_.decided_by = r.decided_by;
-}
+namespace {
+// The recipient argument of stages that have none: a named object, never a temporary
+// bound to a coroutine's reference parameter (g++ 12).
+const std::shared_ptr<const Mailbox> kNoRcpt;
+}  // namespace
 
 Task<bool> Session::run_connect_stage() {
   if (!cfg_->policy->delay_reject) {
@@ -166,10 +42,7 @@ Task<bool> Session::run_connect_stage() {
   // A new session (or XCLIENT's restart of it): nothing said before counts.
   connect_evidence_ = {};
   helo_evidence_ = {};
-  if (cfg_->chain->empty()) co_return true;
-  ChainResult cr = co_await cfg_->chain->run(Stage::Connect, snapshot());
-  note_session(connect_evidence_, cr);
-  if (auto r = refusal(cr)) {
+  if (auto r = co_await run_stage(Stage::Connect, connect_evidence_, kNoRcpt)) {
     // RFC 5321 3.1/4.3.2: the only refusals allowed instead of the greeting are 554
     // and 421; keep the filter's enhanced code and text.
     const SmtpReply greeting_refusal = r->with_code(r->permanent() ? 554 : 421);
@@ -179,29 +52,6 @@ Task<bool> Session::run_connect_stage() {
     co_return false;
   }
   co_return true;
-}
-
-Task<void> Session::run() {
-  bool failed = false;
-  try {
-    co_await serve();
-  } catch (const std::exception& e) {
-    // The one catch-all. If this fires, it is a bug to fix.
-    spdlog::error("{} session failed: {}", env_.session_id, e.what());
-    failed = true;
-  }
-  if (failed) {
-    ctx_->counters.session_exceptions++;
-    try {
-      if (!closing_) co_await close_with(replies::kInternalError);
-    } catch (...) {
-    }
-  }
-  if (in_transaction() || env_.mail_from) end_transaction("aborted", "connection closed");
-  Downstream::retire(std::move(down_));
-  stream_->close();
-  spdlog::info("{} disconnect from {} commands={} errors={}", env_.session_id, env_.client.peer_ip,
-               commands_, errors_);
 }
 
 Task<void> Session::serve() {
@@ -248,35 +98,20 @@ Task<void> Session::serve() {
 // control bytes: the error is queued); or Closed when the session is over (client
 // gone, timeout or shutdown: the last reply has been sent).
 Task<Session::Input> Session::read_command() {
-  bool discarding = false;
-  std::size_t scanned = 0;
   while (true) {
-    auto nl = inbuf_.find('\n', scanned);
-    if (nl != std::string::npos) {
-      std::string line = inbuf_.substr(0, nl);
-      inbuf_.erase(0, nl + 1);
-      if (discarding || nl + 1 > cfg_->limits.max_command_line) {
+    CommandLineReader::Next next = lines_.next(inbuf_);
+    switch (next.kind) {
+      case CommandLineReader::Kind::Line:
+        co_return Input{Input::Command, std::move(next.line)};
+      case CommandLineReader::Kind::TooLong:
         ctx_->counters.command_line_too_long++;
         error(replies::kCommandTooLong);
         co_return Input{Input::Refused, {}};
-      }
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      // RFC 5321 commands are text: a NUL, bare CR or other control byte inside a
-      // command line is refused whole, never parsed (or echoed).
-      bool control = false;
-      for (unsigned char c : line) control |= (c < 0x20 && c != '\t') || c == 0x7f;
-      if (control) {
+      case CommandLineReader::Kind::Control:
         error(replies::kBadCharacters);
         co_return Input{Input::Refused, {}};
-      }
-      co_return Input{Input::Command, std::move(line)};
-    }
-    scanned = inbuf_.size();
-    if (inbuf_.size() > cfg_->limits.max_command_line) {
-      // Keep reading to the end of the line, keeping none of it.
-      discarding = true;
-      inbuf_.clear();
-      scanned = 0;
+      case CommandLineReader::Kind::NeedMore:
+        break;
     }
     // Nothing complete to act on: send what we have queued (RFC 2920 3.1), then wait.
     if (!co_await flush()) co_return Input{Input::Closed, {}};
@@ -391,13 +226,9 @@ Task<void> Session::handle_helo(const Command& cmd, bool ehlo) {
   // Each greeting replaces the last one's evidence: a HELO-stage symbol must not
   // count twice because the client greeted twice (e.g. again after STARTTLS).
   helo_evidence_ = {};
-  if (!cfg_->chain->empty()) {
-    ChainResult cr = co_await cfg_->chain->run(Stage::Helo, snapshot());
-    note_session(helo_evidence_, cr);
-    if (auto r = refusal(cr)) {
-      error(*r);
-      co_return;
-    }
+  if (auto r = co_await run_stage(Stage::Helo, helo_evidence_, kNoRcpt)) {
+    error(*r);
+    co_return;
   }
   state_ = State::Greeted;
   if (ehlo) {
@@ -425,18 +256,13 @@ Task<void> Session::handle_mail(const Command& cmd) {
     error(r);
     co_return;
   }
-  {
-    // Only what our EHLO offered (RFC 5321 4.1.1.11): BODY=8BITMIME and SMTPUTF8 are
-    // withheld when the MX does not take them.
-    const auto& hints = downstream_hints();
-    const char* refused = nullptr;
-    if (args->body == "8BITMIME" && !hints.eightbitmime.load()) refused = "BODY=8BITMIME";
-    if (args->smtputf8 && !hints.smtputf8.load()) refused = "SMTPUTF8";
-    if (refused) {
-      const SmtpReply r{555, "5.5.4", std::string("Unsupported option: ") + refused};
-      error(r);
-      co_return;
-    }
+  // Only what our EHLO offered: BODY=8BITMIME and SMTPUTF8 are withheld when the MX
+  // does not take them.
+  const auto& hints = downstream_hints();
+  if (const char* refused = unsupported_mail_option(*args, hints.eightbitmime.load(), hints.smtputf8.load())) {
+    const SmtpReply r{555, "5.5.4", std::string("Unsupported option: ") + refused};
+    error(r);
+    co_return;
   }
   if (args->size > cfg_->limits.max_message_bytes) {
     ctx_->counters.message_too_big++;
@@ -478,40 +304,13 @@ Task<void> Session::handle_mail(const Command& cmd) {
     }
   }
 
-  if (!cfg_->chain->empty()) {
-    ChainResult cr = co_await cfg_->chain->run(Stage::MailFrom, snapshot());
-    note_symbols(cr);
-    txn_.evidence.add(cr);
-    if (auto r = refusal(cr)) {
-      error(*r);
-      end_transaction(r->transient() ? "tempfail" : "reject", r->str());
-      co_return;
-    }
-  }
-  if (cfg_->limits.max_downstream_connections &&
-      ctx_->downstream_connections.load() >= cfg_->limits.max_downstream_connections) {
-    // Each open transaction holds an MX connection; do not exhaust the MX's own limit.
-    ctx_->counters.downstream_busy++;
-    error(replies::kDownstreamBusy);
-    end_transaction("tempfail", replies::kDownstreamBusy.str());
+  if (auto r = co_await run_stage(Stage::MailFrom, txn_.evidence, kNoRcpt)) {
+    error(*r);
+    end_transaction(r->transient() ? "tempfail" : "reject", r->str());
     co_return;
   }
-  // Aliasing pointer: the counter keeps the ServerContext alive as long as it is used.
-  std::shared_ptr<std::atomic<std::size_t>> count(ctx_, &ctx_->downstream_connections);
-  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id, count);
-  if (auto fail = co_await down_->open(env_)) {
-    ctx_->counters.downstream_failures++;
-    txn_.downstream_reply = down_->last_reply();
-    error(*fail);
-    end_transaction("tempfail", fail->str());
-    co_return;
-  }
-  std::string line = "MAIL FROM:<" + args->mailbox.address + ">";
-  for (const auto& p : args->mailbox.params) {
-    // Pass SIZE only to a server that announced it (RFC 1870 6).
-    if (!down_->caps().size && upper(p.substr(0, 5)) == "SIZE=") continue;
-    line += " " + p;
-  }
+  if (!co_await open_downstream()) co_return;
+  const std::string line = downstream_mail_line(args->mailbox, down_->caps().size);
   SmtpReply up = co_await down_->command(line);
   txn_.mail_ms = ms_since(txn_.start);
   txn_.downstream_reply = down_->last_reply();
@@ -523,6 +322,30 @@ Task<void> Session::handle_mail(const Command& cmd) {
     error(up);
     end_transaction(up.transient() ? "tempfail" : "reject", up.str());
   }
+}
+
+// The MX leg of a transaction, opened once our own checks of MAIL FROM agree; false
+// (answered, transaction ended) when it cannot be.
+Task<bool> Session::open_downstream() {
+  if (cfg_->limits.max_downstream_connections &&
+      ctx_->downstream_connections.load() >= cfg_->limits.max_downstream_connections) {
+    // Each open transaction holds an MX connection; do not exhaust the MX's own limit.
+    ctx_->counters.downstream_busy++;
+    error(replies::kDownstreamBusy);
+    end_transaction("tempfail", replies::kDownstreamBusy.str());
+    co_return false;
+  }
+  // Aliasing pointer: the counter keeps the ServerContext alive as long as it is used.
+  std::shared_ptr<std::atomic<std::size_t>> count(ctx_, &ctx_->downstream_connections);
+  down_ = std::make_shared<Downstream>(stream_->socket().get_executor(), cfg_, env_.session_id, count);
+  if (auto fail = co_await down_->open(env_)) {
+    ctx_->counters.downstream_failures++;
+    txn_.downstream_reply = down_->last_reply();
+    error(*fail);
+    end_transaction("tempfail", fail->str());
+    co_return false;
+  }
+  co_return true;
 }
 
 Task<void> Session::handle_rcpt(const Command& cmd) {
@@ -557,16 +380,11 @@ Task<void> Session::handle_rcpt(const Command& cmd) {
       co_return;
     }
   }
-  if (!cfg_->chain->empty()) {
-    auto mb = std::make_shared<const Mailbox>(*rcpt);
-    ChainResult cr = co_await cfg_->chain->run(Stage::RcptTo, snapshot(), mb);
-    note_symbols(cr);
-    txn_.evidence.add(cr);
-    if (auto r = refusal(cr)) {
-      txn_.refused_rcpts.emplace_back(rcpt->address, r->str());
-      error(*r);
-      co_return;
-    }
+  const auto mb = std::make_shared<const Mailbox>(*rcpt);
+  if (auto r = co_await run_stage(Stage::RcptTo, txn_.evidence, mb)) {
+    txn_.refused_rcpts.emplace_back(rcpt->address, r->str());
+    error(*r);
+    co_return;
   }
   // Ask the downstream only after our filters agree, so a recipient we refuse never
   // reaches it; its answer (e.g. 550 5.1.1 no such user) goes back unchanged.
@@ -699,35 +517,6 @@ Task<void> Session::handle_xclient(const Command& cmd) {
   if (!co_await run_connect_stage()) co_return;
   const SmtpReply greeting{220, "", cfg_->hostname + " " + cfg_->banner};
   reply(greeting);
-}
-
-void Session::reset_transaction() {
-  env_.state->auth.reset_transaction();
-  Downstream::retire(std::move(down_));
-  down_.reset();
-  env_.mail_from.reset();
-  env_.rcpts.clear();
-  env_.declared_size = 0;
-  env_.smtputf8 = false;
-  env_.body_type.clear();
-  env_.txn_id.clear();
-  if (state_ == State::InMail || state_ == State::HaveRcpt) state_ = State::Greeted;
-}
-
-void Session::end_transaction(const char* outcome, const std::string& reply_text) {
-  // A transaction held for a policy denial (delay_reject) ends at RSET/QUIT, but what
-  // happened to it is that every recipient was refused: log it as a reject.
-  if (txn_.denied && std::string_view(outcome) == "aborted") {
-    if (!txn_.logged && env_.mail_from) log_transaction("reject", txn_.denied->reply.str());
-    txn_.logged = true;
-  }
-  if (!txn_.logged && env_.mail_from) log_transaction(outcome, reply_text);
-  txn_.logged = true;
-  reset_transaction();
-}
-
-void Session::log_transaction(const char* verdict, const std::string& reply_text) {
-  if (ctx_->txn_log) ctx_->txn_log->info(transaction_json(env_, txn_, session_evidence().symbols, verdict, reply_text));
 }
 
 }  // namespace mxgate

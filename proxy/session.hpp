@@ -79,11 +79,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_transaction() const { return state_ == State::InMail || state_ == State::HaveRcpt; }
   std::string ehlo_keywords() const;
   void log_transaction(const char* verdict, const std::string& reply_text);
-  // Keeps what a stage's filters said: for the session (connect, HELO) or for the
-  // transaction (MAIL, RCPT), to count at end of data and to log.
-  void note_session(Evidence& stage, const ChainResult& r);
   Evidence session_evidence() const;
   void note_symbols(const ChainResult& r);
+  // Runs one stage's filters, keeps what they said in `into` (a session stage's
+  // evidence, or txn_.evidence, which is also logged); our refusal if it did not continue.
+  Task<std::optional<SmtpReply>> run_stage(Stage stage, Evidence& into,
+                                           const std::shared_ptr<const Mailbox>& rcpt);
+  Task<bool> open_downstream();
   void count_filter_trouble(const ChainResult& r);  // filter_timeouts and filter_errors
 
   ConfigPtr cfg_;
@@ -92,6 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Envelope env_;
   State state_ = State::Connected;
   std::string inbuf_;
+  CommandLineReader lines_{cfg_->limits.max_command_line};
   std::string outbuf_;
   bool closing_ = false;
   bool idle_ = false;  // waiting for a command outside a transaction

@@ -343,4 +343,51 @@ std::optional<std::string> xtext_decode(std::string_view s) {
   return out;
 }
 
+const char* unsupported_mail_option(const MailArgs& args, bool downstream_8bitmime, bool downstream_smtputf8) {
+  if (args.smtputf8 && !downstream_smtputf8) return "SMTPUTF8";
+  if (args.body == "8BITMIME" && !downstream_8bitmime) return "BODY=8BITMIME";
+  return nullptr;
+}
+
+std::string downstream_mail_line(const Mailbox& from, bool downstream_size) {
+  std::string line = "MAIL FROM:<" + from.address + ">";
+  for (const auto& p : from.params) {
+    if (!downstream_size && istarts_with(p, "SIZE=")) continue;
+    line += " " + p;
+  }
+  return line;
+}
+
+CommandLineReader::Next CommandLineReader::next(std::string& buf) {
+  Next out;
+  auto nl = buf.find('\n', scanned_);
+  if (nl == std::string::npos) {
+    scanned_ = buf.size();
+    if (buf.size() > max_) {
+      // Keep reading to the end of the line, keeping none of it.
+      discarding_ = true;
+      buf.clear();
+      scanned_ = 0;
+    }
+    return out;
+  }
+  std::string line = buf.substr(0, nl);
+  buf.erase(0, nl + 1);
+  scanned_ = 0;
+  if (discarding_ || nl + 1 > max_) {
+    discarding_ = false;
+    out.kind = Kind::TooLong;
+    return out;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  for (unsigned char c : line)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      out.kind = Kind::Control;
+      return out;
+    }
+  out.kind = Kind::Line;
+  out.line = std::move(line);
+  return out;
+}
+
 }  // namespace mxgate

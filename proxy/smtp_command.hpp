@@ -43,6 +43,36 @@ struct MailArgs {
 
 // "FROM:<a@b> SIZE=10 BODY=8BITMIME SMTPUTF8". Null path allowed.
 std::optional<MailArgs> parse_mail(std::string_view arg, PathError& err);
+// Splits what a client sends into command lines, with smtp.max_command_line applied:
+// a longer line is dropped whole, however many reads it spans, and reported once; a
+// line with a control byte (NUL, bare CR, ...) is reported and never parsed or echoed
+// (RFC 5321 commands are text). The line end is LF with an optional CR before it.
+class CommandLineReader {
+ public:
+  explicit CommandLineReader(std::size_t max_line) : max_(max_line) {}
+  enum class Kind { Line, TooLong, Control, NeedMore };
+  struct Next {
+    Kind kind = Kind::NeedMore;
+    std::string line;  // for Line: without its line end
+  };
+  // Takes the next line out of `buf` (which the caller only ever appends to), or
+  // NeedMore; past max_line without a line end, `buf` is emptied and the rest of the
+  // line will be dropped as it arrives.
+  Next next(std::string& buf);
+
+ private:
+  std::size_t max_;
+  bool discarding_ = false;
+  std::size_t scanned_ = 0;  // bytes of buf already known to hold no LF
+};
+
+// An option of MAIL the downstream cannot take, so our EHLO did not offer it (RFC 5321
+// 4.1.1.11): "BODY=8BITMIME", "SMTPUTF8", or nullptr.
+const char* unsupported_mail_option(const MailArgs& args, bool downstream_8bitmime, bool downstream_smtputf8);
+// The MAIL command for the downstream: the path and its parameters, SIZE= only to a
+// server that announced SIZE (RFC 1870 6).
+std::string downstream_mail_line(const Mailbox& from, bool downstream_size);
+
 // "TO:<a@b>"; `smtputf8` says whether the transaction allows UTF-8 addresses.
 std::optional<Mailbox> parse_rcpt(std::string_view arg, bool smtputf8, PathError& err);
 

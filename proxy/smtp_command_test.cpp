@@ -112,3 +112,45 @@ TEST(Xtext, RoundTrip) {
 
 }  // namespace
 }  // namespace mxgate
+
+namespace mxgate {
+namespace {
+
+TEST(CommandLineReader, LinesLimitsAndControlBytes) {
+  CommandLineReader r(20);
+  std::string buf = "NOOP\r\nHELO a.example\nRSET";
+  auto n = r.next(buf);
+  EXPECT_EQ(n.kind, CommandLineReader::Kind::Line);
+  EXPECT_EQ(n.line, "NOOP");
+  n = r.next(buf);
+  EXPECT_EQ(n.kind, CommandLineReader::Kind::Line);
+  EXPECT_EQ(n.line, "HELO a.example");  // a bare LF ends a command line too
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::NeedMore);
+  buf += "\r\n";
+  EXPECT_EQ(r.next(buf).line, "RSET");
+  // 20 octets with CRLF is the most; 21 is refused once, and the next line is fine.
+  buf = std::string(18, 'x') + "\r\n" + std::string(19, 'y') + "\r\nQUIT\r\n";
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::Line);
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::TooLong);
+  EXPECT_EQ(r.next(buf).line, "QUIT");
+  // A long line over several reads: the buffer never grows past the limit, one report.
+  buf = std::string(50, 'z');
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::NeedMore);
+  EXPECT_TRUE(buf.empty());
+  buf += std::string(50, 'z');
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::NeedMore);
+  buf += "zz\r\nNOOP\r\n";
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::TooLong);
+  EXPECT_EQ(r.next(buf).line, "NOOP");
+  // Control bytes: refused whole, never handed on.
+  for (std::string bad : {std::string("NO\0OP\r\n", 7), std::string("NOOP\rX\r\n"), std::string("NO\x7fOP\n")}) {
+    buf = bad;
+    EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::Control) << bad;
+    EXPECT_TRUE(buf.empty());
+  }
+  buf = "MAIL FROM:<a@b>\tSIZE=1\r\n";  // a tab is text
+  EXPECT_EQ(r.next(buf).kind, CommandLineReader::Kind::TooLong);  // 25 octets > 20
+}
+
+}  // namespace
+}  // namespace mxgate
