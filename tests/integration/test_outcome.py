@@ -47,7 +47,7 @@ class OneOutcome(ProxyTestCase):
         self.m = self.start_mxgate(self.down.port, {
             "authserv_id": "mx.test",
             "dns": {"nameservers": [f"{LOOPBACK}:{self.dns.port}"], "timeout": "500ms", "attempts": 1},
-            "filters": ["headers", "spf", "dkim", "dmarc", "mime", {"content": {"rules": ["builtin"]}}],
+            "filters": ["headers", "spf", "dkim", "dmarc", "mime", {"content": {"rules": ["builtin"], "cache_dir": "cache"}}],
             "policy": {"thresholds": {"tag": 3, "reject": 15},
                        "tagging": {"subject_prefix": "[SPAM] "}},
         })
