@@ -123,4 +123,10 @@ std::size_t Message::count(std::string_view name) const {
   return n;
 }
 
+std::string_view without_mbox_separator(std::string_view file) {
+  if (!file.starts_with("From ")) return file;
+  std::size_t eol = file.find('\n');
+  return eol == std::string_view::npos ? std::string_view() : file.substr(eol + 1);
+}
+
 }  // namespace mxgate

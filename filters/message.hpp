@@ -50,4 +50,10 @@ class Message {
   bool well_formed_ = true;
 };
 
+// A message file may start with an mbox separator line ("From sender date", every
+// file of the SpamAssassin public corpus, every mbox export). It is not a header
+// field (no colon after "From"): SpamAssassin skips it, and so do the tools that read
+// message files. Returns the file without that first line, or as it is.
+std::string_view without_mbox_separator(std::string_view file);
+
 }  // namespace mxgate

@@ -7,6 +7,20 @@
 namespace mxgate {
 namespace {
 
+TEST(Message, MboxSeparatorLineIsNotPartOfTheMessage) {
+  EXPECT_EQ(without_mbox_separator("From sender@example.net  Sat Nov 21 10:00:00 2026\nFrom: a@b\n\nx\n"),
+            "From: a@b\n\nx\n");
+  EXPECT_EQ(without_mbox_separator("From sender@example.net Sat Nov 21\r\nSubject: s\r\n"), "Subject: s\r\n");
+  EXPECT_EQ(without_mbox_separator("From: a@b\n\nx\n"), "From: a@b\n\nx\n");  // a header field stays
+  EXPECT_EQ(without_mbox_separator("Subject: s\n\nFrom me\n"), "Subject: s\n\nFrom me\n");  // only at the start
+  EXPECT_EQ(without_mbox_separator("From x"), "");
+  EXPECT_EQ(without_mbox_separator(""), "");
+  // The rest parses as the message it is.
+  Message m(std::string(without_mbox_separator("From a@b Sat\r\nFrom: A <a@b.example>\r\nSubject: hi\r\n\r\nbody\r\n")));
+  ASSERT_TRUE(m.first("Subject"));
+  EXPECT_EQ(m.first("From")->unfolded(), "A <a@b.example>");
+}
+
 TEST(Message, SplitsFieldsWithFoldingAndBody) {
   Message m("From: A <a@example.net>\r\nSubject: hello\r\n  world\r\nX-Empty:\r\n\r\nbody line\r\n");
   ASSERT_EQ(m.headers().size(), 3u);

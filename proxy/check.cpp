@@ -99,7 +99,8 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     ss << in.rdbuf();
     raw = ss.str();
   }
-  auto msg = std::make_shared<const Message>(to_crlf(raw));
+  // A leading mbox "From " line is not part of the message (SpamAssassin skips it).
+  auto msg = std::make_shared<const Message>(to_crlf(std::string(without_mbox_separator(raw))));
   auto env = std::make_shared<Envelope>();
   env->session_id = "check";
   env->txn_id = "check.1";

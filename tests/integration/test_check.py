@@ -253,6 +253,21 @@ class CheckSamples(unittest.TestCase):
         self.assertEqual([s["name"] for s in j["symbols"]], [s[0] for s in EXPECTED["missing-date-mid.eml"][0]])
         self.assertAlmostEqual(j["score"], EXPECTED["missing-date-mid.eml"][1])
 
+    def test_mbox_separator_line_is_skipped(self):
+        """A file that starts with an mbox "From " line (the public corpus, mbox
+        exports) is checked as the message after it, as SpamAssassin reads it."""
+        d = tempfile.mkdtemp(prefix="mxgate-check-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        with open(os.path.join(SAMPLES, "missing-date-mid.eml"), "rb") as f:
+            data = f.read()
+        path = os.path.join(d, "mbox.eml")
+        with open(path, "wb") as f:
+            f.write(b"From news@shop.example.com  Sat Nov 21 10:00:00 2026\n" + data)
+        j = json.loads(check(path, "--json").stdout)
+        self.assertEqual([(s["name"], s["score"]) for s in j["symbols"]],
+                         [(n, sc) for n, sc, _ in EXPECTED["missing-date-mid.eml"][0]])
+        self.assertEqual(j["envelope"]["mail_from"], HEADER_ENVELOPE["missing-date-mid.eml"][0])
+
     def test_crlf_file_same_result(self):
         # A file with CRLF line ends gives the same symbols as the LF one.
         d = tempfile.mkdtemp(prefix="mxgate-check-")
