@@ -46,7 +46,9 @@ std::map<std::string, std::size_t> ParsedRules::warning_counts() const {
 
 std::string HeaderTarget::key() const {
   std::string k = field;
-  if (field != "ALL" && !field.starts_with("ALL-")) {
+  // SpamAssassin's ALL, ALL-* and MESSAGEID are exact; every other name is a header
+  // name (case-insensitive) or a case-insensitive pseudo-header (ToCc, EnvelopeFrom).
+  if (field != "ALL" && !field.starts_with("ALL-") && field != "MESSAGEID") {
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
   }
   for (const auto& m : modifiers) k += ":" + m;

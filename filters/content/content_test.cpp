@@ -151,14 +151,20 @@ TEST(HeaderText, WhatEachKeyReads) {
   auto get = [&](std::string_view key) { return header_text(key, view, msg, env); };
   EXPECT_EQ(get("subject"), "café menu\n");
   EXPECT_EQ(get("subject:raw"), " =?ISO-8859-1?Q?caf=E9?= menu\n");
-  EXPECT_EQ(get("from:addr"), "bob@example.com\n");
-  EXPECT_EQ(get("from:name"), "Bob Q. Example\n");
+  // :addr and :name have no line end (SpamAssassin's Check.pm joins values with
+  // "\n" and adds none): From:addr =~ /\s/ (FROM_ADDR_WS) must not match here.
+  EXPECT_EQ(get("from:addr"), "bob@example.com");
+  EXPECT_EQ(get("from:name"), "Bob Q. Example");
+  EXPECT_EQ(get("to:addr"), "a@example.org\nb@example.org");  // every address of the field
   EXPECT_EQ(get("to"), "a@example.org, b@example.org\n");
   EXPECT_EQ(get("tocc"), "a@example.org, b@example.org\nc@example.org\n");
   EXPECT_EQ(get("received"), "from one\nfrom two\n");
   EXPECT_EQ(get("received:first"), "from one\n");
   EXPECT_EQ(get("received:last"), "from two\n");
-  EXPECT_EQ(get("messageid"), "<x1@h>\n");
+  EXPECT_EQ(get("MESSAGEID"), "<x1@h>\n");
+  // Only MESSAGEID is the pseudo-header; "MessageID" is a real header name
+  // (MSGID_HDR_MALF's __HAS_MESSAGEID is exists:MessageID).
+  EXPECT_EQ(get("messageid"), std::nullopt);
   EXPECT_EQ(get("envelopefrom"), "bounce@example.net\n");
   EXPECT_EQ(get("x-nothing"), std::nullopt);
   EXPECT_EQ(get("received:ip"), std::nullopt);  // not implemented: reads as absent
@@ -169,6 +175,17 @@ TEST(HeaderText, WhatEachKeyReads) {
   EXPECT_EQ(first_address("bob@example.com (Bob)"), "bob@example.com");
   EXPECT_EQ(first_display_name("bob@example.com (Bob)"), "Bob");
   EXPECT_EQ(first_address("Undisclosed recipients:;"), "Undisclosed");
+  using V = std::vector<std::string>;
+  EXPECT_EQ(addresses_in("Name <a@example.net>"), V{"a@example.net"});
+  EXPECT_EQ(addresses_in(" a@x.example, \"Doe, J\" <b@y.example>;c@z.example (C)"),
+            (V{"a@x.example", "b@y.example", "c@z.example"}));
+  EXPECT_EQ(addresses_in("Foo: Bar <c@z.example>;"), V{"c@z.example"});
+  EXPECT_EQ(addresses_in("\"a b\"@x.example"), V{"\"a b\"@x.example"});
+  EXPECT_TRUE(addresses_in("Undisclosed recipients:;").empty());
+  EXPECT_TRUE(addresses_in("<>").empty());
+  EXPECT_TRUE(addresses_in("Name <a b@x.example>").empty());
+  EXPECT_TRUE(addresses_in("Foo Blah").empty());
+  EXPECT_EQ(addresses_in("Joe\r\n <joe@example.com>"), V{"joe@example.com"});
 }
 
 TEST(ScanContent, EveryScopeAndRuleKind) {

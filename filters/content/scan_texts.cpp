@@ -126,6 +126,62 @@ std::string first_address(std::string_view v) {
   return first;
 }
 
+std::vector<std::string> addresses_in(std::string_view v) {
+  std::vector<std::string> out;
+  std::string text;
+  for (char c : v)
+    if (c != '\r') text += c == '\n' ? ' ' : c;  // unfolded
+  std::string_view s = trim(text);
+  // A group's name: "Undisclosed recipients:;", "Team: a@x, b@y;".
+  if (std::size_t colon = s.find(':'); colon != std::string_view::npos &&
+                                       s.substr(0, colon).find_first_of("\"()<>") == std::string_view::npos)
+    s.remove_prefix(colon + 1);
+  auto valid = [](std::string_view a) {
+    std::size_t at = a.rfind('@');
+    if (at == std::string_view::npos || at == 0 || at + 1 == a.size()) return false;
+    std::string_view local = a.substr(0, at), domain = a.substr(at + 1);
+    const bool quoted = local.size() >= 2 && local.front() == '"' && local.back() == '"';
+    if (!quoted && local.find_first_of("@ \t<>()[],:;") != std::string_view::npos) return false;
+    if (domain.front() == '[') return domain.back() == ']';
+    return domain.find_first_of("\" \t<>()[],:;@") == std::string_view::npos;
+  };
+  auto take = [&](std::string_view item) {
+    std::string plain;  // without (comments)
+    int depth = 0;
+    bool quote = false;
+    for (char c : item) {
+      if (c == '"' && depth == 0) quote = !quote;
+      if (!quote && c == '(') ++depth;
+      else if (!quote && c == ')' && depth > 0) --depth;
+      else if (depth == 0) plain += c;
+    }
+    std::string_view p = trim(plain);
+    std::size_t lt = p.rfind('<');
+    if (lt != std::string_view::npos) {
+      std::size_t gt = p.find('>', lt);
+      p = trim(p.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1));
+    }
+    if (!p.empty() && valid(p)) out.emplace_back(p);
+  };
+  // Split on ',' and ';' outside quotes, <> and comments.
+  std::size_t start = 0;
+  int depth = 0;
+  bool quote = false, angle = false;
+  for (std::size_t i = 0; i <= s.size(); ++i) {
+    const char c = i < s.size() ? s[i] : ',';
+    if (c == '"' && depth == 0 && !angle) quote = !quote;
+    else if (!quote && c == '(') ++depth;
+    else if (!quote && c == ')' && depth > 0) --depth;
+    else if (!quote && depth == 0 && c == '<') angle = true;
+    else if (!quote && depth == 0 && c == '>') angle = false;
+    else if (!quote && depth == 0 && !angle && (c == ',' || c == ';')) {
+      take(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
 std::string first_display_name(std::string_view v) {
   std::size_t lt = v.find('<');
   std::string name;
@@ -168,31 +224,53 @@ std::optional<std::string> header_text(std::string_view key, const MimeView& vie
   std::string lf = lower(field);
   std::vector<std::string> names;
   if (lf == "tocc") names = {"to", "cc"};
-  else if (lf == "messageid") names = {"message-id", "resent-message-id", "x-message-id", "x-original-message-id"};
+  else if (field == "MESSAGEID") names = {"x-message-id", "resent-message-id", "x-original-message-id", "message-id"};
   else if (lf == "envelopefrom") {
     if (env.mail_from) return env.mail_from->address + "\n";
     names = {"return-path"};
   } else names = {lf};
 
-  std::vector<std::string> values;
-  for (const auto& h : view.headers) {
-    std::string hn = lower(trim(h.name));
-    if (std::find(names.begin(), names.end(), hn) != names.end()) values.push_back(value_of(h));
-  }
-  // MimeView holds the top-level fields GMime parsed; a message GMime could not
-  // parse still has its fields in Message.
-  if (view.headers.empty()) {
-    for (const auto& h : msg.headers()) {
-      std::string hn = lower(trim(h.name));
-      if (std::find(names.begin(), names.end(), hn) != names.end()) values.push_back(raw ? h.value : h.unfolded());
+  // Grouped by name in the order of `names` (SpamAssassin asks for each in turn),
+  // each group in message order.
+  std::vector<std::string> values, raws;
+  for (const auto& want : names) {
+    for (const auto& h : view.headers) {
+      if (lower(trim(h.name)) != want) continue;
+      values.push_back(value_of(h));
+      raws.push_back(h.raw);
+    }
+    // MimeView holds the top-level fields GMime parsed; a message GMime could not
+    // parse still has its fields in Message.
+    if (view.headers.empty()) {
+      for (const auto& h : msg.headers()) {
+        if (lower(trim(h.name)) != want) continue;
+        values.push_back(raw ? h.value : h.unfolded());
+        raws.push_back(h.value);
+      }
     }
   }
   if (values.empty()) return std::nullopt;
-  if (first) values.erase(values.begin() + 1, values.end());
-  if (last) values.erase(values.begin(), values.end() - 1);
+  if (first) {
+    values.resize(1);
+    raws.resize(1);
+  }
+  if (last) {
+    values.erase(values.begin(), values.end() - 1);
+    raws.erase(raws.begin(), raws.end() - 1);
+  }
   if (addr || name) {
-    std::string v = addr ? first_address(values.front()) : first_display_name(values.front());
-    return v + "\n";
+    std::vector<std::string> found;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (addr) {
+        for (auto& a : addresses_in(raws[i])) found.push_back(std::move(a));
+      } else if (std::string n = first_display_name(values[i]); !n.empty()) {
+        found.push_back(std::move(n));
+      }
+    }
+    if (found.empty()) return std::nullopt;
+    std::string out;
+    for (std::size_t i = 0; i < found.size(); ++i) out += (i ? "\n" : "") + found[i];
+    return out;
   }
   std::string out;
   for (const auto& v : values) out += v + "\n";

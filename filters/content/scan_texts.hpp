@@ -68,14 +68,24 @@ void append_paragraphs(std::string_view text, std::string& out);
 //   Field:addr    the first address of the first field; :name its display name
 //   Field:first / Field:last   only the first / last field of that name
 //   ALL           every field "Name: value\n" (decoded; ALL:raw as written)
-//   ToCc          To and Cc;  MESSAGEID  Message-Id and its Resent-/X- forms;
-//   EnvelopeFrom  the MAIL FROM address (then Return-Path)
+//   ToCc          To and Cc;  EnvelopeFrom  the MAIL FROM address (then Return-Path)
+//   MESSAGEID     X-Message-Id, Resent-Message-Id, X-Original-Message-ID, Message-Id,
+//                 in that order; matched case-sensitively, as SpamAssassin's
+//                 pseudo-headers ALL and MESSAGEID are: "MessageID" is a real header
+// As in SpamAssassin (Check.pm), a field's value ends in "\n" and several are
+// concatenated; :addr and :name values have no line end and several are joined with
+// "\n"; :addr gives every address of every selected field (none: absent).
 // Modifiers we do not implement (:host, :domain, :ip, :revip) read as absent.
 std::optional<std::string> header_text(std::string_view key, const MimeView& view, const Message& msg,
                                        const Envelope& env);
 
 // "Name <a@b>" -> a@b / "Name"; "a@b (Name)" -> a@b / "Name".
 std::string first_address(std::string_view value);
+// Every address of an address-list field value, as SpamAssassin's
+// parse_header_addresses finds them: a leading group name dropped, items split on ','
+// and ';' outside quotes, <> and comments, the address inside <> (or the item without
+// its comments), kept only if it is local@domain; "<>" and phrases give none.
+std::vector<std::string> addresses_in(std::string_view value);
 std::string first_display_name(std::string_view value);
 
 }  // namespace mxgate
