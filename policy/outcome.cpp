@@ -51,10 +51,10 @@ Outcome finish(const OutcomeSettings& s, const ChainResult& end_of_data, const E
   // RFC 8601 5: a field claiming our authserv-id is the sender's forgery; so are the
   // sender's own X-Spam-* of the names we write.
   out.edit.remove = {tagging.flag_header, tagging.status_header, tagging.level_header, tagging.score_header};
-  out.edit.remove_ar_of = s.authserv_id;
+  out.edit.remove_ar_of = std::string(s.authserv_id);
   if (d.tagged()) out.edit.subject_prefix = tagging.subject_prefix;
   out.edited = edit_headers(msg, out.edit);
-  if (out.edit.removed_ar) out.log.notes.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, s.authserv_id});
+  if (out.edit.removed_ar) out.log.notes.push_back({"FORGED_AUTH_RESULTS_REMOVED", 0.0, std::string(s.authserv_id)});
   if (out.edit.removed > out.edit.removed_ar)
     out.log.notes.push_back(
         {"FORGED_SPAM_HEADERS_REMOVED", 0.0, std::to_string(out.edit.removed - out.edit.removed_ar)});

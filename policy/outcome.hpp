@@ -18,6 +18,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "filters/auth/auth_results.hpp"
@@ -32,7 +33,7 @@ namespace mxgate {
 // What of the running config the outcome depends on.
 struct OutcomeSettings {
   const PolicyConfig* policy = nullptr;  // null: the filters' verdicts only
-  std::string authserv_id;               // ours, in Authentication-Results
+  std::string_view authserv_id;          // ours, in Authentication-Results (the config's, outliving the call)
   bool quarantine_available = false;     // a quarantine store is configured
   // With no filter configured nothing was scored: an "X-Spam-Status: No, score=0.0"
   // would claim a check that never ran.

@@ -155,10 +155,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   const AuthResults& auth = env->state->auth;
   // What the DATA reader would have counted, before the end-of-data filters.
   const std::size_t long_lines = denied || run.refused_early ? 0 : count_long_lines(msg->data(), cfg->limits.max_line_length);
-  if (auto s = long_lines_symbol(long_lines, cfg->limits.max_line_length)) {
-    run.earlier.symbols.push_back(*s);
-    run.symbols.insert(run.symbols.end() - static_cast<std::ptrdiff_t>(run.chain.symbols.size()), *s);
-  }
+  if (auto s = long_lines_symbol(long_lines, cfg->limits.max_line_length)) run.earlier.symbols.push_back(*s);
   // The server's own end-of-data outcome (policy/outcome.hpp), or a refusal before it.
   Outcome out;
   std::vector<Symbol> symbols = run.symbols;
