@@ -169,12 +169,22 @@ int main(int argc, char** argv) {
   if (*lint_cmd) {
     // Exit 0: loaded (warnings are listed); 2: errors, each with file, line and rule.
     Result<rules::RuleSetPtr> rs;
+    // Read as the content filter reads rules: its eval tests and plugin blocks.
+    const rules::ParseOptions popt = content_parse_options();
     if (lint_dir == "builtin") {
-      auto parsed = rules::parse_rule_texts(builtin_rule_files());
-      if (parsed.ok()) rs = rules::RuleSet::compile(std::move(*parsed.value));
-      else rs.errors = std::move(parsed.errors);
+      auto parsed = rules::parse_rule_texts(builtin_rule_files(), popt);
+      if (parsed.ok()) {
+        for (auto& e : check_eval_args(*parsed.value)) parsed.errors.push_back(std::move(e));
+        if (parsed.errors.empty()) rs = rules::RuleSet::compile(std::move(*parsed.value));
+      }
+      if (!parsed.errors.empty()) rs.errors = std::move(parsed.errors);
     } else {
-      rs = rules::RuleSet::load_dir(lint_dir);
+      auto parsed = rules::parse_rule_dir(lint_dir, popt);
+      if (parsed.ok()) {
+        for (auto& e : check_eval_args(*parsed.value)) parsed.errors.push_back(std::move(e));
+        if (parsed.errors.empty()) rs = rules::RuleSet::compile(std::move(*parsed.value));
+      }
+      if (!parsed.errors.empty()) rs.errors = std::move(parsed.errors);
     }
     if (!rs.ok()) {
       std::cerr << format_errors(rs.errors);

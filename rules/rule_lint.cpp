@@ -3,6 +3,7 @@
 #include "rules/rule_compiler.hpp"
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 namespace mxgate::rules {
@@ -96,6 +97,20 @@ std::string lint_report(const RuleSet& rs) {
   o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
     << rs.parsed().unsupported_rules.size() << ", disabled (score 0, no meta uses them) "
     << std::count(off.begin(), off.end(), 1) << "\n";
+  // eval: tests: run here (Scope::Eval) or not, per function, as `rules lint` reports them.
+  std::map<std::string, std::size_t> evals;
+  for (const Rule& r : rs.rules())
+    if (r.scope == Scope::Eval) ++evals[r.eval.function];
+  std::size_t eval_rules = 0, missing_rules = 0;
+  for (const auto& [f, n] : evals) eval_rules += n;
+  for (const auto& [f, n] : rs.parsed().unsupported_evals) missing_rules += n;
+  o << "eval tests: " << evals.size() << " functions supported (" << eval_rules << " rules), "
+    << rs.parsed().unsupported_evals.size() << " not supported (" << missing_rules << " rules)\n";
+  o << "  supported:";
+  for (const auto& [f, n] : evals) o << " " << f << "(" << n << ")";
+  o << "\n  not supported:";
+  for (const auto& [f, n] : rs.parsed().unsupported_evals) o << " " << f << "(" << n << ")";
+  o << "\n";
   std::size_t grouped = 0, alone = 0;
   for (const auto& sc : rs.scopes())
     for (const auto& cr : sc->regexes) {

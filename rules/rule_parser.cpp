@@ -22,6 +22,7 @@ std::string_view scope_name(Scope s) {
     case Scope::Full: return "full";
     case Scope::Uri: return "uri";
     case Scope::Meta: return "meta";
+    case Scope::Eval: return "eval";
   }
   return "?";
 }
@@ -118,6 +119,65 @@ std::optional<double> parse_number(std::string_view s) {
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 }  // namespace
+
+std::string parse_eval_call(std::string_view text, EvalCall& out) {
+  // Conf::Parser: /^eval:(\w+)\((.*)\)$/ then the argument list is Perl; the stock
+  // rules only use quoted strings, numbers and bare words, comma separated.
+  std::string_view t = trim(text);
+  std::size_t i = 0;
+  while (i < t.size() && is_word(t[i])) ++i;
+  if (i == 0) return "missing function name";
+  out.function = std::string(t.substr(0, i));
+  std::string_view rest = trim(t.substr(i));
+  if (rest.size() < 2 || rest.front() != '(' || rest.back() != ')') return "expected " + out.function + "(...)";
+  rest = rest.substr(1, rest.size() - 2);
+  out.args.clear();
+  std::size_t k = 0;
+  auto skip_ws = [&] { while (k < rest.size() && std::isspace(static_cast<unsigned char>(rest[k]))) ++k; };
+  skip_ws();
+  if (k == rest.size()) return "";
+  while (true) {
+    skip_ws();
+    if (k >= rest.size()) return "missing argument after ','";
+    std::string arg;
+    char q = rest[k];
+    if (q == '\'' || q == '"') {
+      ++k;
+      bool closed = false;
+      while (k < rest.size()) {
+        char c = rest[k++];
+        if (c == q) { closed = true; break; }
+        if (c == '\\' && k < rest.size()) {
+          char e = rest[k++];
+          if (q == '\'') {  // Perl '...': only \\ and \' are escapes
+            if (e != '\\' && e != '\'') arg += '\\';
+            arg += e;
+          } else {
+            switch (e) {
+              case 'n': arg += '\n'; break;
+              case 't': arg += '\t'; break;
+              default: arg += e;
+            }
+          }
+          continue;
+        }
+        arg += c;
+      }
+      if (!closed) return "unterminated string in arguments";
+    } else {
+      std::size_t j = k;
+      while (j < rest.size() && rest[j] != ',' && !std::isspace(static_cast<unsigned char>(rest[j]))) ++j;
+      arg = std::string(rest.substr(k, j - k));
+      k = j;
+      if (arg.empty()) return "empty argument";
+    }
+    out.args.push_back(std::move(arg));
+    skip_ws();
+    if (k == rest.size()) return "";
+    if (rest[k] != ',') return "expected ',' between arguments";
+    ++k;
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Regex delimiters: Mail::SpamAssassin::Util::compile_regexp($re, 1).
@@ -754,6 +814,25 @@ class Parser {
     warn(loc, directive, name, what);
   }
 
+  // `KEY NAME eval:function(args)`: a Scope::Eval rule if the caller runs the
+  // function, else unsupported (metas read it as 0), counted per function.
+  void eval_rule(const SourceLoc& loc, const std::string& key, const std::string& name, const std::string& call,
+                 Scope target) {
+    EvalCall ev;
+    ev.target = target;
+    if (std::string err = parse_eval_call(call, ev); !err.empty()) {
+      rule_error(loc, name, "invalid eval test '" + call + "': " + err);
+      return;
+    }
+    if (!opt_.eval_supported || !opt_.eval_supported(ev.function, target)) {
+      ++out_.unsupported_evals[ev.function];
+      unsupported(loc, key + " eval:", name, "eval function " + ev.function + " is not implemented");
+      return;
+    }
+    Rule& r = define(loc, name, Scope::Eval);
+    r.eval = std::move(ev);
+  }
+
   // header/body/rawbody/full/uri/meta: "NAME rest", NAME checked like add_test.
   bool rule_name(const SourceLoc& loc, const std::string& key, const std::string& value,
                  std::string& name, std::string& rest) {
@@ -774,7 +853,7 @@ class Parser {
     if (auto sc = kRegexScopes.find(key); sc != kRegexScopes.end()) {
       if (!rule_name(loc, key, value, name, rest)) return;
       if (rest.starts_with("eval:")) {
-        unsupported(loc, key + " eval:", name, "eval: rules run Perl code; not supported: " + rest);
+        eval_rule(loc, key, name, rest.substr(5), sc->second);
         return;
       }
       RegexSpec re;
@@ -788,8 +867,12 @@ class Parser {
     }
     if (key == "header") {
       if (!rule_name(loc, key, value, name, rest)) return;
-      if (rest.starts_with("eval:") || rest.starts_with("rbleval:")) {
-        unsupported(loc, "header eval:", name, "eval: rules run Perl code; not supported: " + rest);
+      if (rest.starts_with("eval:")) {
+        eval_rule(loc, key, name, rest.substr(5), Scope::Header);
+        return;
+      }
+      if (rest.starts_with("rbleval:")) {
+        eval_rule(loc, key, name, rest.substr(8), Scope::Header);
         return;
       }
       HeaderTarget h;
@@ -942,6 +1025,10 @@ class Parser {
       } else {
         warn(loc, key, "", "'" + key + "' is not supported");
       }
+      return;
+    }
+    if (opt_.keep_settings.count(key)) {
+      out_.settings.push_back({loc, key, value});
       return;
     }
     if (key == "test" || key == "reuse") {

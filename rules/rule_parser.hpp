@@ -13,10 +13,14 @@
 // Supported: header (Field, Field:raw/:addr/:name/..., ALL, exists:Field,
 // =~ and !~, [if-unset: X]), body, rawbody, full, uri, meta, score (one or four
 // values; see kScoreSet), describe, tflags, priority, if/ifplugin/else/endif
-// (see ConditionEnv), include.
+// (see ConditionEnv), include, and `eval:` tests whose function the caller
+// implements (ParseOptions::eval_supported; the content filter runs them,
+// filters/content/eval_tests.hpp). Settings the caller asks for
+// (ParseOptions::keep_settings: freemail_domains, welcomelist_from, ...) are kept
+// in order, with their line, for it to read.
 // Not supported, reported as a Warning and counted, never dropped silently:
-// eval: rules, mimeheader, uri_detail, askdns, urirhssub, uridnsbl and every
-// other directive (plugin and global settings).
+// eval: tests of functions the caller lacks, mimeheader, uri_detail, askdns,
+// urirhssub, uridnsbl and every other directive (plugin and global settings).
 // Errors (ConfigError; loading is all-or-nothing): bad regex delimiters or
 // modifiers, bad rule names, malformed header tests and meta expressions, unbalanced
 // if/endif, a missing include. Each prints as `file:line: rule NAME: reason`.
@@ -25,6 +29,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,7 +43,7 @@
 namespace mxgate::rules {
 
 // Where a regex rule (or a whole header field) is matched.
-enum class Scope { Header, Body, RawBody, Full, Uri, Meta };
+enum class Scope { Header, Body, RawBody, Full, Uri, Meta, Eval };
 std::string_view scope_name(Scope s);
 
 // SpamAssassin's four score sets are (no bayes, no net), (no bayes, net),
@@ -83,6 +88,17 @@ struct HeaderTarget {
   std::string key() const;
 };
 
+// An `eval:` test: one of SpamAssassin's Perl plugin functions, with its arguments
+// as Perl would read them (quoted strings unquoted, escapes resolved, numbers and
+// bare words as written). `header X eval:check_for_shifted_date('-6', '-3')`.
+struct EvalCall {
+  Scope target = Scope::Header;   // the directive that defined it (header, body, rawbody, full, uri)
+  std::string function;           // "check_for_shifted_date"
+  std::vector<std::string> args;  // {"-6", "-3"}
+};
+// Parses `function(args)` (after "eval:"); returns an error text or empty.
+std::string parse_eval_call(std::string_view text, EvalCall& out);
+
 // Meta expression tree. Values follow Perl: && and || return an operand,
 // comparisons give 1 or 0, arithmetic on hit counts.
 struct MetaNode {
@@ -106,6 +122,7 @@ struct Rule {
   RegexSpec regex;        // regex rules
   HeaderTarget header;    // Scope::Header
   MetaNode meta;          // Scope::Meta
+  EvalCall eval;          // Scope::Eval
   std::string meta_text;
   bool replaced_tags = false;  // ReplaceTags changed the pattern
   // Filled from score/describe/tflags/priority lines, whichever file they are in.
@@ -117,7 +134,9 @@ struct Rule {
   bool multiple = false;            // tflags multiple: count every match
   int maxhits = 0;                  // tflags maxhits=N (0 = no limit)
   int priority = 0;
-  bool is_regex() const { return scope != Scope::Meta && !(scope == Scope::Header && header.exists_test); }
+  bool is_regex() const {
+    return scope != Scope::Meta && scope != Scope::Eval && !(scope == Scope::Header && header.exists_test);
+  }
 };
 
 // A directive or rule mxgate does not implement.
@@ -150,11 +169,21 @@ struct ParseStats {
   std::size_t tag_expansions = 0;           // rules whose pattern ReplaceTags changed
 };
 
+// A setting kept for the caller (ParseOptions::keep_settings), as written.
+struct Setting {
+  SourceLoc loc;
+  std::string key;    // lower case, '-' read as '_' ("freemail_domains")
+  std::string value;  // the rest of the line, trimmed
+};
+
 struct ParsedRules {
   std::vector<Rule> rules;                  // in first-definition order
   std::map<std::string, std::size_t, std::less<>> index;  // name -> rules[i]
   std::set<std::string, std::less<>> unsupported_rules;   // eval: and friends, by name
   std::vector<Warning> warnings;
+  std::vector<Setting> settings;            // keep_settings keys, in file order
+  // eval: tests the caller does not implement: rules per function name.
+  std::map<std::string, std::size_t, std::less<>> unsupported_evals;
   ParseStats stats;
   // Warnings counted per directive ("body eval:", "askdns", ...).
   std::map<std::string, std::size_t> warning_counts() const;
@@ -163,6 +192,11 @@ struct ParsedRules {
 struct ParseOptions {
   ConditionEnv env;
   int max_include_depth = 20;
+  // Which eval: functions the caller runs, per directive (unset: none, every eval:
+  // test is unsupported). A supported one becomes a Scope::Eval rule.
+  std::function<bool(std::string_view function, Scope target)> eval_supported;
+  // Settings to keep in ParsedRules::settings instead of warning "not used".
+  std::set<std::string, std::less<>> keep_settings;
 };
 
 // The *.cf files of `dir` in the order SpamAssassin reads them (byte order of names).

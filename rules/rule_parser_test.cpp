@@ -200,7 +200,7 @@ TEST(Meta, OperatorsAndPrecedence) {
 TEST(Meta, UndefinedReferenceWarnsAndCountsAsZero) {
   auto p = ok("body A /a/\nmeta M A || NOPE\nheader E eval:check_foo()\nmeta M2 E\n");
   ASSERT_EQ(p.warnings.size(), 3u);
-  EXPECT_EQ(p.warnings[0].str(), "t.cf:3: rule E: eval: rules run Perl code; not supported: eval:check_foo()");
+  EXPECT_EQ(p.warnings[0].str(), "t.cf:3: rule E: eval function check_foo is not implemented");
   EXPECT_EQ(p.warnings[1].str(), "t.cf:2: rule M: depends on undefined rule NOPE (counts as 0)");
   EXPECT_EQ(p.warnings[2].str(), "t.cf:4: rule M2: depends on unsupported rule E (counts as 0)");
   EXPECT_EQ(rule(p, "M").meta.kids[1].rule_index, -1);

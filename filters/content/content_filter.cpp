@@ -21,7 +21,7 @@ namespace mxgate {
 namespace {
 
 Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view) {
-  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits);
+  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits, cfg.eval);
   Verdict v;
   v.symbols = content_symbols(*cfg.rules, result);
   return v;
@@ -120,7 +120,14 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
   }
   if (!readable) return nullptr;
 
-  auto parsed = rules::parse_rule_texts(files);
+  auto parsed = rules::parse_rule_texts(files, content_parse_options());
+  if (parsed.ok()) {
+    // Settings and eval arguments are checked with the rules: file, line, rule.
+    for (auto& e : check_eval_args(*parsed.value)) parsed.errors.push_back(std::move(e));
+    auto settings = eval_settings(parsed.value->settings);
+    for (auto& e : settings.errors) parsed.errors.push_back(std::move(e));
+    if (settings.value) c->eval = std::move(*settings.value);
+  }
   if (!parsed.ok()) {
     // Rule errors carry their own file, line and rule name.
     for (auto& e : parsed.errors) cfg.add_error(std::move(e));

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "filters/content/eval_tests.hpp"
 #include "filters/content/scan_texts.hpp"
 #include "filters/filter.hpp"
 #include "filters/smtp_reply.hpp"
@@ -39,6 +40,7 @@ struct ContentConfig {
   rules::RuleSetPtr rules;
   std::vector<std::string> sources;    // what `rules` named, resolved ("builtin", "/etc/mxgate/rules")
   rules::CompileReport report;
+  EvalSettings eval;                   // settings of the eval tests, from the rule files
   ScanLimits limits;
   std::size_t inline_scan_bytes = 256 * 1024;
   SmtpReply busy_reply{451, "4.3.2", "Content scanner busy, try again later"};

@@ -116,7 +116,7 @@ void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, co
 }  // namespace
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
-                         const ScanLimits& limits) {
+                         const ScanLimits& limits, const EvalSettings& settings) {
   ScanTexts texts = build_scan_texts(view, msg, limits);
   Collector c(rs);
   std::size_t scanned = 0;
@@ -185,6 +185,7 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
         break;
       }
       case Scope::Meta:
+      case Scope::Eval:
         break;
     }
   }
@@ -193,6 +194,20 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
     const Rule& r = rules[i];
     if (r.scope != Scope::Header || !r.header.exists_test) continue;
     if (header_text(r.header.field, view, msg, env)) c.add(i, 1, "header " + r.header.field + " exists");
+  }
+  // eval: tests, each once; disabled ones (score 0, no meta reads them) skipped.
+  std::vector<char> off;
+  EvalContext ctx(view, msg, env, texts, settings);
+  const EvalTable& table = eval_table();
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (r.scope != Scope::Eval) continue;
+    if (off.empty()) off = rules::disabled_rules(rules);
+    if (off[i]) continue;
+    auto fn = table.find(r.eval.function);
+    if (fn == table.end()) continue;
+    if (EvalResult hit = fn->second.run(ctx, r.eval.args))
+      c.add(i, 1, "eval " + r.eval.function + (hit->empty() ? "" : ": " + *hit));
   }
   c.eval_metas();
   return c.result(scanned);

@@ -1,6 +1,6 @@
 // scan_content: one message through a compiled rule set. Builds the scope texts
-// (scan_texts.hpp), runs every scope the rule set has, then `exists:` tests and
-// metas, and says for each rule that hit where it matched.
+// (scan_texts.hpp), runs every scope the rule set has, then `exists:` tests, eval
+// tests and metas, and says for each rule that hit where it matched.
 //
 // Pure CPU work on immutable inputs: safe on any thread, as many at once as you
 // like (Hyperscan scratch is per thread, rules/rule_compiler.hpp).
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "filters/content/eval_tests.hpp"
 #include "filters/content/scan_texts.hpp"
 #include "filters/verdict.hpp"
 #include "rules/rule_compiler.hpp"
@@ -26,8 +27,10 @@ struct ContentScan {
   std::size_t scanned_bytes = 0;
 };
 
+// Eval tests (Scope::Eval rules) run after the regex scopes and before the metas,
+// with `settings` from the rule files (eval_tests.hpp).
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
-                         const ScanLimits& limits);
+                         const ScanLimits& limits, const EvalSettings& settings = {});
 
 // The hits that count: rules with a non-zero score that are not __ sub-rules, as
 // symbols (name, score, describe text, where). SpamAssassin disables a rule whose

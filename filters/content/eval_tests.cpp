@@ -1,0 +1,131 @@
+#include "filters/content/eval_tests.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+
+#include "base/text.hpp"
+
+namespace mxgate {
+
+EvalContext::EvalContext(const MimeView& v, const Message& m, const Envelope& e, const ScanTexts& t,
+                         const EvalSettings& s)
+    : view(v), msg(m), env(e), texts(t), settings(s) {}
+
+std::vector<std::string_view> EvalContext::decoded(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& h : view.headers)
+    if (iequals(trim(h.name), name)) out.push_back(h.decoded);
+  if (view.headers.empty())  // GMime built nothing: Message's own split
+    for (const auto& h : msg.headers())
+      if (h.is(name)) out.push_back(h.value);
+  return out;
+}
+
+std::vector<std::string_view> EvalContext::raw(std::string_view name) const {
+  std::vector<std::string_view> out;
+  for (const auto& h : view.headers)
+    if (iequals(trim(h.name), name)) out.push_back(h.raw);
+  if (view.headers.empty())
+    for (const auto& h : msg.headers())
+      if (h.is(name)) out.push_back(h.value);
+  return out;
+}
+
+std::optional<std::string> EvalContext::get(std::string_view name) const {
+  auto values = decoded(name);
+  if (values.empty()) return std::nullopt;
+  std::string out;
+  for (auto v : values) {
+    out += v;
+    out += '\n';
+  }
+  return out;
+}
+
+std::optional<double> eval_number(std::string_view s) {
+  std::string t(trim(s));
+  if (t.empty()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(t.c_str(), &end);
+  if (errno != 0 || end != t.c_str() + t.size()) return std::nullopt;
+  return v;
+}
+
+const EvalTable& eval_table() {
+  static const EvalTable table = [] {
+    EvalTable t;
+    add_header_evals(t);
+    add_mime_evals(t);
+    add_body_evals(t);
+    add_html_evals(t);
+    add_auth_evals(t);
+    add_relay_evals(t);
+    add_freemail_evals(t);
+    add_wlbl_evals(t);
+    return t;
+  }();
+  return table;
+}
+
+bool eval_supported(std::string_view function, rules::Scope target) {
+  const auto& t = eval_table();
+  auto it = t.find(function);
+  if (it == t.end()) return false;
+  const auto& targets = it->second.targets;
+  return targets.empty() || std::find(targets.begin(), targets.end(), target) != targets.end();
+}
+
+std::vector<std::string> eval_plugins() {
+  // Plugins whose rule blocks (ifplugin) we read: each has functions in the table.
+  // Their functions we lack are reported per name by `mxgate rules lint`.
+  return {"Mail::SpamAssassin::Plugin::ReplaceTags", "Mail::SpamAssassin::Plugin::HeaderEval",
+          "Mail::SpamAssassin::Plugin::MIMEEval",    "Mail::SpamAssassin::Plugin::BodyEval",
+          "Mail::SpamAssassin::Plugin::HTMLEval",    "Mail::SpamAssassin::Plugin::SPF",
+          "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC"};
+}
+
+std::set<std::string, std::less<>> eval_setting_keys() {
+  std::set<std::string, std::less<>> keys = relay_setting_keys();
+  keys.merge(freemail_setting_keys());
+  keys.merge(wlbl_setting_keys());
+  return keys;
+}
+
+Result<EvalSettings> eval_settings(const std::vector<rules::Setting>& settings) {
+  Result<EvalSettings> out;
+  EvalSettings s;
+  auto take = [&](auto r, auto& slot) {
+    for (auto& e : r.errors) out.errors.push_back(std::move(e));
+    if (r.value) slot = std::move(*r.value);
+  };
+  take(parse_relay_settings(settings), s.relay);
+  take(parse_freemail_settings(settings), s.freemail);
+  take(parse_wlbl_settings(settings), s.wlbl);
+  out.value = std::move(s);
+  return out;
+}
+
+std::vector<ConfigError> check_eval_args(const rules::ParsedRules& parsed) {
+  std::vector<ConfigError> out;
+  const auto& t = eval_table();
+  for (const auto& r : parsed.rules) {
+    if (r.scope != rules::Scope::Eval) continue;
+    auto it = t.find(r.eval.function);
+    if (it == t.end() || !it->second.check_args) continue;
+    if (std::string err = it->second.check_args(r.eval.args); !err.empty())
+      out.push_back({r.loc.file, r.loc.line, "rule " + r.name, r.eval.function + ": " + err});
+  }
+  return out;
+}
+
+rules::ParseOptions content_parse_options() {
+  rules::ParseOptions o;
+  for (auto& p : eval_plugins()) o.env.plugins.insert(p);
+  o.eval_supported = eval_supported;
+  o.keep_settings = eval_setting_keys();
+  return o;
+}
+
+}  // namespace mxgate
