@@ -1,0 +1,2 @@
+// (in progress)
+#include "filters/content/relays.hpp"
