@@ -47,17 +47,6 @@ std::string header_address(const std::string& v) {
   return s.find('@') != std::string::npos && s.find(' ') == std::string::npos ? s : "";
 }
 
-// The filter chain stage by stage, as a session runs it: what each stage before the
-// data said is evidence for the message (as in the session), the last stage's result
-// is `chain`.
-struct ChainRun {
-  Stage stage = Stage::EndOfData;
-  ChainResult chain;
-  Evidence earlier;             // every stage before the last one that ran
-  std::vector<Symbol> symbols;  // every stage's, in order
-  bool refused_early = false;
-};
-
 Task<void> run_stages(const ConfigPtr& cfg, std::shared_ptr<Envelope> env,
                       std::shared_ptr<const Message> msg, ChainRun& out) {
   const FilterChain& chain = *cfg->chain;
@@ -83,25 +72,12 @@ Task<void> run_stages(const ConfigPtr& cfg, std::shared_ptr<Envelope> env,
 }
 }  // namespace
 
-int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
-  std::string raw;
-  if (opt.file == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    raw = ss.str();
-  } else {
-    std::ifstream in(opt.file, std::ios::binary);
-    if (!in) {
-      std::cerr << "mxgate check: cannot read " << opt.file << "\n";
-      return 1;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    raw = ss.str();
-  }
+CheckRun check_run(const ConfigPtr& cfg, const std::string& raw, const CheckOptions& opt) {
+  CheckRun result;
   // A leading mbox "From " line is not part of the message (SpamAssassin skips it).
   auto msg = std::make_shared<const Message>(to_crlf(std::string(without_mbox_separator(raw))));
   auto env = std::make_shared<Envelope>();
+  result.env = env;
   env->session_id = "check";
   env->txn_id = "check.1";
   env->client.ip = opt.ip;
@@ -125,7 +101,7 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   std::optional<Refusal> denied = check_client(pol, env->client);
   if (!denied) denied = check_helo(pol, env->client);
   if (!denied) denied = check_sender(pol, *env->mail_from);
-  std::vector<std::pair<std::string, Refusal>> refused_rcpts;
+  std::vector<std::pair<std::string, Refusal>>& refused_rcpts = result.refused_rcpts;
   if (!denied) {
     std::vector<Mailbox> kept;
     for (const auto& r : env->rcpts) {
@@ -138,12 +114,12 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
 
   auto dns_cfg = std::make_shared<DnsConfig>(*cfg->dns);
   if (!opt.dns.empty()) dns_cfg->nameservers = opt.dns;
-  ChainRun run;
+  ChainRun& run = result.run;
   asio::io_context ioc;
   auto resolver = std::make_shared<Resolver>(ioc.get_executor(), dns_cfg, std::make_shared<DnsCache>(dns_cfg->cache_size));
-  if (!resolver->init_error().empty()) std::cerr << "mxgate check: dns: " << resolver->init_error() << "\n";
+  if (!opt.no_dns && !resolver->init_error().empty()) std::cerr << "mxgate check: dns: " << resolver->init_error() << "\n";
   env->state = std::make_shared<FilterState>();
-  env->state->dns = resolver;
+  if (!opt.no_dns) env->state->dns = resolver;
   env->state->hostname = cfg->hostname;
   env->state->mime_settings = cfg->chain->mime_settings();
   asio::co_spawn(ioc, run_stages(cfg, env, msg, run), asio::detached);
@@ -157,8 +133,9 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   const std::size_t long_lines = denied || run.refused_early ? 0 : count_long_lines(msg->data(), cfg->limits.max_line_length);
   if (auto s = long_lines_symbol(long_lines, cfg->limits.max_line_length)) run.earlier.symbols.push_back(*s);
   // The server's own end-of-data outcome (policy/outcome.hpp), or a refusal before it.
-  Outcome out;
-  std::vector<Symbol> symbols = run.symbols;
+  Outcome& out = result.out;
+  std::vector<Symbol>& symbols = result.symbols;
+  symbols = run.symbols;
   if (denied) {
     out.decision.action = Action::Reject;
     out.decision.reply = denied->reply;
@@ -174,6 +151,32 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
     symbols = out.decision.symbols;
   }
   if (denied || run.refused_early) out.decision.score = total_score(symbols);
+  return result;
+}
+
+int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
+  std::string raw;
+  if (opt.file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    raw = ss.str();
+  } else {
+    std::ifstream in(opt.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "mxgate check: cannot read " << opt.file << "\n";
+      return 1;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    raw = ss.str();
+  }
+  CheckRun result = check_run(cfg, raw, opt);
+  const std::shared_ptr<Envelope>& env = result.env;
+  const ChainRun& run = result.run;
+  const Outcome& out = result.out;
+  const std::vector<Symbol>& symbols = result.symbols;
+  const auto& refused_rcpts = result.refused_rcpts;
+  const AuthResults& auth = env->state->auth;
   const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
   const Decision& d = out.decision;
   const char* verdict = d.verdict();

@@ -17,6 +17,7 @@
 #include "filters/config_node.hpp"
 #include "filters/content/content_filter.hpp"
 #include "proxy/check.hpp"
+#include "proxy/corpus.hpp"
 #include "proxy/config.hpp"
 #include "proxy/quarantine_cli.hpp"
 #include "proxy/server.hpp"
@@ -97,6 +98,22 @@ int main(int argc, char** argv) {
   check_cmd->add_flag("--json", copt.json, "Print one JSON object");
   check_cmd->add_option("--dns", copt.dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC lookups (repeatable; default: the config's dns.nameservers)");
 
+  CorpusOptions kopt;
+  std::string corpus_config_path;
+  auto* corpus_cmd = app.add_subcommand(
+      "corpus", "Run the filter chain on labelled ham and spam and report how well it separates them");
+  corpus_cmd->add_option("--ham", kopt.ham, "Ham: .eml folder, maildir or mbox (repeatable)");
+  corpus_cmd->add_option("--spam", kopt.spam, "Spam: .eml folder, maildir or mbox (repeatable)");
+  corpus_cmd->add_option("-c,--config", corpus_config_path, "YAML config file (default: the embedded sample)");
+  corpus_cmd->add_option("-j,--jobs", kopt.jobs, "Messages checked at once (default: one per core)");
+  corpus_cmd->add_flag("--json", kopt.json, "Print one JSON object");
+  corpus_cmd->add_flag("--compare-spamassassin", kopt.compare_spamassassin,
+                       "Also run spamassassin -L -t on each message (network namespace, loopback only) and compare rule hits");
+  corpus_cmd->add_option("--spamassassin", kopt.spamassassin, "The spamassassin command")->capture_default_str();
+  corpus_cmd->add_option("--list", kopt.list, "False positives / negatives listed of each")->capture_default_str();
+  corpus_cmd->add_option("--rules", kopt.rules, "Rules listed in the hit table (0: all)")->capture_default_str();
+  corpus_cmd->add_option("--dns", kopt.dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC (default: no DNS at all)");
+
   std::string sink_listen = "127.0.0.1:2526", sink_dir = "sink-mail";
   auto* sink_cmd = app.add_subcommand("sink", "Demo downstream: accept every message and store it in a folder");
   sink_cmd->add_option("--listen", sink_listen, "host:port")->capture_default_str();
@@ -155,6 +172,13 @@ int main(int argc, char** argv) {
     auto r = load(check_config_path);
     if (!r.ok()) return report(r.errors);
     return run_check(*r.value, copt);
+  }
+
+  if (*corpus_cmd) {
+    spdlog::set_level(spdlog::level::warn);
+    auto r = load(corpus_config_path);
+    if (!r.ok()) return report(r.errors);
+    return run_corpus(*r.value, kopt);
   }
 
   if (*q_cmd) {

@@ -69,6 +69,7 @@ bool ConditionEnv::can(std::string_view what) const {
       "Mail::SpamAssassin::Conf::feature_header_first_last",
       "Mail::SpamAssassin::Conf::feature_header_match_many",
       "Mail::SpamAssassin::Conf::feature_local_tests_only",
+      "Mail::SpamAssassin::Conf::feature_originating_ip_headers",
       "Mail::SpamAssassin::Conf::perl_min_version_5010000",
   };
   if (kFeatures.count(what)) return true;
@@ -926,11 +927,17 @@ class Parser {
         rule_error(loc, name, "invalid regexp '" + pat + "': " + err);
         return;
       }
-      if (h.field.starts_with("ALL-") || h.field.starts_with("X-Spam-Relays-")) {
-        // Synthetic headers SpamAssassin builds from its trust-path analysis of the
-        // Received chain: no such text exists here, so the rule cannot run.
-        unsupported(loc, "header pseudo-field", name, "pseudo-header " + h.field +
-                    " needs SpamAssassin's trust-path analysis of Received headers");
+      // Synthetic headers SpamAssassin builds from its trust-path analysis of the
+      // Received chain (the content filter's relays.hpp provides them): ALL-TRUSTED,
+      // ALL-UNTRUSTED, ALL-INTERNAL, ALL-EXTERNAL exactly, X-Spam-Relays-Trusted,
+      // -Untrusted, -Internal, -External in any case. Other ALL-* names we do not know.
+      static const std::set<std::string, std::less<>> kTrustPath = {
+          "ALL-TRUSTED", "ALL-UNTRUSTED", "ALL-INTERNAL", "ALL-EXTERNAL",
+          "x-spam-relays-trusted", "x-spam-relays-untrusted", "x-spam-relays-internal", "x-spam-relays-external"};
+      const bool all_star = h.field.starts_with("ALL-");
+      if ((all_star && !kTrustPath.count(h.field)) ||
+          (istarts_with(h.field, "X-Spam-Relays-") && !kTrustPath.count(lower(h.field)))) {
+        unsupported(loc, "header pseudo-field", name, "pseudo-header " + h.field + " is not one SpamAssassin defines");
         return;
       }
       Rule& r = define(loc, name, Scope::Header);

@@ -1,6 +1,9 @@
 #include "filters/content/content_scan.hpp"
 
 #include <map>
+#include <optional>
+
+#include "filters/content/relays.hpp"
 
 namespace mxgate {
 namespace {
@@ -118,6 +121,14 @@ void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, co
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
                          const ScanLimits& limits, const EvalSettings& settings) {
   ScanTexts texts = build_scan_texts(view, msg, limits);
+  // The trust path (relays.hpp), once per message, when a header rule or an eval
+  // test reads it; the eval tests get this same analysis (EvalContext fact).
+  std::optional<RelayPath> relay_path_once;
+  auto relays_for = [&](std::string_view key) -> const RelayPath* {
+    if (!header_key_needs_relays(key)) return nullptr;
+    if (!relay_path_once) relay_path_once = analyse_relays(settings.relay.get(), view, msg, env);
+    return &*relay_path_once;
+  };
   Collector c(rs);
   std::size_t scanned = 0;
   std::vector<rules::ScanHit> hits;
@@ -149,7 +160,7 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
         break;
       case Scope::Header: {
         std::string_view key = std::string_view(sc->key).substr(7);  // after "header:"
-        std::optional<std::string> text = header_text(key, view, msg, env);
+        std::optional<std::string> text = header_text(key, view, msg, env, relays_for(key));
         // Say the field as the rule file spells it.
         std::string field = sc->regexes.empty() ? std::string(key) : rules[sc->regexes[0].rule].header.field;
         // Present: one scan. Absent: rules read their [if-unset: X] text (or "").
@@ -193,11 +204,13 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
     if (r.scope != Scope::Header || !r.header.exists_test) continue;
-    if (header_text(r.header.field, view, msg, env)) c.add(i, 1, "header " + r.header.field + " exists");
+    if (header_text(r.header.field, view, msg, env, relays_for(r.header.field)))
+      c.add(i, 1, "header " + r.header.field + " exists");
   }
   // eval: tests, each once; disabled ones (score 0, no meta reads them) skipped.
   std::vector<char> off;
   EvalContext ctx(view, msg, env, texts, settings);
+  if (relay_path_once) ctx.fact<RelayPath>([&] { return std::move(*relay_path_once); });
   const EvalTable& table = eval_table();
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];

@@ -7,12 +7,14 @@
 #include "filters/content/eval_tests.hpp"
 #include "filters/mime/mime.hpp"
 
+#include <stdexcept>
+
 namespace mxgate::testing {
 
 // Runs `function(args...)` on the message text (LF or CRLF line ends; LF become
 // CRLF, as a message arrives in DATA). Returns the hit's detail, or nullopt.
 inline EvalResult run_eval(const std::string& function, const std::vector<std::string>& args, const std::string& text,
-                           const Envelope& env = {}) {
+                           const Envelope& env = {}, const EvalSettings& settings = {}) {
   std::string crlf;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
@@ -21,7 +23,6 @@ inline EvalResult run_eval(const std::string& function, const std::vector<std::s
   Message msg(crlf);
   MimeView view = parse_mime(msg);
   ScanTexts texts = build_scan_texts(view, msg, ScanLimits{});
-  EvalSettings settings;
   EvalContext ctx(view, msg, env, texts, settings);
   const auto& table = eval_table();
   auto it = table.find(function);
@@ -30,8 +31,8 @@ inline EvalResult run_eval(const std::string& function, const std::vector<std::s
 }
 
 inline bool hits(const std::string& function, const std::vector<std::string>& args, const std::string& text,
-                 const Envelope& env = {}) {
-  return run_eval(function, args, text, env).has_value();
+                 const Envelope& env = {}, const EvalSettings& settings = {}) {
+  return run_eval(function, args, text, env, settings).has_value();
 }
 
 }  // namespace mxgate::testing

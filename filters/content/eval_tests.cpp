@@ -4,6 +4,11 @@
 #include <cerrno>
 #include <cstdlib>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <mutex>
+
 #include "base/text.hpp"
 
 namespace mxgate {
@@ -53,6 +58,64 @@ std::optional<double> eval_number(std::string_view s) {
   return v;
 }
 
+struct EvalRegex::Code {
+  pcre2_code* code = nullptr;
+  ~Code() { pcre2_code_free(code); }
+};
+
+EvalRegex::~EvalRegex() = default;
+
+std::shared_ptr<const EvalRegex> EvalRegex::get(std::string_view arg, std::string* err) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const EvalRegex>, std::less<>> cache;
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(arg); it != cache.end()) return it->second;
+  rules::RegexSpec spec;
+  std::string pattern(arg);
+  uint32_t opts = 0;
+  const bool delimited = !arg.empty() && (arg.front() == '/' || arg.front() == 'm' || arg.starts_with("qr"));
+  if (delimited && rules::parse_delimited_regex(arg, spec).empty()) {
+    pattern = spec.pattern;
+    if (spec.caseless) opts |= PCRE2_CASELESS;
+    if (spec.multiline) opts |= PCRE2_MULTILINE;
+    if (spec.dotall) opts |= PCRE2_DOTALL;
+    if (spec.extended) opts |= PCRE2_EXTENDED;
+  }
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code, &offset,
+                                 nullptr);
+  if (!re) {
+    if (err) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(code, buf, sizeof buf);
+      *err = "bad regex at offset " + std::to_string(offset) + ": " + reinterpret_cast<const char*>(buf);
+    }
+    return nullptr;
+  }
+  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // best effort: the interpreter is the fallback
+  auto out = std::shared_ptr<EvalRegex>(new EvalRegex());
+  out->code_ = std::make_unique<Code>();
+  out->code_->code = re;
+  cache.emplace(std::string(arg), out);
+  return out;
+}
+
+bool EvalRegex::search(std::string_view text) const {
+  // The same per-match bounds as the rule engine's PCRE2 (rules/rule_compiler.hpp):
+  // a pathological pattern on hostile text fails the match instead of spinning.
+  static pcre2_match_context* const limits = [] {
+    pcre2_match_context* mc = pcre2_match_context_create(nullptr);
+    pcre2_set_match_limit(mc, 1'000'000);
+    pcre2_set_depth_limit(mc, 10'000);
+    return mc;
+  }();
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_->code, nullptr);
+  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md, limits);
+  pcre2_match_data_free(md);
+  return rc >= 0;
+}
+
 const EvalTable& eval_table() {
   static const EvalTable table = [] {
     EvalTable t;
@@ -83,7 +146,8 @@ std::vector<std::string> eval_plugins() {
   return {"Mail::SpamAssassin::Plugin::ReplaceTags", "Mail::SpamAssassin::Plugin::HeaderEval",
           "Mail::SpamAssassin::Plugin::MIMEEval",    "Mail::SpamAssassin::Plugin::BodyEval",
           "Mail::SpamAssassin::Plugin::HTMLEval",    "Mail::SpamAssassin::Plugin::SPF",
-          "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC"};
+          "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC",
+          "Mail::SpamAssassin::Plugin::FreeMail",    "Mail::SpamAssassin::Plugin::RelayEval"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {

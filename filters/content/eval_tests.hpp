@@ -136,4 +136,19 @@ void add_wlbl_evals(EvalTable& t);
 // Helpers for the family files.
 std::optional<double> eval_number(std::string_view s);
 
+// A regex argument as SpamAssassin's compile_regexp($re, 0) reads it: `/re/i`,
+// `m{re}`, or a bare pattern; bytes, not UTF-8 (as its rules). Compiled once per
+// process and shared by every thread (PCRE2 with JIT where available).
+class EvalRegex {
+ public:
+  // nullptr and *err set if the pattern does not compile.
+  static std::shared_ptr<const EvalRegex> get(std::string_view arg, std::string* err = nullptr);
+  bool search(std::string_view text) const;
+  ~EvalRegex();
+  struct Code;
+
+ private:
+  std::unique_ptr<Code> code_;
+};
+
 }  // namespace mxgate

@@ -1,4 +1,5 @@
 #include "filters/content/scan_texts.hpp"
+#include "filters/content/relays.hpp"
 #include "base/text.hpp"
 
 #include <algorithm>
@@ -196,9 +197,25 @@ std::string first_display_name(std::string_view v) {
   return name;
 }
 
+bool header_key_needs_relays(std::string_view key) { return is_relay_pseudo_header(key.substr(0, key.find(':'))); }
+
 std::optional<std::string> header_text(std::string_view key, const MimeView& view, const Message& msg,
-                                       const Envelope& env) {
+                                       const Envelope& env, const RelayPath* relays) {
   std::string field(key.substr(0, key.find(':')));
+  if (is_relay_pseudo_header(field)) {
+    // SpamAssassin's get() gives these one value; :first/:last keep it, the address
+    // and host modifiers find nothing we would match.
+    if (!relays) return std::nullopt;
+    bool raw_mod = false;
+    for (std::size_t p = key.find(':'); p != std::string_view::npos;) {
+      std::size_t q = key.find(':', p + 1);
+      std::string_view mod = key.substr(p + 1, q == std::string_view::npos ? std::string_view::npos : q - p - 1);
+      if (mod == "raw") raw_mod = true;
+      else if (mod != "first" && mod != "last") return std::nullopt;
+      p = q;
+    }
+    return relay_header_text(field, raw_mod, *relays, view, msg);
+  }
   std::vector<std::string> mods;
   for (std::size_t p = key.find(':'); p != std::string_view::npos;) {
     std::size_t q = key.find(':', p + 1);

@@ -29,6 +29,8 @@
 
 namespace mxgate {
 
+struct RelayPath;  // relays.hpp
+
 struct ScanLimits {                                    // key (content filter)
   std::size_t max_body_part_bytes = 50'000;            // content.max_body_part_bytes
   std::size_t max_rawbody_part_bytes = 500'000;        // content.max_rawbody_part_bytes
@@ -76,8 +78,14 @@ void append_paragraphs(std::string_view text, std::string& out);
 // concatenated; :addr and :name values have no line end and several are joined with
 // "\n"; :addr gives every address of every selected field (none: absent).
 // Modifiers we do not implement (:host, :domain, :ip, :revip) read as absent.
+//   X-Spam-Relays-Trusted / -Untrusted / -Internal / -External (any case) and
+//   ALL-TRUSTED / ALL-UNTRUSTED / ALL-INTERNAL / ALL-EXTERNAL: SpamAssassin's
+//   trust-path texts (relays.hpp), from `relays`; absent when it is null.
 std::optional<std::string> header_text(std::string_view key, const MimeView& view, const Message& msg,
-                                       const Envelope& env);
+                                       const Envelope& env, const RelayPath* relays = nullptr);
+// The field part of a header key ("X-Spam-Relays-External" of "x-spam-relays-external:raw")
+// names one of the trust-path texts above: the caller needs a RelayPath for it.
+bool header_key_needs_relays(std::string_view key);
 
 // "Name <a@b>" -> a@b / "Name"; "a@b (Name)" -> a@b / "Name".
 std::string first_address(std::string_view value);

@@ -1,0 +1,511 @@
+#include "proxy/corpus.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "filters/content/content_filter.hpp"
+#include "proxy/check.hpp"
+#include "proxy/json.hpp"
+
+extern char** environ;
+
+namespace mxgate {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const std::string& path, std::size_t offset = 0, std::size_t length = std::string::npos) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  if (offset) in.seekg(static_cast<std::streamoff>(offset));
+  if (length == std::string::npos) {
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string out(length, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(length));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return out;
+}
+
+// The messages of an mbox: each starts at a "From " line at the start of the file
+// or after a blank line (mboxrd/mboxo; ">From " quoting inside is left as it is).
+void split_mbox(const std::string& path, const std::string& text, bool spam, std::vector<CorpusItem>& out) {
+  std::vector<std::size_t> starts;
+  for (std::size_t p = 0; p < text.size();) {
+    if (text.compare(p, 5, "From ") == 0 && (p == 0 || (p >= 2 && text[p - 1] == '\n' && text[p - 2] == '\n')))
+      starts.push_back(p);
+    std::size_t nl = text.find('\n', p);
+    if (nl == std::string::npos) break;
+    p = nl + 1;
+  }
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    std::size_t end = i + 1 < starts.size() ? starts[i + 1] : text.size();
+    out.push_back({path + ":" + std::to_string(i + 1), path, starts[i], end - starts[i], spam});
+  }
+}
+
+bool is_mbox(const std::string& head) {
+  // A "From " first line and at least a second message separator.
+  return head.starts_with("From ") && head.find("\n\nFrom ") != std::string::npos;
+}
+
+}  // namespace
+
+void collect_corpus(const std::string& path, bool spam, std::vector<CorpusItem>& out, std::vector<std::string>& errors) {
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) {  // fs::status reports a missing path as an error code too
+    errors.push_back(path + ": no such file or folder");
+    return;
+  }
+  if (ec) {
+    errors.push_back(path + ": " + ec.message());
+    return;
+  }
+  auto add_file = [&](const std::string& file) {
+    std::string text = read_all(file);
+    if (is_mbox(text)) split_mbox(file, text, spam, out);
+    else out.push_back({file, file, 0, std::string::npos, spam});
+  };
+  if (!fs::is_directory(st)) {
+    add_file(path);
+    return;
+  }
+  std::vector<std::string> files;
+  const bool maildir = fs::is_directory(fs::path(path) / "cur", ec) || fs::is_directory(fs::path(path) / "new", ec);
+  if (maildir) {
+    for (const char* sub : {"cur", "new"}) {
+      fs::path d = fs::path(path) / sub;
+      if (!fs::is_directory(d, ec)) continue;
+      for (const auto& e : fs::directory_iterator(d, ec))
+        if (e.is_regular_file() && !e.path().filename().string().starts_with(".")) files.push_back(e.path().string());
+    }
+  } else {
+    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.starts_with(".")) {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file()) files.push_back(it->path().string());
+    }
+  }
+  if (ec) errors.push_back(path + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) add_file(f);
+}
+
+SaStatus parse_spam_status(const std::string& text) {
+  SaStatus s;
+  std::size_t p = text.find("X-Spam-Status:");
+  if (p == std::string::npos) return s;
+  // The field with its folded continuation lines, unfolded.
+  std::string field;
+  std::size_t e = p;
+  while (e < text.size()) {
+    std::size_t nl = text.find('\n', e);
+    if (nl == std::string::npos) nl = text.size();
+    field.append(text, e, nl - e);
+    e = nl + 1;
+    if (e >= text.size() || (text[e] != ' ' && text[e] != '\t')) break;
+  }
+  std::size_t sc = field.find("score=");
+  if (sc == std::string::npos) return s;
+  s.score = std::strtod(field.c_str() + sc + 6, nullptr);
+  s.ok = true;
+  std::size_t t = field.find("tests=");
+  if (t == std::string::npos) return s;
+  std::size_t end = field.find(" autolearn=", t);
+  std::string list = field.substr(t + 6, end == std::string::npos ? std::string::npos : end - t - 6);
+  std::string cur;
+  for (char c : list) {
+    if (c == ',' || c == ' ' || c == '\t' || c == '\r') {
+      if (!cur.empty() && cur != "none") s.tests.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty() && cur != "none") s.tests.push_back(cur);
+  return s;
+}
+
+namespace {
+
+struct ItemResult {
+  bool done = false;
+  bool read_error = false;
+  double score = 0;
+  std::string verdict;
+  bool flagged = false;  // tag, quarantine or reject
+  std::vector<std::string> rules;  // symbols that counted
+  SaStatus sa;
+};
+
+// Runs `argv` with `input` on standard input inside a new network namespace with
+// only loopback (unshare -n), and returns standard output. Empty on failure.
+std::string run_isolated(const std::vector<std::string>& argv, const std::string& input, bool* failed) {
+  int in_pipe[2], out_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) != 0) { *failed = true; return {}; }
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) { close(in_pipe[0]); close(in_pipe[1]); *failed = true; return {}; }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  if (rc != 0) {
+    close(in_pipe[1]);
+    close(out_pipe[0]);
+    *failed = true;
+    return {};
+  }
+  // Feed and drain together: the child may write before it has read everything.
+  std::string out;
+  std::size_t sent = 0;
+  bool in_open = true;
+  char buf[65536];
+  while (true) {
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {in_open ? in_pipe[1] : -1, POLLOUT, 0}};
+    if (poll(fds, 2, 120'000) <= 0) break;  // two minutes without progress: give up
+    if (in_open && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t n = write(in_pipe[1], input.data() + sent, std::min<std::size_t>(input.size() - sent, 65536));
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      if (n < 0 || sent >= input.size()) {
+        close(in_pipe[1]);
+        in_open = false;
+      }
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(out_pipe[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  if (in_open) close(in_pipe[1]);
+  close(out_pipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) *failed = true;
+  return out;
+}
+
+double pct(std::size_t n, std::size_t of) { return of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0; }
+
+struct RuleCounts {
+  std::size_t ham = 0, spam = 0;
+};
+
+struct Agreement {
+  std::size_t both = 0, mx_only = 0, sa_only = 0;
+  double precision() const { return both + mx_only ? static_cast<double>(both) / static_cast<double>(both + mx_only) : 1.0; }
+  double recall() const { return both + sa_only ? static_cast<double>(both) / static_cast<double>(both + sa_only) : 1.0; }
+};
+
+}  // namespace
+
+int run_corpus(const ConfigPtr& cfg, const CorpusOptions& opt) {
+  std::vector<CorpusItem> items;
+  std::vector<std::string> errors;
+  for (const auto& p : opt.ham) collect_corpus(p, false, items, errors);
+  for (const auto& p : opt.spam) collect_corpus(p, true, items, errors);
+  for (const auto& e : errors) std::cerr << "mxgate corpus: " << e << "\n";
+  if (!errors.empty()) return 1;
+  if (items.empty()) {
+    std::cerr << "mxgate corpus: no messages (give --ham and/or --spam folders, maildirs or mbox files)\n";
+    return 1;
+  }
+  // The rule set, to tell rule types apart (and our own symbols from rules).
+  const rules::RuleSet* rs = nullptr;
+  for (const auto& f : cfg->chain->filters())
+    if (auto* c = dynamic_cast<const ContentFilter*>(f.get())) rs = c->config().rules.get();
+
+  if (opt.compare_spamassassin) {
+    bool failed = false;
+    run_isolated({"unshare", "-n", opt.spamassassin, "--version"}, "", &failed);
+    if (failed) {
+      std::cerr << "mxgate corpus: cannot run '" << opt.spamassassin
+                << "' in a network namespace (unshare -n needs root; apt install spamassassin)\n";
+      return 2;
+    }
+  }
+
+  CheckOptions copt;
+  copt.dns = opt.dns;
+  copt.no_dns = opt.dns.empty();
+  copt.ip = "";  // offline: no connecting client, only the message's own Received trail
+  copt.helo = "";
+
+  std::vector<ItemResult> results(items.size());
+  std::atomic<std::size_t> next{0}, done{0};
+  const std::size_t jobs =
+      opt.jobs ? opt.jobs : std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
+  const auto started = std::chrono::steady_clock::now();
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < items.size();) {
+      const CorpusItem& it = items[i];
+      ItemResult& r = results[i];
+      std::string raw = read_all(it.path, it.offset, it.length);
+      if (raw.empty()) {
+        r.read_error = true;
+      } else {
+        CheckRun run = check_run(cfg, raw, copt);
+        const Decision& d = run.out.decision;
+        r.score = d.score;
+        r.verdict = d.verdict();
+        r.flagged = r.verdict == "tag" || r.verdict == "quarantine" || r.verdict == "reject";
+        for (const auto& s : run.symbols) r.rules.push_back(s.name);
+        if (opt.compare_spamassassin) {
+          bool failed = false;
+          std::string sa = run_isolated({"unshare", "-n", opt.spamassassin, "-L", "-t"},
+                                        std::string(without_mbox_separator(raw)), &failed);
+          r.sa = parse_spam_status(sa);
+        }
+      }
+      r.done = true;
+      done.fetch_add(1);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(jobs, items.size()); ++t) pool.emplace_back(work);
+  std::thread progress;
+  std::atomic<bool> finished{false};
+  if (opt.progress && isatty(2)) {
+    progress = std::thread([&] {
+      while (!finished.load()) {
+        std::size_t n = done.load();
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        int width = 40, filled = static_cast<int>(width * n / items.size());
+        std::fprintf(stderr, "\r[%s%s] %zu/%zu messages, %.1f/s ", std::string(static_cast<std::size_t>(filled), '=').c_str(),
+                     std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), n, items.size(),
+                     secs > 0 ? static_cast<double>(n) / secs : 0.0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      std::fprintf(stderr, "\r%*s\r", 80, "");
+    });
+  }
+  work();
+  for (auto& t : pool) t.join();
+  finished = true;
+  if (progress.joinable()) progress.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  // ---- tallies
+  std::size_t n_ham = 0, n_spam = 0, fl_ham = 0, fl_spam = 0, unreadable = 0, sa_ok = 0, sa_fl_ham = 0, sa_fl_spam = 0;
+  std::map<std::string, RuleCounts> hits;
+  std::map<std::string, Agreement> agree;
+  std::map<std::string, Agreement> by_type;
+  std::map<std::string, std::size_t> sa_unknown;  // SpamAssassin rules mxgate does not have
+  auto type_of = [&](const std::string& name) -> std::string {
+    const rules::Rule* r = rs ? rs->find(name) : nullptr;
+    if (!r) return "";
+    if (rs->parsed().unsupported_rules.count(name)) return "unsupported";
+    if (r->scope == rules::Scope::Eval) return "eval";
+    return std::string(rules::scope_name(r->scope));
+  };
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ItemResult& r = results[i];
+    if (r.read_error) {
+      ++unreadable;
+      continue;
+    }
+    const bool spam = items[i].spam;
+    (spam ? n_spam : n_ham)++;
+    if (r.flagged) (spam ? fl_spam : fl_ham)++;
+    for (const auto& name : r.rules) (spam ? hits[name].spam : hits[name].ham)++;
+    if (opt.compare_spamassassin && r.sa.ok) {
+      ++sa_ok;
+      if (r.sa.score >= 5.0) (spam ? sa_fl_spam : sa_fl_ham)++;
+      std::set<std::string> mx(r.rules.begin(), r.rules.end()), sa(r.sa.tests.begin(), r.sa.tests.end());
+      std::set<std::string> all = mx;
+      all.insert(sa.begin(), sa.end());
+      for (const auto& name : all) {
+        std::string type = type_of(name);
+        if (type.empty() || type == "unsupported") {
+          if (sa.count(name) && !mx.count(name)) ++sa_unknown[name];
+          continue;  // mxgate's own symbols, or rules it cannot run
+        }
+        Agreement& a = agree[name];
+        Agreement& t = by_type[type];
+        if (mx.count(name) && sa.count(name)) ++a.both, ++t.both;
+        else if (mx.count(name)) ++a.mx_only, ++t.mx_only;
+        else ++a.sa_only, ++t.sa_only;
+      }
+    }
+  }
+  // Threshold table: from the scores.
+  const double thresholds[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 15, 20};
+  auto at_threshold = [&](double th, bool spam) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < items.size(); ++i)
+      if (!results[i].read_error && items[i].spam == spam && results[i].score >= th) ++n;
+    return n;
+  };
+  // Rules by hits, as hit-frequencies: S/O = spam% / (spam% + ham%).
+  std::vector<std::pair<std::string, RuleCounts>> rule_rows(hits.begin(), hits.end());
+  std::sort(rule_rows.begin(), rule_rows.end(), [](const auto& a, const auto& b) {
+    return a.second.ham + a.second.spam != b.second.ham + b.second.spam ? a.second.ham + a.second.spam > b.second.ham + b.second.spam
+                                                                        : a.first < b.first;
+  });
+  auto score_of = [&](const std::string& name) -> double {
+    const rules::Rule* r = rs ? rs->find(name) : nullptr;
+    return r ? r->score : 0.0;
+  };
+  auto so = [&](const RuleCounts& c) {
+    double s = pct(c.spam, n_spam), h = pct(c.ham, n_ham);
+    return s + h > 0 ? s / (s + h) : 0.0;
+  };
+  std::vector<std::size_t> fps, fns;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (results[i].read_error) continue;
+    if (!items[i].spam && results[i].flagged) fps.push_back(i);
+    if (items[i].spam && !results[i].flagged) fns.push_back(i);
+  }
+  auto by_score_desc = [&](std::size_t a, std::size_t b) { return results[a].score > results[b].score; };
+  std::sort(fps.begin(), fps.end(), by_score_desc);
+  std::sort(fns.begin(), fns.end(), [&](std::size_t a, std::size_t b) { return results[a].score < results[b].score; });
+  std::vector<std::pair<std::string, Agreement>> disagree(agree.begin(), agree.end());
+  std::sort(disagree.begin(), disagree.end(), [](const auto& a, const auto& b) {
+    return a.second.mx_only + a.second.sa_only > b.second.mx_only + b.second.sa_only;
+  });
+  std::vector<std::pair<std::string, std::size_t>> unknown(sa_unknown.begin(), sa_unknown.end());
+  std::sort(unknown.begin(), unknown.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+
+  if (opt.json) {
+    JsonWriter j;
+    j.begin_object();
+    j.field("messages", static_cast<unsigned long long>(n_ham + n_spam)).field("seconds", seconds);
+    j.field("ham", static_cast<unsigned long long>(n_ham)).field("spam", static_cast<unsigned long long>(n_spam));
+    j.field("unreadable", static_cast<unsigned long long>(unreadable));
+    j.field("ham_flagged", static_cast<unsigned long long>(fl_ham)).field("spam_flagged", static_cast<unsigned long long>(fl_spam));
+    j.field("ham_flagged_pct", pct(fl_ham, n_ham)).field("spam_flagged_pct", pct(fl_spam, n_spam));
+    j.key("thresholds").begin_array();
+    for (double th : thresholds)
+      j.begin_object().field("score", th).field("spam_pct", pct(at_threshold(th, true), n_spam))
+          .field("ham_pct", pct(at_threshold(th, false), n_ham)).end_object();
+    j.end_array();
+    j.key("rules").begin_array();
+    for (const auto& [name, c] : rule_rows)
+      j.begin_object().field("name", name).field("spam", static_cast<unsigned long long>(c.spam))
+          .field("ham", static_cast<unsigned long long>(c.ham)).field("so", so(c)).field("score", score_of(name))
+          .field("type", type_of(name)).end_object();
+    j.end_array();
+    auto list = [&](const char* key, const std::vector<std::size_t>& v) {
+      j.key(key).begin_array();
+      for (std::size_t i : v) {
+        j.begin_object().field("file", items[i].label).field("score", results[i].score);
+        j.field("verdict", results[i].verdict);
+        j.key("rules").begin_array();
+        for (const auto& r : results[i].rules) j.value(r);
+        j.end_array().end_object();
+      }
+      j.end_array();
+    };
+    list("false_positives", fps);
+    list("false_negatives", fns);
+    if (opt.compare_spamassassin) {
+      j.key("spamassassin").begin_object();
+      j.field("checked", static_cast<unsigned long long>(sa_ok));
+      j.field("ham_flagged_pct", pct(sa_fl_ham, n_ham)).field("spam_flagged_pct", pct(sa_fl_spam, n_spam));
+      j.key("by_type").begin_object();
+      for (const auto& [t, a] : by_type)
+        j.key(t).begin_object().field("precision", a.precision()).field("recall", a.recall())
+            .field("both", static_cast<unsigned long long>(a.both)).field("mxgate_only", static_cast<unsigned long long>(a.mx_only))
+            .field("spamassassin_only", static_cast<unsigned long long>(a.sa_only)).end_object();
+      j.end_object();
+      j.key("rules").begin_array();
+      for (const auto& [name, a] : disagree)
+        j.begin_object().field("name", name).field("type", type_of(name)).field("both", static_cast<unsigned long long>(a.both))
+            .field("mxgate_only", static_cast<unsigned long long>(a.mx_only))
+            .field("spamassassin_only", static_cast<unsigned long long>(a.sa_only)).end_object();
+      j.end_array();
+      j.key("not_in_mxgate").begin_array();
+      for (const auto& [name, n] : unknown)
+        j.begin_object().field("name", name).field("hits", static_cast<unsigned long long>(n)).end_object();
+      j.end_array();
+      j.end_object();
+    }
+    j.end_object();
+    std::cout << j.str() << "\n";
+    return 0;
+  }
+
+  std::printf("messages:  %zu ham, %zu spam (%zu unreadable) in %.1f s, %zu jobs\n", n_ham, n_spam, unreadable, seconds,
+              jobs);
+  std::printf("flagged:   spam %zu/%zu (%.1f%%), ham %zu/%zu (%.1f%%)   [verdict tag, quarantine or reject]\n", fl_spam,
+              n_spam, pct(fl_spam, n_spam), fl_ham, n_ham, pct(fl_ham, n_ham));
+  if (opt.compare_spamassassin)
+    std::printf("spamassassin -L -t (score >= 5): spam %.1f%%, ham %.1f%% (%zu checked)\n", pct(sa_fl_spam, n_spam),
+                pct(sa_fl_ham, n_ham), sa_ok);
+  std::printf("\nscore >=   spam%%    ham%%\n");
+  for (double th : thresholds)
+    std::printf("  %5.1f  %6.1f  %6.1f\n", th, pct(at_threshold(th, true), n_spam), pct(at_threshold(th, false), n_ham));
+  std::printf("\n  SPAM%%    HAM%%    S/O   SCORE  NAME\n");
+  std::size_t shown = 0;
+  for (const auto& [name, c] : rule_rows) {
+    if (opt.rules && shown++ >= opt.rules) break;
+    std::printf("%6.1f  %6.1f  %5.3f  %6.2f  %s\n", pct(c.spam, n_spam), pct(c.ham, n_ham), so(c), score_of(name),
+                name.c_str());
+  }
+  if (opt.rules && rule_rows.size() > opt.rules)
+    std::printf("  (%zu more rules; --rules 0 lists all)\n", rule_rows.size() - opt.rules);
+  auto list = [&](const char* title, const std::vector<std::size_t>& v) {
+    std::printf("\n%s: %zu\n", title, v.size());
+    for (std::size_t k = 0; k < v.size() && k < opt.list; ++k) {
+      const ItemResult& r = results[v[k]];
+      std::string names;
+      for (const auto& n : r.rules) names += (names.empty() ? "" : ",") + n;
+      std::printf("  %7.2f  %s  %s\n", r.score, items[v[k]].label.c_str(), names.c_str());
+    }
+    if (v.size() > opt.list) std::printf("  (%zu more; --list N shows more)\n", v.size() - opt.list);
+  };
+  list("false positives (ham flagged)", fps);
+  list("false negatives (spam not flagged)", fns);
+  if (opt.compare_spamassassin) {
+    std::printf("\nagreement with spamassassin per rule type (rules mxgate runs):\n");
+    std::printf("  %-8s  precision  recall    both  mxgate-only  sa-only\n", "type");
+    for (const auto& [t, a] : by_type)
+      std::printf("  %-8s  %9.3f  %6.3f  %6zu  %11zu  %7zu\n", t.c_str(), a.precision(), a.recall(), a.both, a.mx_only,
+                  a.sa_only);
+    std::printf("\nrules that disagree most (both / mxgate only / spamassassin only):\n");
+    for (std::size_t k = 0; k < disagree.size() && k < 25; ++k) {
+      const auto& [name, a] = disagree[k];
+      if (a.mx_only + a.sa_only == 0) break;
+      std::printf("  %-32s %-8s %5zu %5zu %5zu\n", name.c_str(), type_of(name).c_str(), a.both, a.mx_only, a.sa_only);
+    }
+    std::printf("\nspamassassin rules mxgate does not run (hits):\n ");
+    for (std::size_t k = 0; k < unknown.size() && k < 30; ++k) std::printf(" %s(%zu)", unknown[k].first.c_str(), unknown[k].second);
+    std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace mxgate
