@@ -124,6 +124,13 @@ TEST(EvalBodyBlankLines, Ratio) {
   EXPECT_TRUE(hits("check_blank_line_ratio", {"0", "-1", "4"}, short_one));
 }
 
+// SpamAssassin keeps 20 lines of a run of blank lines: 20 of 22 lines.
+TEST(EvalBodyBlankLines, LongRunsSquashed) {
+  std::string m = plain("a\n" + std::string(30, '\n') + "b\n");
+  EXPECT_EQ(*run_eval("check_blank_line_ratio", {"90", "91", "4"}, m), "90.91% blank lines (20 of 22)");
+  EXPECT_FALSE(hits("check_blank_line_ratio", {"91", "100", "4"}, m));
+}
+
 // __TVD_SPACE_RATIO: no line above 5 bytes has 10% or more spaces.
 TEST(EvalBodyTvd, VerticalWords) {
   std::string dense = plain("Clickhereforthebestdealsonline\n", "deals");
@@ -131,8 +138,19 @@ TEST(EvalBodyTvd, VerticalWords) {
   std::string prose = plain("This is an ordinary sentence with spaces.\n", "deals");
   EXPECT_FALSE(hits("tvd_vertical_words", {"0", "10"}, prose));
   // "v i a g r a": more spaces than letters in a line reads 100.
+  // SpamAssassin's values: the part's last line break became a space (3%); the prose 20%.
+  EXPECT_EQ(*run_eval("tvd_vertical_words", {"0", "100"}, dense), "space ratio 3%");
+  EXPECT_EQ(*run_eval("tvd_vertical_words", {"0", "100"}, prose), "space ratio 20%");
   std::string vertical = plain("v  i  a  g  r  a\n", "x");
   EXPECT_EQ(*run_eval("tvd_vertical_words", {"0", "100"}, vertical), "space ratio 100%");
+}
+
+// The Subject line counts, its folds read as one space as SpamAssassin decodes them.
+TEST(EvalBodyTvd, FoldedSubject) {
+  std::string m = plain("Clickhereforthebestdealsonline\n",
+                        "Truck driver leaves trail of smelly pizza waste along major\n    highway. Hilarity ensues");
+  EXPECT_EQ(*run_eval("tvd_vertical_words", {"0", "100"}, m), "space ratio 16%");
+  EXPECT_FALSE(hits("tvd_vertical_words", {"0", "10"}, m));
 }
 
 // TVD_STOCK1: two or more stock-report labels in the text/plain part.
@@ -165,6 +183,15 @@ TEST(EvalBodySignature, Ratio) {
   std::string decoy = plain("0123456789\n-- \nab\n");
   EXPECT_FALSE(hits("plaintext_sig_length", {"1"}, decoy));
   EXPECT_FALSE(hits("plaintext_body_sig_ratio", {"0", "0.5"}, decoy));
+}
+
+// Lengths are of the transfer-decoded bytes: quoted-printable drops trailing blanks.
+TEST(EvalBodySignature, QuotedPrintable) {
+  std::string m =
+      "From: a@example.com\nSubject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n"
+      "Content-Transfer-Encoding: quoted-printable\n\nbody text   \n-- \nJohn Doe=20\nExample Corp   \n";
+  EXPECT_EQ(*run_eval("plaintext_body_length", {"0"}, m), "length 10");
+  EXPECT_EQ(*run_eval("plaintext_sig_length", {"0"}, m), "length 24");
 }
 
 TEST(EvalBodyTextCat, NeverHitWithDefaultLanguages) {
@@ -200,7 +227,13 @@ TEST(EvalBodyHostile, BrokenStructures) {
       "--S\nContent-Type: multipart/alternative; boundary=\"S\"\n\n--S\nContent-Type: text/html\n\n<p>a b</p>\n--S--\n--S--\n";
   std::string headers_only = "From: a@b.c\nSubject: x\nContent-Type: multipart/alternative; boundary=\"S\"\n\n--S\n";
   std::string long_line = plain(std::string(100000, 'x') + "\n" + std::string(50000, ' ') + ":" + "\n");
-  for (const std::string* m : {&deep, &no_boundary, &same_boundary, &headers_only, &long_line}) {
+  std::string names = "From: a@b.c\nSubject: x\nContent-Type: multipart/alternative; boundary=\"S\"";
+  for (int i = 0; i < 20000; ++i) names += "; name";
+  names += "\n\n--S\nContent-Type: text/plain\n\nx\n--S--\n";
+  std::string labels;
+  for (int i = 0; i < 100000; ++i) labels += "Some label here: value\n";
+  labels = plain(labels);
+  for (const std::string* m : {&deep, &no_boundary, &same_boundary, &headers_only, &long_line, &names, &labels}) {
     for (const char* f : {"multipart_alternative_difference", "multipart_alternative_difference_count",
                           "check_blank_line_ratio", "tvd_vertical_words", "check_stock_info",
                           "plaintext_body_sig_ratio"}) {
@@ -214,54 +247,3 @@ TEST(EvalBodyHostile, BrokenStructures) {
 }  // namespace
 }  // namespace mxgate
 
-// TEMPORARY corpus dump (removed before hand-off).
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
-namespace mxgate {
-namespace {
-TEST(EvalBodyCorpus, DISABLED_Dump) {
-  const char* dir = std::getenv("EVB_CORPUS");
-  ASSERT_TRUE(dir);
-  std::ofstream out(std::string(dir) + "/ours.txt");
-  for (const char* kind : {"ham", "spam"}) {
-    for (const auto& e : std::filesystem::directory_iterator(std::string("/tmp/corp/s/") + kind)) {
-      std::ifstream in(e.path());
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string m(without_mbox_separator(ss.str()));
-      auto v = [&](const char* f, std::vector<std::string> a) {
-        auto r = run_eval(f, a, m);
-        return r ? *r : std::string("-");
-      };
-      out << kind << "_" << e.path().stem().string() << "\t" << v("multipart_alternative_difference", {"0", "undef"})
-          << "\t" << v("multipart_alternative_difference_count", {"-1", "-1"}) << "\t"
-          << v("check_blank_line_ratio", {"0", "1000", "1"}) << "\t" << v("tvd_vertical_words", {"-10", "1000"})
-          << "\t" << v("check_stock_info", {"0"}) << "\t" << v("check_body_length", {"1e12"}) << "\t"
-          << v("plaintext_body_length", {"0"}) << "\t" << v("plaintext_sig_length", {"0"}) << "\t"
-          << v("check_uri_truncated", {}) << "\n";
-    }
-  }
-}
-}  // namespace
-}  // namespace mxgate
-namespace mxgate {
-namespace {
-TEST(EvalBodyCorpus, DISABLED_One) {
-  std::ifstream in(std::getenv("EVB_ONE"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string crlf;
-  std::string text(without_mbox_separator(ss.str()));
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
-    crlf += text[i];
-  }
-  Message msg(crlf);
-  MimeView view = parse_mime(msg);
-  for (const auto& p : view.text_parts) std::cout << "=== " << p.content_type << "\n" << p.rendered << "\n=== END\n";
-}
-}  // namespace
-}  // namespace mxgate

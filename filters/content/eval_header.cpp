@@ -14,12 +14,17 @@
 // Perl; every match is bounded (match and depth limits).
 //
 // Where we differ from SpamAssassin:
-// - Dates (check_for_shifted_date): while a live SMTP transaction is scanned (the
-//   envelope has a MAIL FROM), the message does not yet carry the Received field
-//   the receiving MTA will add, which SpamAssassin, running behind that MTA, always
-//   sees; its time is now, so "now" is added as the topmost Received time. A stored
-//   message (mxgate check, the corpus) is read as SpamAssassin reads a file: only
-//   its own Received fields, and no date difference when none has a date.
+// - The receiving MTA's Received field: while a live SMTP transaction is scanned
+//   (the envelope has a MAIL FROM), the message does not yet carry the field the MTA
+//   behind us will add, which SpamAssassin, running behind that MTA, always sees on
+//   top. Its functions depend on it (the Date is compared with its time, now; a
+//   message without Received fields counts as gated through a Received remover;
+//   the client's HELO is checked for hotmail.com), so a field in Postfix's form,
+//   "from HELO (NAME [IP]) by mxgate with ESMTP; <now>", is read as the topmost
+//   Received field (mta_received). check_illegal_chars('ALL') reads the header
+//   section as received, without it. A stored message (mxgate check, the corpus)
+//   is read as SpamAssassin reads a file: only its own Received fields, and no
+//   date difference when none has a date.
 // - EnvelopeFrom: the MAIL FROM of the transaction when there is one; otherwise the
 //   headers SpamAssassin falls back on (X-Envelope-From, Envelope-Sender,
 //   Return-Path). SpamAssassin first tries the envelope sender its relay analysis
@@ -28,9 +33,8 @@
 //   decoder; they differ only on malformed encoded-words and undeclared 8-bit text.
 // - check_for_faraway_charset_in_headers follows the default ok_locales ("all"),
 //   with which SpamAssassin never fires it; an ok_locales setting is not read.
-// - The IPv6 part of SpamAssassin's IP_ADDRESS pattern (the hotmail test) is a
+// - The IPv6 part of SpamAssassin's IP_ADDRESS pattern (the webmail tests) is a
 //   simpler "hex groups with colons" pattern; IPv4 is matched exactly as there.
-//
 // - check_for_forged_yahoo_received_headers: SpamAssassin's exemption for relays
 //   with a yahoo.com reverse name comes from its relay analysis; see yahoo_relay().
 //
@@ -191,6 +195,7 @@ std::string lf_ends(std::string_view s) {
 
 struct SaHeaders {
   std::vector<SaField> fields;
+  std::unique_ptr<std::string> synthetic;  // the receiving MTA's Received field (live only)
 
   // get('Name'): every value + "\n", joined; nullopt when there is no such field.
   std::optional<std::string> get(std::string_view name) const {
@@ -252,6 +257,32 @@ struct SaHeaders {
   }
 };
 
+std::string rfc5322_now() {
+  using namespace std::chrono;
+  const int64_t t = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+  const year_month_day ymd{sys_days{days{t / 86400}}};
+  const weekday wd{sys_days{days{t / 86400}}};
+  static const char* const kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char* const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const int64_t sec = t % 86400;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s, %u %s %d %02d:%02d:%02d +0000", kDays[wd.c_encoding()],
+                static_cast<unsigned>(ymd.day()), kMonths[static_cast<unsigned>(ymd.month()) - 1],
+                static_cast<int>(ymd.year()), static_cast<int>(sec / 3600), static_cast<int>(sec / 60 % 60),
+                static_cast<int>(sec % 60));
+  return buf;
+}
+
+// The Received field the MTA behind us will add, which SpamAssassin running behind
+// that MTA always sees on top (Postfix's form): its date is now, and it names the
+// client as the first untrusted hop.
+std::string mta_received(const Envelope& env) {
+  const std::string helo = env.client.helo.empty() ? env.client.name : env.client.helo;
+  return " from " + helo + " (" + env.client.name + " [" + env.client.ip + "])\r\n\tby mxgate with " +
+         (env.client.esmtp ? "ESMTP" : "SMTP") + "; " + rfc5322_now();
+}
+
 const SaHeaders& sa_headers(EvalContext& ctx) {
   return ctx.fact<SaHeaders>([&] {
     SaHeaders h;
@@ -261,6 +292,10 @@ const SaHeaders& sa_headers(EvalContext& ctx) {
       f.value = decoded && !kept_as_written(name) ? *decoded : unfold(raw);
       h.fields.push_back(std::move(f));
     };
+    if (ctx.env.mail_from) {
+      h.synthetic = std::make_unique<std::string>(mta_received(ctx.env));
+      add("Received", *h.synthetic, nullptr);
+    }
     for (const auto& m : ctx.view.headers) add(m.name, m.raw, &m.decoded);
     if (ctx.view.headers.empty())  // GMime built nothing: Message's own split
       for (const auto& m : ctx.msg.headers()) add(m.name, m.value, nullptr);
@@ -505,7 +540,7 @@ std::optional<int64_t> parse_rfc822_date(std::string_view date) {
 
 struct DateFacts {
   std::optional<int64_t> date;    // Resent-Date, else Date
-  std::vector<int64_t> received;  // Received times, topmost first ("now" first when live)
+  std::vector<int64_t> received;  // Received times, topmost first
   int64_t diff = 0;               // SpamAssassin's date_diff: Date minus the closest Received time
 };
 
@@ -540,17 +575,11 @@ DateFacts date_facts(EvalContext& ctx) {
   static const Re local_re(R"(\bfrom (?:localhost\s|(?:\S+ ){1,2}\S*\b127\.0\.0\.1\b))");
   static const Re qmail_re(R"(qmail \d+ invoked by uid \d+)");
   static const Re fetchmail_re(R"(\bby localhost with \w+ \(fetchmail-[\d.]+)");
-  // In a transaction the receiving MTA's own field will be on top, and that one is
-  // no fetchmail hop, so SpamAssassin would skip nothing.
   std::size_t skip = 0;
-  if (!rcvd.empty() && !ctx.env.mail_from) {
+  if (!rcvd.empty()) {
     const bool local = local_re.search(rcvd[0]) || qmail_re.search(rcvd[0]);
     if (local) skip = rcvd.size() > 1 && fetchmail_re.search(rcvd[1]) ? 2 : 0;
     else skip = fetchmail_re.search(rcvd[0]) ? 1 : 0;
-  }
-  if (ctx.env.mail_from) {
-    using namespace std::chrono;
-    f.received.push_back(duration_cast<seconds>(system_clock::now().time_since_epoch()).count());
   }
   for (std::size_t i = skip; i < rcvd.size(); ++i)
     if (auto t = received_time(rcvd[i])) f.received.push_back(*t);

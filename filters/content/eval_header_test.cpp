@@ -226,6 +226,10 @@ TEST(EvalHeaderGated, NoReceivedEzmlmMsnGroups) {
                    "Delivered-To: mailing list list@example.org\n"
                    "Received: (qmail 1234 invoked by uid 500); 5 Jan 2004 10:00:00 -0000\n"
                    "From: a@e.n\n\nx\n"));
+  // In a transaction the MTA behind us adds a Received field SpamAssassin would see.
+  Envelope env;
+  env.mail_from = Mailbox{"a@e.n", {}};
+  EXPECT_FALSE(hits("gated_through_received_hdr_remover", {}, "From: a@e.n\n\nx\n", env));
   EXPECT_TRUE(hits("check_messageid_not_usable", {}, "From: a@e.n\n\nx\n"));
   EXPECT_TRUE(hits("check_messageid_not_usable", {},
                    "Received: from a by b; Mon, 5 Jan 2004 10:00:00 +0000\n"
@@ -252,6 +256,16 @@ TEST(EvalHeaderForged, HotmailGmailYahoo) {
                    "Received: from hotmail.com (unknown [192.0.2.9]) by mail.example.org; Mon, 5 Jan 2004 "
                    "10:00:00 +0000\nFrom: a@example.net\n\nx\n"));
   EXPECT_FALSE(hits("check_for_forged_hotmail_received_headers", {}, rcvd + "From: a@hotmail.com\n\nx\n"));
+  {
+    // A client greeting as hotmail.com, seen in the receiving MTA's Received field.
+    Envelope live;
+    live.mail_from = Mailbox{"a@example.net", {}};
+    live.client.helo = "hotmail.com";
+    live.client.ip = "192.0.2.9";
+    EXPECT_TRUE(hits("check_for_forged_hotmail_received_headers", {}, "From: a@example.net\n\nx\n", live));
+    live.client.helo = "mail.example.net";
+    EXPECT_FALSE(hits("check_for_forged_hotmail_received_headers", {}, "From: a@example.net\n\nx\n", live));
+  }
   EXPECT_TRUE(hits("check_for_forged_gmail_received_headers", {}, rcvd + "From: a@gmail.com\n\nx\n"));
   EXPECT_FALSE(hits("check_for_forged_gmail_received_headers", {},
                     rcvd + "X-Received: by 10.1.2.3 with SMTP id abc;\nFrom: a@gmail.com\n\nx\n"));

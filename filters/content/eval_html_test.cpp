@@ -3,6 +3,7 @@
 // results dumped for the same text).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -160,6 +161,25 @@ TEST(EvalHtml, ParserEdgeCases) {
   for (int i = 0; i < 20000; ++i) deep += "<font color=red><td>";
   for (int i = 0; i < 20000; ++i) deep += "</font></td>";
   EXPECT_NO_THROW(facts_of(html_msg(deep)));
+  // Shapes that would be quadratic in a naive parser stay linear: each is about
+  // 1 MB and must take well under a second.
+  for (std::string unit : {"<title>x", "<!-->x", "<!--x>", "<script>x<p>", "<a href='x'>", "<font color=red><td>",
+                           "</zz>", "&amp", "<td style='color:#fff;background:#fff'>x", "<!---><script>"}) {
+    std::string big;
+    while (big.size() < 1'000'000) big += unit;
+    auto start = std::chrono::steady_clock::now();
+    facts_of(html_msg(big));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_LT(ms, 1500) << unit;
+  }
+  // What HTML::Parser does at end of input (checked against HTML.pm): an unclosed
+  // <script> swallows the rest; an unclosed <title> ends at the next tag; after a
+  // "<!--" that never closes, an unclosed <script> ends at once.
+  EXPECT_FALSE(hits("html_tag_exists", {"b"}, html_msg("<script>a<b>c")));
+  EXPECT_TRUE(hits("html_tag_exists", {"p"}, html_msg("<title>x<p>y")));
+  EXPECT_TRUE(hits("html_text_match", {"title", "^x$"}, html_msg("<title>x<p>y")));
+  EXPECT_TRUE(hits("html_tag_exists", {"p"}, html_msg("<!--->a<script>c<p>e")));
+  EXPECT_NE(facts_of(html_msg("<!--->a<script>c<p>e")).find("inside=p:1,script:0 "), std::string::npos);
   // Unclosed <style> ends at the end of the part, its text hidden.
   EXPECT_FALSE(hits("html_tag_balance", {"style", "!= 0"}, html_msg("<style>p { color: red }")));
 }
@@ -172,6 +192,81 @@ TEST(EvalHtml, ArgumentChecks) {
   EXPECT_NE(t.at("html_eval").check_args({"length", "system()"}), "");
   EXPECT_NE(t.at("html_tag_balance").check_args({"bo-dy", "!= 0"}), "");
   EXPECT_NE(t.at("html_text_match").check_args({"title", "(unclosed"}), "");
+}
+
+// Every call the stock rules make (SpamAssassin 4.0.1's 20_html_tests.cf and
+// friends) loads.
+TEST(EvalHtml, StockRuleArgumentsLoad) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> calls = {
+      {"html_test", {"html"}},
+      {"html_text_match", {"comment", "<!(?!-).{0,6}>"}},
+      {"html_text_match", {"comment", "<!-- saved from url=\\(\\d{4}\\)"}},
+      {"html_test", {"embeds"}},
+      {"html_range", {"closed_extra_ratio", "0.09", "inf"}},
+      {"html_range", {"max_size", "5", "6"}},
+      {"html_range", {"max_size", "6", "inf"}},
+      {"html_test", {"font_low_contrast"}},
+      {"html_test", {"font_face_bad"}},
+      {"html_test", {"form_action_mailto"}},
+      {"html_image_only", {"0000", "0400"}},
+      {"html_image_only", {"0400", "0800"}},
+      {"html_image_only", {"0800", "1200"}},
+      {"html_image_only", {"1200", "1600"}},
+      {"html_image_only", {"1600", "2000"}},
+      {"html_image_only", {"2000", "2400"}},
+      {"html_image_only", {"2400", "2800"}},
+      {"html_image_only", {"2800", "3200"}},
+      {"html_image_ratio", {"0.000", "0.002"}},
+      {"html_image_ratio", {"0.002", "0.004"}},
+      {"html_image_ratio", {"0.004", "0.006"}},
+      {"html_image_ratio", {"0.006", "0.008"}},
+      {"html_range", {"obfuscation_ratio", ".05", ".1"}},
+      {"html_range", {"obfuscation_ratio", ".1", ".2"}},
+      {"html_range", {"obfuscation_ratio", ".2", ".3"}},
+      {"html_range", {"obfuscation_ratio", ".3", ".4"}},
+      {"html_range", {"obfuscation_ratio", ".5", ".6"}},
+      {"html_range", {"obfuscation_ratio", ".7", ".8"}},
+      {"html_range", {"obfuscation_ratio", ".9", "1.0"}},
+      {"html_tag_balance", {"body", "!= 0"}},
+      {"html_tag_balance", {"head", "!= 0"}},
+      {"html_tag_exists", {"bgsound"}},
+      {"html_range", {"bad_tag_ratio", "0.40", "0.50"}},
+      {"html_range", {"bad_tag_ratio", "0.50", "0.60"}},
+      {"html_range", {"bad_tag_ratio", "0.60", "0.70"}},
+      {"html_range", {"bad_tag_ratio", "0.90", "1.00"}},
+      {"html_range", {"non_element_ratio", "0.30", "0.40"}},
+      {"html_range", {"non_element_ratio", "0.40", "0.50"}},
+      {"html_range", {"non_element_ratio", "0.60", "0.70"}},
+      {"html_range", {"non_element_ratio", "0.80", "0.90"}},
+      {"html_text_match", {"anchor", "<img>"}},
+      {"html_range", {"length", "0", "1024"}},
+      {"html_range", {"length", "1024", "1536"}},
+      {"html_range", {"length", "1536", "2048"}},
+      {"html_eval", {"length", "< 512"}},
+      {"html_text_match", {"comment", "<!.*?>"}},
+      {"html_eval", {"length", "< 384"}},
+      {"html_tag_exists", {"center"}},
+      {"html_text_match", {"title", ".{120}"}},
+      {"html_title_subject_ratio", {"3.5"}},
+      {"html_charset_faraway", {}},
+      {"check_iframe_src", {}},
+      {"html_tag_exists", {"body"}},
+      {"html_tag_exists", {"head"}},
+      {"html_tag_exists", {"html"}},
+      {"html_tag_exists", {"meta"}},
+      {"html_tag_exists", {"style"}},
+      {"html_tag_exists", {"script"}},
+      {"html_tag_balance", {"center", "!= 0"}},
+      {"html_test", {"font_invalid_color"}},
+  };
+  const auto& t = eval_table();
+  for (const auto& [function, args] : calls) {
+    auto it = t.find(function);
+    ASSERT_NE(it, t.end()) << function;
+    if (it->second.check_args) {
+      EXPECT_EQ(it->second.check_args(args), "") << function << " " << args.front();
+    }
+  }
 }
 
 // Dumps the statistics of the messages listed (one path a line) in the file named
