@@ -86,8 +86,12 @@ CheckRun check_run(const ConfigPtr& cfg, const std::string& raw, const CheckOpti
   env->client.esmtp = true;
   Mailbox from;
   from.address = opt.from;
+  // Offline (no client: mxgate corpus), the envelope sender is what the last MTA
+  // recorded (Return-Path), as SpamAssassin reads a stored message; a check that
+  // emulates a session takes the From address unless told.
+  const char* sender_field = opt.ip.empty() ? "Return-Path" : "From";
   if (from.address.empty())
-    if (const HeaderField* f = msg->first("From")) from.address = header_address(f->unfolded());
+    if (const HeaderField* f = msg->first(sender_field)) from.address = header_address(f->unfolded());
   env->mail_from = from;
   for (const auto& r : opt.rcpts) env->rcpts.push_back(Mailbox{r, {}});
   if (env->rcpts.empty())

@@ -431,6 +431,28 @@ int run_corpus(const ConfigPtr& cfg, const CorpusOptions& opt) {
     };
     list("false_positives", fps);
     list("false_negatives", fns);
+    // Every message, for scripts that compare runs.
+    j.key("messages").begin_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const ItemResult& r = results[i];
+      j.begin_object().field("file", items[i].label).field("spam", items[i].spam);
+      if (r.read_error) {
+        j.field("unreadable", true).end_object();
+        continue;
+      }
+      j.field("score", r.score).field("verdict", r.verdict);
+      j.key("rules").begin_array();
+      for (const auto& n : r.rules) j.value(n);
+      j.end_array();
+      if (opt.compare_spamassassin && r.sa.ok) {
+        j.field("spamassassin_score", r.sa.score);
+        j.key("spamassassin_rules").begin_array();
+        for (const auto& n : r.sa.tests) j.value(n);
+        j.end_array();
+      }
+      j.end_object();
+    }
+    j.end_array();
     if (opt.compare_spamassassin) {
       j.key("spamassassin").begin_object();
       j.field("checked", static_cast<unsigned long long>(sa_ok));

@@ -668,6 +668,9 @@ class Parser {
           else if (f.starts_with("maxhits=")) r.maxhits = std::atoi(f.c_str() + 8);
         }
       }
+      // Conf::Parser: an unscored `nice` rule defaults to -1 (-0.01 for T_), so a
+      // list-manager sign such as MAILING_LIST_MULTI counts for the message.
+      if (!r.has_score && r.nice) r.score = -r.score;
     }
     // Meta references. SpamAssassin only warns about an undefined dependency and
     // evaluates it as 0; so do we.

@@ -52,7 +52,7 @@ std::string_view scope_name(Scope s);
 // tuned for the rules that can actually fire here.
 inline constexpr int kScoreSet = 0;
 // SpamAssassin's default score for a rule without a `score` line (1.0; 0.01 for
-// T_ rules; __ sub-rules have none).
+// T_ rules; __ sub-rules have none); negated for `tflags nice` rules.
 double default_score(std::string_view name);
 
 struct SourceLoc {

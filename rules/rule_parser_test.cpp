@@ -421,5 +421,22 @@ TEST(Warnings, UnsupportedDirectivesAreCountedWithFileLineRule) {
   EXPECT_TRUE(p.unsupported_rules.count("ALLT"));
 }
 
+// Conf::Parser's defaults: 1.0, 0.01 for T_ rules, negated for `tflags nice`;
+// an explicit score wins either way (SpamAssassin reported MAILING_LIST_MULTI,
+// unscored and nice, as -1.0 on the public corpus).
+TEST(Directives, DefaultScoresOfUnscoredRules) {
+  auto parsed = parse_rule_text(
+      "body A /a/\nbody T_B /b/\nbody C /c/\ntflags C nice\nbody T_D /d/\ntflags T_D nice\n"
+      "body E /e/\ntflags E nice\nscore E 0.5\n",
+      "t.cf");
+  ASSERT_TRUE(parsed.ok());
+  auto score = [&](const char* n) { return parsed.value->rules[parsed.value->index.at(n)].score; };
+  EXPECT_DOUBLE_EQ(score("A"), 1.0);
+  EXPECT_DOUBLE_EQ(score("T_B"), 0.01);
+  EXPECT_DOUBLE_EQ(score("C"), -1.0);
+  EXPECT_DOUBLE_EQ(score("T_D"), -0.01);
+  EXPECT_DOUBLE_EQ(score("E"), 0.5);
+}
+
 }  // namespace
 }  // namespace mxgate::rules

@@ -24,6 +24,7 @@
 
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/content/relays.hpp"
 
 namespace mxgate {
 
@@ -267,13 +268,11 @@ const FreemailSettings* settings_of(const EvalContext& ctx) {
   return s && s->available() ? s : nullptr;
 }
 
-std::vector<std::string> addrs(const EvalContext& ctx, std::string_view field) {
+std::vector<std::string> addrs(EvalContext& ctx, std::string_view field) {
   std::vector<std::string> out;
   if (iequals(field, "EnvelopeFrom")) {
-    if (ctx.env.mail_from && !ctx.env.mail_from->is_null()) out.push_back(lower(ctx.env.mail_from->address));
-    else
-      for (auto v : ctx.raw("Return-Path"))
-        for (auto& a : addresses_in(v)) out.push_back(lower(a));
+    if (auto e = envelope_sender(&relay_path(ctx), ctx.view, ctx.msg, ctx.env))
+      for (auto& a : addresses_in(*e)) out.push_back(lower(a));
     return out;
   }
   for (auto v : ctx.raw(field))
@@ -283,7 +282,7 @@ std::vector<std::string> addrs(const EvalContext& ctx, std::string_view field) {
 
 // SpamAssassin's all_from_addrs(): Resent-From (first field) if any, else From,
 // Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
-std::vector<std::string> all_from_addrs(const EvalContext& ctx) {
+std::vector<std::string> all_from_addrs(EvalContext& ctx) {
   std::vector<std::string> out;
   auto resent = ctx.raw("Resent-From");
   if (!resent.empty()) {

@@ -48,6 +48,7 @@ TEST(EvalFreemail, HeaderAndEnvelopeFrom) {
   EvalSettings s = freemail(kDomains);
   Envelope env;
   env.mail_from = Mailbox{"bounce77@gmail.com", {}};
+  env.client.ip = "192.0.2.9";  // a live transaction: a connected client
   using testing::hits;
   EXPECT_TRUE(hits("check_freemail_header", {"EnvelopeFrom", "\\d@"}, "From: a@example.org\n\nx\n", env, s));
   EXPECT_TRUE(hits("check_freemail_header", {"Reply-To"}, "From: a@example.org\nReply-To: x@gmail.com\n\nx\n", {}, s));
@@ -70,6 +71,7 @@ TEST(EvalFreemail, ReplyToDiffersFromFrom) {
   // ... unless the envelope sender is a list's bounce address.
   Envelope list;
   list.mail_from = Mailbox{"owner-list@example.org", {}};
+  list.client.ip = "192.0.2.9";  // a live transaction: a connected client
   EXPECT_FALSE(hits("check_freemail_replyto", {"replyto"},
                     "From: Dr Bob <bob@yahoo.com>\nReply-To: bob.private@gmail.com\n\nx\n", list, s));
   // 'reply': From freemail, the body names another freemail.

@@ -62,6 +62,7 @@
 
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/content/relays.hpp"
 
 namespace mxgate {
 namespace {
@@ -292,7 +293,9 @@ const SaHeaders& sa_headers(EvalContext& ctx) {
       f.value = decoded && !kept_as_written(name) ? *decoded : unfold(raw);
       h.fields.push_back(std::move(f));
     };
-    if (ctx.env.mail_from) {
+    // In a live transaction (a connected client) the receiving MTA's own Received
+    // field is what SpamAssassin would see on top; a stored message has none.
+    if (ctx.env.mail_from && !ctx.env.client.ip.empty()) {
       h.synthetic = std::make_unique<std::string>(mta_received(ctx.env));
       add("Received", *h.synthetic, nullptr);
     }
@@ -303,41 +306,9 @@ const SaHeaders& sa_headers(EvalContext& ctx) {
   });
 }
 
-// SpamAssassin's get('EnvelopeFrom'): the SMTP MAIL FROM when we are in the
-// transaction; otherwise the headers its get_envelope_from() falls back on (its
-// first choice, the relay analysis's envelope sender, is not reproduced).
+// SpamAssassin's get('EnvelopeFrom') (relays.hpp: envelope_sender).
 std::optional<std::string> envelope_from(EvalContext& ctx) {
-  if (ctx.env.mail_from) return ctx.env.mail_from->address;
-  const SaHeaders& h = sa_headers(ctx);
-  auto first_addr = [&](std::string_view name) -> std::optional<std::string> {
-    auto fs = h.all(name);
-    if (fs.empty()) return std::nullopt;
-    auto a = addresses_in(fs.front()->raw);
-    if (a.empty()) return std::nullopt;
-    return a.front();
-  };
-  // A Received field above the header: added before a later hop, so a list may
-  // have changed the envelope sender since.
-  auto after_received = [&](std::string_view name) {
-    std::size_t r = h.first_index("Received"), n = h.first_index(name);
-    if (r == std::string_view::npos || n == std::string_view::npos) return false;
-    for (std::size_t i = r + 1; i < h.fields.size(); ++i)
-      if (iequals(h.fields[i].name, name)) return true;
-    return false;
-  };
-  // List software's X-Sender picked up by fetchmail as the envelope sender. Any
-  // '@' counts: SpamAssassin's address parser accepts "a@b@c", ours does not.
-  auto xsender = h.all("X-Sender");
-  if (!xsender.empty() && xsender.front()->raw.find('@') != std::string_view::npos)
-    for (const auto* f : h.all("Received"))
-      if (f->value.find("(fetchmail") != std::string::npos) return std::nullopt;
-  if (auto a = first_addr("X-Envelope-From")) {
-    if (after_received("X-Envelope-From")) return std::nullopt;
-    return a;
-  }
-  if (auto a = first_addr("Envelope-Sender"); a && !after_received("Envelope-Sender")) return a;
-  if (auto a = first_addr("Return-Path"); a && !after_received("Return-Path")) return a;
-  return std::nullopt;
+  return envelope_sender(&relay_path(ctx), ctx.view, ctx.msg, ctx.env);
 }
 
 // get('EnvelopeFrom:addr') in scalar context.
@@ -1074,7 +1045,7 @@ EvalResult check_for_forged_juno_received_headers(EvalContext& ctx, EvalArgs) {
 // reverse name, "(name.yahoo.com [ip])" (wider than SpamAssassin: misses, never
 // extra hits).
 bool yahoo_relay(EvalContext& ctx) {
-  if (ctx.env.mail_from) {
+  if (ctx.env.mail_from && !ctx.env.client.ip.empty()) {
     std::string_view name = ctx.env.client.name;
     return name.size() > 10 && iequals(name.substr(name.size() - 10), ".yahoo.com");
   }

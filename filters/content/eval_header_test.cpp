@@ -69,6 +69,7 @@ TEST(EvalHeaderDate, NoReceivedDateMeansNoDifferenceOfflineButNowLive) {
   EXPECT_FALSE(shifted(msg, "undef", "-96"));  // a stored message: SpamAssassin finds nothing to compare
   Envelope env;
   env.mail_from = Mailbox{"a@example.net", {}};
+  env.client.ip = "192.0.2.9";  // a live transaction: a connected client
   // In a transaction the receiving MTA's Received (now) is still to come.
   EXPECT_TRUE(hits("check_for_shifted_date", {"undef", "-96"}, msg, env));
   EXPECT_FALSE(hits("check_for_shifted_date", {"-48", "-24"}, msg, env));
@@ -151,6 +152,7 @@ TEST(EvalHeaderEqualFromDomains, SecondLevelDomainsCompared) {
   // The transaction's MAIL FROM is the envelope sender when there is one.
   Envelope env;
   env.mail_from = Mailbox{"x@other.org", {}};
+  env.client.ip = "192.0.2.9";  // a live transaction: a connected client
   EXPECT_TRUE(hits("check_equal_from_domains", {}, "Return-Path: <bounce@example.net>\n" + from + "\nx\n", env));
   // No envelope sender at all: nothing to compare.
   EXPECT_FALSE(hits("check_equal_from_domains", {}, from + "\nx\n"));
@@ -229,6 +231,7 @@ TEST(EvalHeaderGated, NoReceivedEzmlmMsnGroups) {
   // In a transaction the MTA behind us adds a Received field SpamAssassin would see.
   Envelope env;
   env.mail_from = Mailbox{"a@e.n", {}};
+  env.client.ip = "192.0.2.9";  // a live transaction: a connected client
   EXPECT_FALSE(hits("gated_through_received_hdr_remover", {}, "From: a@e.n\n\nx\n", env));
   EXPECT_TRUE(hits("check_messageid_not_usable", {}, "From: a@e.n\n\nx\n"));
   EXPECT_TRUE(hits("check_messageid_not_usable", {},
@@ -279,6 +282,7 @@ TEST(EvalHeaderForged, HotmailGmailYahoo) {
   // In a transaction, a client whose verified name is Yahoo's is exempt.
   Envelope env;
   env.mail_from = Mailbox{"a@yahoo.com", {}};
+  env.client.ip = "192.0.2.9";  // a live transaction: a connected client
   env.client.name = "mta5.mail.yahoo.com";
   EXPECT_FALSE(hits("check_for_forged_yahoo_received_headers", {}, rcvd + "From: a@yahoo.com\n\nx\n", env));
   env.client.name = "unknown";

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "base/text.hpp"
+#include "filters/content/scan_texts.hpp"
 
 namespace mxgate {
 namespace {
@@ -823,6 +824,59 @@ std::optional<std::string> relay_header_text(std::string_view field, bool raw, c
   }
   if (out.empty()) return std::nullopt;
   return out;
+}
+
+std::optional<std::string> envelope_sender(const RelayPath* path, const MimeView& view, const Message& msg,
+                                           const Envelope& env) {
+  if (env.mail_from && !env.client.ip.empty()) return env.mail_from->address;
+  if (path) {
+    const Relay* last = !path->untrusted.empty() ? &path->untrusted.front()
+                        : !path->trusted.empty()  ? &path->trusted.back()
+                                                  : nullptr;
+    if (last) {
+      std::size_t at = last->envfrom.find('@');
+      if (at != std::string::npos && at > 0) return last->envfrom;
+    }
+  }
+  // The header fields in order, name and value as written.
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  if (!view.headers.empty())
+    for (const auto& h : view.headers) fields.emplace_back(trim(h.name), h.raw);
+  else
+    for (const auto& h : msg.headers()) fields.emplace_back(trim(h.name), h.value);
+  auto first_addr = [&](std::string_view name) -> std::optional<std::string> {
+    for (const auto& [n, v] : fields)
+      if (iequals(n, name)) {
+        auto a = addresses_in(v);
+        if (a.empty()) return std::nullopt;
+        return a.front();
+      }
+    return std::nullopt;
+  };
+  auto below_received = [&](std::string_view name) {
+    bool seen_received = false;
+    for (const auto& [n, v] : fields) {
+      if (iequals(n, "Received")) seen_received = true;
+      else if (iequals(n, name)) return seen_received;
+    }
+    return false;
+  };
+  for (const auto& [n, v] : fields)
+    if (iequals(n, "X-Sender") && v.find('@') != std::string_view::npos) {
+      for (const auto& [n2, v2] : fields)
+        if (iequals(n2, "Received") && v2.find("(fetchmail") != std::string_view::npos) return std::nullopt;
+      break;
+    }
+  for (std::string_view name : {"X-Envelope-From", "Envelope-Sender", "Return-Path"}) {
+    auto a = first_addr(name);
+    if (!a) continue;
+    if (below_received(name)) {
+      if (name == "X-Envelope-From") return std::nullopt;  // SpamAssassin gives up here
+      continue;
+    }
+    return a;
+  }
+  return std::nullopt;
 }
 
 }  // namespace mxgate

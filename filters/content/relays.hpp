@@ -106,6 +106,15 @@ std::optional<std::string> relay_header_text(std::string_view field, bool raw, c
 // The pseudo-header names above.
 bool is_relay_pseudo_header(std::string_view field);
 
+// SpamAssassin's get_envelope_from(): in a live transaction (a client address and
+// a MAIL FROM) the MAIL FROM address; for a stored message, the envelope sender the
+// last untrusted relay (else the first trusted one) recorded, then X-Envelope-From,
+// Envelope-Sender and Return-Path, each only if no Received field is above it (a
+// later hop may have changed the envelope). An X-Sender with an address on a
+// fetchmail-retrieved message makes it unknown. nullopt: unknown.
+std::optional<std::string> envelope_sender(const RelayPath* path, const MimeView& view, const Message& msg,
+                                           const Envelope& env);
+
 // The message's relays, computed once per message and shared by every eval test
 // that reads them (RelayEval here, WLBLEval's check_mailfrom_matches_rcvd, ...).
 class EvalContext;

@@ -197,7 +197,10 @@ std::string first_display_name(std::string_view v) {
   return name;
 }
 
-bool header_key_needs_relays(std::string_view key) { return is_relay_pseudo_header(key.substr(0, key.find(':'))); }
+bool header_key_needs_relays(std::string_view key) {
+  std::string_view field = key.substr(0, key.find(':'));
+  return is_relay_pseudo_header(field) || iequals(field, "EnvelopeFrom");  // its last relay's envelope sender
+}
 
 std::optional<std::string> header_text(std::string_view key, const MimeView& view, const Message& msg,
                                        const Envelope& env, const RelayPath* relays) {
@@ -243,8 +246,10 @@ std::optional<std::string> header_text(std::string_view key, const MimeView& vie
   if (lf == "tocc") names = {"to", "cc"};
   else if (field == "MESSAGEID") names = {"x-message-id", "resent-message-id", "x-original-message-id", "message-id"};
   else if (lf == "envelopefrom") {
-    if (env.mail_from) return env.mail_from->address + "\n";
-    names = {"return-path"};
+    // SpamAssassin's get_envelope_from() (relays.hpp), one address, no line end.
+    auto e = envelope_sender(relays, view, msg, env);
+    if (!e || e->empty()) return std::nullopt;
+    return e;
   } else names = {lf};
 
   // Grouped by name in the order of `names` (SpamAssassin asks for each in turn),
