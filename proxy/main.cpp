@@ -8,7 +8,10 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <future>
 #include <iostream>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -39,33 +42,81 @@ int report(const std::vector<ConfigError>& errors) {
   return 2;
 }
 
+// How long start-up waits for the configured rules before serving with the builtin
+// set: long enough for a set loaded from the compiled-rules cache (well under a
+// second for SpamAssassin's stock rules), far shorter than a cold compile.
+constexpr std::chrono::seconds kStartupRulesWait{3};
+
+bool provisional(const Config& cfg) {
+  if (!cfg.chain) return false;
+  for (const auto& f : cfg.chain->filters())
+    if (auto* c = dynamic_cast<const ContentFilter*>(f.get()); c && c->config().provisional) return true;
+  return false;
+}
+
 // `dns`: nameservers that replace the config's dns.nameservers (the demo's own server).
 int serve(const std::string& path, bool check_only, const std::function<void(Server&)>& before = {},
           const std::vector<std::string>& dns = {}) {
-  auto r = load(path);
-  if (!r.ok()) return report(r.errors);
-  if (check_only) {
-    std::cout << (path.empty() ? "embedded config" : path) << ": ok\n";
-    return 0;
-  }
-  ConfigPtr cfg = *r.value;
-  if (!dns.empty()) {
-    auto c = std::make_shared<Config>(*cfg);
+  auto with_dns = [dns](Result<ConfigPtr> r) {
+    if (!r.ok() || dns.empty()) return r;
+    auto c = std::make_shared<Config>(**r.value);
     auto d = std::make_shared<DnsConfig>(*c->dns);
     d->nameservers = dns;
     c->dns = std::move(d);
-    cfg = std::move(c);
+    r.value = std::move(c);
+    return r;
+  };
+  if (check_only) {
+    auto r = load(path);
+    if (!r.ok()) return report(r.errors);
+    std::cout << (path.empty() ? "embedded config" : path) << ": ok\n";
+    return 0;
   }
-  Server server(cfg, path);
+  // Serving never waits for a long rule compile. First the config with only the
+  // builtin rules compiled (every rule file still parsed and checked, so an error
+  // still stops the start); if it defers anything, the full load runs on its own
+  // thread, and unless it is ready in a moment (a warm compiled-rules cache) the
+  // server starts with the builtin rules and installs the full set when it is
+  // compiled, as a reload would.
+  Result<ConfigPtr> r;
+  {
+    ProvisionalRules only_builtin;
+    r = with_dns(load(path));
+  }
+  std::future<Result<ConfigPtr>> full;
+  bool later = false;
+  if (r.ok() && provisional(**r.value)) {
+    full = std::async(std::launch::async, [path, with_dns] { return with_dns(load(path)); });
+    if (full.wait_for(kStartupRulesWait) == std::future_status::ready) {
+      r = full.get();
+    } else {
+      later = true;
+      spdlog::info("content rules: serving with the builtin rules while the configured rules compile");
+    }
+  }
+  if (!r.ok()) return report(r.errors);
+  Server server(*r.value, path);
   server.install_signals();
   std::string err;
   if (!server.bind(&err)) {
     spdlog::critical("{}", err);
+    if (later) full.wait();
     return 1;
+  }
+  if (later) {
+    auto shared = std::make_shared<std::future<Result<ConfigPtr>>>(std::move(full));
+    server.load_in_background([shared] { return shared->get(); });
   }
   if (before) before(server);
   server.start();
   server.wait();
+  if (server.startup_loading()) {
+    // Drained: no session and no message is in flight. The rule compile cannot be
+    // interrupted and would hold the stop for minutes; nothing it makes is kept.
+    spdlog::info("stopped while the content rules were still compiling");
+    spdlog::shutdown();
+    std::_Exit(0);
+  }
   return 0;
 }
 }  // namespace

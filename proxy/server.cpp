@@ -236,7 +236,12 @@ bool Server::reload() {
     spdlog::error("reload of {} failed: keeping the running configuration", config_path_);
     return false;
   }
-  ConfigPtr next = *r.value;
+  install(*r.value);
+  spdlog::info("reloaded {}: new sessions use it, sessions in flight keep theirs", config_path_);
+  return true;
+}
+
+void Server::install(ConfigPtr next) {
   {
     std::lock_guard lock(mu_);
     auto same_listen = next->listen.size() == cfg_->listen.size();
@@ -252,8 +257,37 @@ bool Server::reload() {
     cfg_ = next;
   }
   spdlog::set_level(spdlog::level::from_str(next->log.level));
-  spdlog::info("reloaded {}: new sessions use it, sessions in flight keep theirs", config_path_);
-  return true;
+}
+
+void Server::load_in_background(std::function<Result<ConfigPtr>()> load) {
+  std::lock_guard lock(reload_mu_);
+  if (reload_thread_.joinable()) reload_thread_.join();
+  reload_running_ = true;
+  startup_loading_ = true;
+  reload_thread_ = std::thread([this, load = std::move(load)] {
+    auto r = load();
+    startup_loading_ = false;
+    if (r.ok()) {
+      install(*r.value);
+      spdlog::info("content rules compiled: new sessions use the full rule set");
+    } else {
+      for (const auto& e : r.errors) spdlog::error("startup: {}", e.str());
+      spdlog::error("the configured rules did not load: serving with the builtin rules until a reload succeeds");
+    }
+    reloads_pending();
+  });
+}
+
+// On the reload thread: the SIGHUPs that arrived while it was busy, as one more reload.
+void Server::reloads_pending() {
+  std::unique_lock l(reload_mu_);
+  while (reload_pending_) {
+    reload_pending_ = false;
+    l.unlock();
+    reload();
+    l.lock();
+  }
+  reload_running_ = false;
 }
 
 void Server::request_reload() {
@@ -266,15 +300,8 @@ void Server::request_reload() {
   if (reload_thread_.joinable()) reload_thread_.join();  // the previous one has finished
   reload_running_ = true;
   reload_thread_ = std::thread([this] {
-    while (true) {
-      reload();
-      std::lock_guard l(reload_mu_);
-      if (!reload_pending_) {
-        reload_running_ = false;
-        return;
-      }
-      reload_pending_ = false;
-    }
+    reload();
+    reloads_pending();
   });
 }
 
@@ -398,7 +425,9 @@ void Server::on_signal(const boost::system::error_code& ec, int sig) {
 void Server::wait() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
-  join_reload();  // a reload still compiling rules finishes first (it uses *this)
+  // A reload still compiling rules finishes first (it uses *this) -- except the
+  // start-up compile, which the caller abandons by exiting (proxy/main.cpp).
+  if (!startup_loading_) join_reload();
   joined_ = true;
 }
 

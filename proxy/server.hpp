@@ -7,8 +7,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,6 +47,14 @@ class Server {
   void stop();
   // Loads the config file again, synchronously: true if the new config was loaded.
   bool reload();
+  // Makes `next` the config of new sessions (sessions in flight keep theirs).
+  void install(ConfigPtr next);
+  // Start-up could not wait for the rules to compile (proxy/main.cpp): runs `load`
+  // on the reload thread and installs its config when it is ready; a failure is
+  // logged and the running (builtin) rules stay. SIGHUPs meanwhile follow it.
+  void load_in_background(std::function<Result<ConfigPtr>()> load);
+  // True while that start-up load is still compiling.
+  bool startup_loading() const { return startup_loading_; }
   // SIGHUP: reload() on a thread of its own, so compiling a large rule set never
   // holds the listeners or a session worker; SIGHUPs during a reload coalesce into
   // one more reload after it.
@@ -95,6 +105,8 @@ class Server {
   bool stopping_ = false;
   bool joined_ = false;
   // The reload thread (request_reload).
+  void reloads_pending();
+  std::atomic<bool> startup_loading_{false};
   std::mutex reload_mu_;
   std::thread reload_thread_;
   bool reload_running_ = false;

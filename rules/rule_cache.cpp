@@ -117,6 +117,9 @@ std::string cache_key(const std::vector<std::unique_ptr<CompiledScope>>& scopes,
   w.u64(static_cast<std::uint64_t>(copt.hs_solo_threshold.count()));
   w.u64(copt.hs_group_max_db_bytes);
   w.u64(static_cast<std::uint64_t>(copt.re2_max_mem));
+  w.u64(copt.hs_max_expanded);
+  w.u64(copt.prefilter_loose_above);
+  w.u64(copt.prefilter_relax_above);
   w.u64(scopes.size());
   for (const auto& sc : scopes) {
     w.str(sc->key);
@@ -127,6 +130,7 @@ std::string cache_key(const std::vector<std::unique_ptr<CompiledScope>>& scopes,
       w.u64(cr.rule);
       w.str(r.name);
       w.str(cr.pattern);
+      w.str(cr.prefilter);
       w.u64(cr.hs_flags);
       w.u8(r.multiple ? 1 : 0);
     }

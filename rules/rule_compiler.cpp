@@ -11,11 +11,16 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
-#include <thread>
 #include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace mxgate::rules {
 
@@ -73,6 +78,259 @@ std::string strip_extended(std::string_view p) {
   return out;
 }
 
+// ---------------------------------------------------------------------------
+// Pattern shape: how large a pattern becomes once its counted repeats are unrolled
+// (what Hyperscan builds from), and a looser form for prefilter use only.
+
+namespace {
+
+constexpr std::size_t kShapeCap = std::size_t{1} << 40;  // sizes saturate here
+constexpr int kShapeMaxDepth = 200;
+
+std::size_t sat_add(std::size_t a, std::size_t b) { return std::min(kShapeCap, a + b); }
+std::size_t sat_mul(std::size_t a, std::size_t b) {
+  if (a == 0 || b == 0) return 0;
+  return a > kShapeCap / b ? kShapeCap : std::min(kShapeCap, a * b);
+}
+
+// A recursive walk over Perl/PCRE syntax that copies the pattern, counting each
+// atom once per copy Hyperscan would make of it (X{1,3} is three copies of X) and,
+// where `relax_above` allows, writing a costly counted repeat X{m,n} (n >= 2, X
+// copied more than relax_above positions in all) as X* or X+. That only widens what
+// the pattern matches: every match of the original is a match of the looser form,
+// with the same parse. Atomic groups and possessive quantifiers become plain ones
+// for the same reason (an atomic parse is a valid plain parse). Inside a negative
+// lookaround a wider language would narrow the whole, so nothing there is touched.
+// A construct the walk does not know (conditionals, recursion, \Q...\E, verbs)
+// stops it: the shape is then "unknown" and the pattern is used as written.
+class ShapeWalker {
+ public:
+  ShapeWalker(std::string_view p, std::size_t relax_above) : p_(p), relax_above_(relax_above) {}
+  bool run(std::size_t& size, std::string& out) {
+    out.reserve(p_.size());
+    size = alternation(out, true, 0);
+    return ok_ && i_ == p_.size();
+  }
+
+ private:
+  std::string_view p_;
+  std::size_t relax_above_;
+  std::size_t i_ = 0;
+  bool ok_ = true;
+
+  bool at(char c, std::size_t ahead = 0) const { return i_ + ahead < p_.size() && p_[i_ + ahead] == c; }
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+  std::size_t alternation(std::string& out, bool relax, int depth) {
+    if (depth > kShapeMaxDepth) {
+      ok_ = false;
+      return 0;
+    }
+    std::size_t total = 0, branch = 0;
+    while (ok_ && i_ < p_.size() && p_[i_] != ')') {
+      if (p_[i_] == '|') {
+        total = sat_add(total, branch);
+        branch = 0;
+        out += '|';
+        ++i_;
+        continue;
+      }
+      std::size_t s = atom(out, relax, depth);
+      if (!ok_) break;
+      branch = sat_add(branch, quantifier(out, s, relax));
+    }
+    return sat_add(total, branch);
+  }
+
+  // {n}, {n,}, {n,m} as Perl and PCRE2 read them (anything else: a literal '{').
+  bool braces(std::size_t& lo, std::size_t& hi, bool& unbounded, std::size_t& len) const {
+    std::size_t j = i_ + 1, n = p_.size();
+    auto number = [&](std::size_t& v) {
+      std::size_t start = j;
+      v = 0;
+      while (j < n && digit(p_[j]) && j - start < 9) v = v * 10 + static_cast<std::size_t>(p_[j++] - '0');
+      return j > start && (j >= n || !digit(p_[j]));
+    };
+    if (!number(lo)) return false;
+    unbounded = false;
+    hi = lo;
+    if (j < n && p_[j] == ',') {
+      ++j;
+      if (j < n && p_[j] == '}') unbounded = true;
+      else if (!number(hi)) return false;
+    }
+    if (j >= n || p_[j] != '}') return false;
+    len = j + 1 - i_;
+    return true;
+  }
+
+  std::size_t quantifier(std::string& out, std::size_t s, bool relax) {
+    std::size_t start = i_, lo = 0, hi = 0, len = 0;
+    bool unbounded = false, counted = false;
+    if (at('*')) { lo = 0; unbounded = true; len = 1; }
+    else if (at('+')) { lo = 1; unbounded = true; len = 1; }
+    else if (at('?')) { lo = 0; hi = 1; len = 1; }
+    else if (at('{') && braces(lo, hi, unbounded, len)) counted = true;
+    else return s;
+    i_ += len;
+    bool possessive = false;
+    if (at('?')) ++i_;
+    else if (at('+')) { ++i_; possessive = true; }
+    if (at('*') || at('+') || at('?') || (at('{') && braces(lo, hi, unbounded, len))) {
+      ok_ = false;  // a quantifier of a quantifier: let the engines judge
+      return 0;
+    }
+    std::size_t copies = unbounded ? std::max<std::size_t>(lo, 1) : hi;
+    std::size_t size = sat_mul(s, copies);
+    if (relax && counted && (unbounded ? lo : hi) >= 2 && size > relax_above_) {
+      out += lo == 0 ? '*' : '+';
+      return s;
+    }
+    std::string_view q = p_.substr(start, i_ - start);
+    if (relax && possessive) q.remove_suffix(1);
+    out.append(q);
+    return size;
+  }
+
+  std::size_t atom(std::string& out, bool relax, int depth) {
+    char c = p_[i_];
+    switch (c) {
+      case '\\': return escape(out);
+      case '[': return char_class(out);
+      case '(': return group(out, relax, depth);
+      case '*': case '+': case '?':
+        ok_ = false;
+        return 0;
+      case '^': case '$':
+        out += c;
+        ++i_;
+        return 0;
+      default:
+        out += c;
+        ++i_;
+        return 1;
+    }
+  }
+
+  std::size_t escape(std::string& out) {
+    std::size_t start = i_++;
+    if (i_ >= p_.size()) { ok_ = false; return 0; }
+    char e = p_[i_++];
+    auto skip_to = [&](char close) {
+      std::size_t end = p_.find(close, i_);
+      if (end == std::string_view::npos) ok_ = false;
+      else i_ = end + 1;
+    };
+    if (e == 'Q' || e == 'E') {
+      ok_ = false;
+      return 0;
+    }
+    if ((e == 'x' || e == 'o' || e == 'p' || e == 'P' || e == 'N' || e == 'g' || e == 'k') && at('{')) skip_to('}');
+    else if (e == 'k' && at('<')) skip_to('>');
+    else if (e == 'k' && at('\'')) skip_to('\'');
+    else if (e == 'x') { for (int k = 0; k < 2 && i_ < p_.size() && std::isxdigit(static_cast<unsigned char>(p_[i_])); ++k) ++i_; }
+    else if (e == 'c') { if (i_ < p_.size()) ++i_; else ok_ = false; }
+    else if (e == 'g') { if (at('-')) ++i_; while (i_ < p_.size() && digit(p_[i_])) ++i_; }
+    else if (digit(e)) { while (i_ < p_.size() && digit(p_[i_])) ++i_; }
+    out.append(p_.substr(start, i_ - start));
+    return std::string_view("bBAzZGK").find(e) == std::string_view::npos ? 1 : 0;
+  }
+
+  std::size_t char_class(std::string& out) {
+    std::size_t start = i_++;
+    if (at('^')) ++i_;
+    if (at(']')) ++i_;
+    while (i_ < p_.size()) {
+      char c = p_[i_];
+      if (c == '\\') { i_ += 2; continue; }
+      if (c == '[' && (at(':', 1) || at('.', 1) || at('=', 1))) {
+        std::size_t close = p_.find(std::string{p_[i_ + 1], ']'}, i_ + 2);
+        if (close != std::string_view::npos) { i_ = close + 2; continue; }
+      }
+      ++i_;
+      if (c == ']') {
+        out.append(p_.substr(start, i_ - start));
+        return 1;
+      }
+    }
+    ok_ = false;
+    return 0;
+  }
+
+  std::size_t group(std::string& out, bool relax, int depth) {
+    std::size_t start = i_++;
+    bool inner_relax = relax;
+    std::size_t weight = 1;  // 0: the group matches no text (lookaround)
+    if (at('(') || at('*')) { ok_ = false; return 0; }  // (*VERB), conditionals
+    if (at('?')) {
+      std::string_view rest = p_.substr(i_ + 1);
+      if (rest.starts_with("#")) {
+        std::size_t close = p_.find(')', i_);
+        if (close == std::string_view::npos) { ok_ = false; return 0; }
+        i_ = close + 1;
+        out.append(p_.substr(start, i_ - start));
+        return 0;
+      }
+      if (rest.starts_with(">")) {
+        i_ += 2;
+        out += relax ? "(?:" : "(?>";
+      } else if (rest.starts_with("=") || rest.starts_with("!") || rest.starts_with("<=") || rest.starts_with("<!")) {
+        bool negative = rest.starts_with("!") || rest.starts_with("<!");
+        i_ += rest.starts_with("<") ? 3 : 2;
+        out.append(p_.substr(start, i_ - start));
+        if (negative) inner_relax = false;
+        weight = 0;
+      } else if (rest.starts_with("<") || rest.starts_with("P<") || rest.starts_with("'")) {
+        char close = rest.starts_with("'") ? '\'' : '>';
+        std::size_t end = p_.find(close, i_ + 2);
+        if (end == std::string_view::npos) { ok_ = false; return 0; }
+        i_ = end + 1;
+        out.append(p_.substr(start, i_ - start));
+      } else if (rest.starts_with("|") || rest.starts_with(":")) {
+        i_ += 2;
+        out.append(p_.substr(start, i_ - start));
+      } else {
+        // Inline flags: (?i) for the rest of the group, or (?i:...). Only letters,
+        // '^' and '-'; anything else ((?P=name), (?R), (?1), (?&name)...) is unknown.
+        std::size_t j = i_ + 1;
+        while (j < p_.size() && (std::isalpha(static_cast<unsigned char>(p_[j])) || p_[j] == '^' || p_[j] == '-')) {
+          if (p_[j] == 'x') { ok_ = false; return 0; }  // (?x) would change how the rest reads
+          ++j;
+        }
+        if (j >= p_.size() || (p_[j] != ')' && p_[j] != ':') || j == i_ + 1) { ok_ = false; return 0; }
+        i_ = j + 1;
+        out.append(p_.substr(start, i_ - start));
+        if (p_[j] == ')') return 0;
+      }
+    } else {
+      out += '(';
+    }
+    std::size_t size = alternation(out, inner_relax, depth + 1);
+    if (!ok_ || !at(')')) { ok_ = false; return 0; }
+    ++i_;
+    out += ')';
+    return weight ? size : 0;
+  }
+};
+
+}  // namespace
+
+PatternShape pattern_shape(std::string_view pattern, std::size_t relax_above) {
+  PatternShape shape;
+  std::string copy;
+  ShapeWalker exact(pattern, kShapeCap);
+  if (!exact.run(shape.expanded, copy)) {
+    shape.expanded = 0;
+    shape.relaxed = std::string(pattern);
+    return shape;
+  }
+  shape.parsed = true;
+  std::size_t ignored = 0;
+  ShapeWalker loose(pattern, relax_above);
+  if (!loose.run(ignored, shape.relaxed)) shape.relaxed = std::string(pattern);
+  return shape;
+}
+
 namespace {
 void mark_referenced(const MetaNode& n, std::vector<char>& used) {
   if (n.kind == MetaNode::Kind::Rule && n.rule_index >= 0) used[static_cast<std::size_t>(n.rule_index)] = 1;
@@ -113,6 +371,15 @@ unsigned hs_flags_for(const Rule& r) {
   return f;
 }
 
+// Thread CPU time, not wall time: whether a pattern counts as slow to build must
+// not depend on what else the machine is doing (other builds, the other compile
+// threads), or the same rules would be laid out differently from run to run.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // Builds the pattern alone. hs_expression_info only parses, and a pattern it accepts
 // can still fail in the database ("Pattern is too large"); finding that out in
 // hs_compile_multi would cost a rebuild of the whole scope per such pattern.
@@ -121,9 +388,9 @@ std::string hs_check(const std::string& pattern, unsigned flags, HsDatabasePtr* 
                      std::chrono::milliseconds* took = nullptr) {
   hs_database_t* db = nullptr;
   hs_compile_error_t* err = nullptr;
-  auto t0 = std::chrono::steady_clock::now();
+  double t0 = thread_cpu_seconds();
   hs_error_t rc = hs_compile(pattern.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &err);
-  if (took) *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  if (took) *took = std::chrono::milliseconds(static_cast<long long>((thread_cpu_seconds() - t0) * 1000));
   if (rc != HS_SUCCESS) {
     std::string msg = err && err->message ? err->message : "hs_compile failed";
     hs_free_compile_error(err);
@@ -212,25 +479,71 @@ std::string short_reason(const std::string& hs_err) {
 
 namespace {
 
-// Runs `fn(k)` for k in [0, n) on up to hardware_concurrency threads. Hyperscan,
-// RE2 and PCRE2 compiles are thread-safe and independent per pattern.
-template <typename Fn>
-void parallel_for(std::size_t n, const Fn& fn) {
-  std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
-  std::atomic<std::size_t> next{0};
-  auto work = [&] { for (std::size_t k; (k = next.fetch_add(1)) < n;) fn(k); };
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < std::min(threads, n); ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-}
+// The compile's work on up to hardware_concurrency threads (1..16): jobs run in
+// queue order, urgent ones first, and a job may queue more. run() returns when the
+// queue is empty and no job is running. Hyperscan, RE2 and PCRE2 compiles are
+// thread-safe and independent per pattern and per database.
+class JobQueue {
+ public:
+  void push(std::function<void()> job, bool urgent = false) {
+    {
+      std::lock_guard lock(m_);
+      if (urgent) q_.push_front(std::move(job));
+      else q_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+  void run() {
+    auto work = [this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lock(m_);
+          cv_.wait(lock, [&] { return !q_.empty() || busy_ == 0; });
+          if (q_.empty()) return;  // nothing queued and nothing running: done
+          job = std::move(q_.front());
+          q_.pop_front();
+          ++busy_;
+        }
+        job();
+        {
+          std::lock_guard lock(m_);
+          --busy_;
+        }
+        cv_.notify_all();
+      }
+    };
+    std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+  }
 
-// Climbs the ladder for one pattern (cr.pattern and cr.hs_flags are set).
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  std::size_t busy_ = 0;
+};
+
+// The text Hyperscan's prefilter mode builds for this entry.
+const std::string& prefilter_text(const CompiledRegex& cr) { return cr.prefilter.empty() ? cr.pattern : cr.prefilter; }
+
+// Climbs the ladder for one pattern (cr.pattern, cr.prefilter, cr.expanded and
+// cr.hs_flags are set).
 void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
-  // Rung 1: Hyperscan as is.
+  // Rung 1: Hyperscan as is, unless the pattern is predictably too large for it.
   HsDatabasePtr solo;
   std::chrono::milliseconds took{0};
-  std::string hs_err = hs_check(cr.pattern, cr.hs_flags, &solo, &took);
+  std::string hs_err;
+  if (cr.expanded > copt.hs_max_expanded) {
+    hs_err = "Pattern is too large (" + std::to_string(cr.expanded) +
+             " positions once its counted repeats are unrolled; not tried above " +
+             std::to_string(copt.hs_max_expanded) + ")";
+  } else {
+    hs_err = hs_check(cr.pattern, cr.hs_flags, &solo, &took);
+  }
   if (hs_err.empty() && took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
   if (hs_err.empty()) {
     cr.engine = Engine::Hyperscan;
@@ -244,7 +557,7 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
       // RE2 decides, but only on texts a Hyperscan prefilter of the pattern flags:
       // otherwise RE2 runs over every text (SpamAssassin's __FILL_THIS_FORM_SHORT2
       // alone cost a third of the body scan time, tests/bench/scan_bench).
-      if (hs_check(cr.pattern, cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took).empty()) {
+      if (hs_check(prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took).empty()) {
         cr.gated = true;
         cr.hs_flags |= HS_FLAG_PREFILTER;
         if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
@@ -258,7 +571,7 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
       } else {
         cr.pcre2 = std::move(code);
         // Rung 3: Hyperscan prefilter + PCRE2; rung 4: PCRE2 alone.
-        std::string pre_err = hs_check(cr.pattern, cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took);
+        std::string pre_err = hs_check(prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took);
         if (pre_err.empty()) {
           cr.engine = Engine::Prefilter;
           cr.hs_flags |= HS_FLAG_PREFILTER;
@@ -305,6 +618,9 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
     cr.rule = i;
     cr.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
     cr.hs_flags = hs_flags_for(r);
+    PatternShape shape = pattern_shape(cr.pattern, copt.prefilter_relax_above);
+    cr.expanded = shape.expanded;
+    if (shape.expanded > copt.prefilter_loose_above && shape.relaxed != cr.pattern) cr.prefilter = std::move(shape.relaxed);
     if (r.scope == Scope::Body) {
       cr.crosses = may_match_newline(cr.pattern, r.regex.dotall);
       cr.line_only = has_buffer_anchor(cr.pattern);
@@ -312,104 +628,156 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
   }
 }
 
-// The ladder for every pattern, then one Hyperscan database per scope.
-void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions& copt,
-           std::vector<ConfigError>& errors) {
-  std::vector<std::pair<std::size_t, std::size_t>> jobs;  // (scope, entry) to compile
-  for (std::size_t si = 0; si < scopes.size(); ++si)
-    for (std::size_t k = 0; k < scopes[si]->regexes.size(); ++k) jobs.emplace_back(si, k);
-  parallel_for(jobs.size(), [&](std::size_t j) {
-    CompiledRegex& cr = scopes[jobs[j].first]->regexes[jobs[j].second];
-    classify(cr, rules[cr.rule], copt);
-  });
-
-  // A pattern that built alone can still fail in the shared database (e.g. too
-  // large together): move it down the ladder and retry, so every error names its
-  // rule's file and line. Scopes build in parallel too (the body database dominates).
-  std::vector<std::vector<ConfigError>> scope_errors(scopes.size());
-  parallel_for(scopes.size(), [&](std::size_t si) {
-    CompiledScope& sc = *scopes[si];
-    for (int attempt = 0; attempt < 64; ++attempt) {
-      std::vector<const char*> exprs;
-      std::vector<unsigned> flags, ids;
-      for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
-        const auto& cr = sc.regexes[k];
-        if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter && !cr.gated) continue;
-        if (cr.solo) continue;
-        exprs.push_back(cr.pattern.c_str());
-        flags.push_back(cr.hs_flags);
-        ids.push_back(static_cast<unsigned>(k));
-      }
-      if (exprs.empty()) break;
-      hs_database_t* db = nullptr;
-      hs_compile_error_t* err = nullptr;
-      auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                                  HS_MODE_BLOCK, nullptr, &db, &err);
-      if (rcm == HS_SUCCESS) {
-        sc.hs.reset(db);
-        break;
-      }
-      std::string msg = err && err->message ? err->message : "hs_compile_multi failed";
-      int expr = err ? err->expression : -1;
-      hs_free_compile_error(err);
-      if (expr < 0 || static_cast<std::size_t>(expr) >= ids.size()) {
-        scope_errors[si].push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + msg});
-        break;
-      }
-      CompiledRegex& cr = sc.regexes[ids[static_cast<std::size_t>(expr)]];
-      const Rule& r = rules[cr.rule];
-      if (cr.gated) {  // RE2 alone then, on every text
-        cr.gated = false;
-        cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
-        continue;
-      }
-      cr.reason = "hyperscan: " + msg;
-      cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
-      std::string re2_err, pcre_err;
-      if (cr.engine == Engine::Hyperscan) {
-        if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
-          cr.engine = Engine::Re2;
-          cr.re2 = std::move(re);
-          continue;
-        }
-      }
-      if (!cr.pcre2) cr.pcre2 = pcre2_build(cr.pattern, r, pcre_err);
-      cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
-      if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
-    }
-  });
-  for (auto& e : scope_errors) errors.insert(errors.end(), e.begin(), e.end());
-
-  // The slow-to-build patterns of each scope: one database together (measured on
-  // the stock body rules: 32 of them build in ~5 s and scan twice as fast as 32
-  // separate passes). Patterns with a very large database of their own stay alone.
-  parallel_for(scopes.size(), [&](std::size_t si) {
-    CompiledScope& sc = *scopes[si];
+// The scope's shared database over `ids` (entries on Hyperscan, as a prefilter or
+// exact, that are not slow to build). A pattern that built alone can still fail in
+// the shared database (e.g. too large together): it moves down the ladder and the
+// build is retried, so every error names its rule's file and line.
+void build_shared(CompiledScope& sc, std::vector<unsigned> ids, const std::vector<Rule>& rules,
+                  const CompileOptions& copt, std::vector<ConfigError>& errors) {
+  for (int attempt = 0; attempt < 64 && !ids.empty(); ++attempt) {
     std::vector<const char*> exprs;
-    std::vector<unsigned> flags, ids;
-    for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
-      const auto& cr = sc.regexes[k];
-      std::size_t size = 0;
-      if (!cr.solo || hs_database_size(cr.solo.get(), &size) != HS_SUCCESS || size >= copt.hs_group_max_db_bytes) continue;
-      exprs.push_back(cr.pattern.c_str());
-      flags.push_back(cr.hs_flags);
-      ids.push_back(static_cast<unsigned>(k));
+    std::vector<unsigned> flags;
+    for (unsigned k : ids) {
+      exprs.push_back(hs_expression(sc.regexes[k]).c_str());
+      flags.push_back(sc.regexes[k].hs_flags);
     }
-    if (exprs.size() < 2) return;
     hs_database_t* db = nullptr;
     hs_compile_error_t* err = nullptr;
-    if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
-                         nullptr, &db, &err) != HS_SUCCESS) {
-      hs_free_compile_error(err);  // they keep their own databases
+    auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                                HS_MODE_BLOCK, nullptr, &db, &err);
+    if (rcm == HS_SUCCESS) {
+      sc.hs.reset(db);
       return;
     }
-    sc.slow.reset(db);
-    for (unsigned k : ids) {
-      sc.regexes[k].solo.reset();
-      sc.regexes[k].grouped = true;
+    std::string msg = err && err->message ? err->message : "hs_compile_multi failed";
+    int expr = err ? err->expression : -1;
+    hs_free_compile_error(err);
+    if (expr < 0 || static_cast<std::size_t>(expr) >= ids.size()) {
+      errors.push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + msg});
+      return;
     }
-  });
+    CompiledRegex& cr = sc.regexes[ids[static_cast<std::size_t>(expr)]];
+    ids.erase(ids.begin() + expr);
+    const Rule& r = rules[cr.rule];
+    if (cr.gated) {  // RE2 alone then, on every text
+      cr.gated = false;
+      cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+      continue;
+    }
+    cr.reason = "hyperscan: " + msg;
+    cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+    std::string re2_err, pcre_err;
+    if (cr.engine == Engine::Hyperscan) {
+      if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
+        cr.engine = Engine::Re2;
+        cr.re2 = std::move(re);
+        continue;
+      }
+    }
+    if (!cr.pcre2) cr.pcre2 = pcre2_build(cr.pattern, r, pcre_err);
+    cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
+    if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
+  }
 }
+
+// The slow-to-build patterns `ids` of a scope: one database together (measured on
+// the stock body rules: 32 of them build in ~5 s and scan twice as fast as 32
+// separate passes). If that fails they keep their own databases.
+void build_slow(CompiledScope& sc, const std::vector<unsigned>& ids) {
+  if (ids.size() < 2) return;
+  std::vector<const char*> exprs;
+  std::vector<unsigned> flags;
+  for (unsigned k : ids) {
+    exprs.push_back(hs_expression(sc.regexes[k]).c_str());
+    flags.push_back(sc.regexes[k].hs_flags);
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
+                       nullptr, &db, &err) != HS_SUCCESS) {
+    hs_free_compile_error(err);
+    return;
+  }
+  sc.slow.reset(db);
+  for (unsigned k : ids) {
+    sc.regexes[k].solo.reset();
+    sc.regexes[k].grouped = true;
+  }
+}
+
+// The ladder for every pattern, then each scope's databases. One queue of jobs on
+// every core: the patterns of the largest scopes first (body), and as soon as the
+// last pattern of a scope is placed its databases go to the front of the queue, so
+// the long body database builds while the other scopes' patterns are still being
+// placed, instead of after all of them.
+void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions& copt,
+           std::vector<ConfigError>& errors, CompileReport& rep, std::chrono::steady_clock::time_point t0) {
+  JobQueue jobs;
+  std::mutex rep_mutex;
+  auto timed = [&](const CompiledScope& sc, const char* kind, std::size_t n, auto&& fn) {
+    auto since = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    CompileReport::Build b{sc.key, kind, n, since(), 0, 0};
+    double c0 = thread_cpu_seconds();
+    fn();
+    b.cpu = thread_cpu_seconds() - c0;
+    b.end = since();
+    std::lock_guard lock(rep_mutex);
+    rep.builds.push_back(std::move(b));
+  };
+  std::atomic<long long> ladder_us{0};
+  std::vector<std::vector<ConfigError>> scope_errors(scopes.size());
+  std::vector<std::atomic<std::size_t>> left(scopes.size());
+  auto databases = [&](std::size_t si) {
+    CompiledScope& sc = *scopes[si];
+    // Split once every entry is placed, so that the two jobs touch disjoint entries.
+    std::vector<unsigned> shared, slow;
+    for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
+      const auto& cr = sc.regexes[k];
+      if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter && !cr.gated) continue;
+      std::size_t size = 0;
+      if (!cr.solo) shared.push_back(static_cast<unsigned>(k));
+      else if (hs_database_size(cr.solo.get(), &size) == HS_SUCCESS && size < copt.hs_group_max_db_bytes)
+        slow.push_back(static_cast<unsigned>(k));
+    }
+    // Queued at the front: the shared database runs next, the slow one after it.
+    CompiledScope* scp = &sc;
+    if (slow.size() >= 2)
+      jobs.push([&, scp, slow] { timed(*scp, "slow", slow.size(), [&] { build_slow(*scp, slow); }); }, true);
+    if (!shared.empty())
+      jobs.push([&, scp, si, shared] {
+        timed(*scp, "shared", shared.size(), [&] { build_shared(*scp, shared, rules, copt, scope_errors[si]); });
+      }, true);
+  };
+  std::vector<std::size_t> order(scopes.size());
+  for (std::size_t si = 0; si < scopes.size(); ++si) {
+    order[si] = si;
+    left[si] = scopes[si]->regexes.size();
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return scopes[a]->regexes.size() > scopes[b]->regexes.size(); });
+  for (std::size_t si : order) {
+    for (std::size_t k = 0; k < scopes[si]->regexes.size(); ++k) {
+      jobs.push([&, si, k] {
+        CompiledRegex& cr = scopes[si]->regexes[k];
+        double c0 = thread_cpu_seconds();
+        classify(cr, rules[cr.rule], copt);
+        ladder_us += static_cast<long long>((thread_cpu_seconds() - c0) * 1e6);
+        if (--left[si] == 0) databases(si);
+      });
+    }
+  }
+  jobs.run();
+  rep.ladder_cpu = static_cast<double>(ladder_us.load()) / 1e6;
+  for (auto& e : scope_errors) errors.insert(errors.end(), e.begin(), e.end());
+}
+
+}  // namespace
+
+const std::string& hs_expression(const CompiledRegex& cr) {
+  return (cr.hs_flags & HS_FLAG_PREFILTER) ? prefilter_text(cr) : cr.pattern;
+}
+
+namespace {
 
 // Compiled scopes of this process by cache key, for reloads whose patterns did not
 // change. Weak: a set no configuration uses any more is freed.
@@ -482,7 +850,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
       lay_out(*scopes, rules, copt);
     }
   }
-  build(*scopes, rules, copt, res.errors);
+  build(*scopes, rules, copt, res.errors, rep, t0);
   if (!res.errors.empty()) return res;
   for (auto& sc : *scopes) sc->index_engines();
   if (!file.empty()) {

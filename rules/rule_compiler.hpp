@@ -51,15 +51,47 @@ std::string_view engine_name(Engine e);
 // (?#...) comments; `\ ` and whitespace inside [...] stay.
 std::string strip_extended(std::string_view pattern);
 
+// How large a pattern is once its counted repeats are unrolled, as Hyperscan builds
+// it (X{1,3} counts X three times; alternatives add up), and a looser form of it
+// for Hyperscan's prefilter mode: each counted repeat X{m,n} (n >= 2) whose
+// unrolled size is over `relax_above` written X* or X+, atomic groups and
+// possessive quantifiers made plain, nothing inside a negative lookaround touched.
+// The loose form matches wherever the pattern does (and more), so it may only
+// select candidates for an exact engine. parsed: false for constructs the walk
+// does not read (conditionals, recursion, \Q...\E, (?x)...): expanded is then 0
+// and relaxed the pattern itself.
+struct PatternShape {
+  bool parsed = false;
+  std::size_t expanded = 0;
+  std::string relaxed;
+};
+PatternShape pattern_shape(std::string_view pattern, std::size_t relax_above);
+
 struct CompileOptions {
   // PCRE2 limits per match (pcre2_set_match_limit / pcre2_set_depth_limit): a
   // pathological pattern fails the match (no hit) instead of spinning.
   std::uint32_t pcre2_match_limit = 1'000'000;
   std::uint32_t pcre2_depth_limit = 10'000;
-  // A pattern whose own Hyperscan build takes this long keeps that database and
+  // A pattern whose own Hyperscan build takes this long (thread CPU time, so that
+  // the layout does not depend on the machine's load) keeps that database and
   // stays out of the scope's shared one: a few such patterns (SpamAssassin's
   // __FILL_THIS_FORM_* family) otherwise make the shared build take minutes.
   std::chrono::milliseconds hs_solo_threshold{50};
+  // Hyperscan unrolls counted repeats; a pattern over this many positions once
+  // unrolled (PatternShape::expanded) is not tried on Hyperscan as it is and goes
+  // straight to RE2 or PCRE2: on the stock rules every such pattern failed there
+  // ("Pattern is too large") after 2-12 s of compiling (tests/bench/scan_bench
+  // --compile-profile; the largest that builds has 5,411 positions).
+  std::size_t hs_max_expanded = 10'000;
+  // Prefilter builds (Hyperscan finds candidates, RE2 or PCRE2 decides) of a
+  // pattern over this many positions use its loose form (PatternShape::relaxed,
+  // counted repeats over prefilter_relax_above positions made unbounded): on the
+  // stock rules that took __SPOOFED_URL's prefilter from 20 s to 0.01 s and
+  // __FILL_THIS_FORM_PARTIAL's from 14 s to 0.8 s. Smaller patterns keep their own
+  // form, which Hyperscan builds as fast or faster (an unbounded repeat of a large
+  // alternation can cost more than the bounded one).
+  std::size_t prefilter_loose_above = 2'500;
+  std::size_t prefilter_relax_above = 64;
   // Such slow-to-build patterns are then built together into one more database per
   // scope (a single extra pass over the text, instead of one pass each), except
   // those whose own database is at least this large: those stay alone.
@@ -80,6 +112,16 @@ struct CompileReport {
   std::string cache_file;   // the cache file read or written ("" without cache_dir)
   std::string cache_note;   // why the cache was not used or not written ("" if fine)
   std::string key;          // hex SHA-256 of everything the compiled form depends on
+  // Where a compile's time went (Source::Compiled only), for tests/bench: the
+  // ladder's CPU time summed over threads, and each database built, with its
+  // start and end (wall seconds since compile() began) and its own CPU time.
+  struct Build {
+    std::string scope, kind;  // kind: "shared" or "slow"
+    std::size_t patterns = 0;
+    double start = 0, end = 0, cpu = 0;
+  };
+  double ladder_cpu = 0;
+  std::vector<Build> builds;
 };
 std::string_view source_name(CompileReport::Source s);
 
@@ -106,6 +148,8 @@ struct CompiledRegex {
   std::size_t rule = 0;        // index into RuleSet::rules()
   Engine engine = Engine::Unsupported;
   std::string pattern;         // what the engines were given (after ReplaceTags and /x)
+  std::string prefilter;       // the loose form Hyperscan's prefilter mode builds, if not `pattern`
+  std::size_t expanded = 0;    // PatternShape::expanded of `pattern` (0: not read)
   unsigned hs_flags = 0;       // Hyperscan flags, for Hyperscan and Prefilter
   std::string reason;          // why the earlier rungs refused it (or why unsupported)
   Re2Ptr re2;                  // Engine::Re2
@@ -120,6 +164,10 @@ struct CompiledRegex {
   bool crosses = false;
   bool line_only = false;
 };
+
+// The expression a Hyperscan database holds for this entry: the loose prefilter
+// form where the entry is built in prefilter mode and has one, else the pattern.
+const std::string& hs_expression(const CompiledRegex& cr);
 
 // One rule's match in one text: how often (1 unless `tflags multiple`), and where
 // the first match ends (a byte offset into the text).

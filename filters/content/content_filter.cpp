@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -38,7 +39,13 @@ std::string read_file(const std::filesystem::path& p, std::string& err) {
   return s.str();
 }
 
+thread_local int provisional_depth = 0;
+
 }  // namespace
+
+ProvisionalRules::ProvisionalRules() { ++provisional_depth; }
+ProvisionalRules::~ProvisionalRules() { --provisional_depth; }
+bool ProvisionalRules::active() { return provisional_depth > 0; }
 
 Verdict ContentFilter::check(const Envelope& env, const Message& msg) const {
   auto view = mime_view_now(env, msg);
@@ -140,6 +147,22 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
     for (const auto& [d, n] : parsed.value->warning_counts()) by += (by.empty() ? "" : ", ") + d + " " + std::to_string(n);
     spdlog::info("content rules: {} directives not supported, skipped ({}); `mxgate rules lint` lists them",
                  parsed.value->warnings.size(), by);
+  }
+  // Start-up that cannot wait: everything above was parsed and checked; compile only
+  // the builtin set now (the full set follows in the background).
+  const bool only_builtin = ProvisionalRules::active() &&
+                            std::any_of(sources.begin(), sources.end(), [](const std::string& x) { return x != "builtin"; });
+  if (only_builtin) {
+    auto builtin = rules::parse_rule_texts(builtin_rule_files(), content_parse_options());
+    if (!builtin.ok()) {  // the shipped set is tested; belt and braces
+      for (auto& e : builtin.errors) cfg.add_error(std::move(e));
+      return nullptr;
+    }
+    auto settings = eval_settings(builtin.value->settings);
+    c->eval = settings.value ? std::move(*settings.value) : EvalSettings{};
+    parsed.value = std::move(builtin.value);
+    c->provisional = true;
+    spdlog::debug("content rules: provisional load, only the builtin rules compiled");
   }
   rules::CompileOptions copt;
   copt.cache_dir = cache_dir;

@@ -45,6 +45,24 @@ struct ContentConfig {
   std::size_t inline_scan_bytes = 256 * 1024;
   SmtpReply busy_reply{451, "4.3.2", "Content scanner busy, try again later"};
   std::shared_ptr<WorkPool> pool;      // the process's, if a config made one; null: all inline
+  // Loaded under ProvisionalRules: every source was parsed and checked, but only the
+  // builtin set was compiled; the full set is being compiled in the background.
+  bool provisional = false;
+};
+
+// While an object of this class lives on a thread, content filters loaded on that
+// thread parse and check every rule source (errors still fail the load, with file,
+// line and rule) but compile only the builtin set (rules/default/), seconds instead
+// of minutes for SpamAssassin's stock set, and mark their config provisional.
+// `mxgate serve` starts with such a config when the full one is not ready within a
+// moment, and installs the full one when its compile finishes (proxy/main.cpp).
+class ProvisionalRules {
+ public:
+  ProvisionalRules();
+  ~ProvisionalRules();
+  ProvisionalRules(const ProvisionalRules&) = delete;
+  ProvisionalRules& operator=(const ProvisionalRules&) = delete;
+  static bool active();
 };
 
 class ContentFilter final : public Filter {

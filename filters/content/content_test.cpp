@@ -130,9 +130,62 @@ TEST(ScanTexts, BodyPartsAreCappedLikeSpamAssassin) {
   MimeView view = parse_mime(msg);
   ScanLimits lim;
   ScanTexts t = build_scan_texts(view, msg, lim);
-  EXPECT_LE(t.body.text.size(), lim.max_body_part_bytes + 10);
+  // Cut at 50,000 bytes, then into lines of at most 2048 bytes (one line break each).
+  EXPECT_LE(t.body.text.size(), lim.max_body_part_bytes + lim.max_body_part_bytes / 2048 + 10);
   EXPECT_EQ(t.body.text.find("tail-marker"), std::string::npos);
   EXPECT_NE(t.rawbody.text.find("tail-marker"), std::string::npos);  // rawbody reads 500,000
+}
+
+// The body as SpamAssassin 4.0.1 builds it (Message.pm get_rendered_body_text_array):
+// every expected line below is what `spamassassin` gives for the same message.
+TEST(ScanTexts, BodyIsSpamAssassinsRenderedTextArray) {
+  Message msg = crlf(
+      "From: a@example.net\nTo: b@example.org\nSubject: first\nSubject: see  the\t last\n"
+      "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+      "--b\nContent-Type: text/plain\n\nfirst line\nsame   para\n\n  second para\n"
+      "--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAA\n"
+      "--b\nContent-Type: text/html\n\n<p>html para</p>tail<br>more<div>x</div><div>y</div>\n"
+      "--b\nContent-Type: text/calendar\n\nBEGIN:VCALENDAR\n--b--\n");
+  MimeView view = parse_mime(msg);
+  ScanTexts t = build_scan_texts(view, msg, ScanLimits{});
+  // The last Subject, as written; a paragraph that followed blanks keeps one space;
+  // the attachment between the parts adds its line break; <p> is a blank line, <br>
+  // and one <div> a line break, two <div>s a paragraph; text/calendar is not shown.
+  EXPECT_EQ(t.body.text, "see  the\t last\nfirst line same para\n second para\nhtml para\ntail more x\ny\n");
+  ASSERT_EQ(t.body.pieces.size(), 3u);
+  EXPECT_EQ(t.body.locate(t.body.text.find("html para")).first, "part 2 text/html");
+  EXPECT_EQ(t.rawbody.text.find("VCALENDAR"), std::string::npos);
+
+  // No Subject: an empty first line. A paragraph over 2048 bytes is cut at its last
+  // space within 2048 bytes (the line break counted).
+  std::string words;
+  for (int i = 0; i < 300; ++i) words += (i ? " word" : "word") + std::string(i < 10 ? "000" : i < 100 ? "00" : "0") + std::to_string(i);
+  Message longmsg = crlf("From: a@example.net\n\n" + words + "\n");
+  MimeView lv = parse_mime(longmsg);
+  ScanTexts lt = build_scan_texts(lv, longmsg, ScanLimits{});
+  ASSERT_EQ(lt.body.text.substr(0, 9), "\nword0000");
+  std::size_t first_end = lt.body.text.find('\n', 1);
+  EXPECT_EQ(first_end - 1, 2043u);  // "... word0226 " : 227 words of 9 bytes
+  EXPECT_EQ(lt.body.text.substr(first_end - 9, 10), "word0226 \n");
+  EXPECT_EQ(lt.body.text.substr(first_end + 1, 8), "word0227");
+}
+
+// SpamAssassin's uri rules read get_uri_list(): URIs of the Subject line too, bare
+// addresses as mailto:, and each mailto: also without its ?query (checked with
+// spamassassin 4.0.1 on the same message: the same seven URIs).
+TEST(ScanTexts, UriListAsSpamAssassinsGetUriList) {
+  Message msg = crlf(
+      "From: a@example.net\nTo: b@example.org\nSubject: see www.subject.com  now\n\n"
+      "To unsubscribe, send an email to:\nforteana-unsubscribe@egroups.com\n"
+      "or E-mail: Sales@Example.COM. Not: vi@gra, a@b.c0m, x@y, http://u:p@host.net/ "
+      "[mailto:list-admin@xent.com]On\nmailto:who@where.com?subject=hi&body=x\n");
+  MimeView view = parse_mime(msg);
+  ScanTexts t = build_scan_texts(view, msg, ScanLimits{});
+  std::vector<std::string> got = t.urls;
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"http://u:p@host.net/", "http://www.subject.com", "mailto:Sales@Example.COM",
+                                           "mailto:forteana-unsubscribe@egroups.com", "mailto:list-admin@xent.com",
+                                           "mailto:who@where.com", "mailto:who@where.com?subject=hi&body=x"}));
 }
 
 TEST(HeaderText, WhatEachKeyReads) {
@@ -148,6 +201,7 @@ TEST(HeaderText, WhatEachKeyReads) {
   MimeView view = parse_mime(msg);
   Envelope env;
   env.mail_from = Mailbox{"bounce@example.net", {}};
+  env.client.ip = "192.0.2.1";  // in a live transaction the MAIL FROM is the envelope sender
   auto get = [&](std::string_view key) { return header_text(key, view, msg, env); };
   EXPECT_EQ(get("subject"), "café menu\n");
   EXPECT_EQ(get("subject:raw"), " =?ISO-8859-1?Q?caf=E9?= menu\n");
@@ -165,7 +219,13 @@ TEST(HeaderText, WhatEachKeyReads) {
   // Only MESSAGEID is the pseudo-header; "MessageID" is a real header name
   // (MSGID_HDR_MALF's __HAS_MESSAGEID is exists:MessageID).
   EXPECT_EQ(get("messageid"), std::nullopt);
-  EXPECT_EQ(get("envelopefrom"), "bounce@example.net\n");
+  EXPECT_EQ(get("envelopefrom"), "bounce@example.net");  // one address, no line end (get_envelope_from)
+  // A stored message (no client): the headers the last MTA wrote; none here.
+  Envelope stored;
+  stored.mail_from = env.mail_from;
+  EXPECT_EQ(header_text("envelopefrom", view, msg, stored), std::nullopt);
+  Message with_rp("Return-Path: <rp@example.net>\r\nFrom: a@example.com\r\n\r\nx\r\n");
+  EXPECT_EQ(header_text("envelopefrom", parse_mime(with_rp), with_rp, stored), "rp@example.net");
   EXPECT_EQ(get("x-nothing"), std::nullopt);
   EXPECT_EQ(get("received:ip"), std::nullopt);  // not implemented: reads as absent
   std::string all = *get("ALL");

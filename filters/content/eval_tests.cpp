@@ -148,7 +148,8 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::HTMLEval",    "Mail::SpamAssassin::Plugin::SPF",
           "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC",
           "Mail::SpamAssassin::Plugin::FreeMail",    "Mail::SpamAssassin::Plugin::RelayEval",
-          "Mail::SpamAssassin::Plugin::URIEval"};
+          "Mail::SpamAssassin::Plugin::URIEval",
+          "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {

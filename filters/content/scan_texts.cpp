@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <unordered_set>
 
 namespace mxgate {
 namespace {
@@ -71,19 +72,205 @@ void append_paragraphs(std::string_view text, std::string& out) {
   }
 }
 
-ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits) {
-  ScanTexts t;
-  std::string subject = view.subject();
-  if (!subject.empty()) {
-    t.body.pieces.push_back({0, "Subject"});
-    append_paragraphs(subject, t.body.text);
+namespace {
+
+// Perl's \s on a character string (SpamAssassin decodes text parts to characters
+// before its white space handling): ASCII white space and vertical tab, NEL, no-break
+// space, and the Unicode space separators. Returns the bytes of the one at s[i], or 0.
+std::size_t perl_space(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  unsigned char c = b(0);
+  if (c < 0x80) return (c == ' ' || (c >= '\t' && c <= '\r')) ? 1 : 0;
+  const std::size_t left = s.size() - i;
+  if (c == 0xC2 && left >= 2) return (b(1) == 0x85 || b(1) == 0xA0) ? 2 : 0;
+  if (left < 3) return 0;
+  if (c == 0xE1) return b(1) == 0x9A && b(2) == 0x80 ? 3 : 0;  // U+1680
+  if (c == 0xE2 && b(1) == 0x80) return (b(2) <= 0x8A || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF) ? 3 : 0;
+  if (c == 0xE2 && b(1) == 0x81) return b(2) == 0x9F ? 3 : 0;  // U+205F
+  if (c == 0xE3) return b(1) == 0x80 && b(2) == 0x80 ? 3 : 0;  // U+3000
+  return 0;
+}
+
+// Message.pm's truncation to body_part_scan_size: at the first line break within
+// 1 KiB past the limit, else the first space there, else at the limit (here on a
+// UTF-8 boundary; SpamAssassin counts characters, we count bytes).
+std::string_view scan_cut(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return s;
+  for (char c : {'\n', ' '}) {
+    std::size_t i = s.find(c, max);
+    if (i != std::string_view::npos && i - max <= 1024) return s.substr(0, i + 1);
   }
+  return cap(s, max);
+}
+
+// The last Subject as Node.pm header() holds it: each fold with the white space after
+// it one space, ends trimmed. Encoded words and 8-bit text: the MIME decoder's text.
+std::string sa_subject(const MimeView& view) {
+  const MimeHeader* last = nullptr;
+  for (const auto& h : view.headers)
+    if (iequals(trim(h.name), "Subject")) last = &h;
+  if (!last) return {};
+  const std::string& r = last->raw;
+  if (r.find("=?") != std::string::npos) return last->decoded;
+  std::string out;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (r[i] == '\r' && i + 1 < r.size() && r[i + 1] == '\n') continue;
+    if (r[i] == '\n') {
+      std::size_t j = i + 1;
+      while (j < r.size() && (r[j] == ' ' || r[j] == '\t')) ++j;
+      if (j > i + 1) out += ' ';
+      i = j - 1;
+      continue;
+    }
+    out += r[i];
+  }
+  std::string t(trim(out));
+  const bool ascii = std::all_of(t.begin(), t.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  return ascii ? t : last->decoded;
+}
+
+// Node.pm rendered() gives text only for text/plain and text/html; Util.pm
+// parse_content_type() reads every text/* but these two as text/plain.
+bool sa_renders(const MimeTextPart& p) { return p.content_type != "text/x-vcard" && p.content_type != "text/calendar"; }
+
+constexpr std::size_t kMaxBodyLine = 2048;  // Constants.pm MAX_BODY_LINE_LENGTH
+
+}  // namespace
+
+// SpamAssassin's body (Message.pm get_body_text_array_common): every leaf in order,
+// a "\n" before each once there is text (so a part ending in a line break starts a
+// new paragraph, one that does not runs on), the rendered text of text parts; then
+// any white space run holding two line breaks is a paragraph break (one space kept
+// on either side when the run had blanks there), every other run one space; then
+// the Subject line in front, untouched; then lines over 2048 bytes (line break
+// counted) cut at their last space within 2048 bytes, else at 2048.
+void build_body_text(const MimeView& view, const ScanLimits& limits, PartText& body) {
+  std::string joined;
+  std::vector<std::pair<std::size_t, std::string>> starts;  // offset in joined, label
+  std::size_t leaf = 0;  // leaves whose "\n" has been added
+  auto leaves_upto = [&](std::size_t end) {
+    for (; leaf < end; ++leaf)
+      if (!joined.empty()) joined += '\n';
+  };
   for (std::size_t i = 0; i < view.text_parts.size(); ++i) {
     const MimeTextPart& p = view.text_parts[i];
-    std::string label = part_label(i, p);
-    t.body.pieces.push_back({t.body.text.size(), label});
-    append_paragraphs(cap(p.rendered, limits.max_body_part_bytes), t.body.text);
-    t.rawbody.pieces.push_back({t.rawbody.text.size(), label});
+    leaves_upto(std::max(leaf, p.leaf + 1));
+    if (!sa_renders(p)) continue;
+    starts.emplace_back(joined.size(), part_label(i, p));
+    joined.append(scan_cut(p.rendered, limits.max_body_part_bytes));
+  }
+  leaves_upto(view.leaf_count);
+  // Collapse white space, mapping each part's start to its offset in `text`.
+  std::string text;
+  text.reserve(joined.size());
+  std::vector<std::pair<std::size_t, std::string>> mapped;
+  std::size_t si = 0;
+  auto map_to = [&](std::size_t upto) {
+    for (; si < starts.size() && starts[si].first <= upto; ++si) mapped.emplace_back(text.size(), starts[si].second);
+  };
+  for (std::size_t i = 0; i < joined.size();) {
+    map_to(i);
+    std::size_t sp = perl_space(joined, i);
+    if (!sp) {
+      text += joined[i++];
+      continue;
+    }
+    const std::size_t run = i;
+    std::size_t first_nl = std::string::npos, last_nl = 0, nls = 0;
+    for (; i < joined.size() && (sp = perl_space(joined, i)) != 0; i += sp) {
+      if (joined[i] != '\n') continue;
+      if (first_nl == std::string::npos) first_nl = i;
+      last_nl = i;
+      ++nls;
+    }
+    if (nls < 2) {
+      text += ' ';
+    } else {
+      if (first_nl > run) text += ' ';
+      text += '\n';
+      if (last_nl + 1 < i) text += ' ';
+    }
+  }
+  map_to(joined.size());
+
+  std::string all = sa_subject(view) + "\n";
+  const std::size_t subject_len = all.size();
+  all += text;
+  body.text.reserve(all.size() + all.size() / kMaxBodyLine + 1);
+  body.pieces.push_back({0, "Subject"});
+  std::size_t mi = 0, added = 0;
+  for (std::size_t pos = 0; pos < all.size();) {
+    std::size_t nl = all.find('\n', pos);
+    std::size_t end = nl == std::string::npos ? all.size() : nl + 1;
+    std::string_view line = std::string_view(all).substr(pos, end - pos);
+    std::size_t at = pos;
+    while (line.size() > kMaxBodyLine) {
+      std::size_t cut = line.substr(0, kMaxBodyLine + 1).rfind(' ');
+      std::size_t len = cut == std::string_view::npos ? kMaxBodyLine : cut + 1;
+      body.text.append(line.substr(0, len));
+      body.text += '\n';  // every piece is a line of its own to the scanner
+      ++added;
+      line.remove_prefix(len);
+      at += len;
+      for (; mi < mapped.size() && mapped[mi].first + subject_len < at; ++mi)
+        body.pieces.push_back({mapped[mi].first + subject_len + added - 1, mapped[mi].second});
+    }
+    body.text.append(line);
+    if (!line.empty() && line.back() != '\n') body.text += '\n';
+    for (; mi < mapped.size() && mapped[mi].first + subject_len < end; ++mi)
+      body.pieces.push_back({mapped[mi].first + subject_len + added, mapped[mi].second});
+    pos = end;
+  }
+  for (; mi < mapped.size(); ++mi) body.pieces.push_back({body.text.size(), mapped[mi].second});
+}
+
+// SpamAssassin's get_uri_list(): the URIs its text parser finds in the body lines
+// (the Subject line included, bare addresses as mailto:), the URIs of the HTML and
+// of the parts' text (MimeView::urls), and each mailto: URI also without its ?query
+// or &rest (Util.pm uri_list_canonicalize), so that a uri rule anchored at the end
+// sees the bare address.
+void build_uri_list(const MimeView& view, std::string_view body, const ScanLimits& limits,
+                    std::vector<std::string>& urls) {
+  std::vector<std::string> all;
+  for (std::size_t p = 0; p < body.size();) {
+    std::size_t nl = body.find('\n', p);
+    std::size_t e = nl == std::string_view::npos ? body.size() : nl;
+    find_urls(body.substr(p, e - p), all, true);
+    p = e + 1;
+  }
+  all.insert(all.end(), view.urls.begin(), view.urls.end());
+  std::unordered_set<std::string> seen;
+  auto add = [&](std::string u) {
+    if (urls.size() >= limits.max_urls || !seen.insert(u).second) return;
+    urls.push_back(std::move(u));
+  };
+  for (auto& u : all) {
+    const bool mail = istarts_with(u, "mailto:");
+    add(u);
+    if (!mail) continue;
+    std::size_t at = u.find('@');
+    if (at == std::string::npos) continue;
+    if (std::size_t q = u.find('?', at + 1); q != std::string::npos && q > at + 1) add(u.substr(0, q));
+    if (std::size_t amp = u.find_first_of("?&", at + 1); amp != std::string::npos && u[amp] == '&' && amp > at + 1)
+      add(u.substr(0, amp));
+    if (u.find("%20") != std::string::npos) {
+      std::string_view r = std::string_view(u).substr(7);
+      while (r.substr(0, 3) == "%20") r.remove_prefix(3);
+      std::size_t a = r.find('@');
+      std::size_t end = r.find_first_of("?&%", a == std::string_view::npos ? r.size() : a + 1);
+      if (a != std::string_view::npos && a > 0 && (end == std::string_view::npos ? r.size() : end) > a + 1)
+        add("mailto:" + std::string(r.substr(0, end)));
+    }
+  }
+}
+
+ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits) {
+  ScanTexts t;
+  build_body_text(view, limits, t.body);
+  for (std::size_t i = 0; i < view.text_parts.size(); ++i) {
+    const MimeTextPart& p = view.text_parts[i];
+    if (p.content_type == "text/calendar") continue;  // Message.pm: usually an attachment, not shown
+    t.rawbody.pieces.push_back({t.rawbody.text.size(), part_label(i, p)});
     std::string_view raw = cap(p.decoded, limits.max_rawbody_part_bytes);
     t.rawbody.text.append(raw);
     if (!raw.empty() && raw.back() != '\n') t.rawbody.text += '\n';
@@ -94,8 +281,7 @@ ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanL
     if (data[i] == '\r' && i + 1 < data.size() && data[i + 1] == '\n') continue;
     t.full += data[i];
   }
-  std::size_t nurls = std::min(view.urls.size(), limits.max_urls);
-  t.urls.assign(view.urls.begin(), view.urls.begin() + static_cast<std::ptrdiff_t>(nurls));
+  build_uri_list(view, t.body.text, limits, t.urls);
   return t;
 }
 

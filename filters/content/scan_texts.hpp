@@ -1,17 +1,25 @@
 // ScanTexts: the texts the content rules read, built the way SpamAssassin builds
 // them, so that its rule files mean here what they mean there.
 //
-//   body     the decoded Subject, then each text part's rendered text (HTML as
-//            text), split into paragraphs at blank lines, white space inside a
-//            paragraph collapsed to one space: one paragraph per line, so `^` and
-//            `$` anchor at paragraphs (SpamAssassin runs body rules per paragraph).
-//            At most max_body_part_bytes of each part (SpamAssassin's
-//            body_part_scan_size, 50,000).
-//   rawbody  each text part decoded but not rendered, line by line (rawbody rules
-//            see HTML tags), at most max_rawbody_part_bytes each (500,000).
+//   body     SpamAssassin's rendered body text array (Message.pm
+//            get_body_text_array_common): the last Subject as written (unfolded,
+//            decoded), then every leaf in order joined by "\n" (text/plain and other
+//            text/* as decoded, text/html rendered as HTML.pm renders it; text/calendar
+//            and text/x-vcard add only their "\n"), each part cut at
+//            max_body_part_bytes (body_part_scan_size, 50,000) at a line end or
+//            space; a white space run (Perl's Unicode \s) holding two line breaks is
+//            a paragraph break, any other run one space; paragraphs over 2048 bytes
+//            are cut into lines at their last space. One line per array element, so
+//            `^` and `$` anchor where they do in SpamAssassin.
+//   rawbody  each text part but text/calendar decoded but not rendered, line by
+//            line (rawbody rules see HTML tags), at most max_rawbody_part_bytes each
+//            (500,000). (SpamAssassin's rawbody is not charset-converted; ours is UTF-8.)
 //   full     the whole message as received, CRLF read as LF as SpamAssassin sees a
 //            message handed to it, at most max_full_bytes.
-//   uri      each URL of the message on its own (MimeView::urls).
+//   uri      SpamAssassin's get_uri_list(): MimeView::urls, the URLs and bare
+//            addresses (as mailto:) of the body lines, Subject included, and each
+//            mailto: also without its ?query. Not yet: schemeless hosts ("Mail.com",
+//            needs the TLD list) and the other uri_list_canonicalize variants.
 //   header   per header key (rule_parser.hpp HeaderTarget::key): see header_text().
 //
 // Each body/rawbody text keeps where every part starts, so a hit's offset turns

@@ -229,7 +229,20 @@ std::string to_utf8(std::string_view in, std::string_view charset, Problems& pro
   bool ascii = std::all_of(in.begin(), in.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   // 7-bit data reads the same in every charset mail uses, except these.
   bool wide = is_charset(lc, {"utf-16", "utf-16le", "utf-16be", "utf-32", "ucs-2", "utf-7"});
-  if (lc.empty() || is_charset(lc, {"us-ascii", "ascii", "utf-8", "utf8"})) {
+  if (!ascii && is_valid_utf8(in)) {
+    // SpamAssassin (normalize_charset, Node.pm _normalize) tries UTF-8 first for any
+    // 8-bit text, whatever the declared charset: text labelled iso-8859-1 that is
+    // valid UTF-8 reads as UTF-8, as the MUAs that mislabel it meant.
+    out.assign(in);
+    if (!lc.empty() && !is_charset(lc, {"us-ascii", "ascii", "utf-8", "utf8"}) &&
+        !is_charset(lc, {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "windows-1252", "cp1252", "x-cp1252"})) {
+      // Still report a charset iconv does not know, as the branches below do.
+      std::string cs = without_nul(charset.substr(0, 100));
+      iconv_t cd = g_mime_iconv_open("UTF-8", cs.c_str());
+      if (cd == reinterpret_cast<iconv_t>(-1)) problems.add(MimeProblem::UnknownCharset, cs);
+      else g_mime_iconv_close(cd);
+    }
+  } else if (lc.empty() || is_charset(lc, {"us-ascii", "ascii", "utf-8", "utf8"})) {
     if (ascii || is_valid_utf8(in)) {
       out.assign(in);
     } else if (lc == "utf-8" || lc == "utf8") {
@@ -341,6 +354,7 @@ class Walker {
   void fallback_body(std::string_view body) {
     MimeTextPart tp;
     tp.content_type = "text/plain";
+    tp.leaf = view_.leaf_count++;
     std::size_t n = std::min(body.size(), decoded_left_);
     if (n < body.size()) problems_.add(MimeProblem::TooBig, "message body");
     decoded_left_ -= n;
@@ -374,6 +388,7 @@ class Walker {
     }
     bool text = type.rfind("text/", 0) == 0;
     bool attachment = disposition == "attachment" || !filename.empty() || !text;
+    const std::size_t leaf_index = view_.leaf_count++;
 
     std::size_t size = 0;
     if (text) {
@@ -383,6 +398,7 @@ class Walker {
       tp.charset = cs ? repair_utf8(cs) : std::string();
       tp.transfer_encoding = cte;
       tp.depth = depth;
+      tp.leaf = leaf_index;
       tp.html = type == "text/html";
       std::string bytes;
       size = decode(part, &bytes);

@@ -77,6 +77,7 @@ struct MimeTextPart {
   std::string rendered;           // text/html: rendered to plain text; other text/*: = decoded
   bool html = false;
   std::size_t depth = 0;          // 0 = the top-level entity
+  std::size_t leaf = 0;           // its index among all leaf entities, text or not, in walk order
 };
 
 struct MimeAttachment {
@@ -101,6 +102,7 @@ struct MimeView {
   // in order of first appearance.
   std::vector<std::string> urls;
   std::size_t part_count = 0;   // MIME entities walked (multiparts, leaves, message parts)
+  std::size_t leaf_count = 0;   // leaf entities walked (text parts and the others)
   std::size_t max_depth = 0;    // deepest entity walked
   std::vector<MimeProblemRecord> problems;  // each kind at most once, in order found
 
@@ -113,15 +115,21 @@ struct MimeView {
 // any input (std::bad_alloc aside).
 MimeView parse_mime(const Message& msg, const MimeLimits& limits = {});
 
-// HTML to plain text as parse_mime renders text/html parts: tags dropped, <script>,
-// <style> and comments removed, entities (named and numeric) decoded, block elements
-// become line breaks, runs of white space collapse to one space. Stops at max_bytes
+// HTML to plain text as parse_mime renders text/html parts, after SpamAssassin's
+// HTML.pm: tags dropped, <script>, <style> and comments removed, entities (named and
+// numeric) decoded, each run of white space in a text one space; br and div stand for
+// "\n", p, hr, blockquote, pre, title for "\n\n", li, td, th, dd, dt, h1-h6 for " "
+// (start and end tags alike; such white space takes one space off the text on either
+// side). Not modelled: HTML.pm's invisible-text marks, which keep those spaces. Stops at max_bytes
 // of output (setting *truncated). If urls is given, href/src/action/background URLs
 // and URLs in the text are appended in document order.
 std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated = nullptr,
                         std::vector<std::string>* urls = nullptr);
 
 // URLs in plain text (see MimeView::urls), appended to out in order (not deduplicated).
-void find_urls(std::string_view text, std::vector<std::string>& out);
+// With `addresses`, also the bare addresses SpamAssassin's text URI parser turns into
+// mailto: URIs ("write to sales@example.com"): not in MimeView::urls, whose mailto:
+// entries are links written as such; the content filter's uri scope adds them.
+void find_urls(std::string_view text, std::vector<std::string>& out, bool addresses = false);
 
 }  // namespace mxgate

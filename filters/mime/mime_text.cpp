@@ -125,7 +125,93 @@ bool url_char(char ch) {
 
 }  // namespace
 
-void find_urls_at(std::string_view t, std::vector<std::pair<std::size_t, std::string>>& out) {
+namespace {
+
+// SpamAssassin's end delimiters of a linkified address (PerMsgStatus.pm _tbirdurire:
+// Thunderbird's, plus ",(\'" and any 8-bit byte); '@' also ends the local part.
+bool address_char(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  if (c <= 0x20 || c >= 0x7F) return false;
+  return std::strchr("<>\"`}]{[|,('", c) == nullptr;
+}
+// Its start delimiters (where an address may begin without a word boundary).
+bool start_delim(char ch) {
+  auto c = static_cast<unsigned char>(ch);
+  return c <= 0x20 || std::strchr("<>\"'`,{[(|", c) != nullptr || c == 0x1B || c == 0xA0;
+}
+bool word_char(char c) { return is_alnum(c) || c == '_'; }
+
+// RegistryBoundaries is_domain_valid() checks the last label against SpamAssassin's
+// list of TLDs (util_rb_tld), which the MIME decoder does not have: we take 2 to 63
+// ASCII letters, or an IDN "xn--" label, as a TLD.
+bool plausible_domain(std::string_view host) {
+  std::size_t dot = host.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  std::string_view tld = host.substr(dot + 1);
+  if (tld.size() > 4 && starts_with_ci(tld, 0, "xn--")) return true;
+  if (tld.size() < 2 || tld.size() > 63) return false;
+  return std::all_of(tld.begin(), tld.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
+}
+
+// Bare addresses ("write to sales@example.com"), which SpamAssassin's text URI
+// parser (_process_text_uri_list) turns into mailto: URIs: the linkified run around
+// an '@', outside the URLs already found, trailing punctuation dropped, with a dot
+// after the '@' and a domain ending in a TLD; "mail:" / "e-mail:" / "skype:" in front
+// dropped. A '/' before the '@' makes it a URL, not an address (not reported here).
+void find_addresses(std::string_view t, const std::vector<std::pair<std::size_t, std::size_t>>& spans,
+                    std::vector<std::pair<std::size_t, std::string>>& out) {
+  std::size_t next_free = 0;  // addresses do not overlap
+  std::size_t si = 0;
+  for (std::size_t at = t.find('@'); at != std::string_view::npos; at = t.find('@', at + 1)) {
+    if (at < next_free) continue;
+    while (si < spans.size() && spans[si].second <= at) ++si;
+    if (si < spans.size() && spans[si].first <= at) continue;  // inside a URL
+    std::size_t b = at;
+    while (b > 0 && at - b < 251 && address_char(t[b - 1]) && t[b - 1] != '@') --b;
+    if (si > 0) b = std::max(b, spans[si - 1].second);
+    b = std::max(b, next_free);
+    // The match starts at a word boundary or after a start delimiter.
+    while (b < at && !(b == 0 || start_delim(t[b - 1]) || word_char(t[b - 1]) != word_char(t[b]))) ++b;
+    if (b == at) continue;
+    std::size_t e = at + 1;
+    const std::size_t limit = si < spans.size() ? spans[si].first : t.size();
+    while (e < limit && e - at <= 251 && address_char(t[e])) ++e;
+    std::string_view a = t.substr(b, e - b);
+    if (std::size_t paren = a.find(')'); paren != std::string_view::npos) a = a.substr(0, paren);
+    while (!a.empty() && std::strchr("-~!@#^&*()_+=:;'?,.", a.back())) a.remove_suffix(1);
+    std::size_t a_at = a.find('@');
+    if (a_at == std::string_view::npos || a.find("&nbsp;") != std::string_view::npos) continue;
+    if (a.substr(0, a_at).find('/') != std::string_view::npos) continue;  // a URL with user info
+    if (a.find('.', a_at + 2) == std::string_view::npos) continue;
+    // "mail:", "e-mail:", "skype:", ":" in front.
+    std::size_t k = 0;
+    for (std::string_view pre : {"skype", "e-mail", "email", "-mail", "mail"})
+      if (starts_with_ci(a, 0, pre)) {
+        k = pre.size();
+        break;
+      }
+    if (k < a.size() && a[k] == ':') {
+      while (k < a.size() && a[k] == ':') ++k;
+      a.remove_prefix(k);
+    } else {
+      while (!a.empty() && a.front() == ':') a.remove_prefix(1);
+    }
+    a_at = a.find('@');
+    if (a_at == std::string_view::npos || a_at == 0) continue;
+    std::string_view host = a.substr(a_at + 1);
+    host = host.substr(0, host.find_first_of("?&>"));
+    while (host.size() >= 3 && host.substr(host.size() - 3) == "%20") host.remove_suffix(3);
+    if (!plausible_domain(host)) continue;
+    out.emplace_back(b, "mailto:" + std::string(a));
+    next_free = e;
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+}
+
+}  // namespace
+
+void find_urls_at(std::string_view t, std::vector<std::pair<std::size_t, std::string>>& out, bool addresses) {
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // [begin, end) of each URL found
   static constexpr std::string_view kPrefixes[] = {"https://", "http://", "ftp://", "mailto:", "www."};
   for (std::size_t i = 0; i < t.size();) {
     char c = lower(t[i]);
@@ -146,7 +232,9 @@ void find_urls_at(std::string_view t, std::vector<std::pair<std::size_t, std::st
       continue;
     }
     std::size_t end = i + prefix.size();
-    while (end < t.size() && url_char(t[end])) ++end;
+    // A mailto: URI ends where a linkified address does (SpamAssassin's email delimiters).
+    const bool mailto = prefix == "mailto:";
+    while (end < t.size() && (mailto ? address_char(t[end]) : url_char(t[end]))) ++end;
     // Sentence punctuation after a URL is not part of it; a closing bracket is only
     // when the URL opened one.
     while (end > i + prefix.size()) {
@@ -168,11 +256,13 @@ void find_urls_at(std::string_view t, std::vector<std::pair<std::size_t, std::st
       std::string url(t.substr(i, end - i));
       if (prefix == "www.") url = "http://" + url;
       out.emplace_back(i, std::move(url));
+      spans.emplace_back(i, end);
       i = end;
     } else {
       i += prefix.size();
     }
   }
+  if (addresses) find_addresses(t, spans, out);
 }
 
 namespace {
@@ -297,28 +387,27 @@ class HtmlRenderer {
         i = markup(i);
       } else if (c == '&') {
         char32_t cp = 0;
-        std::size_t n = decode_entity(in_, i, cp);
-        if (n) {
-          code_point(cp);
+        // HTML.pm turns the exact "&nbsp;" into a space before parsing; other
+        // spellings (&#160;, &NBSP) stay no-break spaces, white space to the body.
+        std::size_t n = in_.compare(i, 6, "&nbsp;") == 0 ? 0 : decode_entity(in_, i, cp);
+        if (in_.compare(i, 6, "&nbsp;") == 0) {
+          run_ += ' ';
+          i += 6;
+        } else if (n) {
+          append_utf8(run_, cp);
           i += n;
         } else {
-          text("&");
+          run_ += '&';
           ++i;
         }
-      } else if (is_space(c)) {
-        pending_space_ = true;
-        ++i;
-      } else if (c == '\xC2' && i + 1 < in_.size() && in_[i + 1] == '\xA0') {
-        pending_space_ = true;  // a literal no-break space reads as a space
-        i += 2;
       } else {
         std::size_t j = i + 1;
-        while (j < in_.size() && in_[j] != '<' && in_[j] != '&' && !is_space(in_[j]) && in_[j] != '\xC2') ++j;
-        text(in_.substr(i, j - i));
+        while (j < in_.size() && in_[j] != '<' && in_[j] != '&') ++j;
+        run_.append(in_.substr(i, j - i));
         i = j;
       }
     }
-    while (!out_.empty() && (out_.back() == '\n' || out_.back() == ' ')) out_.pop_back();
+    flush_text();
   }
 
   std::string& out() { return out_; }
@@ -336,33 +425,36 @@ class HtmlRenderer {
     out_.append(s);
   }
 
-  void text(std::string_view s) {
-    if (pending_space_ && !out_.empty() && out_.back() != '\n') emit(" ");
-    pending_space_ = false;
-    emit(s);
-  }
-
-  void code_point(char32_t cp) {
-    if (cp == 0xA0 || cp == 0x2002 || cp == 0x2003 || cp == 0x2009 || cp == '\t' || cp == '\n' ||
-        cp == '\r' || cp == ' ') {
-      pending_space_ = true;
-      return;
+  // HTML.pm display_text() for one run of text between markup (HTML::Parser's text
+  // event): each white space run becomes one space, and the leading space goes when
+  // the piece before was a tag's white space.
+  void flush_text() {
+    if (run_.empty()) return;
+    std::string piece;
+    piece.reserve(run_.size());
+    for (std::size_t k = 0; k < run_.size();) {
+      if (is_space(run_[k]) || run_[k] == '\v') {
+        while (k < run_.size() && (is_space(run_[k]) || run_[k] == '\v')) ++k;
+        piece += ' ';
+      } else {
+        piece += run_[k++];
+      }
     }
-    // Invisible characters spammers use to split words.
-    if (cp == 0xAD || cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF) return;
-    std::string s;
-    append_utf8(s, cp);
-    text(s);
+    run_.clear();
+    std::string_view v = piece;
+    if (last_ws_ && !v.empty() && v.front() == ' ') v.remove_prefix(1);
+    text_at_ = out_.size();
+    emit(v);
+    last_ws_ = false;
   }
 
-  // br: always a line break (at most one blank line in a row); other blocks: end the line.
-  void line_break(bool hard) {
-    pending_space_ = false;
-    while (!out_.empty() && out_.back() == ' ') out_.pop_back();
-    if (out_.empty()) return;
-    std::size_t newlines = 0;
-    for (auto it = out_.rbegin(); it != out_.rend() && *it == '\n' && newlines < 2; ++it) ++newlines;
-    if (newlines == 0 || (hard && newlines < 2)) emit("\n");
+  // HTML.pm html_whitespace(): the white space a tag stands for, after dropping one
+  // trailing space of the text piece before it (not of another tag's white space).
+  void tag_space(std::string_view ws) {
+    flush_text();
+    if (!last_ws_ && out_.size() > text_at_ && out_.back() == ' ') out_.pop_back();
+    emit(ws);
+    last_ws_ = true;
   }
 
   std::size_t find_ci(std::string_view needle, std::size_t from) const {
@@ -375,6 +467,7 @@ class HtmlRenderer {
   std::size_t markup(std::size_t i) {
     std::size_t n = in_.size();
     if (in_.compare(i, 4, "<!--") == 0) {
+      flush_text();  // a comment ends a text event
       std::size_t e = in_.find("-->", i + 4);
       return e == std::string_view::npos ? n : e + 3;
     }
@@ -382,13 +475,15 @@ class HtmlRenderer {
     std::size_t j = i + (closing ? 2 : 1);
     bool tag = j < n && ((in_[j] >= 'a' && in_[j] <= 'z') || (in_[j] >= 'A' && in_[j] <= 'Z'));
     if (!closing && j < n && (in_[j] == '!' || in_[j] == '?')) {  // <!DOCTYPE>, <?xml?>, <![CDATA[
+      flush_text();
       std::size_t e = in_.find('>', j);
       return e == std::string_view::npos ? n : e + 1;
     }
     if (!tag) {
-      text("<");
+      run_ += '<';
       return i + 1;
     }
+    flush_text();  // before the tag's URLs, which sit at the output offset
     std::string name;
     while (j < n && (is_alnum(in_[j]) || in_[j] == '-' || in_[j] == ':')) name += lower(in_[j++]);
     // Attributes, honouring quotes, up to the closing '>'.
@@ -427,16 +522,18 @@ class HtmlRenderer {
       std::size_t gt = in_.find('>', e);
       return gt == std::string_view::npos ? n : gt + 1;
     }
-    if (name == "br") {
-      line_break(true);
-    } else if (one_of(name, {"p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul",
-                             "ol", "dl", "dt", "dd", "blockquote", "pre", "hr", "title", "section",
-                             "article", "header", "footer", "nav", "aside", "address", "center", "form",
-                             "fieldset", "caption", "tbody", "thead", "tfoot", "body", "html", "head",
-                             "main", "figure", "figcaption", "details", "summary", "option"})) {
-      line_break(false);
-    } else if (name == "td" || name == "th") {
-      pending_space_ = true;
+    // A tag ends the text event before it, whatever the tag. HTML.pm's white space
+    // (html_whitespace), for start and end tags alike: br, div one line break; p, hr,
+    // blockquote, pre, title (and the obsolete listing, plaintext, xmp) a blank line;
+    // li, td, th, dd, dt, h1-h6, embed a space. Other tags (table, tr, ul...) none.
+    if (name == "br" || name == "div") {
+      tag_space("\n");
+    } else if (one_of(name, {"p", "hr", "blockquote", "pre", "title", "listing", "plaintext", "xmp"})) {
+      tag_space("\n\n");
+    } else if (one_of(name, {"li", "td", "th", "dd", "dt", "embed", "h1", "h2", "h3", "h4", "h5", "h6"})) {
+      tag_space(" ");
+    } else {
+      flush_text();
     }
     return j;
   }
@@ -446,7 +543,9 @@ class HtmlRenderer {
   std::string_view in_;
   std::size_t max_;
   std::string out_;
-  bool pending_space_ = false;
+  std::string run_;       // text since the last markup, entities decoded, not yet emitted
+  bool last_ws_ = false;  // the last piece emitted was a tag's white space
+  std::size_t text_at_ = 0;  // where the last text piece starts in out_
   bool full_ = false;
   std::vector<std::pair<std::size_t, std::string>> attr_urls_;
 };
@@ -472,9 +571,9 @@ std::string render_html(std::string_view html, std::size_t max_bytes, bool* trun
   return std::move(r.out());
 }
 
-void find_urls(std::string_view text, std::vector<std::string>& out) {
+void find_urls(std::string_view text, std::vector<std::string>& out, bool addresses) {
   std::vector<std::pair<std::size_t, std::string>> found;
-  mime_detail::find_urls_at(text, found);
+  mime_detail::find_urls_at(text, found, addresses);
   for (auto& f : found) out.push_back(std::move(f.second));
 }
 

@@ -21,7 +21,9 @@ std::string cp1252_to_utf8(std::string_view s);
 // Code point of byte 0x80..0x9F in windows-1252 (numeric HTML entities use it too).
 char32_t cp1252_c1(unsigned char b);
 
-// URLs with the offset in `text` where each starts.
-void find_urls_at(std::string_view text, std::vector<std::pair<std::size_t, std::string>>& out);
+// URLs with the offset in `text` where each starts (and bare addresses as mailto:
+// URIs if `addresses`; see find_urls in mime.hpp).
+void find_urls_at(std::string_view text, std::vector<std::pair<std::size_t, std::string>>& out,
+                  bool addresses = false);
 
 }  // namespace mxgate::mime_detail

@@ -77,6 +77,7 @@
 #include <vector>
 
 #include "filters/content/content_scan.hpp"
+#include "filters/content/eval_tests.hpp"
 #include "filters/content/scan_texts.hpp"
 #include "filters/envelope.hpp"
 #include "filters/message.hpp"
@@ -126,6 +127,12 @@ struct Args {
   int rounds = 3;
   std::size_t per_pattern = 0;  // 0: off
   bool diff_hits = false;
+  std::size_t compile_profile = 0;  // 0: off; else the N costliest listed
+  double solo_ms = 50;               // --solo-ms X: the slow-to-build threshold the profile splits databases by
+  std::size_t loose_above = 2500;    // --loose-above N: prefilters of patterns this large use their loose form
+  std::size_t relax_above = 64;      // --relax N: pattern_shape's relax_above for the loose prefilter column
+  bool compile_only = false;
+  std::vector<std::string> dump;     // --dump RULE: print the pattern as compiled, then exit
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -153,9 +160,18 @@ Args parse_args(int argc, char** argv) {
       a.per_pattern = 20;
       if (i + 1 < argc && argv[i + 1][0] != '-') a.per_pattern = std::stoul(argv[++i]);
     } else if (k == "--diff-hits") a.diff_hits = true;
-    else usage(("unknown argument " + std::string(k)).c_str());
+    else if (k == "--dump") a.dump.push_back(val());
+    else if (k == "--compile-only") a.compile_only = true;
+    else if (k == "--relax") a.relax_above = std::stoul(val());
+    else if (k == "--solo-ms") a.solo_ms = std::stod(val());
+    else if (k == "--loose-above") a.loose_above = std::stoul(val());
+    else if (k == "--compile-profile") {
+      a.compile_profile = 30;
+      if (i + 1 < argc && argv[i + 1][0] != '-') a.compile_profile = std::stoul(argv[++i]);
+    } else usage(("unknown argument " + std::string(k)).c_str());
   }
-  if (a.corpus.empty()) usage("--corpus is required");
+  if (!a.dump.empty() && !a.compile_profile) a.compile_profile = 1;
+  if (a.corpus.empty() && !a.compile_profile && !a.compile_only) usage("--corpus is required");
   return a;
 }
 
@@ -628,7 +644,7 @@ void per_pattern(const ScopeBench& sb, const std::vector<Job>& body_jobs, const 
       if (!db) {
         hs_compile_error_t* err = nullptr;
         auto t0 = Clock::now();
-        if (hs_compile(cr.pattern.c_str(), cr.hs_flags, HS_MODE_BLOCK, nullptr, &own, &err) != HS_SUCCESS) {
+        if (hs_compile(hs_expression(cr).c_str(), cr.hs_flags, HS_MODE_BLOCK, nullptr, &own, &err) != HS_SUCCESS) {
           hs_free_compile_error(err);
           continue;
         }
@@ -714,7 +730,7 @@ void per_pattern(const ScopeBench& sb, const std::vector<Job>& body_jobs, const 
     for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
       const CompiledRegex& cr = sc.regexes[k];
       if (!in_hyperscan(cr) || cr.solo || cr.grouped || drop[k]) continue;
-      exprs.push_back(cr.pattern.c_str());
+      exprs.push_back(hs_expression(cr).c_str());
       flags.push_back(cr.hs_flags);
       ids.push_back(static_cast<unsigned>(k));
     }
@@ -876,6 +892,245 @@ void diff_body_modes(const std::vector<Job>& whole, const std::vector<std::pair<
   }
 }
 
+// ---------------------------------------------------------------------------
+// --compile-profile: where a cold compile's time goes, one thing at a time on one
+// thread. Each enabled regex rule's pattern and flags as rule_compiler.cpp gives
+// them; its Hyperscan build alone (and for the ones Hyperscan refuses, RE2, the
+// prefilter build and PCRE2); then each scope's shared database and its group of
+// slow-to-build patterns, built as the compiler builds them.
+
+struct CompileCost {
+  std::size_t rule = 0;
+  std::string scope, pattern;
+  unsigned flags = 0;
+  double hs_ms = 0, pre_ms = 0, re2_ms = 0, pcre_ms = 0, loose_ms = 0;
+  bool hs_ok = false, pre_ok = false, re2_ok = false, loose_ok = false;
+  std::size_t expanded = 0;
+  bool loosened = false;
+  std::string loose;  // the prefilter form the database builds use, if not the pattern
+  std::size_t db_bytes = 0;
+  std::string hs_err;
+};
+
+// Thread CPU time: other builds share this machine; wall time would count their load.
+double cpu_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double time_hs(const std::string& pattern, unsigned flags, bool& ok, std::size_t* bytes, std::string* err) {
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* e = nullptr;
+  double t0 = cpu_now();
+  ok = hs_compile(pattern.c_str(), flags, HS_MODE_BLOCK, nullptr, &db, &e) == HS_SUCCESS;
+  double ms = (cpu_now() - t0) * 1e3;
+  if (ok && bytes) hs_database_size(db, bytes);
+  if (!ok && err && e && e->message) *err = e->message;
+  hs_free_compile_error(e);
+  hs_free_database(db);
+  return ms;
+}
+
+double time_multi(const std::vector<const CompileCost*>& pats, bool& ok, std::size_t& bytes, std::string& err) {
+  std::vector<const char*> exprs;
+  std::vector<unsigned> flags, ids;
+  for (std::size_t k = 0; k < pats.size(); ++k) {
+    exprs.push_back(!pats[k]->hs_ok && !pats[k]->loose.empty() ? pats[k]->loose.c_str() : pats[k]->pattern.c_str());
+    flags.push_back(pats[k]->flags | (pats[k]->hs_ok ? 0u : unsigned{HS_FLAG_PREFILTER}));
+    ids.push_back(static_cast<unsigned>(k));
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* e = nullptr;
+  double t0 = cpu_now();
+  ok = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
+                        nullptr, &db, &e) == HS_SUCCESS;
+  double ms = (cpu_now() - t0) * 1e3;
+  bytes = 0;
+  if (ok) hs_database_size(db, &bytes);
+  if (!ok && e && e->message) err = e->message;
+  hs_free_compile_error(e);
+  hs_free_database(db);
+  return ms;
+}
+
+int compile_profile(const Args& args) {
+  auto parsed = parse_rule_dir(args.rules, content_parse_options());
+  if (!parsed.ok()) {
+    std::cerr << format_errors(parsed.errors) << "\n";
+    return 1;
+  }
+  const auto& rules = parsed.value->rules;
+  std::vector<char> off = disabled_rules(rules);
+  if (!args.dump.empty()) {
+    for (const auto& name : args.dump) {
+      for (const Rule& r : rules) {
+        if (r.name != name || !r.is_regex()) continue;
+        Flags f = flags_of(r);
+        std::cout << name << " (" << scope_name(r.scope) << (f.i ? " i" : "") << (f.m ? " m" : "")
+                  << (f.s ? " s" : "") << (off[&r - rules.data()] ? ", disabled" : "") << "):\n"
+                  << (r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern) << "\n";
+        PatternShape shape =
+            pattern_shape(r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern, args.relax_above);
+        std::cout << "  expanded size " << shape.expanded << (shape.parsed ? "" : " (not read)")
+                  << "; loose form for prefilter use:\n" << shape.relaxed << "\n";
+      }
+    }
+    return 0;
+  }
+  std::vector<CompileCost> costs;
+  double t_all = cpu_now();
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (!r.is_regex() || off[i]) continue;
+    CompileCost c;
+    c.rule = i;
+    c.scope = r.scope == Scope::Header ? "header:" + r.header.key() : std::string(scope_name(r.scope));
+    c.pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
+    Flags f = flags_of(r);
+    c.flags = HS_FLAG_ALLOWEMPTY | HS_FLAG_SINGLEMATCH | (f.i ? HS_FLAG_CASELESS : 0u) |
+              (f.m ? HS_FLAG_MULTILINE : 0u) | (f.s ? HS_FLAG_DOTALL : 0u);
+    PatternShape shape = pattern_shape(c.pattern, args.relax_above);
+    c.expanded = shape.expanded;
+    c.hs_ms = time_hs(c.pattern, c.flags, c.hs_ok, &c.db_bytes, &c.hs_err);
+    if (!c.hs_ok && shape.relaxed != c.pattern) {
+      c.loosened = true;
+      c.loose_ms = time_hs(shape.relaxed, c.flags | HS_FLAG_PREFILTER, c.loose_ok, nullptr, nullptr);
+      if (shape.expanded > args.loose_above) c.loose = shape.relaxed;
+    }
+    if (!c.hs_ok) {
+      c.pre_ms = time_hs(c.pattern, c.flags | HS_FLAG_PREFILTER, c.pre_ok, &c.db_bytes, nullptr);
+      re2::RE2::Options o;
+      o.set_encoding(re2::RE2::Options::EncodingLatin1);
+      o.set_log_errors(false);
+      o.set_max_mem(8 << 20);
+      o.set_case_sensitive(!f.i);
+      o.set_dot_nl(f.s);
+      double t0 = cpu_now();
+      re2::RE2 re(f.m ? "(?m)" + c.pattern : c.pattern, o);
+      c.re2_ms = (cpu_now() - t0) * 1e3;
+      c.re2_ok = re.ok();
+      int code = 0;
+      PCRE2_SIZE off2 = 0;
+      t0 = cpu_now();
+      pcre2_code* pc = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(c.pattern.data()), c.pattern.size(),
+                                     (f.i ? PCRE2_CASELESS : 0u) | (f.m ? PCRE2_MULTILINE : 0u) |
+                                         (f.s ? PCRE2_DOTALL : 0u),
+                                     &code, &off2, nullptr);
+      if (pc) pcre2_jit_compile(pc, PCRE2_JIT_COMPLETE);
+      c.pcre_ms = (cpu_now() - t0) * 1e3;
+      pcre2_code_free(pc);
+    }
+    costs.push_back(std::move(c));
+  }
+  double ladder_s = (cpu_now() - t_all);
+  auto cost_of = [](const CompileCost& c) { return c.hs_ms + c.pre_ms + c.re2_ms + c.pcre_ms; };
+  std::vector<const CompileCost*> order;
+  for (const auto& c : costs) order.push_back(&c);
+  std::sort(order.begin(), order.end(), [&](auto* a, auto* b) { return cost_of(*a) > cost_of(*b); });
+  std::cout << fmt("== compile profile: %zu regex rules, ladder (each pattern alone, one thread) %.1f s\n",
+                   costs.size(), ladder_s);
+  std::cout << "   total ms   hs ms  pre ms  re2 ms pcre ms  db kB  expanded  loose ms  scope      rule: pattern\n";
+  for (std::size_t k = 0; k < order.size() && k < args.compile_profile; ++k) {
+    const CompileCost& c = *order[k];
+    std::cout << fmt("%10.0f %7.0f %7.0f %7.1f %7.1f %6zu %9zu %9s  %-10s %s: %s\n", cost_of(c), c.hs_ms, c.pre_ms,
+                     c.re2_ms, c.pcre_ms, c.db_bytes / 1024, c.expanded,
+                     c.loosened ? fmt("%.0f%s", c.loose_ms, c.loose_ok ? "" : "!").c_str() : "-", c.scope.c_str(),
+                     rules[c.rule].name.c_str(),
+                     short_pattern(c.pattern, 90).c_str());
+  }
+  // Scope databases, as the compiler splits them (50 ms: hs_solo_threshold).
+  std::map<std::string, std::vector<const CompileCost*>> shared, slow;
+  for (const auto& c : costs) {
+    bool in_hs = c.hs_ok || c.pre_ok;
+    if (!in_hs) continue;
+    double own = c.hs_ok ? c.hs_ms : !c.loose.empty() ? c.loose_ms : c.pre_ms;
+    (own >= args.solo_ms ? slow : shared)[c.scope].push_back(&c);
+  }
+  double shared_s = 0, slow_s = 0;
+  std::cout << "\n   scope database builds (shared: patterns under 50 ms alone; slow: the others)\n";
+  for (auto* which : {&shared, &slow}) {
+    for (const auto& [key, pats] : *which) {
+      bool ok = false;
+      std::size_t bytes = 0;
+      std::string err;
+      double ms = time_multi(pats, ok, bytes, err);
+      (which == &shared ? shared_s : slow_s) += ms / 1e3;
+      if (ms >= 100 || !ok)
+        std::cout << fmt("%10.0f ms  %-6s %-24s %4zu patterns, %6zu kB %s\n", ms, which == &shared ? "shared" : "slow",
+                         key.c_str(), pats.size(), bytes / 1024, ok ? "" : err.c_str());
+    }
+  }
+  std::cout << fmt("   shared databases %.1f s, slow databases %.1f s; all on one thread %.1f s (thread CPU time)\n",
+                   shared_s, slow_s, ladder_s + shared_s + slow_s);
+  // The shared body database in two halves (alternate patterns), as two threads would build it.
+  if (shared.count("body")) {
+    std::vector<const CompileCost*> half[2];
+    for (std::size_t k = 0; k < shared["body"].size(); ++k) half[k % 2].push_back(shared["body"][k]);
+    for (auto& h : half) {
+      bool ok = false;
+      std::size_t bytes = 0;
+      std::string err;
+      double ms = time_multi(h, ok, bytes, err);
+      std::cout << fmt("   shared body half: %zu patterns, %.0f ms, %zu kB\n", h.size(), ms, bytes / 1024);
+    }
+    double sum_alone = 0;
+    for (auto* c : shared["body"]) sum_alone += c->hs_ok ? c->hs_ms : c->pre_ms;
+    std::cout << fmt("   shared body: sum of the patterns' own builds %.0f ms\n", sum_alone);
+  }
+  // Expanded size against Hyperscan's verdict: where "too large" starts.
+  std::vector<const CompileCost*> by_size;
+  for (const auto& c : costs) by_size.push_back(&c);
+  std::sort(by_size.begin(), by_size.end(), [](auto* a, auto* b) { return a->expanded > b->expanded; });
+  std::cout << "\n   largest expanded sizes: expanded, hyperscan ms, verdict\n";
+  for (std::size_t k = 0; k < by_size.size() && k < 40; ++k)
+    std::cout << fmt("%12zu %8.0f  %-40s %s\n", by_size[k]->expanded, by_size[k]->hs_ms,
+                     by_size[k]->hs_ok ? "ok" : by_size[k]->hs_err.c_str(), rules[by_size[k]->rule].name.c_str());
+  std::size_t unknown = 0;
+  for (const auto& c : costs) unknown += c.expanded == 0;
+  std::cout << fmt("   patterns the shape walk could not read (or empty): %zu\n", unknown);
+  return 0;
+}
+
+// Where the cold compile's time went: the ladder's CPU time, and each database build
+// longer than 0.2 s with its wall-clock span (the critical path) and CPU time.
+void print_compile_report(const CompileReport& rep) {
+  if (rep.source != CompileReport::Source::Compiled) return;
+  double db_cpu = 0;
+  for (const auto& b : rep.builds) db_cpu += b.cpu;
+  std::cout << fmt("  ladder (every pattern alone, all threads): %.1f s CPU; databases: %zu built, %.1f s CPU\n",
+                   rep.ladder_cpu, rep.builds.size(), db_cpu);
+  auto builds = rep.builds;
+  std::sort(builds.begin(), builds.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
+  for (const auto& b : builds) {
+    if (b.cpu < 0.2) continue;
+    std::cout << fmt("    %-7s %-24s %4zu patterns  %6.1f s -> %6.1f s wall, %5.1f s CPU\n", b.kind.c_str(),
+                     b.scope.c_str(), b.patterns, b.start, b.end, b.cpu);
+  }
+}
+
+// --compile-only: the cold compile of --rules (as the content filter parses them), nothing else.
+int compile_only(const Args& args) {
+  auto parsed = parse_rule_dir(args.rules, content_parse_options());
+  if (!parsed.ok()) {
+    std::cerr << format_errors(parsed.errors) << "\n";
+    return 1;
+  }
+  CompileReport rep;
+  auto t0 = Clock::now();
+  auto rs = RuleSet::compile(std::move(*parsed.value), CompileOptions{}, &rep);
+  if (!rs.ok()) {
+    std::cerr << format_errors(rs.errors) << "\n";
+    return 1;
+  }
+  std::cout << fmt("cold compile of %s: %.1f s wall\n", args.rules.string().c_str(), since(t0));
+  print_compile_report(rep);
+  EngineCounts c = (*rs.value)->counts();
+  std::cout << fmt("  engines: hyperscan %zu, re2 %zu, prefilter+pcre2 %zu, pcre2 %zu, unsupported %zu\n", c.by_engine[0],
+                   c.by_engine[1], c.by_engine[2], c.by_engine[3], c.by_engine[4]);
+  return 0;
+}
+
 struct TempDir {
   fs::path path;
   TempDir() {
@@ -892,6 +1147,8 @@ struct TempDir {
 
 int main(int argc, char** argv) {
   Args args = parse_args(argc, argv);
+  if (args.compile_profile) return compile_profile(args);
+  if (args.compile_only) return compile_only(args);
   std::cout << "== scan_bench: " << args.messages << " messages, " << args.rounds
             << " rounds per engine (median), one thread\n";
 
@@ -932,6 +1189,7 @@ int main(int argc, char** argv) {
                      std::thread::hardware_concurrency(), cold_s, std::string(source_name(rep.source)).c_str(),
                      rep.seconds);
     if (!rep.cache_note.empty()) std::cout << "  cache note: " << rep.cache_note << "\n";
+    print_compile_report(rep);
   }  // the cold set is released here, so the next load cannot reuse it from memory
   {
     CompileReport rep;

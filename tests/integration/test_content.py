@@ -6,6 +6,7 @@ cache read by a restart."""
 import os
 import signal
 import smtplib
+import time
 import unittest
 
 from harness import LOOPBACK, ProxyTestCase
@@ -70,6 +71,84 @@ RULES_A = ("body CHEAP_PILLS /cheap\\s+pills/i\n"
            "meta PILLS_AND_LINK CHEAP_PILLS && URI_BAD_HOST\n"
            "score PILLS_AND_LINK 1.0\n"
            "describe PILLS_AND_LINK Pills and a bad link\n")
+
+
+def slow_rules(n=300):
+    """A rule file whose cold compile takes several seconds (bounded repeats and
+    alternations in every pattern; ~8 s for 150 under load here), far more than
+    start-up waits (3 s), so a first start serves with the builtin rules."""
+    words = ["money", "offer", "free", "click", "winner", "prize", "account", "verify", "urgent", "bank"]
+    lines = []
+    for i in range(n):
+        a, b, c = words[i % 10], words[(i * 3 + 1) % 10], words[(i * 7 + 2) % 10]
+        lines.append("body SLOW_%d /\\b%s\\W{1,20}(?:[a-z]+\\s+){0,%d}%s%d\\b.{0,60}%s/i\nscore SLOW_%d 0.5\n"
+                     % (i, a, 3 + i % 7, b, i, c, i))
+    return "".join(lines)
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+class StartUp(ContentCase):
+    """A rule set that takes long to compile never delays start-up: mxgate serves at
+    once with the builtin rules (rules/default/) and installs the full set when it is
+    compiled, for new sessions, as a reload does."""
+
+    def start_slow(self):
+        # GTUBE (builtin, 1000 points) only tags here: the messages must get through.
+        m = self.start_mxgate(self.down.port, {"filters": [{"content": {"rules": ["builtin", "rules"],
+                                                                          "cache_dir": "cache"}}],
+                                               "policy": {"thresholds": {"tag": 5, "reject": 100000}}}, wait=False)
+        os.makedirs(os.path.join(m.workdir, "rules"), exist_ok=True)
+        self.write_rules(m, slow_rules())
+        m.stop()  # the first start had no rules folder yet
+        with open(m.stderr_path, "w"):
+            pass
+        return m
+
+    def test_serves_with_builtin_rules_then_installs_the_full_set(self):
+        m = self.start_slow()
+        started = time.time()
+        m.start()
+        self.assertLess(time.time() - started, 10, "start-up waited for the compile")
+        self.assertIn("serving with the builtin rules while", m.log())
+        # SLOW_7 is /\bverify\W{1,20}(?:[a-z]+\s+){0,3}free7\b.{0,60}offer/i.
+        body = "Please verify: free7 and an offer %s\r\n" % GTUBE
+        # Before the full set: the builtin GTUBE rule runs, the new rules do not yet.
+        self.send(m, message(body))
+        syms = self.symbols(m, 1)
+        self.assertIn("GTUBE", syms)
+        self.assertFalse([s for s in syms if s.startswith("SLOW_")], syms)
+        self.wait_for(lambda: "content rules compiled" in m.log(), timeout=240, msg="the full rule set")
+        # After: new sessions get every rule.
+        self.send(m, message(body))
+        syms = self.symbols(m, 2)
+        self.assertIn("GTUBE", syms)
+        self.assertIn("SLOW_7", syms)
+        # A restart finds the compiled set in the cache: no provisional start.
+        m.stop()
+        m.start()
+        self.wait_for(lambda: m.log().count("reloaded") >= 0 and "loaded from cache" in m.log(), timeout=30,
+                      msg="the cached rules")
+        self.assertEqual(m.log().count("serving with the builtin rules while"), 1)
+
+    def test_stops_promptly_while_compiling(self):
+        m = self.start_slow()
+        m.start()
+        self.assertIn("serving with the builtin rules while", m.log())
+        started = time.time()
+        m.stop()
+        self.assertEqual(m.proc.returncode, 0)
+        self.assertLess(time.time() - started, 8)
+        self.assertIn("stopped while the content rules were still compiling", m.log())
+
+    def test_a_rule_error_still_stops_the_start(self):
+        m = self.start_slow()
+        self.write_rules(m, "body BROKEN /unclosed\n", name="60_broken.cf")
+        m.start(wait=False)
+        m.proc.wait(60)
+        self.assertEqual(m.proc.returncode, 2)
+        self.assertIn("60_broken.cf:1: rule BROKEN", m.log())
 
 
 class Scanning(ContentCase):
