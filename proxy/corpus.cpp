@@ -232,7 +232,25 @@ struct Agreement {
 
 }  // namespace
 
-int run_corpus(const ConfigPtr& cfg, const CorpusOptions& opt) {
+int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
+  // Without DNS the authentication filters could only say "temperror" for every
+  // message (SPF_TEMPERROR, DMARC_TEMPERROR...), which no sender would ever see:
+  // like SpamAssassin's -L, they do not run at all.
+  ConfigPtr cfg = configured;
+  std::vector<std::string> skipped;
+  if (opt.dns.empty() && configured->chain) {
+    std::vector<FilterPtr> kept;
+    for (const auto& f : configured->chain->filters()) {
+      const std::string name = f->name();
+      if (name == "spf" || name == "dkim" || name == "dmarc") skipped.push_back(name);
+      else kept.push_back(f);
+    }
+    if (!skipped.empty()) {
+      auto c = std::make_shared<Config>(*configured);
+      c->chain = std::make_shared<FilterChain>(std::move(kept), configured->limits.filter_timeout);
+      cfg = std::move(c);
+    }
+  }
   std::vector<CorpusItem> items;
   std::vector<std::string> errors;
   for (const auto& p : opt.ham) collect_corpus(p, false, items, errors);
@@ -405,6 +423,9 @@ int run_corpus(const ConfigPtr& cfg, const CorpusOptions& opt) {
     j.field("messages", static_cast<unsigned long long>(n_ham + n_spam)).field("seconds", seconds);
     j.field("ham", static_cast<unsigned long long>(n_ham)).field("spam", static_cast<unsigned long long>(n_spam));
     j.field("unreadable", static_cast<unsigned long long>(unreadable));
+    j.key("filters_not_run").begin_array();
+    for (const auto& n : skipped) j.value(n);
+    j.end_array();
     j.field("ham_flagged", static_cast<unsigned long long>(fl_ham)).field("spam_flagged", static_cast<unsigned long long>(fl_spam));
     j.field("ham_flagged_pct", pct(fl_ham, n_ham)).field("spam_flagged_pct", pct(fl_spam, n_spam));
     j.key("thresholds").begin_array();
@@ -482,6 +503,11 @@ int run_corpus(const ConfigPtr& cfg, const CorpusOptions& opt) {
 
   std::printf("messages:  %zu ham, %zu spam (%zu unreadable) in %.1f s, %zu jobs\n", n_ham, n_spam, unreadable, seconds,
               jobs);
+  if (!skipped.empty()) {
+    std::string names;
+    for (const auto& n : skipped) names += (names.empty() ? "" : ", ") + n;
+    std::printf("not run:   %s (no --dns: nothing is looked up)\n", names.c_str());
+  }
   std::printf("flagged:   spam %zu/%zu (%.1f%%), ham %zu/%zu (%.1f%%)   [verdict tag, quarantine or reject]\n", fl_spam,
               n_spam, pct(fl_spam, n_spam), fl_ham, n_ham, pct(fl_ham, n_ham));
   if (opt.compare_spamassassin)

@@ -11,8 +11,8 @@
 // Inputs: a file (one message, or an mbox of several), a maildir (cur/ and new/),
 // or a folder (every file below it, recursively, hidden files skipped). A leading
 // mbox "From " line of a single message is skipped, as SpamAssassin does.
-// Without --dns nothing is looked up (SPF/DKIM/DMARC see no DNS, as a server with
-// its resolver down), like SpamAssassin's local tests (-L).
+// Without --dns nothing is looked up and the spf, dkim and dmarc filters do not run,
+// like SpamAssassin's local tests (-L); with --dns they run against that server.
 #pragma once
 #include <cstddef>
 #include <string>

@@ -28,7 +28,7 @@
 namespace mxgate::rules {
 namespace {
 
-constexpr const char* kMagic = "MXGATE-RULES-CACHE 3\n";
+constexpr const char* kMagic = "MXGATE-RULES-CACHE 4\n";
 constexpr std::size_t kMaxFiles = 4;
 // Bounds on what a (corrupt) file can make us allocate.
 constexpr std::uint64_t kMaxBlob = std::uint64_t{1} << 31;
@@ -118,6 +118,7 @@ std::string cache_key(const std::vector<std::unique_ptr<CompiledScope>>& scopes,
   w.u64(copt.hs_group_max_db_bytes);
   w.u64(static_cast<std::uint64_t>(copt.re2_max_mem));
   w.u64(copt.hs_max_expanded);
+  w.u64(copt.hs_shared_max_patterns);
   w.u64(copt.prefilter_loose_above);
   w.u64(copt.prefilter_relax_above);
   w.u64(scopes.size());
@@ -164,8 +165,11 @@ std::string RuleSet::save_cache(const Scopes& scopes, const std::filesystem::pat
       w.u8(cr.solo ? 1 : 0);
       if (cr.solo && !serialize(cr.solo.get(), w)) return "hs_serialize_database failed";
     }
-    w.u8(sc->hs ? 1 : 0);
-    if (sc->hs && !serialize(sc->hs.get(), w)) return "hs_serialize_database failed";
+    w.u64(sc->hs.size());
+    for (const auto& db : sc->hs) {
+      w.u8(db ? 1 : 0);
+      if (db && !serialize(db.get(), w)) return "hs_serialize_database failed";
+    }
     w.u8(sc->slow ? 1 : 0);
     if (sc->slow && !serialize(sc->slow.get(), w)) return "hs_serialize_database failed";
   }
@@ -246,10 +250,15 @@ std::string RuleSet::load_cache(Scopes& scopes, const std::filesystem::path& fil
       bool needs_re2 = cr.engine == Engine::Re2, needs_pcre2 = cr.engine == Engine::Prefilter || cr.engine == Engine::Pcre2;
       if ((needs_re2 && !cr.re2) || (needs_pcre2 && !cr.pcre2)) return "rule " + rules[cr.rule].name + " no longer compiles";
     }
-    unsigned has_hs = 0;
+    std::uint64_t parts = 0;
     std::string_view blob;
-    if (!rd.u8(has_hs)) return "truncated in scope " + sc->key;
-    if (has_hs && (!rd.bytes(blob) || !(sc->hs = deserialize(blob)))) return "bad database in scope " + sc->key;
+    if (!rd.u64(parts) || parts > sc->regexes.size()) return "truncated in scope " + sc->key;
+    sc->hs.resize(static_cast<std::size_t>(parts));
+    for (auto& db : sc->hs) {
+      unsigned has_hs = 0;
+      if (!rd.u8(has_hs)) return "truncated in scope " + sc->key;
+      if (has_hs && (!rd.bytes(blob) || !(db = deserialize(blob)))) return "bad database in scope " + sc->key;
+    }
     unsigned has_slow = 0;
     if (!rd.u8(has_slow)) return "truncated in scope " + sc->key;
     if (has_slow && (!rd.bytes(blob) || !(sc->slow = deserialize(blob)))) return "bad database in scope " + sc->key;

@@ -632,7 +632,7 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
 // exact, that are not slow to build). A pattern that built alone can still fail in
 // the shared database (e.g. too large together): it moves down the ladder and the
 // build is retried, so every error names its rule's file and line.
-void build_shared(CompiledScope& sc, std::vector<unsigned> ids, const std::vector<Rule>& rules,
+void build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids, const std::vector<Rule>& rules,
                   const CompileOptions& copt, std::vector<ConfigError>& errors) {
   for (int attempt = 0; attempt < 64 && !ids.empty(); ++attempt) {
     std::vector<const char*> exprs;
@@ -646,7 +646,7 @@ void build_shared(CompiledScope& sc, std::vector<unsigned> ids, const std::vecto
     auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
                                 HS_MODE_BLOCK, nullptr, &db, &err);
     if (rcm == HS_SUCCESS) {
-      sc.hs.reset(db);
+      sc.hs[part].reset(db);
       return;
     }
     std::string msg = err && err->message ? err->message : "hs_compile_multi failed";
@@ -739,14 +739,22 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
       else if (hs_database_size(cr.solo.get(), &size) == HS_SUCCESS && size < copt.hs_group_max_db_bytes)
         slow.push_back(static_cast<unsigned>(k));
     }
-    // Queued at the front: the shared database runs next, the slow one after it.
+    // Queued at the front: the shared database's parts run next, the slow one after
+    // them. Patterns are dealt round-robin, so that each part gets its share of a
+    // rule file's costly families.
     CompiledScope* scp = &sc;
     if (slow.size() >= 2)
       jobs.push([&, scp, slow] { timed(*scp, "slow", slow.size(), [&] { build_slow(*scp, slow); }); }, true);
-    if (!shared.empty())
-      jobs.push([&, scp, si, shared] {
-        timed(*scp, "shared", shared.size(), [&] { build_shared(*scp, shared, rules, copt, scope_errors[si]); });
+    std::size_t max_part = std::max<std::size_t>(copt.hs_shared_max_patterns, 1);
+    std::size_t parts = (shared.size() + max_part - 1) / max_part;
+    sc.hs.resize(parts);
+    for (std::size_t p = 0; p < parts; ++p) {
+      std::vector<unsigned> ids;
+      for (std::size_t j = p; j < shared.size(); j += parts) ids.push_back(shared[j]);
+      jobs.push([&, scp, si, p, ids] {
+        timed(*scp, "shared", ids.size(), [&] { build_shared(*scp, p, ids, rules, copt, scope_errors[si]); });
       }, true);
+    }
   };
   std::vector<std::size_t> order(scopes.size());
   for (std::size_t si = 0; si < scopes.size(); ++si) {

@@ -92,6 +92,13 @@ struct CompileOptions {
   // alternation can cost more than the bounded one).
   std::size_t prefilter_loose_above = 2'500;
   std::size_t prefilter_relax_above = 64;
+  // A scope's shared database is built in parts of at most this many patterns, on
+  // as many threads: Hyperscan's build time grows faster than the pattern count
+  // (the stock body rules, 485 patterns: 12.5 s CPU in one database, 4.0 + 3.5 s
+  // in two), while one more pass over the text cost no measurable scan time there
+  // (0.454 s in one, 0.434 s in two over 2,000 messages; tests/bench/scan_bench
+  // --split-experiment).
+  std::size_t hs_shared_max_patterns = 256;
   // Such slow-to-build patterns are then built together into one more database per
   // scope (a single extra pass over the text, instead of one pass each), except
   // those whose own database is at least this large: those stay alone.
@@ -183,7 +190,10 @@ class CompiledScope {
   std::string key;                     // "body", "header:subject", "header:ALL", ...
   Scope scope = Scope::Body;
   std::vector<CompiledRegex> regexes;  // Hyperscan id == index here
-  HsDatabasePtr hs;                    // Hyperscan and Prefilter entries built normally
+  // Hyperscan and Prefilter entries built normally: the scope's shared database, in
+  // parts of at most hs_shared_max_patterns (an entry may be null: every pattern
+  // of that part moved down the ladder).
+  std::vector<HsDatabasePtr> hs;
   HsDatabasePtr slow;                  // the `grouped` entries (slow to build), one database
   std::size_t count(Engine e) const;
 

@@ -275,6 +275,113 @@ TEST(Scan, Re2RunsOnlyWhereItsPrefilterMatched) {
   EXPECT_EQ(scan_names(*rs, "body", "aa x aaa:aa aaa: no third"), V{});
 }
 
+// ---------------------------------------------------------------------------
+// What keeps a cold compile short: predicting Hyperscan's cost, loose prefilters,
+// the shared database in parts.
+
+TEST(Shape, CountsEachCopyHyperscanWouldUnroll) {
+  EXPECT_EQ(pattern_shape("abc", 64).expanded, 3u);
+  EXPECT_EQ(pattern_shape("a|bc", 64).expanded, 3u);
+  EXPECT_EQ(pattern_shape("[a-z]{2,30}x", 64).expanded, 31u);
+  EXPECT_EQ(pattern_shape("(?:ab){3}", 64).expanded, 6u);
+  EXPECT_EQ(pattern_shape("(?:a{1,10}b){1,5}", 64).expanded, 55u);
+  EXPECT_EQ(pattern_shape("a+b*c?", 64).expanded, 3u);
+  EXPECT_EQ(pattern_shape("x{5,}", 64).expanded, 5u);
+  EXPECT_EQ(pattern_shape("\\x{263a}\\d\\bq", 64).expanded, 3u);         // \b matches no text
+  EXPECT_EQ(pattern_shape("a(?=bcd)e", 64).expanded, 2u);                 // nor does a lookaround
+  EXPECT_EQ(pattern_shape("[]{}]{3}", 64).expanded, 3u);                  // ']' first in a class
+  EXPECT_EQ(pattern_shape("a{,3}", 64).expanded, 5u);                     // "{,3}" is literal text
+  EXPECT_EQ(pattern_shape("(?i)ab(?#note)c", 64).expanded, 3u);
+  // Constructs the walk does not read: unknown, used as written.
+  for (const char* p : {"(a)?(?(1)b|c)", "\\Qa.b\\E", "(?x) a b", "a**", "(*UTF)a", "a(b", "a)b"}) {
+    PatternShape s = pattern_shape(p, 64);
+    EXPECT_FALSE(s.parsed) << p;
+    EXPECT_EQ(s.expanded, 0u) << p;
+    EXPECT_EQ(s.relaxed, p);
+  }
+}
+
+TEST(Shape, TheLooseFormOnlyWidensWhatMatches) {
+  // Costly counted repeats become unbounded; cheap ones stay.
+  EXPECT_EQ(pattern_shape("<a\\s[^>]{0,2048}href", 64).relaxed, "<a\\s[^>]*href");
+  EXPECT_EQ(pattern_shape("(?:[a-z]{1,10}x){2,3}\\d{1,3}", 16).relaxed, "(?:[a-z]+x)+\\d{1,3}");
+  EXPECT_EQ(pattern_shape("(?:abc){0,99}", 64).relaxed, "(?:abc)*");
+  EXPECT_EQ(pattern_shape("x{100}?y", 64).relaxed, "x+y");  // lazy or not: the same candidates
+  // Atomic groups and possessive quantifiers become plain: an atomic parse is a plain one.
+  EXPECT_EQ(pattern_shape("^(?>\\s{0,50})x", 64).relaxed, "^(?:\\s{0,50})x");
+  EXPECT_EQ(pattern_shape("a{2,5}+b", 64).relaxed, "a{2,5}b");
+  EXPECT_EQ(pattern_shape("a{200}+b", 64).relaxed, "a+b");
+  // Inside a negative lookaround a wider language would narrow the whole: untouched.
+  EXPECT_EQ(pattern_shape("(?!x{100})(?<!(?>y{0,90}))z{0,200}", 64).relaxed, "(?!x{100})(?<!(?>y{0,90}))z*");
+  EXPECT_EQ(pattern_shape("(?=x{100})", 64).relaxed, "(?=x+)");
+  // Backreferences keep their groups; classes and escapes are copied as written.
+  EXPECT_EQ(pattern_shape("(h[^\"]{8,99})[^<]{0,99}\\1[{]{2}\\x41{3}", 64).relaxed,
+            "(h[^\"]+)[^<]*\\1[{]{2}\\x41{3}");
+}
+
+TEST(Ladder, PredictablyTooLargePatternsSkipHyperscan) {
+  // 11,009 positions once unrolled: over hs_max_expanded, so Hyperscan is not tried
+  // (it refuses the pattern anyway, after a long compile) and RE2 takes it.
+  auto rs = build("body HUGE /(?:[a-z]{1,1000}x){1,10}y{999}/\nbody SMALL /(?:[a-z]{1,10}x){1,10}y{9}/\n");
+  ASSERT_TRUE(rs);
+  const CompiledRegex* huge = rs->regex_of("HUGE");
+  ASSERT_NE(huge, nullptr);
+  EXPECT_EQ(huge->engine, Engine::Re2) << huge->reason;
+  EXPECT_EQ(huge->expanded, 11009u);
+  EXPECT_NE(huge->reason.find("not tried"), std::string::npos) << huge->reason;
+  EXPECT_EQ(engine_of(*rs, "SMALL"), Engine::Hyperscan);
+  EXPECT_EQ(scan_names(*rs, "body", "abcx" + std::string(999, 'y')), (V{"HUGE", "SMALL"}));
+  EXPECT_EQ(scan_names(*rs, "body", "abcx" + std::string(998, 'y')), (V{"SMALL"}));
+}
+
+TEST(Ladder, LargePrefiltersUseTheLooseFormAndStillMatchExactly) {
+  // A backreference sends this to prefilter + PCRE2; at 3,600 positions its
+  // prefilter is built from the loose form ([^<]* instead of [^<]{0,1200}).
+  const std::string rule = "rawbody SPOOF /<a href=\"(h[^\"]{3,20})\"[^<]{0,1200}<\\/a>[^<]{0,2400}(?!\\1)http/i\n";
+  auto rs = build(rule);
+  ASSERT_TRUE(rs);
+  const CompiledRegex* cr = rs->regex_of("SPOOF");
+  ASSERT_NE(cr, nullptr);
+  EXPECT_EQ(cr->engine, Engine::Prefilter) << cr->reason;
+  EXPECT_GT(cr->expanded, 2500u);
+  EXPECT_EQ(cr->prefilter, "<a href=\"(h[^\"]{3,20})\"[^<]*<\\/a>[^<]*(?!\\1)http");
+  EXPECT_EQ(hs_expression(*cr), cr->prefilter);
+  // PCRE2 decides, with the bounds as written.
+  EXPECT_EQ(scan_names(*rs, "rawbody", "<a href=\"hxx://a\">x</a> see http://b"), (V{"SPOOF"}));
+  EXPECT_EQ(scan_names(*rs, "rawbody", "<a href=\"hxx://a\">x</a> see hxx://a"), V{});
+  EXPECT_EQ(scan_names(*rs, "rawbody", "<a href=\"hxx://a\">" + std::string(1201, 'x') + "</a> http://b"), V{});
+  EXPECT_EQ(scan_names(*rs, "rawbody", "<a href=\"hxx://a\">" + std::string(1200, 'x') + "</a> http://b"),
+            (V{"SPOOF"}));
+  // With the loose form off the same rule matches the same.
+  CompileOptions exact;
+  exact.prefilter_loose_above = SIZE_MAX;
+  auto parsed = parse_rule_text(rule, "t.cf");
+  ASSERT_TRUE(parsed.ok());
+  auto plain = RuleSet::compile(std::move(*parsed.value), exact);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE((*plain.value)->regex_of("SPOOF")->prefilter.empty());
+  EXPECT_EQ(scan_names(**plain.value, "rawbody", "<a href=\"hxx://a\">x</a> see http://b"), (V{"SPOOF"}));
+}
+
+TEST(Ladder, TheSharedDatabaseIsBuiltInParts) {
+  std::string text = "body PRE /foo(?=bar)/\n";
+  for (int i = 0; i < 7; ++i) text += "body R" + std::to_string(i) + " /needle" + std::to_string(i) + "\\b/\n";
+  auto parsed = parse_rule_text(text, "t.cf");
+  ASSERT_TRUE(parsed.ok());
+  CompileOptions opt;
+  opt.hs_shared_max_patterns = 3;
+  CompileReport rep;
+  auto rs = RuleSet::compile(std::move(*parsed.value), opt, &rep);
+  ASSERT_TRUE(rs.ok()) << format_errors(rs.errors);
+  const CompiledScope* body = (*rs.value)->scope("body");
+  ASSERT_NE(body, nullptr);
+  EXPECT_EQ(body->hs.size(), 3u);  // 8 patterns, at most 3 per part
+  std::size_t shared_builds = 0;
+  for (const auto& b : rep.builds) shared_builds += b.kind == "shared";
+  EXPECT_EQ(shared_builds, 3u);
+  EXPECT_EQ(scan_names(**rs.value, "body", "needle0 needle6 needle3x foobar"), (V{"PRE", "R0", "R6"}));
+}
+
 TEST(Scan, OneScratchPerThreadGrowsForABiggerDatabase) {
   // The thread's scratch is sized by the first (tiny) database; hs_scan refuses it
   // for a bigger one, and scan() grows it then, never missing a match.
@@ -392,6 +499,25 @@ TEST_F(CacheTest, SlowToBuildPatternsShareOneDatabaseAndSurviveTheCache) {
   ASSERT_TRUE(b);
   EXPECT_EQ(disk.source, CompileReport::Source::DiskCache) << disk.cache_note;
   EXPECT_TRUE(b->scope("body")->slow);
+  EXPECT_EQ(scan_names(*b, "body", text), expect);
+}
+
+TEST_F(CacheTest, SharedDatabasePartsSurviveTheCache) {
+  opt.hs_shared_max_patterns = 1;  // one part per pattern
+  CompileReport first;
+  RuleSetPtr a = load(kCached, first);
+  ASSERT_TRUE(a);
+  std::size_t parts = a->scope("body")->hs.size();
+  EXPECT_GE(parts, 3u);
+  auto text = "cheap  pills foobar zzz";
+  auto expect = V{"C_HS", "C_MULTI", "C_MULTI", "C_MULTI", "C_PRE"};
+  EXPECT_EQ(scan_names(*a, "body", text), expect);
+  a.reset();
+  CompileReport disk;
+  RuleSetPtr b = load(kCached, disk);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(disk.source, CompileReport::Source::DiskCache) << disk.cache_note;
+  EXPECT_EQ(b->scope("body")->hs.size(), parts);
   EXPECT_EQ(scan_names(*b, "body", text), expect);
 }
 

@@ -126,7 +126,8 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
   thread_local MatchState st;
   if (st.ends.size() < regexes.size()) st.ends.resize(regexes.size(), kNoMatch);
   st.touched.clear();
-  if (hs) hs_scan_grow(hs.get(), text, on_hs_match, &st);
+  for (const auto& db : hs)
+    if (db) hs_scan_grow(db.get(), text, on_hs_match, &st);
   if (slow) hs_scan_grow(slow.get(), text, on_hs_match, &st);
   for (std::size_t k : solos_) {
     std::size_t end = kNoMatch;

@@ -41,6 +41,22 @@ std::string read_file(const std::filesystem::path& p, std::string& err) {
 
 thread_local int provisional_depth = 0;
 
+// Where `spamassassin` in content.rules looks, in order: the rules sa-update keeps
+// current (SpamAssassin 4.0.1's version directory), then the Debian package's.
+// SpamAssassin's site files (/etc/spamassassin/*.cf) are not read: on a gateway
+// they would let forged mail earn their negative scores (Debian's D_SENT_BY_CRON);
+// list that folder yourself to have them.
+constexpr const char* kStockRuleDirs[] = {"/var/lib/spamassassin/4.000001/updates_spamassassin_org",
+                                          "/usr/share/spamassassin"};
+
+std::filesystem::path stock_spamassassin_rules() {
+  for (const char* d : kStockRuleDirs) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(d, ec) && !std::filesystem::is_empty(d, ec)) return d;
+  }
+  return {};
+}
+
 }  // namespace
 
 ProvisionalRules::ProvisionalRules() { ++provisional_depth; }
@@ -106,6 +122,17 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
       continue;
     }
     std::filesystem::path dir = src;
+    if (src == "spamassassin") {
+      // SpamAssassin's own rules: sa-update's newest, else the package's.
+      dir = stock_spamassassin_rules();
+      if (dir.empty()) {
+        cfg.error("rules", "spamassassin: SpamAssassin's rules are not installed (" +
+                               std::string(kStockRuleDirs[0]) + ", " + kStockRuleDirs[1] +
+                               "); apt install spamassassin, or remove it from the list");
+        readable = false;
+        continue;
+      }
+    }
     if (dir.is_relative() && !base.empty()) dir = base / dir;
     c->sources.push_back(dir.string());
     std::error_code ec;

@@ -6,7 +6,9 @@
 //   rules: [builtin]            rule folders (*.cf, SpamAssassin syntax, docs/rules.md),
 //                               read in order, later files override earlier
 //                               scores; `builtin` is the set shipped in rules/default/,
-//                               compiled into the binary. Relative paths are read
+//                               compiled into the binary; `spamassassin` is
+//                               SpamAssassin's own rules (sa-update's, else Debian's
+//                               /usr/share/spamassassin). Relative paths are read
 //                               from the config file's folder.
 //   cache_dir: /var/cache/mxgate   compiled Hyperscan databases kept here between
 //                               runs ("" for none); see rules/rule_cache.cpp

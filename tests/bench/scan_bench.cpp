@@ -132,6 +132,9 @@ struct Args {
   std::size_t loose_above = 2500;    // --loose-above N: prefilters of patterns this large use their loose form
   std::size_t relax_above = 64;      // --relax N: pattern_shape's relax_above for the loose prefilter column
   bool compile_only = false;
+  bool split_experiment = false;
+  bool compare_legacy = false;
+  std::string csv;                   // --csv FILE: --compile-profile's per-pattern figures, tab-separated
   std::vector<std::string> dump;     // --dump RULE: print the pattern as compiled, then exit
 };
 
@@ -162,6 +165,9 @@ Args parse_args(int argc, char** argv) {
     } else if (k == "--diff-hits") a.diff_hits = true;
     else if (k == "--dump") a.dump.push_back(val());
     else if (k == "--compile-only") a.compile_only = true;
+    else if (k == "--split-experiment") a.split_experiment = true;
+    else if (k == "--compare-legacy") a.compare_legacy = true;
+    else if (k == "--csv") a.csv = val();
     else if (k == "--relax") a.relax_above = std::stoul(val());
     else if (k == "--solo-ms") a.solo_ms = std::stod(val());
     else if (k == "--loose-above") a.loose_above = std::stoul(val());
@@ -549,7 +555,8 @@ void breakdown(const std::vector<Job>& jobs, const std::vector<ScopeBench>& sbs,
     if (keep && b.per_regex.size() < sc.regexes.size()) b.per_regex.assign(sc.regexes.size(), 0);
     if (hit.size() < sc.regexes.size()) hit.resize(sc.regexes.size(), 0);
     touched.clear();
-    if (sc.hs) timed_scan(sc.hs.get(), j.text, on_match, &ctx, b, kShared);
+    for (const auto& db : sc.hs)
+      if (db) timed_scan(db.get(), j.text, on_match, &ctx, b, kShared);
     if (sc.slow) timed_scan(sc.slow.get(), j.text, on_match, &ctx, b, kSlow);
     for (std::size_t k : sb.solos) {
       char h = 0;
@@ -691,7 +698,7 @@ void per_pattern(const ScopeBench& sb, const std::vector<Job>& body_jobs, const 
     const CompiledRegex& cr = sc.regexes[c.k];
     if (in_hyperscan(cr) && !cr.solo && !cr.grouped) shared_rank.push_back(c.k);
   }
-  if (!sc.hs || shared_rank.empty()) return;
+  if (sc.hs.empty() || shared_rank.empty()) return;
   std::cout << "the 25 costliest patterns alone of the shared database:";
   for (std::size_t i = 0; i < shared_rank.size() && i < 25; ++i) {
     std::cout << (i ? ", " : " ") << rs.rules()[sc.regexes[shared_rank[i]].rule].name;
@@ -717,10 +724,12 @@ void per_pattern(const ScopeBench& sb, const std::vector<Job>& body_jobs, const 
                                                             [](const CompiledRegex& cr) { return cr.grouped; })),
                      slow_t, body_mb / slow_t);
   }
-  double with_all = scan_all(sc.hs.get());
-  std::cout << fmt("shared body database (%zu patterns; one scan per message %.3f s = %.1f MB/s) rebuilt without\n"
-                   "its K costliest patterns by the ranking above (median of 3 scans):\n",
-                   shared_rank.size(), with_all, body_mb / with_all);
+  double with_all = 0;
+  for (const auto& db : sc.hs)
+    if (db) with_all += scan_all(db.get());
+  std::cout << fmt("shared body database (%zu patterns in %zu parts; one scan per message %.3f s = %.1f MB/s) rebuilt\n"
+                   "as one database without its K costliest patterns by the ranking above (median of 3 scans):\n",
+                   shared_rank.size(), sc.hs.size(), with_all, body_mb / with_all);
   for (std::size_t K : {std::size_t{10}, std::size_t{25}, std::size_t{50}, std::size_t{100}, std::size_t{200}}) {
     if (K >= shared_rank.size()) break;
     std::vector<char> drop(sc.regexes.size(), 0);
@@ -1024,6 +1033,14 @@ int compile_profile(const Args& args) {
     costs.push_back(std::move(c));
   }
   double ladder_s = (cpu_now() - t_all);
+  if (!args.csv.empty()) {
+    std::ofstream csv(args.csv);
+    csv << "rule\tscope\texpanded\tlength\ths_ok\ths_ms\tpre_ok\tpre_ms\tloose_ms\tdb_bytes\tpattern\n";
+    for (const auto& c : costs)
+      csv << rules[c.rule].name << '\t' << c.scope << '\t' << c.expanded << '\t' << c.pattern.size() << '\t'
+          << c.hs_ok << '\t' << c.hs_ms << '\t' << c.pre_ok << '\t' << c.pre_ms << '\t' << c.loose_ms << '\t'
+          << c.db_bytes << '\t' << c.pattern << '\n';
+  }
   auto cost_of = [](const CompileCost& c) { return c.hs_ms + c.pre_ms + c.re2_ms + c.pcre_ms; };
   std::vector<const CompileCost*> order;
   for (const auto& c : costs) order.push_back(&c);
@@ -1092,6 +1109,70 @@ int compile_profile(const Args& args) {
   return 0;
 }
 
+// --split-experiment: the body scope's shared and slow databases rebuilt in 1, 2 and
+// 3 parts (patterns dealt round-robin): each part's build (CPU time) and the scan
+// of every body-1 text through all parts (median of --rounds).
+int count_match(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  ++*static_cast<std::size_t*>(ctx);
+  return 0;
+}
+
+void split_experiment(const CompiledScope& sc, const std::vector<Job>& texts, int rounds) {
+  std::vector<unsigned> shared, slow;
+  for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
+    const CompiledRegex& cr = sc.regexes[k];
+    if (cr.grouped) slow.push_back(static_cast<unsigned>(k));
+    else if (!cr.solo && in_hyperscan(cr)) shared.push_back(static_cast<unsigned>(k));
+  }
+  std::cout << "\n== split experiment: body shared " << shared.size() << " patterns, slow " << slow.size() << "\n";
+  for (auto* set : {&shared, &slow}) {
+    for (std::size_t parts = 1; parts <= 4; ++parts) {
+      std::vector<hs_database_t*> dbs;
+      std::string builds;
+      double cpu_sum = 0, cpu_max = 0;
+      for (std::size_t p = 0; p < parts; ++p) {
+        std::vector<const char*> exprs;
+        std::vector<unsigned> flags, ids;
+        for (std::size_t j = p; j < set->size(); j += parts) {
+          const CompiledRegex& cr = sc.regexes[(*set)[j]];
+          exprs.push_back(hs_expression(cr).c_str());
+          flags.push_back(cr.hs_flags);
+          ids.push_back((*set)[j]);
+        }
+        hs_database_t* db = nullptr;
+        hs_compile_error_t* err = nullptr;
+        double c0 = cpu_now();
+        if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
+                             nullptr, &db, &err) != HS_SUCCESS) {
+          std::cout << "  build failed: " << (err && err->message ? err->message : "?") << "\n";
+          hs_free_compile_error(err);
+          continue;
+        }
+        double c = cpu_now() - c0;
+        cpu_sum += c;
+        cpu_max = std::max(cpu_max, c);
+        builds += fmt(" %.1f", c);
+        dbs.push_back(db);
+      }
+      hs_scratch_t* scratch = nullptr;
+      for (auto* db : dbs) hs_alloc_scratch(db, &scratch);
+      std::vector<double> times;
+      std::size_t matches = 0;
+      for (int r = 0; r < rounds; ++r) {
+        auto t0 = Clock::now();
+        for (const auto& j : texts)
+          for (auto* db : dbs)
+            hs_scan(db, j.text.data(), static_cast<unsigned>(j.text.size()), 0, scratch, count_match, &matches);
+        times.push_back(since(t0));
+      }
+      hs_free_scratch(scratch);
+      for (auto* db : dbs) hs_free_database(db);
+      std::cout << fmt("  %-6s in %zu parts: build %.1f s CPU (largest %.1f s;%s), scan %.3f s\n",
+                       set == &shared ? "shared" : "slow", parts, cpu_sum, cpu_max, builds.c_str(), median(times));
+    }
+  }
+}
+
 // Where the cold compile's time went: the ladder's CPU time, and each database build
 // longer than 0.2 s with its wall-clock span (the critical path) and CPU time.
 void print_compile_report(const CompileReport& rep) {
@@ -1107,6 +1188,57 @@ void print_compile_report(const CompileReport& rep) {
     std::cout << fmt("    %-7s %-24s %4zu patterns  %6.1f s -> %6.1f s wall, %5.1f s CPU\n", b.kind.c_str(),
                      b.scope.c_str(), b.patterns, b.start, b.end, b.cpu);
   }
+}
+
+// --compare-legacy: the rules compiled twice, as now and with the compile-time
+// shortcuts off (every pattern tried on Hyperscan as is, prefilters built from the
+// pattern itself: the compiler before them), then every message through
+// scan_content with each; every rule's hit count, sub-rules, metas and zero
+// scores included, must be the same.
+int compare_legacy(const Args& args, const std::vector<Sample>& samples) {
+  auto load = [&](const CompileOptions& copt, const char* what) -> RuleSetPtr {
+    auto parsed = parse_rule_dir(args.rules, content_parse_options());
+    if (!parsed.ok()) {
+      std::cerr << format_errors(parsed.errors) << "\n";
+      return nullptr;
+    }
+    CompileReport rep;
+    auto t0 = Clock::now();
+    auto rs = RuleSet::compile(std::move(*parsed.value), copt, &rep);
+    if (!rs.ok()) {
+      std::cerr << format_errors(rs.errors) << "\n";
+      return nullptr;
+    }
+    std::cout << fmt("%s compile: %.1f s wall\n", what, since(t0));
+    print_compile_report(rep);
+    return *rs.value;
+  };
+  CompileOptions legacy;
+  legacy.hs_max_expanded = SIZE_MAX;
+  legacy.prefilter_loose_above = SIZE_MAX;
+  RuleSetPtr now = load(CompileOptions{}, "current");
+  RuleSetPtr old = load(legacy, "legacy");
+  if (!now || !old) return 1;
+  const Envelope env;
+  const ScanLimits limits;
+  std::size_t differ = 0, hits = 0;
+  std::map<std::string, std::size_t> by_rule;
+  for (const auto& s : samples) {
+    ContentScan a = scan_content(*now, s.view, s.msg, env, limits);
+    ContentScan b = scan_content(*old, s.view, s.msg, env, limits);
+    std::map<std::size_t, std::size_t> ca, cb;
+    for (const auto& h : a.hits) ca[h.rule] = h.count;
+    for (const auto& h : b.hits) cb[h.rule] = h.count;
+    hits += ca.size();
+    if (ca == cb) continue;
+    ++differ;
+    for (const auto& [r, n] : ca) if (!cb.count(r) || cb[r] != n) ++by_rule[now->rules()[r].name];
+    for (const auto& [r, n] : cb) if (!ca.count(r)) ++by_rule[old->rules()[r].name];
+  }
+  std::cout << fmt("compare-legacy: %zu messages, %zu rule hits (sub-rules and metas included), %zu messages differ\n",
+                   samples.size(), hits, differ);
+  for (const auto& [name, n] : by_rule) std::cout << "  " << name << ": " << n << " messages\n";
+  return differ ? 1 : 0;
 }
 
 // --compile-only: the cold compile of --rules (as the content filter parses them), nothing else.
@@ -1169,6 +1301,7 @@ int main(int argc, char** argv) {
             << fmt("  parse_mime (not part of the scan figures): %.2f s, %.0f msg/s, %.1f MB/s of raw message\n",
                    parse_s, samples.size() / parse_s, raw_bytes / 1e6 / parse_s);
   long rss0 = rss_kb();
+  if (args.compare_legacy) return compare_legacy(args, samples);
 
   // 2. Cold compile, then a load from the disk cache it wrote.
   std::cout << "\n== rule set: " << args.rules.string() << "\n";
@@ -1285,12 +1418,16 @@ int main(int argc, char** argv) {
       solo_bytes += sz;
     }
     std::size_t shared_bytes = 0, slow_bytes = 0, scratch_bytes = 0;
-    if (body.hs) hs_database_size(body.hs.get(), &shared_bytes);
+    for (const auto& db : body.hs) {
+      std::size_t part = 0;
+      if (db && hs_database_size(db.get(), &part) == HS_SUCCESS) shared_bytes += part;
+    }
     if (body.slow) hs_database_size(body.slow.get(), &slow_bytes);
     // The scratch scan() ends up with for the body: grown over each of its databases.
     HsScratch s;
     bool ok = true;
-    if (body.hs) ok = ok && hs_alloc_scratch(body.hs.get(), &s.s) == HS_SUCCESS;
+    for (const auto& db : body.hs)
+      if (db) ok = ok && hs_alloc_scratch(db.get(), &s.s) == HS_SUCCESS;
     if (body.slow) ok = ok && hs_alloc_scratch(body.slow.get(), &s.s) == HS_SUCCESS;
     for (const auto& cr : body.regexes)
       if (cr.solo) ok = ok && hs_alloc_scratch(cr.solo.get(), &s.s) == HS_SUCCESS;
@@ -1310,9 +1447,10 @@ int main(int argc, char** argv) {
                      " prefilter+pcre2 %zu, pcre2 %zu, unsupported %zu\n",
                      body.count(Engine::Hyperscan), body.count(Engine::Re2), gated, body.count(Engine::Prefilter),
                      body.count(Engine::Pcre2), body.count(Engine::Unsupported))
-              << fmt("  body hyperscan: shared database %.2f MB, slow database %.2f MB (%zu patterns), %zu solo"
-                     " databases (%.2f MB); scratch %.0f kB\n",
-                     shared_bytes / 1e6, slow_bytes / 1e6, grouped, solo, solo_bytes / 1e6, scratch_bytes / 1e3)
+              << fmt("  body hyperscan: shared database %.2f MB in %zu parts, slow database %.2f MB (%zu patterns), %zu"
+                     " solo databases (%.2f MB); scratch %.0f kB\n",
+                     shared_bytes / 1e6, body.hs.size(), slow_bytes / 1e6, grouped, solo, solo_bytes / 1e6,
+                     scratch_bytes / 1e3)
               << fmt("  other scopes: %zu slow databases (%zu patterns), %zu solo databases\n", other_slow_dbs,
                      other_grouped, other_solo);
   }
@@ -1337,6 +1475,10 @@ int main(int argc, char** argv) {
   }
 
   // RE2 builds.
+  if (args.split_experiment) {
+    split_experiment(*sbs[body_sb].scope, jobs[kBodyWhole], args.rounds);
+    return 0;
+  }
   double set_build_s = 0, each_build_s = 0;
   std::array<std::size_t, kClasses> refused{};
   for (auto& sb : sbs) {
@@ -1499,12 +1641,19 @@ int main(int argc, char** argv) {
       if (cr.solo) { solo_us += per_call_us(cr.solo.get()); ++solos; }
     }
     std::size_t db_bytes = 0;
-    if (body.hs) hs_database_size(body.hs.get(), &db_bytes);
-    std::cout << fmt("body, fixed costs per call: hs_scan of 1 byte %.2f us (shared database), %.2f us (slow database),"
-                     " %.2f us (the %zu solo databases together);\n  hs_alloc_scratch on the shared database (%.1f MB,"
-                     " scratch already big enough; scan() no longer calls it per scan) %.0f us\n",
-                     body.hs ? per_call_us(body.hs.get()) : 0.0, body.slow ? per_call_us(body.slow.get()) : 0.0,
-                     solo_us, solos, db_bytes / 1e6, body.hs ? alloc_us(body.hs.get()) : 0.0);
+    double shared_us = 0, shared_alloc_us = 0;
+    for (const auto& db : body.hs) {
+      std::size_t part = 0;
+      if (!db || hs_database_size(db.get(), &part) != HS_SUCCESS) continue;
+      db_bytes += part;
+      shared_us += per_call_us(db.get());
+      shared_alloc_us += alloc_us(db.get());
+    }
+    std::cout << fmt("body, fixed costs per call: hs_scan of 1 byte %.2f us (shared database, %zu parts), %.2f us (slow"
+                     " database), %.2f us (the %zu solo databases together);\n  hs_alloc_scratch on the shared database"
+                     " (%.1f MB, scratch already big enough; scan() no longer calls it per scan) %.0f us\n",
+                     shared_us, body.hs.size(), body.slow ? per_call_us(body.slow.get()) : 0.0, solo_us, solos,
+                     db_bytes / 1e6, shared_alloc_us);
   }
 
   if (args.diff_hits) {
