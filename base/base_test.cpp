@@ -7,6 +7,7 @@
 #include <future>
 
 #include "base/address.hpp"
+#include "base/base64.hpp"
 #include "base/config_error.hpp"
 #include "base/text.hpp"
 #include "base/work_pool.hpp"
@@ -35,6 +36,27 @@ TEST(Text, AsciiOnlyWhateverTheLocale) {
   EXPECT_EQ(trim_wsp(" \tvalue\r\n"), "value\r\n");
   EXPECT_EQ(trim(""), "");
   EXPECT_EQ(trim("   "), "");
+  EXPECT_EQ(hex_value('7'), 7);
+  EXPECT_EQ(hex_value('b'), 11);
+  EXPECT_EQ(hex_value('F'), 15);
+  EXPECT_EQ(hex_value('g'), -1);
+}
+
+TEST(Base64, RoundTripAndLenientDecoding) {
+  const std::string bytes("\x00\xff\x10" "abc", 6);
+  for (std::size_t n = 0; n <= bytes.size(); ++n) {
+    auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+    std::string enc = base64_encode(p, n);
+    EXPECT_EQ(enc.size() % 4, 0u);
+    EXPECT_EQ(base64_decode_lenient(enc), bytes.substr(0, n));
+  }
+  EXPECT_EQ(base64_encode(reinterpret_cast<const unsigned char*>("hi"), 2), "aGk=");
+  // Line breaks, junk and misplaced padding are skipped; leftover bits dropped.
+  EXPECT_EQ(base64_decode_lenient("aG\r\nk=*"), "hi");
+  EXPECT_EQ(base64_decode_lenient("a=Gk"), "hi");
+  EXPECT_EQ(base64_decode_lenient("a"), "");
+  EXPECT_EQ(base64_value('='), -1);
+  EXPECT_EQ(base64_value('/'), 63);
 }
 
 TEST(Address, Ipv4MappedIsIpv4) {

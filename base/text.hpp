@@ -35,6 +35,14 @@ inline bool istarts_with(std::string_view s, std::string_view prefix) {
 }
 
 // White space as the C locale's isspace: space, \t, \n, \v, \f, \r.
+// The value of a hexadecimal digit (either case), or -1.
+constexpr int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 constexpr bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 // RFC 5234 WSP: space and horizontal tab.
 constexpr bool is_wsp(char c) { return c == ' ' || c == '\t'; }

@@ -119,6 +119,8 @@ std::string cache_key(const std::vector<std::unique_ptr<CompiledScope>>& scopes,
   w.u64(static_cast<std::uint64_t>(copt.re2_max_mem));
   w.u64(copt.hs_max_expanded);
   w.u64(copt.hs_shared_max_patterns);
+  w.u64(copt.hs_presume_slow_expanded);
+  w.u64(copt.hs_slow_max_patterns);
   w.u64(copt.prefilter_loose_above);
   w.u64(copt.prefilter_relax_above);
   w.u64(scopes.size());
@@ -170,8 +172,11 @@ std::string RuleSet::save_cache(const Scopes& scopes, const std::filesystem::pat
       w.u8(db ? 1 : 0);
       if (db && !serialize(db.get(), w)) return "hs_serialize_database failed";
     }
-    w.u8(sc->slow ? 1 : 0);
-    if (sc->slow && !serialize(sc->slow.get(), w)) return "hs_serialize_database failed";
+    w.u64(sc->slow.size());
+    for (const auto& db : sc->slow) {
+      w.u8(db ? 1 : 0);
+      if (db && !serialize(db.get(), w)) return "hs_serialize_database failed";
+    }
   }
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
@@ -250,18 +255,17 @@ std::string RuleSet::load_cache(Scopes& scopes, const std::filesystem::path& fil
       bool needs_re2 = cr.engine == Engine::Re2, needs_pcre2 = cr.engine == Engine::Prefilter || cr.engine == Engine::Pcre2;
       if ((needs_re2 && !cr.re2) || (needs_pcre2 && !cr.pcre2)) return "rule " + rules[cr.rule].name + " no longer compiles";
     }
-    std::uint64_t parts = 0;
-    std::string_view blob;
-    if (!rd.u64(parts) || parts > sc->regexes.size()) return "truncated in scope " + sc->key;
-    sc->hs.resize(static_cast<std::size_t>(parts));
-    for (auto& db : sc->hs) {
-      unsigned has_hs = 0;
-      if (!rd.u8(has_hs)) return "truncated in scope " + sc->key;
-      if (has_hs && (!rd.bytes(blob) || !(db = deserialize(blob)))) return "bad database in scope " + sc->key;
+    for (auto* dbs : {&sc->hs, &sc->slow}) {
+      std::uint64_t parts = 0;
+      if (!rd.u64(parts) || parts > sc->regexes.size()) return "truncated in scope " + sc->key;
+      dbs->resize(static_cast<std::size_t>(parts));
+      for (auto& db : *dbs) {
+        unsigned present = 0;
+        std::string_view blob;
+        if (!rd.u8(present)) return "truncated in scope " + sc->key;
+        if (present && (!rd.bytes(blob) || !(db = deserialize(blob)))) return "bad database in scope " + sc->key;
+      }
     }
-    unsigned has_slow = 0;
-    if (!rd.u8(has_slow)) return "truncated in scope " + sc->key;
-    if (has_slow && (!rd.bytes(blob) || !(sc->slow = deserialize(blob)))) return "bad database in scope " + sc->key;
   }
   if (!rd.at_end()) return "trailing data";
   return {};

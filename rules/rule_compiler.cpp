@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -530,9 +531,70 @@ class JobQueue {
 // The text Hyperscan's prefilter mode builds for this entry.
 const std::string& prefilter_text(const CompiledRegex& cr) { return cr.prefilter.empty() ? cr.pattern : cr.prefilter; }
 
+// Hyperscan's verdict on one expression of the entry. A pattern presumed slow to
+// build is only parsed (hs_expression_info): its one build is in the slow database.
+std::string hs_try(const CompiledRegex& cr, const std::string& pattern, unsigned flags, HsDatabasePtr* keep,
+                   std::chrono::milliseconds* took) {
+  if (!cr.presumed_slow) return hs_check(pattern, flags, keep, took);
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* err = nullptr;
+  if (hs_expression_info(pattern.c_str(), flags, &info, &err) == HS_SUCCESS) {
+    std::free(info);
+    return {};
+  }
+  std::string msg = err && err->message ? err->message : "hs_expression_info failed";
+  hs_free_compile_error(err);
+  return msg;
+}
+
+// Rungs 2 to 4 for a pattern Hyperscan refused as it is (hs_err says why).
+void below_hyperscan(CompiledRegex& cr, const Rule& r, const CompileOptions& copt, const std::string& hs_err) {
+  HsDatabasePtr solo;
+  std::chrono::milliseconds took{0};
+  cr.reason = "hyperscan: " + short_reason(hs_err);
+  // Rung 2: RE2.
+  std::string re2_err;
+  if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
+    cr.engine = Engine::Re2;
+    cr.re2 = std::move(re);
+    // RE2 decides, but only on texts a Hyperscan prefilter of the pattern flags:
+    // otherwise RE2 runs over every text (SpamAssassin's __FILL_THIS_FORM_SHORT2
+    // alone cost a third of the body scan time, tests/bench/scan_bench).
+    if (hs_try(cr, prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took).empty()) {
+      cr.gated = true;
+      cr.hs_flags |= HS_FLAG_PREFILTER;
+      if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
+    }
+  } else {
+    std::string pcre_err;
+    Pcre2CodePtr code = pcre2_build(cr.pattern, r, pcre_err);
+    if (!code) {
+      cr.engine = Engine::Unsupported;
+      cr.reason += "; " + re2_err + "; " + pcre_err;
+    } else {
+      cr.pcre2 = std::move(code);
+      // Rung 3: Hyperscan prefilter + PCRE2; rung 4: PCRE2 alone.
+      std::string pre_err = hs_try(cr, prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took);
+      if (pre_err.empty()) {
+        cr.engine = Engine::Prefilter;
+        cr.hs_flags |= HS_FLAG_PREFILTER;
+        if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
+      } else {
+        cr.engine = Engine::Pcre2;
+        cr.reason += "; hyperscan prefilter: " + pre_err;
+      }
+    }
+  }
+  if (cr.engine != Engine::Prefilter && !cr.gated) cr.presumed_slow = false;
+}
+
 // Climbs the ladder for one pattern (cr.pattern, cr.prefilter, cr.expanded and
 // cr.hs_flags are set).
 void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
+  // A large pattern is presumed slow to build: Hyperscan only parses it here, and
+  // it is built once, in the scope's slow database, instead of alone and then again
+  // there. A refusal in that build still moves it down the ladder (build_database).
+  cr.presumed_slow = cr.expanded >= copt.hs_presume_slow_expanded;
   // Rung 1: Hyperscan as is, unless the pattern is predictably too large for it.
   HsDatabasePtr solo;
   std::chrono::milliseconds took{0};
@@ -542,46 +604,13 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
              " positions once its counted repeats are unrolled; not tried above " +
              std::to_string(copt.hs_max_expanded) + ")";
   } else {
-    hs_err = hs_check(cr.pattern, cr.hs_flags, &solo, &took);
+    hs_err = hs_try(cr, cr.pattern, cr.hs_flags, &solo, &took);
   }
-  if (hs_err.empty() && took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
   if (hs_err.empty()) {
     cr.engine = Engine::Hyperscan;
+    if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
   } else {
-    cr.reason = "hyperscan: " + short_reason(hs_err);
-    // Rung 2: RE2.
-    std::string re2_err;
-    if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
-      cr.engine = Engine::Re2;
-      cr.re2 = std::move(re);
-      // RE2 decides, but only on texts a Hyperscan prefilter of the pattern flags:
-      // otherwise RE2 runs over every text (SpamAssassin's __FILL_THIS_FORM_SHORT2
-      // alone cost a third of the body scan time, tests/bench/scan_bench).
-      if (hs_check(prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took).empty()) {
-        cr.gated = true;
-        cr.hs_flags |= HS_FLAG_PREFILTER;
-        if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
-      }
-    } else {
-      std::string pcre_err;
-      Pcre2CodePtr code = pcre2_build(cr.pattern, r, pcre_err);
-      if (!code) {
-        cr.engine = Engine::Unsupported;
-        cr.reason += "; " + re2_err + "; " + pcre_err;
-      } else {
-        cr.pcre2 = std::move(code);
-        // Rung 3: Hyperscan prefilter + PCRE2; rung 4: PCRE2 alone.
-        std::string pre_err = hs_check(prefilter_text(cr), cr.hs_flags | HS_FLAG_PREFILTER, &solo, &took);
-        if (pre_err.empty()) {
-          cr.engine = Engine::Prefilter;
-          cr.hs_flags |= HS_FLAG_PREFILTER;
-          if (took >= copt.hs_solo_threshold) cr.solo = std::move(solo);
-        } else {
-          cr.engine = Engine::Pcre2;
-          cr.reason += "; hyperscan prefilter: " + pre_err;
-        }
-      }
-    }
+    below_hyperscan(cr, r, copt, hs_err);
   }
   // `tflags multiple` counts matches the way Perl's m//g does; Hyperscan's
   // end-offset reports cannot, so keep a PCRE2 code for counting. Body patterns that
@@ -628,12 +657,38 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
   }
 }
 
-// The scope's shared database over `ids` (entries on Hyperscan, as a prefilter or
-// exact, that are not slow to build). A pattern that built alone can still fail in
-// the shared database (e.g. too large together): it moves down the ladder and the
-// build is retried, so every error names its rule's file and line.
-void build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids, const std::vector<Rule>& rules,
-                  const CompileOptions& copt, std::vector<ConfigError>& errors) {
+// An entry Hyperscan refused inside a database (though it built alone, or was never
+// built alone): down the ladder. A gated RE2 entry runs RE2 on every text; others
+// go to RE2, else PCRE2 alone, else unsupported, with Hyperscan's reason.
+void demote(CompiledRegex& cr, const std::string& msg, const Rule& r, const CompileOptions& copt) {
+  cr.presumed_slow = false;
+  if (cr.gated) {
+    cr.gated = false;
+    cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+    return;
+  }
+  cr.reason = "hyperscan: " + msg;
+  cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+  std::string re2_err, pcre_err;
+  if (cr.engine == Engine::Hyperscan) {
+    if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
+      cr.engine = Engine::Re2;
+      cr.re2 = std::move(re);
+      return;
+    }
+  }
+  if (!cr.pcre2) cr.pcre2 = pcre2_build(cr.pattern, r, pcre_err);
+  cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
+  if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
+}
+
+// One database of the entries `ids`. An entry Hyperscan refuses in it leaves the
+// set and the build is retried, so that every error names its rule's file and
+// line: one with a database of its own keeps that, any other moves down the ladder
+// (demote). Returns null if nothing is left or Hyperscan names no entry (then
+// `why` says why).
+HsDatabasePtr build_database(CompiledScope& sc, std::vector<unsigned>& ids, const std::vector<Rule>& rules,
+                             const CompileOptions& copt, std::string& why) {
   for (int attempt = 0; attempt < 64 && !ids.empty(); ++attempt) {
     std::vector<const char*> exprs;
     std::vector<unsigned> flags;
@@ -643,65 +698,67 @@ void build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids
     }
     hs_database_t* db = nullptr;
     hs_compile_error_t* err = nullptr;
-    auto rcm = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
-                                HS_MODE_BLOCK, nullptr, &db, &err);
-    if (rcm == HS_SUCCESS) {
-      sc.hs[part].reset(db);
-      return;
-    }
+    auto rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
+                               HS_MODE_BLOCK, nullptr, &db, &err);
+    if (rc == HS_SUCCESS) return HsDatabasePtr(db);
     std::string msg = err && err->message ? err->message : "hs_compile_multi failed";
     int expr = err ? err->expression : -1;
     hs_free_compile_error(err);
     if (expr < 0 || static_cast<std::size_t>(expr) >= ids.size()) {
-      errors.push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + msg});
-      return;
+      why = msg;
+      return nullptr;
     }
     CompiledRegex& cr = sc.regexes[ids[static_cast<std::size_t>(expr)]];
-    ids.erase(ids.begin() + expr);
     const Rule& r = rules[cr.rule];
-    if (cr.gated) {  // RE2 alone then, on every text
-      cr.gated = false;
-      cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
+    if (cr.presumed_slow && cr.engine == Engine::Hyperscan) {
+      // Only parsed so far, and refused as it is: the rest of the ladder, where a
+      // prefilter of it (RE2 gated, or PCRE2 confirming) stays in this database.
+      below_hyperscan(cr, r, copt, msg);
+      if (cr.engine == Engine::Prefilter || cr.gated) continue;
+      ids.erase(ids.begin() + expr);
       continue;
     }
-    cr.reason = "hyperscan: " + msg;
-    cr.hs_flags &= ~static_cast<unsigned>(HS_FLAG_PREFILTER);
-    std::string re2_err, pcre_err;
-    if (cr.engine == Engine::Hyperscan) {
-      if (Re2Ptr re = re2_build(cr.pattern, r, copt, re2_err)) {
-        cr.engine = Engine::Re2;
-        cr.re2 = std::move(re);
-        continue;
-      }
-    }
-    if (!cr.pcre2) cr.pcre2 = pcre2_build(cr.pattern, r, pcre_err);
-    cr.engine = cr.pcre2 ? Engine::Pcre2 : Engine::Unsupported;
-    if (!cr.pcre2) cr.reason += "; " + re2_err + "; " + pcre_err;
+    ids.erase(ids.begin() + expr);
+    if (!cr.solo) demote(cr, msg, r, copt);
   }
+  why = ids.empty() ? "" : "too many patterns refused";
+  return nullptr;
 }
 
-// The slow-to-build patterns `ids` of a scope: one database together (measured on
+// The scope's shared database, part `part`: entries on Hyperscan (exact, as a
+// prefilter, or gating RE2) that are not slow to build.
+void build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids, const std::vector<Rule>& rules,
+                  const CompileOptions& copt, std::vector<ConfigError>& errors) {
+  std::string why;
+  sc.hs[part] = build_database(sc, ids, rules, copt, why);
+  if (!sc.hs[part] && !why.empty())
+    errors.push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + why});
+}
+
+// The slow-to-build entries `ids` of a scope: one database together (measured on
 // the stock body rules: 32 of them build in ~5 s and scan twice as fast as 32
-// separate passes). If that fails they keep their own databases.
-void build_slow(CompiledScope& sc, const std::vector<unsigned>& ids) {
-  if (ids.size() < 2) return;
-  std::vector<const char*> exprs;
-  std::vector<unsigned> flags;
-  for (unsigned k : ids) {
-    exprs.push_back(hs_expression(sc.regexes[k]).c_str());
-    flags.push_back(sc.regexes[k].hs_flags);
-  }
-  hs_database_t* db = nullptr;
-  hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK,
-                       nullptr, &db, &err) != HS_SUCCESS) {
-    hs_free_compile_error(err);
+// separate passes). Those that built alone keep that database if the group fails;
+// those presumed slow (never built alone) are then built one by one.
+void build_slow(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids, const std::vector<Rule>& rules,
+                const CompileOptions& copt) {
+  bool presumed = std::any_of(ids.begin(), ids.end(), [&](unsigned k) { return sc.regexes[k].presumed_slow; });
+  if (ids.size() < 2 && !presumed) return;
+  std::string why;
+  if (HsDatabasePtr db = build_database(sc, ids, rules, copt, why)) {
+    sc.slow[part] = std::move(db);
+    for (unsigned k : ids) {
+      sc.regexes[k].solo.reset();
+      sc.regexes[k].grouped = true;
+      sc.regexes[k].presumed_slow = false;
+    }
     return;
   }
-  sc.slow.reset(db);
   for (unsigned k : ids) {
-    sc.regexes[k].solo.reset();
-    sc.regexes[k].grouped = true;
+    CompiledRegex& cr = sc.regexes[k];
+    if (!cr.presumed_slow) continue;
+    cr.presumed_slow = false;
+    std::string err = hs_check(hs_expression(cr), cr.hs_flags, &cr.solo);
+    if (!err.empty()) demote(cr, err, rules[cr.rule], copt);
   }
 }
 
@@ -735,16 +792,16 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
       const auto& cr = sc.regexes[k];
       if (cr.engine != Engine::Hyperscan && cr.engine != Engine::Prefilter && !cr.gated) continue;
       std::size_t size = 0;
-      if (!cr.solo) shared.push_back(static_cast<unsigned>(k));
+      if (cr.presumed_slow) slow.push_back(static_cast<unsigned>(k));
+      else if (!cr.solo) shared.push_back(static_cast<unsigned>(k));
       else if (hs_database_size(cr.solo.get(), &size) == HS_SUCCESS && size < copt.hs_group_max_db_bytes)
         slow.push_back(static_cast<unsigned>(k));
     }
-    // Queued at the front: the shared database's parts run next, the slow one after
-    // them. Patterns are dealt round-robin, so that each part gets its share of a
+    // Queued at the front: the slow database's parts (on the stock body rules the
+    // longest builds) run next, the shared database's parts after them. Patterns
+    // are dealt to the shared parts round-robin, so that each gets its share of a
     // rule file's costly families.
     CompiledScope* scp = &sc;
-    if (slow.size() >= 2)
-      jobs.push([&, scp, slow] { timed(*scp, "slow", slow.size(), [&] { build_slow(*scp, slow); }); }, true);
     std::size_t max_part = std::max<std::size_t>(copt.hs_shared_max_patterns, 1);
     std::size_t parts = (shared.size() + max_part - 1) / max_part;
     sc.hs.resize(parts);
@@ -753,6 +810,21 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
       for (std::size_t j = p; j < shared.size(); j += parts) ids.push_back(shared[j]);
       jobs.push([&, scp, si, p, ids] {
         timed(*scp, "shared", ids.size(), [&] { build_shared(*scp, p, ids, rules, copt, scope_errors[si]); });
+      }, true);
+    }
+    // The slow database's parts: the largest patterns dealt first, so that each
+    // part gets its share of the costliest.
+    std::stable_sort(slow.begin(), slow.end(),
+                     [&](unsigned a, unsigned b) { return sc.regexes[a].expanded > sc.regexes[b].expanded; });
+    std::size_t max_slow = std::max<std::size_t>(copt.hs_slow_max_patterns, 1);
+    std::size_t slow_parts = (slow.size() + max_slow - 1) / max_slow;
+    sc.slow.resize(slow_parts);
+    for (std::size_t p = 0; p < slow_parts; ++p) {
+      std::vector<unsigned> ids;
+      for (std::size_t j = p; j < slow.size(); j += slow_parts) ids.push_back(slow[j]);
+      std::sort(ids.begin(), ids.end());
+      jobs.push([&, scp, p, ids] {
+        timed(*scp, "slow", ids.size(), [&] { build_slow(*scp, p, ids, rules, copt); });
       }, true);
     }
   };

@@ -23,6 +23,26 @@
 // gives it (the field's values, decoded or :raw, :addr, ...), so `^`/`$` anchor
 // as they do there, and `!~` is a normal database entry whose result is negated.
 // A message then costs one hs_scan per header key it actually has, not one per rule.
+//
+// Compile time (a cold compile of SpamAssassin's stock rules: 190 s of CPU before,
+// about 27 s now; docs/performance.md). Hyperscan's cost is in a few large
+// patterns and in databases of many patterns, so:
+//   - a pattern whose counted repeats unroll to more than hs_max_expanded positions
+//     (pattern_shape) is not tried on Hyperscan as it is: it would be refused as too
+//     large, after seconds;
+//   - a large pattern's prefilter (rungs 2 and 3) is built from its loose form, its
+//     costly counted repeats made unbounded: a superset of its matches, which RE2 or
+//     PCRE2 then decide exactly as before;
+//   - a pattern of hs_presume_slow_expanded positions or more is only parsed alone
+//     and built once, in the scope's slow database; smaller ones are built alone and
+//     timed, and go there if that took hs_solo_threshold (thread CPU time);
+//   - the shared and slow databases are built in parts (hs_shared_max_patterns,
+//     hs_slow_max_patterns), because Hyperscan's build time grows faster than the
+//     pattern count; one job queue on every core places the patterns, largest scopes
+//     first, and queues a scope's database parts as soon as its last pattern is
+//     placed.
+// None of this changes what matches: each rule's engine decides as before
+// (tests/bench/scan_bench --compare-legacy compares every hit with all of it off).
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -99,6 +119,18 @@ struct CompileOptions {
   // (0.454 s in one, 0.434 s in two over 2,000 messages; tests/bench/scan_bench
   // --split-experiment).
   std::size_t hs_shared_max_patterns = 256;
+  // A pattern this large (PatternShape::expanded) is presumed slow to build: it is
+  // not built alone to find out (Hyperscan only parses it) but straight into the
+  // scope's slow database. On the stock rules 62 of the 102 patterns this large
+  // take 50 ms or more alone, 12.6 s of CPU in all that the compile no longer
+  // spends twice; the 40 others add 0.8 s to the slow database.
+  std::size_t hs_presume_slow_expanded = 300;
+  // The slow database is built in parts of at most this many patterns, again
+  // because the build time grows faster than the count: the stock body rules' 63
+  // slow patterns took 16.7 s CPU in one database, 9.6 s in four (at most 3.0 s
+  // each, so they build side by side), and scanned as fast (0.313 s and 0.319 s
+  // over 2,000 messages; tests/bench/scan_bench --split-experiment).
+  std::size_t hs_slow_max_patterns = 16;
   // Such slow-to-build patterns are then built together into one more database per
   // scope (a single extra pass over the text, instead of one pass each), except
   // those whose own database is at least this large: those stay alone.
@@ -163,6 +195,7 @@ struct CompiledRegex {
   Pcre2CodePtr pcre2;          // Prefilter, Pcre2, and `tflags multiple` rules (counting)
   HsDatabasePtr solo;          // Hyperscan/Prefilter patterns too slow to build into the shared database
   bool grouped = false;        // built into the scope's `slow` database instead
+  bool presumed_slow = false;  // during the compile: large, so only parsed alone, built in the slow database
   bool gated = false;          // Engine::Re2 run only where its Hyperscan prefilter matched
   // Body scope (one paragraph per line, matched per paragraph): may a match run
   // across a line break (\s, \W, [^...], /s...)? Then a whole-text hit is only a
@@ -194,7 +227,7 @@ class CompiledScope {
   // parts of at most hs_shared_max_patterns (an entry may be null: every pattern
   // of that part moved down the ladder).
   std::vector<HsDatabasePtr> hs;
-  HsDatabasePtr slow;                  // the `grouped` entries (slow to build), one database
+  std::vector<HsDatabasePtr> slow;     // the `grouped` entries (slow to build), in parts
   std::size_t count(Engine e) const;
 
   // Appends one ScanHit per rule that matches `text` (count > 1 only for `tflags

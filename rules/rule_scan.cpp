@@ -128,7 +128,8 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
   st.touched.clear();
   for (const auto& db : hs)
     if (db) hs_scan_grow(db.get(), text, on_hs_match, &st);
-  if (slow) hs_scan_grow(slow.get(), text, on_hs_match, &st);
+  for (const auto& db : slow)
+    if (db) hs_scan_grow(db.get(), text, on_hs_match, &st);
   for (std::size_t k : solos_) {
     std::size_t end = kNoMatch;
     hs_scan_grow(regexes[k].solo.get(), text, on_solo_match, &end);

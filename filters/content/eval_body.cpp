@@ -18,9 +18,9 @@
 // - HTML is rendered by mxgate's renderer (mime.hpp render_html), not HTML.pm: the
 //   words of an HTML part can differ, and HTML.pm's <p>, <title>, <hr> paragraph
 //   breaks are line breaks there, so tvd_vertical_words reads other lines.
-// - Perl's Unicode \w and \s are approximated by code point ranges (word_cp,
-//   space_cp): Latin, Greek, Cyrillic, CJK letters are words; general punctuation,
-//   symbols, arrows, box drawing, emoji and private use are not.
+// - Perl's Unicode \w is approximated by code point ranges (word_cp): Latin,
+//   Greek, Cyrillic, CJK letters are words; general punctuation, symbols, arrows,
+//   box drawing, emoji and private use are not. (\s is scan_texts' perl_space_len.)
 // - check_body_length counts the body with LF line ends (as SpamAssassin counts a
 //   message handed to it by spamc or a pipe), not the CRLF of SMTP.
 // - Blank lines of a message/rfc822 part's own body are not squashed again, and
@@ -42,14 +42,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/base64.hpp"
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/mime/mime_text.hpp"
 
 namespace mxgate {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Unicode approximations of Perl's \s and \w on character strings.
+// Unicode approximation of Perl's \w on character strings (\s: perl_space_len).
 
 // Decodes the UTF-8 sequence at s[i] (invalid bytes read as themselves, length 1).
 char32_t code_point(std::string_view s, std::size_t i, std::size_t& len) {
@@ -66,20 +68,6 @@ char32_t code_point(std::string_view s, std::size_t i, std::size_t& len) {
   }
   len = n;
   return cp;
-}
-
-bool space_cp(char32_t c) {
-  return c == ' ' || (c >= '\t' && c <= '\r') || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-// Bytes of the white space character at s[i], 0 if it is not one.
-std::size_t space_len(std::string_view s, std::size_t i) {
-  auto b = static_cast<unsigned char>(s[i]);
-  if (b < 0x80) return (b == ' ' || (b >= '\t' && b <= '\r')) ? 1 : 0;
-  std::size_t len = 1;
-  char32_t cp = code_point(s, i, len);
-  return len > 1 && space_cp(cp) ? len : 0;
 }
 
 bool ascii_word(unsigned char c) {
@@ -126,7 +114,7 @@ template <typename F>
 void for_each_token(std::string_view s, F&& f) {
   std::size_t i = 0, start = std::string_view::npos;
   while (i < s.size()) {
-    std::size_t sp = space_len(s, i);
+    std::size_t sp = perl_space_len(s, i);
     if (sp) {
       if (start != std::string_view::npos) f(s.substr(start, i - start));
       start = std::string_view::npos;
@@ -546,13 +534,6 @@ const SaTree& tree(EvalContext& ctx) {
   return ctx.fact<SaTree>([&] { return build_tree(ctx); });
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Util.pm qp_decode: trailing blanks dropped, soft breaks joined, =XX decoded.
 std::string qp_decode(std::string_view in) {
   std::string out;
@@ -571,8 +552,8 @@ std::string qp_decode(std::string_view in) {
     if (soft) line.remove_suffix(1);
     for (std::size_t i = 0; i < line.size(); ++i) {
       int hi = 0, lo = 0;
-      if (line[i] == '=' && i + 2 < line.size() && (hi = hex_digit(line[i + 1])) >= 0 &&
-          (lo = hex_digit(line[i + 2])) >= 0) {
+      if (line[i] == '=' && i + 2 < line.size() && (hi = hex_value(line[i + 1])) >= 0 &&
+          (lo = hex_value(line[i + 2])) >= 0) {
         out += static_cast<char>(hi * 16 + lo);
         i += 2;
       } else {
@@ -585,42 +566,7 @@ std::string qp_decode(std::string_view in) {
   return out;
 }
 
-// Util.pm base64_decode, leniently: characters outside the alphabet (padding too) skipped.
-std::string base64_decode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = val(c);
-    if (v < 0) continue;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
-}
-
-std::string crlf_to_lf(std::string s) {
-  std::size_t w = 0;
-  for (std::size_t r = 0; r < s.size(); ++r) {
-    if (s[r] == '\r' && r + 1 < s.size() && s[r + 1] == '\n') continue;
-    s[w++] = s[r];
-  }
-  s.resize(w);
-  return s;
-}
+using mime_detail::crlf_to_lf;
 
 // Node.pm decode(): the leaf's bytes as SpamAssassin holds them (LF line ends, lines
 // of a multipart cut at 2048 bytes with a line break added), transfer-decoded.
@@ -642,9 +588,9 @@ std::string sa_decoded(const SaPart& p) {
   if (p.chomp && !raw.empty() && raw.back() == '\n') raw.pop_back();
   if (p.cte == "quoted-printable") return crlf_to_lf(qp_decode(raw));
   if (p.cte == "base64") {
-    std::string d = base64_decode(raw);
+    std::string d = base64_decode_lenient(raw);  // as Util.pm base64_decode
     bool textual = p.type.starts_with("text") || p.type.starts_with("message");
-    return textual ? crlf_to_lf(std::move(d)) : d;
+    return textual ? crlf_to_lf(d) : d;
   }
   return raw;
 }
@@ -770,6 +716,11 @@ std::string fmt(double v) {
 // The body as SpamAssassin's body evals see it (get_rendered_body_text_array):
 // Subject, then every leaf's rendered text joined by "\n", paragraphs at blank
 // lines, white space runs as one space, cut into lines of at most 2048 bytes.
+// ctx.texts.body (scan_texts.cpp) is the same text from MimeView's parts; this one is
+// built from SaTree's leaves because it differs: parts named *.html render as HTML,
+// each part is cut at SpamAssassin's 50,000 bytes whatever content.max_body_part_bytes
+// says, and the last line has no "\n". The pieces (sa_subject, append_collapsed) are
+// scan_texts' own.
 
 // Message.pm split_into_array_of_short_lines.
 void short_lines(std::string_view s, std::vector<std::string>& out) {
@@ -800,64 +751,6 @@ std::string_view scan_cut(std::string_view s, std::size_t max, bool try_gt) {
   return s.substr(0, max);
 }
 
-// Paragraphs: a white space run holding two line breaks becomes one "\n" (with the
-// spaces before the first and after the last break each kept as one space); any
-// other run becomes one space.
-void append_collapsed(std::string_view s, std::string& out) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::size_t sp = space_len(s, i);
-    if (!sp) {
-      out += s[i++];
-      continue;
-    }
-    std::size_t start = i, first_nl = std::string_view::npos, last_nl = 0, nls = 0;
-    while (i < s.size() && (sp = space_len(s, i)) != 0) {
-      if (s[i] == '\n') {
-        if (first_nl == std::string_view::npos) first_nl = i;
-        last_nl = i;
-        ++nls;
-      }
-      i += sp;
-    }
-    if (nls < 2) {
-      out += ' ';
-    } else {
-      if (first_nl > start) out += ' ';
-      out += '\n';
-      if (last_nl + 1 < i) out += ' ';
-    }
-  }
-}
-
-// The last Subject as SpamAssassin decodes it: each fold with the white space
-// after it is one space (Node.pm header()), ends trimmed.
-std::string sa_subject(const MimeView& view) {
-  const MimeHeader* last = nullptr;
-  for (const auto& h : view.headers)
-    if (iequals(trim(h.name), "Subject")) last = &h;
-  if (!last) return {};
-  // Encoded words: our decoder's text (folds between them disappear there anyway).
-  if (last->raw.find("=?") != std::string::npos) return last->decoded;
-  std::string out;
-  const std::string& r = last->raw;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    if (r[i] == '\r' && i + 1 < r.size() && r[i + 1] == '\n') continue;
-    if (r[i] == '\n') {
-      std::size_t j = i + 1;
-      while (j < r.size() && (r[j] == ' ' || r[j] == '\t')) ++j;
-      if (j > i + 1) out += ' ';
-      i = j - 1;
-      continue;
-    }
-    out += r[i];
-  }
-  std::string t(trim(out));
-  // Raw 8-bit text that is not UTF-8 was converted by the MIME decoder: use its text.
-  return std::all_of(t.begin(), t.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }) ? t
-                                                                                                      : last->decoded;
-}
-
 struct BodyLines {
   std::vector<std::string> lines;
 };
@@ -875,8 +768,7 @@ BodyLines compute_body_lines(EvalContext& ctx) {
   } else {
     for (const auto& tp : ctx.view.text_parts) add(rendered_of(tp, sa_text_type(tp.content_type), false));
   }
-  std::string subject = sa_subject(ctx.view);
-  std::string collapsed = subject.empty() ? std::string("\n") : subject + "\n";
+  std::string collapsed = sa_subject(ctx.view) + "\n";
   append_collapsed(text, collapsed);
   BodyLines b;
   short_lines(collapsed, b.lines);
@@ -992,7 +884,7 @@ std::size_t compute_stock_info(EvalContext& ctx) {
       "(?:year|week|month|day|price)(?:target|estimates?)|sector|r(?:ecommendation|ating))$",
       std::regex::optimize);
   std::set<std::string> hits;
-  auto ws = [](std::string_view s, std::size_t i) { return space_len(s, i); };
+  auto ws = [](std::string_view s, std::size_t i) { return perl_space_len(s, i); };
   short_paragraphs(r->text, [&](std::string_view s) {
     // /^\s*([^:\s][^:\n]{2,29})\s*:\s*\S/mg, by hand: the label is at most 30 characters.
     std::size_t pos = 0;

@@ -63,56 +63,26 @@
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/mime/mime_text.hpp"
 
 namespace mxgate {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Perl-compatible regexes (PCRE2, byte mode as SpamAssassin's octet strings).
-
-struct CodeFree {
-  void operator()(pcre2_code* c) const { pcre2_code_free(c); }
-};
-
+// Perl-compatible regexes (EvalRegex, byte mode as SpamAssassin's octet strings),
+// with PCRE2 options from pcre2.h.
 class Re {
  public:
-  explicit Re(std::string_view pattern, uint32_t opts = 0) {
-    int err = 0;
-    PCRE2_SIZE off = 0;
-    code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &err, &off, nullptr));
-    if (code_) pcre2_jit_compile(code_.get(), PCRE2_JIT_COMPLETE);  // best effort
-  }
-  bool ok() const { return code_ != nullptr; }
+  explicit Re(std::string_view pattern, uint32_t opts = 0) : re_(EvalRegex::compile(pattern, opts)) {}
+  bool ok() const { return re_ != nullptr; }
   // Searches `s` from `start`; on a match fills `groups` (0 = whole match, unset
   // groups empty) when given.
   bool search(std::string_view s, std::vector<std::string_view>* groups = nullptr, std::size_t start = 0) const {
-    if (!code_ || start > s.size()) return false;
-    // A pathological match on hostile text fails instead of spinning.
-    static pcre2_match_context* const limits = [] {
-      pcre2_match_context* mc = pcre2_match_context_create(nullptr);
-      pcre2_set_match_limit(mc, 1'000'000);
-      pcre2_set_depth_limit(mc, 10'000);
-      return mc;
-    }();
-    std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
-        pcre2_match_data_create_from_pattern(code_.get(), nullptr), pcre2_match_data_free);
-    if (!md) return false;
-    int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), start, 0, md.get(), limits);
-    if (rc < 0) return false;
-    if (groups) {
-      groups->clear();
-      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
-      const uint32_t n = pcre2_get_ovector_count(md.get());
-      for (uint32_t i = 0; i < n; ++i) {
-        if (ov[2 * i] == PCRE2_UNSET || ov[2 * i + 1] < ov[2 * i]) groups->emplace_back();
-        else groups->push_back(s.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
-      }
-    }
-    return true;
+    return re_ && re_->search(s, groups, start);
   }
 
  private:
-  std::unique_ptr<pcre2_code, CodeFree> code_;
+  std::shared_ptr<const EvalRegex> re_;
 };
 
 // Perl's \Q...\E: text to match literally inside a pattern.
@@ -186,13 +156,7 @@ std::string unfold(std::string_view raw) {
 }
 
 // CRLF line ends read as LF, as SpamAssassin reads a message.
-std::string lf_ends(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (!(s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) out += s[i];
-  return out;
-}
+using mime_detail::crlf_to_lf;
 
 struct SaHeaders {
   std::vector<SaField> fields;
@@ -217,7 +181,7 @@ struct SaHeaders {
     for (const auto& f : fields) {
       if (!iequals(f.name, name)) continue;
       if (!out) out.emplace();
-      *out += lf_ends(f.raw);
+      *out += crlf_to_lf(f.raw);
       *out += '\n';
     }
     return out;
@@ -785,7 +749,7 @@ EvalResult check_illegal_chars(EvalContext& ctx, EvalArgs args) {
   std::string str;
   if (name == "ALL") {
     // The header section as written, LF line ends, without the blank line.
-    str = lf_ends(ctx.msg.header_block());
+    str = crlf_to_lf(ctx.msg.header_block());
     if (str.ends_with("\n\n")) str.pop_back();
     else if (str == "\n") str.clear();
   } else {

@@ -36,19 +36,16 @@
 //   never hit. html_eval reads comparisons (`< 384`, `!= 0`) only; other Perl
 //   expressions are refused when the rules load.
 // - Each message's HTML is read up to kMaxHtmlBytes; SpamAssassin reads it all.
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/mime/mime_text.hpp"
 
 namespace mxgate {
 namespace {
@@ -144,33 +141,13 @@ const Entity* find_entity(std::string_view name) {
   return it != std::end(kEntities) && it->name == name ? &*it : nullptr;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+// HTML entities decode to UTF-8 as the MIME renderer does.
+using mime_detail::append_utf8;
 
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 bool is_word(char c) { return is_alnum(c) || c == '_'; }
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  char l = ascii_lower(c);
-  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
-}
 
 // Decodes the references in s (HTML::Parser's dtext and attribute values).
 std::string decode_entities(std::string_view s) {
@@ -1055,75 +1032,16 @@ class Analyzer {
 };
 
 // ---------------------------------------------------------------------------
-// Regexes through PCRE2, compiled once per process. Text read as characters
-// (UTF-8) as SpamAssassin reads decoded HTML; invalid UTF-8 still matches.
+// Regexes (eval_tests.hpp EvalRegex) read the text as characters (UTF-8), as
+// SpamAssassin reads decoded HTML; invalid UTF-8 still matches.
 
-class Pattern {
- public:
-  explicit Pattern(pcre2_code* code) : code_(code) {}
-  ~Pattern() { pcre2_code_free(code_); }
-  Pattern(const Pattern&) = delete;
-  Pattern& operator=(const Pattern&) = delete;
-  bool search(std::string_view text) const {
-    // Bounded like the rule engine's matches: a pathological pattern fails the match.
-    static pcre2_match_context* const limits = [] {
-      pcre2_match_context* mc = pcre2_match_context_create(nullptr);
-      pcre2_set_match_limit(mc, 1'000'000);
-      pcre2_set_depth_limit(mc, 10'000);
-      return mc;
-    }();
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_, nullptr);
-    int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md, limits);
-    pcre2_match_data_free(md);
-    return rc >= 0;
-  }
-
- private:
-  pcre2_code* code_;
-};
-
-// SpamAssassin's compile_regexp($re, 0): `/re/flags`, `m{re}flags`, or a bare pattern.
-std::shared_ptr<const Pattern> compile_pattern(std::string_view arg, std::string* err) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const Pattern>, std::less<>> cache;
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(arg); it != cache.end()) return it->second;
-  std::string pattern(arg);
-  uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
-  rules::RegexSpec spec;
-  const bool delimited = !arg.empty() && (arg.front() == '/' || arg.front() == 'm' || arg.starts_with("qr"));
-  if (delimited && rules::parse_delimited_regex(arg, spec).empty()) {
-    pattern = spec.pattern;
-    if (spec.caseless) opts |= PCRE2_CASELESS;
-    if (spec.multiline) opts |= PCRE2_MULTILINE;
-    if (spec.dotall) opts |= PCRE2_DOTALL;
-    if (spec.extended) opts |= PCRE2_EXTENDED;
-  }
-  // Perl's `.` and `$` know only \n as a line end.
-  pcre2_compile_context* cc = pcre2_compile_context_create(nullptr);
-  pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
-  int code = 0;
-  PCRE2_SIZE offset = 0;
-  pcre2_code* re =
-      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code, &offset, cc);
-  pcre2_compile_context_free(cc);
-  if (!re) {
-    if (err) {
-      PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(code, buf, sizeof buf);
-      *err = "bad regex at offset " + std::to_string(offset) + ": " + reinterpret_cast<const char*>(buf);
-    }
-    return nullptr;
-  }
-  pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // best effort: the interpreter is the fallback
-  auto out = std::make_shared<const Pattern>(re);
-  if (cache.size() < 10'000) cache.emplace(std::string(arg), out);
-  return out;
+std::shared_ptr<const EvalRegex> compile_pattern(std::string_view arg, std::string* err) {
+  return EvalRegex::get(arg, err, /*utf=*/true);
 }
 
 // HTML.pm's test of <font face>: a list of plain font names.
 bool Analyzer::good_face(std::string_view face) {
-  static const std::shared_ptr<const Pattern> re = compile_pattern(
+  static const std::shared_ptr<const EvalRegex> re = compile_pattern(
       R"(/^\s*["'.]?[a-z ][a-z -]*[a-z]\d?["']?(?:,\s*["']?[a-z][a-z -]*[a-z]\d?["']?)*;?$/i)", nullptr);
   return !re || re->search(face);
 }

@@ -29,18 +29,7 @@ std::string plain_msg(const std::string& body) {
 }
 
 std::string facts_of(const std::string& text) {
-  std::string crlf;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
-    crlf += text[i];
-  }
-  Message msg(crlf);
-  MimeView view = parse_mime(msg);
-  ScanTexts texts = build_scan_texts(view, msg, ScanLimits{});
-  EvalSettings settings;
-  Envelope env;
-  EvalContext ctx(view, msg, env, texts, settings);
-  return describe_html_facts(ctx);
+  return testing::with_eval_context(text, [](EvalContext& ctx) { return describe_html_facts(ctx); });
 }
 
 TEST(EvalHtml, HtmlMessageNeedsNonEmptyHtmlPart) {

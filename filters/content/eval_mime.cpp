@@ -48,8 +48,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/base64.hpp"
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/mime/mime_text.hpp"
 
 namespace mxgate {
 namespace {
@@ -299,14 +301,8 @@ std::string qp_decode(std::string_view in) {
     if (c == '=') {
       if (i + 1 < in.size() && in[i + 1] == '\n') { ++i; continue; }
       if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') { i += 2; continue; }
-      auto hex = [](char h) -> int {
-        if (h >= '0' && h <= '9') return h - '0';
-        if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-        if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-        return -1;
-      };
-      if (i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
-        out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+        out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
         i += 2;
         continue;
       }
@@ -327,12 +323,7 @@ std::string base64_decode(std::string_view in) {
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : data) {
-    int v = c >= 'A' && c <= 'Z' ? c - 'A'
-            : c >= 'a' && c <= 'z' ? c - 'a' + 26
-            : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+' ? 62
-            : c == '/' ? 63
-                       : 0;
+    int v = std::max(base64_value(c), 0);  // an '=' inside the data reads as 'A'
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -343,13 +334,7 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
-std::string crlf_to_lf(std::string s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (!(s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) out += s[i];
-  return out;
-}
+using mime_detail::crlf_to_lf;
 
 // SpamAssassin's header(): unfolded, trimmed, line breaks gone (no RFC 2047 here).
 std::string header_value(std::string_view raw) {

@@ -16,6 +16,7 @@
 namespace mxgate {
 namespace {
 
+using testing::crlf_message;
 using testing::hits;
 using testing::run_eval;
 
@@ -23,15 +24,6 @@ std::string as_string(std::string_view received) {
   ReceivedParse p = parse_received(received);
   if (p.kind != ReceivedParse::Kind::Relay) return "<none>";
   return p.relay.as_string();
-}
-
-Message crlf_message(const std::string& text) {
-  std::string crlf;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
-    crlf += text[i];
-  }
-  return Message(crlf);
 }
 
 RelayPath analyse(const std::string& text, const RelaySettings* s = nullptr, const Envelope& env = {}) {

@@ -11,23 +11,36 @@
 
 namespace mxgate::testing {
 
-// Runs `function(args...)` on the message text (LF or CRLF line ends; LF become
-// CRLF, as a message arrives in DATA). Returns the hit's detail, or nullopt.
-inline EvalResult run_eval(const std::string& function, const std::vector<std::string>& args, const std::string& text,
-                           const Envelope& env = {}, const EvalSettings& settings = {}) {
+// The message text with LF line ends made CRLF (CRLF kept), as a message arrives in DATA.
+inline Message crlf_message(const std::string& text) {
   std::string crlf;
+  crlf.reserve(text.size() + text.size() / 32);
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
     crlf += text[i];
   }
-  Message msg(crlf);
+  return Message(crlf);
+}
+
+// Calls f(EvalContext&) for the message text (LF or CRLF line ends), parsed as the
+// content filter parses it, and returns what f returns.
+template <typename F>
+auto with_eval_context(const std::string& text, F&& f, const Envelope& env = {}, const EvalSettings& settings = {}) {
+  Message msg = crlf_message(text);
   MimeView view = parse_mime(msg);
   ScanTexts texts = build_scan_texts(view, msg, ScanLimits{});
   EvalContext ctx(view, msg, env, texts, settings);
+  return f(ctx);
+}
+
+// Runs `function(args...)` on the message text. Returns the hit's detail, or nullopt.
+inline EvalResult run_eval(const std::string& function, const std::vector<std::string>& args, const std::string& text,
+                           const Envelope& env = {}, const EvalSettings& settings = {}) {
   const auto& table = eval_table();
   auto it = table.find(function);
   if (it == table.end()) throw std::runtime_error("eval function not registered: " + function);
-  return it->second.run(ctx, args);
+  return with_eval_context(
+      text, [&](EvalContext& ctx) { return it->second.run(ctx, args); }, env, settings);
 }
 
 inline bool hits(const std::string& function, const std::vector<std::string>& args, const std::string& text,

@@ -65,26 +65,16 @@ struct EvalRegex::Code {
 
 EvalRegex::~EvalRegex() = default;
 
-std::shared_ptr<const EvalRegex> EvalRegex::get(std::string_view arg, std::string* err) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const EvalRegex>, std::less<>> cache;
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(arg); it != cache.end()) return it->second;
-  rules::RegexSpec spec;
-  std::string pattern(arg);
-  uint32_t opts = 0;
-  const bool delimited = !arg.empty() && (arg.front() == '/' || arg.front() == 'm' || arg.starts_with("qr"));
-  if (delimited && rules::parse_delimited_regex(arg, spec).empty()) {
-    pattern = spec.pattern;
-    if (spec.caseless) opts |= PCRE2_CASELESS;
-    if (spec.multiline) opts |= PCRE2_MULTILINE;
-    if (spec.dotall) opts |= PCRE2_DOTALL;
-    if (spec.extended) opts |= PCRE2_EXTENDED;
-  }
+std::shared_ptr<const EvalRegex> EvalRegex::compile(std::string_view pattern, std::uint32_t pcre2_options,
+                                                    std::string* err) {
+  // Perl's `.` and `$` know only \n as a line end (PCRE2's usual default, made sure).
+  pcre2_compile_context* cc = pcre2_compile_context_create(nullptr);
+  pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
   int code = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code, &offset,
-                                 nullptr);
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), pcre2_options, &code,
+                                 &offset, cc);
+  pcre2_compile_context_free(cc);
   if (!re) {
     if (err) {
       PCRE2_UCHAR buf[256];
@@ -97,11 +87,36 @@ std::shared_ptr<const EvalRegex> EvalRegex::get(std::string_view arg, std::strin
   auto out = std::shared_ptr<EvalRegex>(new EvalRegex());
   out->code_ = std::make_unique<Code>();
   out->code_->code = re;
-  cache.emplace(std::string(arg), out);
   return out;
 }
 
-bool EvalRegex::search(std::string_view text) const {
+std::shared_ptr<const EvalRegex> EvalRegex::get(std::string_view arg, std::string* err, bool utf) {
+  // Arguments come from rule files, so the caches stay small; the bound is for
+  // callers that pass other text.
+  constexpr std::size_t kMaxCached = 10'000;
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const EvalRegex>, std::less<>> caches[2];  // bytes, UTF-8
+  auto& cache = caches[utf ? 1 : 0];
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(arg); it != cache.end()) return it->second;
+  rules::RegexSpec spec;
+  std::string pattern(arg);
+  std::uint32_t opts = utf ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
+  const bool delimited = !arg.empty() && (arg.front() == '/' || arg.front() == 'm' || arg.starts_with("qr"));
+  if (delimited && rules::parse_delimited_regex(arg, spec).empty()) {
+    pattern = spec.pattern;
+    if (spec.caseless) opts |= PCRE2_CASELESS;
+    if (spec.multiline) opts |= PCRE2_MULTILINE;
+    if (spec.dotall) opts |= PCRE2_DOTALL;
+    if (spec.extended) opts |= PCRE2_EXTENDED;
+  }
+  auto out = compile(pattern, opts, err);
+  if (out && cache.size() < kMaxCached) cache.emplace(std::string(arg), out);
+  return out;
+}
+
+bool EvalRegex::search(std::string_view text, std::vector<std::string_view>* groups, std::size_t start) const {
+  if (start > text.size()) return false;
   // The same per-match bounds as the rule engine's PCRE2 (rules/rule_compiler.hpp):
   // a pathological pattern on hostile text fails the match instead of spinning.
   static pcre2_match_context* const limits = [] {
@@ -110,10 +125,21 @@ bool EvalRegex::search(std::string_view text) const {
     pcre2_set_depth_limit(mc, 10'000);
     return mc;
   }();
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_->code, nullptr);
-  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, md, limits);
-  pcre2_match_data_free(md);
-  return rc >= 0;
+  std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
+      pcre2_match_data_create_from_pattern(code_->code, nullptr), pcre2_match_data_free);
+  if (!md) return false;
+  int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start, 0, md.get(), limits);
+  if (rc < 0) return false;
+  if (groups) {
+    groups->clear();
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const std::uint32_t n = pcre2_get_ovector_count(md.get());
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (ov[2 * i] == PCRE2_UNSET || ov[2 * i + 1] < ov[2 * i]) groups->emplace_back();
+      else groups->push_back(text.substr(ov[2 * i], ov[2 * i + 1] - ov[2 * i]));
+    }
+  }
+  return true;
 }
 
 const EvalTable& eval_table() {

@@ -14,6 +14,7 @@
 // Everything is pure CPU work on the immutable message: safe on any thread.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -137,13 +138,22 @@ void add_wlbl_evals(EvalTable& t);
 std::optional<double> eval_number(std::string_view s);
 
 // A regex argument as SpamAssassin's compile_regexp($re, 0) reads it: `/re/i`,
-// `m{re}`, or a bare pattern; bytes, not UTF-8 (as its rules). Compiled once per
+// `m{re}`, or a bare pattern. Bytes by default (as its rules); with `utf`, UTF-8
+// characters, as SpamAssassin reads decoded text such as HTML (invalid UTF-8 still
+// matches). `.` and `$` know only "\n" as a line end, as in Perl. Compiled once per
 // process and shared by every thread (PCRE2 with JIT where available).
 class EvalRegex {
  public:
   // nullptr and *err set if the pattern does not compile.
-  static std::shared_ptr<const EvalRegex> get(std::string_view arg, std::string* err = nullptr);
-  bool search(std::string_view text) const;
+  static std::shared_ptr<const EvalRegex> get(std::string_view arg, std::string* err = nullptr, bool utf = false);
+  // A pattern of our own, without delimiters, with PCRE2 compile options (pcre2.h
+  // PCRE2_CASELESS...): compiled on every call, not cached, so that patterns built
+  // from message text do not fill the cache. nullptr if it does not compile.
+  static std::shared_ptr<const EvalRegex> compile(std::string_view pattern, std::uint32_t pcre2_options,
+                                                  std::string* err = nullptr);
+  // Searches `text` from byte `start`; on a match fills `groups` when given (0 is
+  // the whole match, unset groups are empty).
+  bool search(std::string_view text, std::vector<std::string_view>* groups = nullptr, std::size_t start = 0) const;
   ~EvalRegex();
   struct Code;
 

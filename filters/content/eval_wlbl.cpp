@@ -584,6 +584,22 @@ struct FromWelcome {
 };
 struct FromDefWelcome : FromWelcome {};
 
+// One From address against a *_from_rcvd list: true when it is listed with the relay it
+// came through (verdict 1); listed with another relay only sets verdict -1.
+bool rcvd_welcome(EvalContext& ctx, const WlblSettings& s, const WlblPairList& list, const std::string& addr,
+                  FromWelcome& out) {
+  int v = check_rcvd(ctx, s, list, addr, &out.detail);
+  if (v == 1) {
+    out.verdict = 1;
+    return true;
+  }
+  if (v == -1) {
+    out.verdict = -1;
+    out.detail = addr + " not via a listed relay";
+  }
+  return false;
+}
+
 const FromWelcome& from_welcome(EvalContext& ctx) {
   return ctx.fact<FromWelcome>([&] {
     FromWelcome out;
@@ -596,15 +612,7 @@ const FromWelcome& from_welcome(EvalContext& ctx) {
           out.detail = a + (*p == a ? "" : " (" + *p + ")");
           return out;
         }
-      int v = check_rcvd(ctx, s, s.from_rcvd, a, &out.detail);
-      if (v == 1) {
-        out.verdict = 1;
-        return out;
-      }
-      if (v == -1) {
-        out.verdict = -1;
-        out.detail = a + " not via a listed relay";
-      }
+      if (rcvd_welcome(ctx, s, s.from_rcvd, a, out)) return out;
     }
     return out;
   });
@@ -614,17 +622,8 @@ const FromDefWelcome& from_def_welcome(EvalContext& ctx) {
   return ctx.fact<FromDefWelcome>([&] {
     FromDefWelcome out;
     const WlblSettings& s = settings_of(ctx);
-    for (const auto& a : all_from_addrs(ctx)) {
-      int v = check_rcvd(ctx, s, s.def_from_rcvd, a, &out.detail);
-      if (v == 1) {
-        out.verdict = 1;
-        return out;
-      }
-      if (v == -1) {
-        out.verdict = -1;
-        out.detail = a + " not via a listed relay";
-      }
-    }
+    for (const auto& a : all_from_addrs(ctx))
+      if (rcvd_welcome(ctx, s, s.def_from_rcvd, a, out)) return out;
     return out;
   });
 }
@@ -898,22 +897,48 @@ EvalResult mailfrom_matches_rcvd(EvalContext& ctx) {
   return std::nullopt;
 }
 
-EvalFunction from_list_fn(const char* list) {
-  return {[list](EvalContext& ctx, EvalArgs) -> EvalResult {
-            return first_listed(all_from_addrs(ctx), named_list(settings_of(ctx), list));
-          },
-          {rules::Scope::Header}, nullptr};
-}
-
-EvalFunction to_list_fn(const char* list) {
-  return {[list](EvalContext& ctx, EvalArgs) -> EvalResult {
-            return first_listed(all_to_addrs(ctx), named_list(settings_of(ctx), list));
-          },
-          {rules::Scope::Header}, nullptr};
-}
-
 std::string one_list_name(const std::vector<std::string>& a) {
   return a.size() == 1 && !a[0].empty() ? "" : "takes a list name";
+}
+
+using AddrsOf = const std::vector<std::string>& (*)(EvalContext&);
+
+// The first of `addrs` in the list named `list`, or with none, the list the rule names.
+EvalFunction listed_fn(AddrsOf addrs, const char* list = nullptr) {
+  return {[addrs, list](EvalContext& ctx, EvalArgs args) -> EvalResult {
+            if (!list && args.empty()) return std::nullopt;
+            std::string_view name = list ? std::string_view(list) : std::string_view(args[0]);
+            return first_listed(addrs(ctx), named_list(settings_of(ctx), name));
+          },
+          {rules::Scope::Header}, list ? nullptr : one_list_name};
+}
+
+// welcomelist_from (def false) or def_welcomelist_from (def true): a hit when it welcomes
+// the sender; with `forged`, when it lists the sender with other relays and the
+// other list does not decide.
+EvalFunction from_welcome_fn(bool def, bool forged) {
+  return {[def, forged](EvalContext& ctx, EvalArgs) -> EvalResult {
+            const FromWelcome& f = def ? from_def_welcome(ctx) : from_welcome(ctx);
+            if (forged) {
+              if (f.verdict >= 0 || (def ? from_welcome(ctx) : from_def_welcome(ctx)).verdict != 0)
+                return std::nullopt;
+            } else if (f.verdict <= 0) {
+              return std::nullopt;
+            }
+            return f.detail;
+          },
+          {rules::Scope::Header}, nullptr};
+}
+
+// welcomelist_from_dkim & co. (def false) or def_welcomelist_from_dkim & co. (def true).
+EvalFunction dkim_welcome_fn(bool def) {
+  return {[def](EvalContext& ctx, EvalArgs) -> EvalResult {
+            const DkimWelcome& d = dkim_welcome(ctx);
+            const std::string& hit = def ? d.def : d.user;
+            if (hit.empty()) return std::nullopt;
+            return hit;
+          },
+          {rules::Scope::Header}, nullptr};
 }
 
 }  // namespace
@@ -921,22 +946,17 @@ std::string one_list_name(const std::vector<std::string>& a) {
 void add_wlbl_evals(EvalTable& t) {
   const std::vector<rules::Scope> head{rules::Scope::Header};
   // The *_whitelist / *_blacklist names are SpamAssassin's aliases until 4.1.
-  for (const char* n : {"check_from_in_blocklist", "check_from_in_blacklist"}) t[n] = from_list_fn("blocklist_from");
-  for (const char* n : {"check_to_in_blocklist", "check_to_in_blacklist"}) t[n] = to_list_fn("blocklist_to");
-  for (const char* n : {"check_to_in_welcomelist", "check_to_in_whitelist"}) t[n] = to_list_fn("welcomelist_to");
-  t["check_to_in_more_spam"] = to_list_fn("more_spam_to");
-  t["check_to_in_all_spam"] = to_list_fn("all_spam_to");
+  for (const char* n : {"check_from_in_blocklist", "check_from_in_blacklist"})
+    t[n] = listed_fn(all_from_addrs, "blocklist_from");
+  for (const char* n : {"check_to_in_blocklist", "check_to_in_blacklist"})
+    t[n] = listed_fn(all_to_addrs, "blocklist_to");
+  for (const char* n : {"check_to_in_welcomelist", "check_to_in_whitelist"})
+    t[n] = listed_fn(all_to_addrs, "welcomelist_to");
+  t["check_to_in_more_spam"] = listed_fn(all_to_addrs, "more_spam_to");
+  t["check_to_in_all_spam"] = listed_fn(all_to_addrs, "all_spam_to");
 
-  t["check_from_in_list"] = {[](EvalContext& ctx, EvalArgs args) -> EvalResult {
-                               if (args.empty()) return std::nullopt;
-                               return first_listed(all_from_addrs(ctx), named_list(settings_of(ctx), args[0]));
-                             },
-                             head, one_list_name};
-  t["check_to_in_list"] = {[](EvalContext& ctx, EvalArgs args) -> EvalResult {
-                             if (args.empty()) return std::nullopt;
-                             return first_listed(all_to_addrs(ctx), named_list(settings_of(ctx), args[0]));
-                           },
-                           head, one_list_name};
+  t["check_from_in_list"] = listed_fn(all_from_addrs);
+  t["check_to_in_list"] = listed_fn(all_to_addrs);
   // Reply-To:addr is the first address of the Reply-To fields.
   t["check_replyto_in_list"] = {[](EvalContext& ctx, EvalArgs args) -> EvalResult {
                                   if (args.empty()) return std::nullopt;
@@ -948,35 +968,14 @@ void add_wlbl_evals(EvalTable& t) {
                                 },
                                 head, one_list_name};
 
-  for (const char* n : {"check_from_in_welcomelist", "check_from_in_whitelist"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& f = from_welcome(ctx);
-              if (f.verdict <= 0) return std::nullopt;
-              return f.detail;
-            },
-            head, nullptr};
+  for (const char* n : {"check_from_in_welcomelist", "check_from_in_whitelist"}) t[n] = from_welcome_fn(false, false);
   for (const char* n : {"check_from_in_default_welcomelist", "check_from_in_default_whitelist"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& f = from_def_welcome(ctx);
-              if (f.verdict <= 0) return std::nullopt;
-              return f.detail;
-            },
-            head, nullptr};
+    t[n] = from_welcome_fn(true, false);
   // Listed with a relay, came through another, and not welcomed by the other list.
   for (const char* n : {"check_forged_in_welcomelist", "check_forged_in_whitelist"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& f = from_welcome(ctx);
-              if (f.verdict >= 0 || from_def_welcome(ctx).verdict != 0) return std::nullopt;
-              return f.detail;
-            },
-            head, nullptr};
+    t[n] = from_welcome_fn(false, true);
   for (const char* n : {"check_forged_in_default_welcomelist", "check_forged_in_default_whitelist"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& f = from_def_welcome(ctx);
-              if (f.verdict >= 0 || from_welcome(ctx).verdict != 0) return std::nullopt;
-              return f.detail;
-            },
-            head, nullptr};
+    t[n] = from_welcome_fn(true, true);
 
   t["check_mailfrom_matches_rcvd"] = {[](EvalContext& ctx, EvalArgs) { return mailfrom_matches_rcvd(ctx); }, head,
                                       nullptr};
@@ -997,19 +996,9 @@ void add_wlbl_evals(EvalTable& t) {
             head, nullptr};
   // DKIM plugin: welcomelist_from_dkim / welcomelist_auth, and the def_ lists.
   for (const char* n : {"check_for_dkim_welcomelist_from", "check_for_dkim_whitelist_from"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& d = dkim_welcome(ctx);
-              if (d.user.empty()) return std::nullopt;
-              return d.user;
-            },
-            head, nullptr};
+    t[n] = dkim_welcome_fn(false);
   for (const char* n : {"check_for_def_dkim_welcomelist_from", "check_for_def_dkim_whitelist_from"})
-    t[n] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
-              const auto& d = dkim_welcome(ctx);
-              if (d.def.empty()) return std::nullopt;
-              return d.def;
-            },
-            head, nullptr};
+    t[n] = dkim_welcome_fn(true);
 
   // WelcomeListSubject plugin.
   for (const char* n : {"check_subject_in_welcomelist", "check_subject_in_whitelist"})

@@ -72,12 +72,7 @@ void append_paragraphs(std::string_view text, std::string& out) {
   }
 }
 
-namespace {
-
-// Perl's \s on a character string (SpamAssassin decodes text parts to characters
-// before its white space handling): ASCII white space and vertical tab, NEL, no-break
-// space, and the Unicode space separators. Returns the bytes of the one at s[i], or 0.
-std::size_t perl_space(std::string_view s, std::size_t i) {
+std::size_t perl_space_len(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   unsigned char c = b(0);
   if (c < 0x80) return (c == ' ' || (c >= '\t' && c <= '\r')) ? 1 : 0;
@@ -85,26 +80,45 @@ std::size_t perl_space(std::string_view s, std::size_t i) {
   if (c == 0xC2 && left >= 2) return (b(1) == 0x85 || b(1) == 0xA0) ? 2 : 0;
   if (left < 3) return 0;
   if (c == 0xE1) return b(1) == 0x9A && b(2) == 0x80 ? 3 : 0;  // U+1680
-  if (c == 0xE2 && b(1) == 0x80) return (b(2) <= 0x8A || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF) ? 3 : 0;
+  if (c == 0xE2 && b(1) == 0x80)  // U+2000..U+200A, U+2028, U+2029, U+202F
+    return ((b(2) >= 0x80 && b(2) <= 0x8A) || b(2) == 0xA8 || b(2) == 0xA9 || b(2) == 0xAF) ? 3 : 0;
   if (c == 0xE2 && b(1) == 0x81) return b(2) == 0x9F ? 3 : 0;  // U+205F
   if (c == 0xE3) return b(1) == 0x80 && b(2) == 0x80 ? 3 : 0;  // U+3000
   return 0;
 }
 
-// Message.pm's truncation to body_part_scan_size: at the first line break within
-// 1 KiB past the limit, else the first space there, else at the limit (here on a
-// UTF-8 boundary; SpamAssassin counts characters, we count bytes).
-std::string_view scan_cut(std::string_view s, std::size_t max) {
-  if (s.size() <= max) return s;
-  for (char c : {'\n', ' '}) {
-    std::size_t i = s.find(c, max);
-    if (i != std::string_view::npos && i - max <= 1024) return s.substr(0, i + 1);
+void append_collapsed(std::string_view s, std::string& out, std::vector<std::size_t>* offsets) {
+  std::size_t k = 0;
+  auto map_to = [&](std::size_t upto) {
+    if (offsets)
+      for (; k < offsets->size() && (*offsets)[k] <= upto; ++k) (*offsets)[k] = out.size();
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    map_to(i);
+    std::size_t sp = perl_space_len(s, i);
+    if (!sp) {
+      out += s[i++];
+      continue;
+    }
+    const std::size_t run = i;
+    std::size_t first_nl = std::string_view::npos, last_nl = 0, nls = 0;
+    for (; i < s.size() && (sp = perl_space_len(s, i)) != 0; i += sp) {
+      if (s[i] != '\n') continue;
+      if (first_nl == std::string_view::npos) first_nl = i;
+      last_nl = i;
+      ++nls;
+    }
+    if (nls < 2) {
+      out += ' ';
+    } else {
+      if (first_nl > run) out += ' ';
+      out += '\n';
+      if (last_nl + 1 < i) out += ' ';
+    }
   }
-  return cap(s, max);
+  map_to(s.size());
 }
 
-// The last Subject as Node.pm header() holds it: each fold with the white space after
-// it one space, ends trimmed. Encoded words and 8-bit text: the MIME decoder's text.
 std::string sa_subject(const MimeView& view) {
   const MimeHeader* last = nullptr;
   for (const auto& h : view.headers)
@@ -127,6 +141,20 @@ std::string sa_subject(const MimeView& view) {
   std::string t(trim(out));
   const bool ascii = std::all_of(t.begin(), t.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   return ascii ? t : last->decoded;
+}
+
+namespace {
+
+// Message.pm's truncation to body_part_scan_size: at the first line break within
+// 1 KiB past the limit, else the first space there, else at the limit (here on a
+// UTF-8 boundary; SpamAssassin counts characters, we count bytes).
+std::string_view scan_cut(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return s;
+  for (char c : {'\n', ' '}) {
+    std::size_t i = s.find(c, max);
+    if (i != std::string_view::npos && i - max <= 1024) return s.substr(0, i + 1);
+  }
+  return cap(s, max);
 }
 
 // Node.pm rendered() gives text only for text/plain and text/html; Util.pm
@@ -163,35 +191,13 @@ void build_body_text(const MimeView& view, const ScanLimits& limits, PartText& b
   // Collapse white space, mapping each part's start to its offset in `text`.
   std::string text;
   text.reserve(joined.size());
+  std::vector<std::size_t> offsets;
+  offsets.reserve(starts.size());
+  for (const auto& st : starts) offsets.push_back(st.first);
+  append_collapsed(joined, text, &offsets);
   std::vector<std::pair<std::size_t, std::string>> mapped;
-  std::size_t si = 0;
-  auto map_to = [&](std::size_t upto) {
-    for (; si < starts.size() && starts[si].first <= upto; ++si) mapped.emplace_back(text.size(), starts[si].second);
-  };
-  for (std::size_t i = 0; i < joined.size();) {
-    map_to(i);
-    std::size_t sp = perl_space(joined, i);
-    if (!sp) {
-      text += joined[i++];
-      continue;
-    }
-    const std::size_t run = i;
-    std::size_t first_nl = std::string::npos, last_nl = 0, nls = 0;
-    for (; i < joined.size() && (sp = perl_space(joined, i)) != 0; i += sp) {
-      if (joined[i] != '\n') continue;
-      if (first_nl == std::string::npos) first_nl = i;
-      last_nl = i;
-      ++nls;
-    }
-    if (nls < 2) {
-      text += ' ';
-    } else {
-      if (first_nl > run) text += ' ';
-      text += '\n';
-      if (last_nl + 1 < i) text += ' ';
-    }
-  }
-  map_to(joined.size());
+  mapped.reserve(starts.size());
+  for (std::size_t i = 0; i < starts.size(); ++i) mapped.emplace_back(offsets[i], std::move(starts[i].second));
 
   std::string all = sa_subject(view) + "\n";
   const std::size_t subject_len = all.size();

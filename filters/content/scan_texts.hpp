@@ -71,6 +71,24 @@ ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanL
 // empty paragraphs dropped; appended to out, each followed by '\n'.
 void append_paragraphs(std::string_view text, std::string& out);
 
+// The pieces of the body text, shared with the body eval tests (eval_body.cpp),
+// which assemble the same text from SpamAssassin's own MIME tree.
+//
+// Perl's \s on a character string (SpamAssassin decodes text parts to characters
+// before its white space handling): ASCII white space and vertical tab, NEL, no-break
+// space, and the Unicode space separators. The bytes of the one at s[i] (valid
+// UTF-8 only), or 0.
+std::size_t perl_space_len(std::string_view s, std::size_t i);
+// Message.pm's white space collapse of the joined parts: a run of perl_space_len holding
+// two line breaks becomes one "\n" (with one space kept for blanks before the first
+// and after the last break), every other run one space; appended to out. Each entry
+// of `offsets` (positions in s, ascending) becomes the position in out where that
+// input position's text went.
+void append_collapsed(std::string_view s, std::string& out, std::vector<std::size_t>* offsets = nullptr);
+// The last Subject as Node.pm header() holds it: each fold with the white space after
+// it one space, ends trimmed. Encoded words and 8-bit text: the MIME decoder's text.
+std::string sa_subject(const MimeView& view);
+
 // The text of a header key as SpamAssassin's get() returns it, or nullopt when
 // the message has no such header (the rule then reads [if-unset: X], or "").
 //   Field         every field of that name, decoded (RFC 2047), unfolded, each + "\n"

@@ -1,4 +1,5 @@
 #include "filters/dkim/dkim_signature.hpp"
+#include "base/base64.hpp"
 #include "base/text.hpp"
 
 #include <openssl/evp.h>
@@ -55,48 +56,15 @@ bool valid_base64(std::string_view s) {
       continue;
     }
     if (pad > 0) return false;  // data after padding
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/')) return false;
+    if (base64_value(c) < 0) return false;
   }
   return pad <= 2;
 }
 
+// Strict: the whole value, padded to a multiple of four, nothing outside the alphabet.
 std::optional<std::string> base64_decode(std::string_view s) {
   if (!valid_base64(s) || s.size() % 4 != 0) return std::nullopt;
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(s.size() / 4 * 3);
-  for (std::size_t i = 0; i < s.size(); i += 4) {
-    int a = val(s[i]), b = val(s[i + 1]), c = s[i + 2] == '=' ? 0 : val(s[i + 2]),
-        d = s[i + 3] == '=' ? 0 : val(s[i + 3]);
-    unsigned n = (unsigned(a) << 18) | (unsigned(b) << 12) | (unsigned(c) << 6) | unsigned(d);
-    out += static_cast<char>((n >> 16) & 0xff);
-    if (s[i + 2] != '=') out += static_cast<char>((n >> 8) & 0xff);
-    if (s[i + 3] != '=') out += static_cast<char>(n & 0xff);
-  }
-  return out;
-}
-
-std::string base64_encode(const unsigned char* p, std::size_t n) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((n + 2) / 3 * 4);
-  for (std::size_t i = 0; i < n; i += 3) {
-    unsigned v = unsigned(p[i]) << 16;
-    if (i + 1 < n) v |= unsigned(p[i + 1]) << 8;
-    if (i + 2 < n) v |= unsigned(p[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < n ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < n ? kAlphabet[v & 63] : '=';
-  }
-  return out;
+  return base64_decode_lenient(s);  // well-formed: skipping the padding is the strict reading
 }
 
 bool valid_label(std::string_view l, bool allow_underscore) {

@@ -31,6 +31,14 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
+std::string crlf_to_lf(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (!(s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n')) out += s[i];
+  return out;
+}
+
 namespace {
 
 // Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629 section 4).

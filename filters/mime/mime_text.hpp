@@ -11,6 +11,8 @@
 namespace mxgate::mime_detail {
 
 void append_utf8(std::string& out, char32_t cp);
+// s with each CRLF read as LF (a lone CR stays), as SpamAssassin reads a message.
+std::string crlf_to_lf(std::string_view s);
 bool is_valid_utf8(std::string_view s);
 // Each byte that does not start a valid UTF-8 sequence (overlong forms, surrogates
 // and code points above U+10FFFF included) becomes U+FFFD. *replaced counts them.

@@ -48,7 +48,25 @@
 //      slowest listed, and the shared body database rebuilt without its costliest;
 //   6. --diff-hits: the rules whose hits differ between mxgate and RE2 (patterns
 //      both run; on body-1 RE2 matches each paragraph), with PCRE2's count as the
-//      closest to Perl; and mxgate's body hits per message against per paragraph.
+//      closest to Perl; and mxgate's body hits per message against per paragraph;
+//   7. with 2.: the cold compile's breakdown: the ladder's CPU time and each database build
+//      (wall-clock span and CPU time), from CompileReport.
+//
+// Modes for the rule compiler's cost (each does only that, then exits):
+//   --compile-only            the cold compile of --rules as the content filter parses
+//                             them, with the breakdown of 7.;
+//   --compile-profile [N]     every regex pattern compiled alone on one thread (thread
+//                             CPU time): Hyperscan as is, its prefilter form and the
+//                             loose one, RE2, PCRE2; the N costliest listed, then each
+//                             scope's databases; --csv FILE writes every pattern's
+//                             figures, --solo-ms / --loose-above / --relax set the
+//                             compiler thresholds it simulates; --dump RULE prints a
+//                             rule's pattern, expanded size and loose form;
+//   --split-experiment        (with --corpus) the body's shared and slow databases
+//                             rebuilt in 1..6 parts: build CPU time and scan time;
+//   --compare-legacy          (with --corpus) the rules compiled as now and with the
+//                             compile-time shortcuts off; every message's hits through
+//                             scan_content compared (the correctness check).
 //
 //   scan_bench --corpus DIR [--rules DIR] [--messages N] [--rounds N] [--per-pattern [N]] [--diff-hits]
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -557,7 +575,8 @@ void breakdown(const std::vector<Job>& jobs, const std::vector<ScopeBench>& sbs,
     touched.clear();
     for (const auto& db : sc.hs)
       if (db) timed_scan(db.get(), j.text, on_match, &ctx, b, kShared);
-    if (sc.slow) timed_scan(sc.slow.get(), j.text, on_match, &ctx, b, kSlow);
+    for (const auto& db : sc.slow)
+      if (db) timed_scan(db.get(), j.text, on_match, &ctx, b, kSlow);
     for (std::size_t k : sb.solos) {
       char h = 0;
       double s = 0;
@@ -717,8 +736,10 @@ void per_pattern(const ScopeBench& sb, const std::vector<Job>& body_jobs, const 
     }
     return median(times);
   };
-  if (sc.slow) {
-    double slow_t = scan_all(sc.slow.get());
+  if (!sc.slow.empty()) {
+    double slow_t = 0;
+    for (const auto& db : sc.slow)
+      if (db) slow_t += scan_all(db.get());
     std::cout << fmt("slow body database (%zu grouped patterns): one scan per message %.3f s = %.1f MB/s\n",
                      static_cast<std::size_t>(std::count_if(sc.regexes.begin(), sc.regexes.end(),
                                                             [](const CompiledRegex& cr) { return cr.grouped; })),
@@ -1126,7 +1147,7 @@ void split_experiment(const CompiledScope& sc, const std::vector<Job>& texts, in
   }
   std::cout << "\n== split experiment: body shared " << shared.size() << " patterns, slow " << slow.size() << "\n";
   for (auto* set : {&shared, &slow}) {
-    for (std::size_t parts = 1; parts <= 4; ++parts) {
+    for (std::size_t parts : {1, 2, 3, 4, 6}) {
       std::vector<hs_database_t*> dbs;
       std::string builds;
       double cpu_sum = 0, cpu_max = 0;
@@ -1191,8 +1212,9 @@ void print_compile_report(const CompileReport& rep) {
 }
 
 // --compare-legacy: the rules compiled twice, as now and with the compile-time
-// shortcuts off (every pattern tried on Hyperscan as is, prefilters built from the
-// pattern itself: the compiler before them), then every message through
+// shortcuts off (every pattern tried on Hyperscan as is and built alone, prefilters
+// built from the pattern itself, one shared and one slow database per scope: the
+// compiler before them), then every message through
 // scan_content with each; every rule's hit count, sub-rules, metas and zero
 // scores included, must be the same.
 int compare_legacy(const Args& args, const std::vector<Sample>& samples) {
@@ -1216,6 +1238,9 @@ int compare_legacy(const Args& args, const std::vector<Sample>& samples) {
   CompileOptions legacy;
   legacy.hs_max_expanded = SIZE_MAX;
   legacy.prefilter_loose_above = SIZE_MAX;
+  legacy.hs_presume_slow_expanded = SIZE_MAX;
+  legacy.hs_shared_max_patterns = SIZE_MAX;
+  legacy.hs_slow_max_patterns = SIZE_MAX;
   RuleSetPtr now = load(CompileOptions{}, "current");
   RuleSetPtr old = load(legacy, "legacy");
   if (!now || !old) return 1;
@@ -1422,20 +1447,24 @@ int main(int argc, char** argv) {
       std::size_t part = 0;
       if (db && hs_database_size(db.get(), &part) == HS_SUCCESS) shared_bytes += part;
     }
-    if (body.slow) hs_database_size(body.slow.get(), &slow_bytes);
+    for (const auto& db : body.slow) {
+      std::size_t part = 0;
+      if (db && hs_database_size(db.get(), &part) == HS_SUCCESS) slow_bytes += part;
+    }
     // The scratch scan() ends up with for the body: grown over each of its databases.
     HsScratch s;
     bool ok = true;
     for (const auto& db : body.hs)
       if (db) ok = ok && hs_alloc_scratch(db.get(), &s.s) == HS_SUCCESS;
-    if (body.slow) ok = ok && hs_alloc_scratch(body.slow.get(), &s.s) == HS_SUCCESS;
+    for (const auto& db : body.slow)
+      if (db) ok = ok && hs_alloc_scratch(db.get(), &s.s) == HS_SUCCESS;
     for (const auto& cr : body.regexes)
       if (cr.solo) ok = ok && hs_alloc_scratch(cr.solo.get(), &s.s) == HS_SUCCESS;
     if (ok && s.s) hs_scratch_size(s.s, &scratch_bytes);
     std::size_t other_grouped = 0, other_solo = 0, other_slow_dbs = 0;
     for (const auto& sc : rs->scopes()) {
       if (sc.get() == &body) continue;
-      other_slow_dbs += sc->slow != nullptr;
+      other_slow_dbs += sc->slow.size();
       for (const auto& cr : sc->regexes) {
         other_grouped += cr.grouped;
         other_solo += cr.solo != nullptr;
@@ -1447,10 +1476,10 @@ int main(int argc, char** argv) {
                      " prefilter+pcre2 %zu, pcre2 %zu, unsupported %zu\n",
                      body.count(Engine::Hyperscan), body.count(Engine::Re2), gated, body.count(Engine::Prefilter),
                      body.count(Engine::Pcre2), body.count(Engine::Unsupported))
-              << fmt("  body hyperscan: shared database %.2f MB in %zu parts, slow database %.2f MB (%zu patterns), %zu"
-                     " solo databases (%.2f MB); scratch %.0f kB\n",
-                     shared_bytes / 1e6, body.hs.size(), slow_bytes / 1e6, grouped, solo, solo_bytes / 1e6,
-                     scratch_bytes / 1e3)
+              << fmt("  body hyperscan: shared database %.2f MB in %zu parts, slow database %.2f MB (%zu patterns in %zu"
+                     " parts), %zu solo databases (%.2f MB); scratch %.0f kB\n",
+                     shared_bytes / 1e6, body.hs.size(), slow_bytes / 1e6, grouped, body.slow.size(), solo,
+                     solo_bytes / 1e6, scratch_bytes / 1e3)
               << fmt("  other scopes: %zu slow databases (%zu patterns), %zu solo databases\n", other_slow_dbs,
                      other_grouped, other_solo);
   }
@@ -1641,7 +1670,9 @@ int main(int argc, char** argv) {
       if (cr.solo) { solo_us += per_call_us(cr.solo.get()); ++solos; }
     }
     std::size_t db_bytes = 0;
-    double shared_us = 0, shared_alloc_us = 0;
+    double shared_us = 0, shared_alloc_us = 0, slow_us = 0;
+    for (const auto& db : body.slow)
+      if (db) slow_us += per_call_us(db.get());
     for (const auto& db : body.hs) {
       std::size_t part = 0;
       if (!db || hs_database_size(db.get(), &part) != HS_SUCCESS) continue;
@@ -1652,7 +1683,7 @@ int main(int argc, char** argv) {
     std::cout << fmt("body, fixed costs per call: hs_scan of 1 byte %.2f us (shared database, %zu parts), %.2f us (slow"
                      " database), %.2f us (the %zu solo databases together);\n  hs_alloc_scratch on the shared database"
                      " (%.1f MB, scratch already big enough; scan() no longer calls it per scan) %.0f us\n",
-                     shared_us, body.hs.size(), body.slow ? per_call_us(body.slow.get()) : 0.0, solo_us, solos,
+                     shared_us, body.hs.size(), slow_us, solo_us, solos,
                      db_bytes / 1e6, shared_alloc_us);
   }
 

@@ -9,7 +9,7 @@ import smtplib
 import time
 import unittest
 
-from harness import LOOPBACK, ProxyTestCase
+from harness import LOOPBACK, ProxyTestCase, wait_port
 
 
 def message(body, subject="hello"):
@@ -73,7 +73,7 @@ RULES_A = ("body CHEAP_PILLS /cheap\\s+pills/i\n"
            "describe PILLS_AND_LINK Pills and a bad link\n")
 
 
-def slow_rules(n=300):
+def slow_rules(n=450):
     """A rule file whose cold compile takes several seconds (bounded repeats and
     alternations in every pattern; ~8 s for 150 under load here), far more than
     start-up waits (3 s), so a first start serves with the builtin rules."""
@@ -108,10 +108,12 @@ class StartUp(ContentCase):
 
     def test_serves_with_builtin_rules_then_installs_the_full_set(self):
         m = self.start_slow()
-        started = time.time()
-        m.start()
-        self.assertLess(time.time() - started, 10, "start-up waited for the compile")
+        m.start(wait=False)
+        wait_port(m.port, timeout=120)
+        # Serving began before the configured rules were compiled (an order, not a
+        # time: the machine may be loaded).
         self.assertIn("serving with the builtin rules while", m.log())
+        self.assertNotIn("content rules compiled", m.log())
         # SLOW_7 is /\bverify\W{1,20}(?:[a-z]+\s+){0,3}free7\b.{0,60}offer/i.
         body = "Please verify: free7 and an offer %s\r\n" % GTUBE
         # Before the full set: the builtin GTUBE rule runs, the new rules do not yet.
@@ -134,13 +136,16 @@ class StartUp(ContentCase):
 
     def test_stops_promptly_while_compiling(self):
         m = self.start_slow()
-        m.start()
+        m.start(wait=False)
+        wait_port(m.port, timeout=120)
         self.assertIn("serving with the builtin rules while", m.log())
-        started = time.time()
-        m.stop()
-        self.assertEqual(m.proc.returncode, 0)
-        self.assertLess(time.time() - started, 8)
+        if "content rules compiled" in m.log():
+            self.skipTest("this machine compiled the rules before the stop could be sent")
+        m.stop(timeout=60)
+        self.assertEqual(m.proc.returncode, 0, m.log())  # not killed: it exited by itself
+        # It did not wait for the compile to finish.
         self.assertIn("stopped while the content rules were still compiling", m.log())
+        self.assertNotIn("content rules compiled", m.log())
 
     def test_a_rule_error_still_stops_the_start(self):
         m = self.start_slow()
