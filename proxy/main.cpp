@@ -75,23 +75,24 @@ int serve(const std::string& path, bool check_only, const std::function<void(Ser
     std::cout << (path.empty() ? "embedded config" : path) << ": ok\n";
     return 0;
   }
-  // Serving never waits for a long rule compile. First the config with only the
-  // builtin rules compiled (every rule file still parsed and checked, so an error
-  // still stops the start); if it defers anything, the full load runs on its own
-  // thread, and unless it is ready in a moment (a warm compiled-rules cache) the
-  // server starts with the builtin rules and installs the full set when it is
-  // compiled, as a reload would.
+  // Serving never waits for a long rule compile: the full load runs on its own
+  // thread; if it is not ready in a moment (small rule sets, a warm compiled-rules
+  // cache), load again with only the builtin rules compiled (every rule file still
+  // parsed and checked, so an error still stops the start), serve with that, and
+  // install the full set when it is compiled, as a reload would.
+  std::future<Result<ConfigPtr>> full =
+      std::async(std::launch::async, [path, with_dns] { return with_dns(load(path)); });
   Result<ConfigPtr> r;
-  {
-    ProvisionalRules only_builtin;
-    r = with_dns(load(path));
-  }
-  std::future<Result<ConfigPtr>> full;
   bool later = false;
-  if (r.ok() && provisional(**r.value)) {
-    full = std::async(std::launch::async, [path, with_dns] { return with_dns(load(path)); });
-    if (full.wait_for(kStartupRulesWait) == std::future_status::ready) {
-      r = full.get();
+  if (full.wait_for(kStartupRulesWait) == std::future_status::ready) {
+    r = full.get();
+  } else {
+    {
+      ProvisionalRules only_builtin;
+      r = with_dns(load(path));
+    }
+    if (!r.ok() || !provisional(**r.value)) {
+      r = full.get();  // errors (the full load reports them too), or nothing deferred after all
     } else {
       later = true;
       spdlog::info("content rules: serving with the builtin rules while the configured rules compile");
