@@ -122,7 +122,8 @@ class Mxgate:
                                      stdout=subprocess.DEVNULL, stderr=self.stderr)
         if wait:
             try:
-                wait_port(self.port)
+                # Generous: the sanitizer build on a loaded 2-core machine starts slowly.
+                wait_port(self.port, timeout=30)
             except RuntimeError:
                 self.stop()
                 raise RuntimeError("mxgate did not start:\n" + self.log())
