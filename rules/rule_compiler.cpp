@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace mxgate::rules {
@@ -516,7 +517,13 @@ class JobQueue {
     };
     std::size_t threads = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
     std::vector<std::thread> pool;
-    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    for (std::size_t t = 1; t < threads; ++t) {
+      try {
+        pool.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads to be had: fewer do the same work
+      }
+    }
     work();
     for (auto& t : pool) t.join();
   }
@@ -726,13 +733,13 @@ HsDatabasePtr build_database(CompiledScope& sc, std::vector<unsigned>& ids, cons
 }
 
 // The scope's shared database, part `part`: entries on Hyperscan (exact, as a
-// prefilter, or gating RE2) that are not slow to build.
-void build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids, const std::vector<Rule>& rules,
-                  const CompileOptions& copt, std::vector<ConfigError>& errors) {
+// prefilter, or gating RE2) that are not slow to build. Returns an error text,
+// empty if fine.
+std::string build_shared(CompiledScope& sc, std::size_t part, std::vector<unsigned> ids,
+                         const std::vector<Rule>& rules, const CompileOptions& copt) {
   std::string why;
   sc.hs[part] = build_database(sc, ids, rules, copt, why);
-  if (!sc.hs[part] && !why.empty())
-    errors.push_back({"", 0, "scope " + sc.key, "hyperscan rejected the database: " + why});
+  return sc.hs[part] || why.empty() ? std::string() : "hyperscan rejected the database: " + why;
 }
 
 // The slow-to-build entries `ids` of a scope: one database together (measured on
@@ -782,11 +789,11 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
     rep.builds.push_back(std::move(b));
   };
   std::atomic<long long> ladder_us{0};
-  std::vector<std::vector<ConfigError>> scope_errors(scopes.size());
+  std::mutex errors_mutex;
   std::vector<std::atomic<std::size_t>> left(scopes.size());
   auto databases = [&](std::size_t si) {
     CompiledScope& sc = *scopes[si];
-    // Split once every entry is placed, so that the two jobs touch disjoint entries.
+    // Split once every entry is placed, so that the jobs touch disjoint entries.
     std::vector<unsigned> shared, slow;
     for (std::size_t k = 0; k < sc.regexes.size(); ++k) {
       const auto& cr = sc.regexes[k];
@@ -803,13 +810,17 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
     // rule file's costly families.
     CompiledScope* scp = &sc;
     std::size_t max_part = std::max<std::size_t>(copt.hs_shared_max_patterns, 1);
-    std::size_t parts = (shared.size() + max_part - 1) / max_part;
+    std::size_t parts = shared.empty() ? 0 : 1 + (shared.size() - 1) / max_part;
     sc.hs.resize(parts);
     for (std::size_t p = 0; p < parts; ++p) {
       std::vector<unsigned> ids;
       for (std::size_t j = p; j < shared.size(); j += parts) ids.push_back(shared[j]);
-      jobs.push([&, scp, si, p, ids] {
-        timed(*scp, "shared", ids.size(), [&] { build_shared(*scp, p, ids, rules, copt, scope_errors[si]); });
+      jobs.push([&, scp, p, ids] {
+        std::string why;
+        timed(*scp, "shared", ids.size(), [&] { why = build_shared(*scp, p, ids, rules, copt); });
+        if (why.empty()) return;
+        std::lock_guard lock(errors_mutex);
+        errors.push_back({"", 0, "scope " + scp->key, why});
       }, true);
     }
     // The slow database's parts: the largest patterns dealt first, so that each
@@ -817,7 +828,7 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
     std::stable_sort(slow.begin(), slow.end(),
                      [&](unsigned a, unsigned b) { return sc.regexes[a].expanded > sc.regexes[b].expanded; });
     std::size_t max_slow = std::max<std::size_t>(copt.hs_slow_max_patterns, 1);
-    std::size_t slow_parts = (slow.size() + max_slow - 1) / max_slow;
+    std::size_t slow_parts = slow.empty() ? 0 : 1 + (slow.size() - 1) / max_slow;
     sc.slow.resize(slow_parts);
     for (std::size_t p = 0; p < slow_parts; ++p) {
       std::vector<unsigned> ids;
@@ -848,7 +859,6 @@ void build(Scopes& scopes, const std::vector<Rule>& rules, const CompileOptions&
   }
   jobs.run();
   rep.ladder_cpu = static_cast<double>(ladder_us.load()) / 1e6;
-  for (auto& e : scope_errors) errors.insert(errors.end(), e.begin(), e.end());
 }
 
 }  // namespace

@@ -383,6 +383,16 @@ TEST(Ladder, TheSharedDatabaseIsBuiltInParts) {
   for (const auto& b : rep.builds) shared_builds += b.kind == "shared";
   EXPECT_EQ(shared_builds, 3u);
   EXPECT_EQ(scan_names(**rs.value, "body", "needle0 needle6 needle3x foobar"), (V{"PRE", "R0", "R6"}));
+  // No limit at all: one part, one slow database.
+  auto again = parse_rule_text(text, "t.cf");
+  ASSERT_TRUE(again.ok());
+  CompileOptions one;
+  one.hs_shared_max_patterns = SIZE_MAX;
+  one.hs_slow_max_patterns = SIZE_MAX;
+  auto whole = RuleSet::compile(std::move(*again.value), one);
+  ASSERT_TRUE(whole.ok()) << format_errors(whole.errors);
+  EXPECT_EQ((*whole.value)->scope("body")->hs.size(), 1u);
+  EXPECT_EQ(scan_names(**whole.value, "body", "needle0 needle6 needle3x foobar"), (V{"PRE", "R0", "R6"}));
 }
 
 TEST(Scan, OneScratchPerThreadGrowsForABiggerDatabase) {

@@ -64,6 +64,9 @@
 //                             rule's pattern, expanded size and loose form;
 //   --split-experiment        (with --corpus) the body's shared and slow databases
 //                             rebuilt in 1..6 parts: build CPU time and scan time;
+//   --legacy                  (with --corpus) the whole bench on the rules compiled
+//                             with the compile-time shortcuts off, for before/after
+//                             scan figures on the same texts;
 //   --compare-legacy          (with --corpus) the rules compiled as now and with the
 //                             compile-time shortcuts off; every message's hits through
 //                             scan_content compared (the correctness check).
@@ -152,6 +155,7 @@ struct Args {
   bool compile_only = false;
   bool split_experiment = false;
   bool compare_legacy = false;
+  bool legacy = false;               // --legacy: the whole bench on the rules compiled as before the shortcuts
   std::string csv;                   // --csv FILE: --compile-profile's per-pattern figures, tab-separated
   std::vector<std::string> dump;     // --dump RULE: print the pattern as compiled, then exit
 };
@@ -185,6 +189,7 @@ Args parse_args(int argc, char** argv) {
     else if (k == "--compile-only") a.compile_only = true;
     else if (k == "--split-experiment") a.split_experiment = true;
     else if (k == "--compare-legacy") a.compare_legacy = true;
+    else if (k == "--legacy") a.legacy = true;
     else if (k == "--csv") a.csv = val();
     else if (k == "--relax") a.relax_above = std::stoul(val());
     else if (k == "--solo-ms") a.solo_ms = std::stod(val());
@@ -1211,6 +1216,19 @@ void print_compile_report(const CompileReport& rep) {
   }
 }
 
+// The compiler's shortcuts off: every pattern tried on Hyperscan as is and built
+// alone, prefilters built from the pattern itself, one shared and one slow
+// database per scope (the compiler before them; --legacy, --compare-legacy).
+CompileOptions legacy_options() {
+  CompileOptions o;
+  o.hs_max_expanded = SIZE_MAX;
+  o.prefilter_loose_above = SIZE_MAX;
+  o.hs_presume_slow_expanded = SIZE_MAX;
+  o.hs_shared_max_patterns = SIZE_MAX;
+  o.hs_slow_max_patterns = SIZE_MAX;
+  return o;
+}
+
 // --compare-legacy: the rules compiled twice, as now and with the compile-time
 // shortcuts off (every pattern tried on Hyperscan as is and built alone, prefilters
 // built from the pattern itself, one shared and one slow database per scope: the
@@ -1235,15 +1253,24 @@ int compare_legacy(const Args& args, const std::vector<Sample>& samples) {
     print_compile_report(rep);
     return *rs.value;
   };
-  CompileOptions legacy;
-  legacy.hs_max_expanded = SIZE_MAX;
-  legacy.prefilter_loose_above = SIZE_MAX;
-  legacy.hs_presume_slow_expanded = SIZE_MAX;
-  legacy.hs_shared_max_patterns = SIZE_MAX;
-  legacy.hs_slow_max_patterns = SIZE_MAX;
+  CompileOptions legacy = legacy_options();
   RuleSetPtr now = load(CompileOptions{}, "current");
   RuleSetPtr old = load(legacy, "legacy");
   if (!now || !old) return 1;
+  // Every rule on the same engine (and RE2 gated or not) both ways.
+  std::size_t engines_differ = 0;
+  for (const auto& sc : now->scopes()) {
+    const CompiledScope* osc = old->scope(sc->key);
+    for (std::size_t k = 0; osc && k < sc->regexes.size() && k < osc->regexes.size(); ++k) {
+      const CompiledRegex &a = sc->regexes[k], &b = osc->regexes[k];
+      if (a.engine == b.engine && a.gated == b.gated) continue;
+      ++engines_differ;
+      std::cout << fmt("  engine differs: %s: %s%s now, %s%s before\n", now->rules()[a.rule].name.c_str(),
+                       std::string(engine_name(a.engine)).c_str(), a.gated ? " (gated)" : "",
+                       std::string(engine_name(b.engine)).c_str(), b.gated ? " (gated)" : "");
+    }
+  }
+  std::cout << fmt("compare-legacy: %zu rules on a different engine\n", engines_differ);
   const Envelope env;
   const ScanLimits limits;
   std::size_t differ = 0, hits = 0;
@@ -1275,7 +1302,7 @@ int compile_only(const Args& args) {
   }
   CompileReport rep;
   auto t0 = Clock::now();
-  auto rs = RuleSet::compile(std::move(*parsed.value), CompileOptions{}, &rep);
+  auto rs = RuleSet::compile(std::move(*parsed.value), args.legacy ? legacy_options() : CompileOptions{}, &rep);
   if (!rs.ok()) {
     std::cerr << format_errors(rs.errors) << "\n";
     return 1;
@@ -1331,8 +1358,9 @@ int main(int argc, char** argv) {
   // 2. Cold compile, then a load from the disk cache it wrote.
   std::cout << "\n== rule set: " << args.rules.string() << "\n";
   TempDir cache;
-  CompileOptions copt;
+  CompileOptions copt = args.legacy ? legacy_options() : CompileOptions{};
   copt.cache_dir = cache.path;
+  if (args.legacy) std::cout << "compiled with --legacy: the compiler's shortcuts off (as before them)\n";
   RuleSetPtr rs;
   {
     CompileReport rep;
