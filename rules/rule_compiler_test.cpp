@@ -301,6 +301,22 @@ TEST(Shape, CountsEachCopyHyperscanWouldUnroll) {
   }
 }
 
+TEST(Shape, HostilePatternsNeitherCrashNorRecurseWithoutBound) {
+  std::string deep = std::string(5000, '(') + "a" + std::string(5000, ')');
+  EXPECT_FALSE(pattern_shape(deep, 64).parsed);  // nesting is bounded
+  for (const char* p : {"\\", "[abc", "(?", "(?<name", "\\x{12", "a{", "a{1,", "a{99999999999999}", "(?P", "[[:alpha:"}) {
+    PatternShape s = pattern_shape(p, 64);
+    if (!s.parsed) {
+      EXPECT_EQ(s.relaxed, p) << p;
+    }
+  }
+  // Every prefix of a real pattern: parsed or not, never out of bounds.
+  const std::string real = "<a\\s[^>]{0,2048}\\bhref=(?:3D)?.?(https?:[^>\"'# ]{8,29})(?!\\1)(?>x{2,9}+)[[:^alpha:]\\]]{1,3}";
+  for (std::size_t n = 0; n <= real.size(); ++n) (void)pattern_shape(real.substr(0, n), 8);
+  // Counts saturate instead of wrapping.
+  EXPECT_GT(pattern_shape("(?:(?:(?:(?:a{999999}){999999}){999999}){999999})", 64).expanded, 1u << 30);
+}
+
 TEST(Shape, TheLooseFormOnlyWidensWhatMatches) {
   // Costly counted repeats become unbounded; cheap ones stay.
   EXPECT_EQ(pattern_shape("<a\\s[^>]{0,2048}href", 64).relaxed, "<a\\s[^>]*href");

@@ -117,7 +117,7 @@ std::string lint_report(const RuleSet& rs) {
       grouped += cr.grouped;
       alone += cr.solo != nullptr;
     }
-  o << "slow-to-build patterns: " << grouped << " in one database per scope, " << alone << " in their own\n";
+  o << "slow-to-build patterns: " << grouped << " in the slow databases, " << alone << " in their own\n";
   o << "warnings " << rs.parsed().warnings.size() << " by directive:\n";
   for (const auto& [d, n] : rs.parsed().warning_counts()) o << "  " << d << ": " << n << "\n";
   o << "rules not on plain Hyperscan:\n";

