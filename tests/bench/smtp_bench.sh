@@ -20,9 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
-ulimit -n 8192 2>/dev/null || true
+. tests/bench/bench_lib.sh  # port, wait_port, median
 
 sink_port=$(port); mx_port=$(port)
 user=$(id -un); [ "$(id -u)" -eq 0 ] && user=nobody
@@ -54,7 +52,6 @@ rate() {  # sessions port -> messages/s
   echo "$MSGS / ($end - $start)" | bc -l
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf "%-10s %14s %14s %8s   (median of %d alternating rounds of %d messages)\n" \
   sessions "direct msg/s" "mxgate msg/s" ratio "$ROUNDS" "$MSGS"
 for s in 1 50; do
