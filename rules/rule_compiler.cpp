@@ -622,7 +622,9 @@ void classify(CompiledRegex& cr, const Rule& r, const CompileOptions& copt) {
   // `tflags multiple` counts matches the way Perl's m//g does; Hyperscan's
   // end-offset reports cannot, so keep a PCRE2 code for counting. Body patterns that
   // may span paragraphs are confirmed per paragraph with it too.
-  if ((r.multiple || cr.crosses || cr.line_only) && !cr.pcre2 && cr.engine == Engine::Hyperscan) {
+  // `tflags nosubject` rules are matched per paragraph from the one after the
+  // Subject line, with that code too.
+  if ((r.multiple || r.nosubject || cr.crosses || cr.line_only) && !cr.pcre2 && cr.engine == Engine::Hyperscan) {
     std::string ignored;
     cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
   }
@@ -888,7 +890,7 @@ void rebuild_side_engines(CompiledRegex& cr, const Rule& r, const CompileOptions
   std::string ignored;
   if (cr.engine == Engine::Re2) cr.re2 = re2_build(cr.pattern, r, copt, ignored);
   if (cr.engine == Engine::Prefilter || cr.engine == Engine::Pcre2 ||
-      ((r.multiple || cr.crosses || cr.line_only) && cr.engine == Engine::Hyperscan))
+      ((r.multiple || r.nosubject || cr.crosses || cr.line_only) && cr.engine == Engine::Hyperscan))
     cr.pcre2 = pcre2_build(cr.pattern, r, ignored);
 }
 

@@ -237,7 +237,10 @@ class CompiledScope {
   // The body scope matches each line (paragraph) on its own, as SpamAssassin does,
   // yet scans the whole text once: a hit of a pattern that cannot match a line
   // break is exact as it is; others are confirmed line by line (PCRE2 or RE2).
-  void scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const;
+  // `nosubject_from`: where the lines a `tflags nosubject` body rule reads begin
+  // (after the Subject line, which SpamAssassin puts first); 0 = everywhere.
+  void scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out,
+            std::size_t nosubject_from = 0) const;
   // The same as rule indices, each repeated `count` times.
   std::vector<std::size_t> scan(std::string_view text, const std::vector<Rule>& rules) const;
 

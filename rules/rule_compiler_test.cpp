@@ -154,6 +154,34 @@ TEST(Scan, PrefilterIsConfirmedByPcre2) {
   EXPECT_EQ(scan_names(*rs, "body", "price list"), (V{"LA"}));
 }
 
+TEST(Scan, NosubjectSkipsTheSubjectLine) {
+  // Check.pm skips the first body line (the Subject) for `tflags nosubject` rules:
+  // SpamAssassin's EMPTY_MESSAGE reads __NONEMPTY_BODY /\S/ that way. One rule per
+  // engine: plain Hyperscan, PCRE2-confirmed prefilter, PCRE2 alone, anchored.
+  auto rs = build(
+      "body NB /\\S/\ntflags NB nosubject\n"
+      "body NB_ALL /\\S/\n"
+      "body PF /\\b(\\w+) \\1\\b/\ntflags PF nosubject multiple\n"
+      "body PC /(?<=x)(?(?=y)y|z)/\ntflags PC nosubject\n"
+      "body AN /\\Athe/\ntflags AN nosubject\n");
+  ASSERT_TRUE(rs);
+  const CompiledScope* sc = rs->scope("body");
+  ASSERT_NE(sc, nullptr);
+  auto names = [&](std::string_view text, std::size_t from) {
+    std::vector<ScanHit> hits;
+    sc->scan(text, rs->rules(), hits, from);
+    std::map<std::string, std::size_t> out;
+    for (const auto& h : hits) out[rs->rules()[h.rule].name] = h.count;
+    return out;
+  };
+  using M = std::map<std::string, std::size_t>;
+  std::string subject_only = "the the xy\n \n";
+  EXPECT_EQ(names(subject_only, 11), (M{{"NB_ALL", 1}}));
+  EXPECT_EQ(names(subject_only, 0), (M{{"AN", 1}, {"NB", 1}, {"NB_ALL", 1}, {"PC", 1}, {"PF", 1}}));
+  std::string both = "the the xy\nthe the and the the xz\n";
+  EXPECT_EQ(names(both, 11), (M{{"AN", 1}, {"NB", 1}, {"NB_ALL", 1}, {"PC", 1}, {"PF", 2}}));
+}
+
 TEST(Scan, BytesNotUtf8) {
   auto rs = build("body LATIN /caf\\xe9/\nbody LATIN_P /caf\\xe9(?!s)/\nbody UTF /caf\\xc3\\xa9/\n");
   ASSERT_TRUE(rs);

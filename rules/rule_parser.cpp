@@ -665,6 +665,7 @@ class Parser {
         for (const auto& f : r.tflags) {
           if (f == "nice") r.nice = true;
           else if (f == "multiple") r.multiple = true;
+          else if (f == "nosubject") r.nosubject = true;
           else if (f.starts_with("maxhits=")) r.maxhits = std::atoi(f.c_str() + 8);
         }
       }
@@ -828,13 +829,54 @@ class Parser {
       rule_error(loc, name, "invalid eval test '" + call + "': " + err);
       return;
     }
-    if (!opt_.eval_supported || !opt_.eval_supported(ev.function, target)) {
+    if (!opt_.eval_supported || ev.function == kMimeHeaderEval || !opt_.eval_supported(ev.function, target)) {
       ++out_.unsupported_evals[ev.function];
       unsupported(loc, key + " eval:", name, "eval function " + ev.function + " is not implemented");
       return;
     }
     Rule& r = define(loc, name, Scope::Eval);
     r.eval = std::move(ev);
+  }
+
+  // MIMEHeader.pm's set_config: /^([^:\s]+(?:\:(?:raw)?)?)\s*([=!]~)\s*(.+)$/, then
+  // `[if-unset: X]` off the end of the pattern.
+  void mimeheader_rule(const SourceLoc& loc, const std::string& value) {
+    std::string name, rest;
+    if (!rule_name(loc, "mimeheader", value, name, rest)) return;
+    std::size_t i = 0;
+    while (i < rest.size() && rest[i] != ':' && !is_space(rest[i])) ++i;
+    std::string field = rest.substr(0, i);
+    if (i < rest.size() && rest[i] == ':') {
+      ++i;
+      if (rest.compare(i, 3, "raw") == 0) i += 3, field += ":raw";
+    }
+    std::size_t j = i;
+    while (j < rest.size() && is_space(rest[j])) ++j;
+    bool op_ok = j + 1 < rest.size() && (rest[j] == '=' || rest[j] == '!') && rest[j + 1] == '~';
+    if (field.empty() || !op_ok) {
+      rule_error(loc, name, "invalid mimeheader test '" + rest + "' (expected 'Field[:raw] =~ /regexp/')");
+      return;
+    }
+    std::string op = rest.substr(j, 2);
+    std::string pattern(trim(std::string_view(rest).substr(j + 2)));
+    std::string if_unset;
+    if (pattern.ends_with("]")) {
+      std::size_t k = pattern.rfind("[if-unset:");
+      if (k != std::string::npos && k > 0 && is_space(pattern[k - 1]) && k + 10 < pattern.size() &&
+          is_space(pattern[k + 10])) {
+        if_unset = std::string(trim(std::string_view(pattern).substr(k + 10, pattern.size() - k - 11)));
+        pattern = std::string(trim(std::string_view(pattern).substr(0, k)));
+      }
+    }
+    RegexSpec re;
+    if (std::string err = parse_delimited_regex(pattern, re); !err.empty()) {
+      rule_error(loc, name, "invalid regexp '" + pattern + "': " + err);
+      return;
+    }
+    Rule& r = define(loc, name, Scope::Eval);
+    r.eval.target = Scope::Body;
+    r.eval.function = std::string(kMimeHeaderEval);
+    r.eval.args = {field, op, pattern, if_unset};
   }
 
   // header/body/rawbody/full/uri/meta: "NAME rest", NAME checked like add_test.
@@ -1021,6 +1063,10 @@ class Parser {
     if (key == "replace_start" || key == "replace_end") {
       if (value.empty()) { error(loc, key, "missing value"); return; }
       (key == "replace_start" ? tags_.start : tags_.end) = value;
+      return;
+    }
+    if (key == "mimeheader" && opt_.eval_supported && opt_.eval_supported(kMimeHeaderEval, Scope::Body)) {
+      mimeheader_rule(loc, value);
       return;
     }
     // Rule types of plugins we do not implement: the rule exists in SpamAssassin,

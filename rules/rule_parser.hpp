@@ -97,6 +97,13 @@ struct EvalCall {
   std::vector<std::string> args;  // {"-6", "-3"}
 };
 // Parses `function(args)` (after "eval:"); returns an error text or empty.
+
+// `mimeheader NAME Field[:raw] =~ /re/ [if-unset: X]` (SpamAssassin's MIMEHeader
+// plugin: a header test on every MIME part) is read as SpamAssassin reads it, as a
+// body eval test of this function with the arguments {Field[:raw], "=~" or "!~",
+// "/re/", if-unset text}, when the caller runs it (eval_supported(kMimeHeaderEval,
+// Scope::Body)); no `eval:` test can call it by name.
+inline constexpr std::string_view kMimeHeaderEval = "mimeheader";
 std::string parse_eval_call(std::string_view text, EvalCall& out);
 
 // Meta expression tree. Values follow Perl: && and || return an operand,
@@ -132,6 +139,7 @@ struct Rule {
   std::vector<std::string> tflags;  // every flag as written, including unknown ones
   bool nice = false;                // tflags nice (score may be negative)
   bool multiple = false;            // tflags multiple: count every match
+  bool nosubject = false;           // tflags nosubject: a body rule skips the Subject line
   int maxhits = 0;                  // tflags maxhits=N (0 = no limit)
   int priority = 0;
   bool is_regex() const {

@@ -119,7 +119,8 @@ void CompiledScope::index_engines() {
   }
 }
 
-void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out) const {
+void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, std::vector<ScanHit>& out,
+                         std::size_t nosubject_from) const {
   // Hyperscan takes an unsigned length; texts are bounded far below 4 GiB by the
   // message size limit, but never let a wrap skip the tail silently.
   if (text.size() > UINT32_MAX) text = text.substr(0, UINT32_MAX);
@@ -140,6 +141,18 @@ void CompiledScope::scan(std::string_view text, const std::vector<Rule>& rules, 
     const Rule& r = rules[cr.rule];
     std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
     std::size_t n = 0, end = st.ends[k];
+    if (per_line() && r.nosubject && nosubject_from > 0) {
+      // Only the paragraphs after the Subject line: per line from there, once (a
+      // rule both in the databases and in always_ is confirmed by the latter).
+      bool always = (cr.engine == Engine::Re2 && !cr.gated) || cr.engine == Engine::Pcre2 ||
+                    (cr.line_only && (cr.pcre2 || cr.re2));
+      if ((from_hyperscan && always) || cr.engine == Engine::Unsupported || (!cr.pcre2 && !cr.re2)) return;
+      std::size_t not_before = nosubject_from + 1;
+      if (from_hyperscan && !cr.line_only) not_before = std::max(not_before, end);
+      n = count_per_line(cr, text, limit, &end, not_before);
+      if (n > 0) out.push_back({cr.rule, n, end});
+      return;
+    }
     if (per_line()) {
       if (from_hyperscan && cr.line_only && (cr.pcre2 || cr.re2)) return;  // scanned per line below
       bool lines = cr.crosses || cr.line_only || r.multiple || cr.engine == Engine::Prefilter;

@@ -104,7 +104,11 @@ class Collector {
 void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, const PartText& pt,
                     const char* scope, Collector& c, std::vector<rules::ScanHit>& hits) {
   hits.clear();
-  sc.scan(pt.text, rs.rules(), hits);
+  // SpamAssassin's body text starts with the Subject line ("\n" without one), which
+  // `tflags nosubject` rules skip.
+  std::size_t nosubject_from = 0;
+  if (sc.scope == rules::Scope::Body) nosubject_from = std::min(pt.text.find('\n'), pt.text.size()) + 1;
+  sc.scan(pt.text, rs.rules(), hits, nosubject_from);
   for (const auto& h : hits) {
     auto [label, off] = pt.locate(h.end);
     // The excerpt stays inside the line (paragraph) that matched.
@@ -219,6 +223,7 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
     if (off[i]) continue;
     auto fn = table.find(r.eval.function);
     if (fn == table.end()) continue;
+    ctx.rule = &r;
     if (EvalResult hit = fn->second.run(ctx, r.eval.args))
       c.add(i, 1, "eval " + r.eval.function + (hit->empty() ? "" : ": " + *hit));
   }

@@ -1,6 +1,7 @@
 // Test helper for the eval_*_test.cpp files: one message through one eval call,
 // with the message parsed as the content filter parses it.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,24 @@ inline EvalResult run_eval(const std::string& function, const std::vector<std::s
   if (it == table.end()) throw std::runtime_error("eval function not registered: " + function);
   return with_eval_context(
       text, [&](EvalContext& ctx) { return it->second.run(ctx, args); }, env, settings);
+}
+
+// The rules in `rules_text` parsed as the content filter parses them (they must all
+// be eval tests: eval:, mimeheader), each run on the message; the names that hit.
+inline std::set<std::string> eval_rule_hits(const std::string& rules_text, const std::string& message) {
+  auto parsed = rules::parse_rule_text(rules_text, "t.cf", content_parse_options());
+  if (!parsed.errors.empty() || !check_eval_args(*parsed.value).empty())
+    throw std::runtime_error("rules do not load: " + rules_text);
+  std::set<std::string> out;
+  with_eval_context(message, [&](EvalContext& ctx) {
+    for (const auto& r : parsed.value->rules) {
+      if (r.scope != rules::Scope::Eval) throw std::runtime_error("not an eval test: " + r.name);
+      ctx.rule = &r;
+      if (eval_table().at(r.eval.function).run(ctx, r.eval.args)) out.insert(r.name);
+    }
+    return 0;
+  });
+  return out;
 }
 
 inline bool hits(const std::string& function, const std::vector<std::string>& args, const std::string& text,

@@ -153,6 +153,8 @@ const EvalTable& eval_table() {
     add_relay_evals(t);
     add_freemail_evals(t);
     add_wlbl_evals(t);
+    add_mimeheader_evals(t);
+    add_imageinfo_evals(t);
     return t;
   }();
   return table;
@@ -174,7 +176,8 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::HTMLEval",    "Mail::SpamAssassin::Plugin::SPF",
           "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC",
           "Mail::SpamAssassin::Plugin::FreeMail",    "Mail::SpamAssassin::Plugin::RelayEval",
-          "Mail::SpamAssassin::Plugin::URIEval",
+          "Mail::SpamAssassin::Plugin::URIEval",     "Mail::SpamAssassin::Plugin::MIMEHeader",
+          "Mail::SpamAssassin::Plugin::ImageInfo",
           "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject"};
 }
 

@@ -68,6 +68,9 @@ class EvalContext {
   const Envelope& env;
   const ScanTexts& texts;
   const EvalSettings& settings;
+  // The rule being run (its tflags, for tests that read them such as MIMEHeader's
+  // range=); set by the caller before each test, may be null.
+  const rules::Rule* rule = nullptr;
 
   // Facts a family of tests computes once per message and shares between its
   // functions (the raw MIME walk of eval_mime.cpp, the HTML analysis of
@@ -133,6 +136,8 @@ void add_html_evals(EvalTable& t);
 void add_relay_evals(EvalTable& t);
 void add_freemail_evals(EvalTable& t);
 void add_wlbl_evals(EvalTable& t);
+void add_mimeheader_evals(EvalTable& t);
+void add_imageinfo_evals(EvalTable& t);
 
 // Helpers for the family files.
 std::optional<double> eval_number(std::string_view s);

@@ -583,4 +583,12 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits) {
   return view;
 }
 
+std::string decode_header_words(std::string_view unfolded) {
+  if (unfolded.find("=?") == std::string_view::npos) return std::string(unfolded);
+  init_gmime_once();
+  std::string v = without_nul(unfolded);
+  GChars d(g_mime_utils_header_decode_text(nullptr, v.c_str()));
+  return repair_utf8(d && (*d.get() || v.empty()) ? std::string_view(d.get()) : std::string_view(v));
+}
+
 }  // namespace mxgate

@@ -126,6 +126,10 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits = {});
 std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated = nullptr,
                         std::vector<std::string>* urls = nullptr);
 
+// RFC 2047 encoded words in an unfolded header value decoded to UTF-8, as
+// MimeHeader::decoded (text without "=?" comes back unchanged).
+std::string decode_header_words(std::string_view unfolded);
+
 // URLs in plain text (see MimeView::urls), appended to out in order (not deduplicated).
 // With `addresses`, also the bare addresses SpamAssassin's text URI parser turns into
 // mailto: URIs ("write to sales@example.com"): not in MimeView::urls, whose mailto:
