@@ -136,18 +136,19 @@ SaStatus parse_spam_status(const std::string& text) {
   s.ok = true;
   std::size_t t = field.find("tests=");
   if (t == std::string::npos) return s;
-  std::size_t end = field.find(" autolearn=", t);
-  std::string list = field.substr(t + 6, end == std::string::npos ? std::string::npos : end - t - 6);
+  // The list ends at the next "key=" (autolearn=, version=), wherever the field was
+  // folded.
   std::string cur;
-  for (char c : list) {
+  for (std::size_t i = t + 6; i <= field.size(); ++i) {
+    char c = i < field.size() ? field[i] : ' ';
     if (c == ',' || c == ' ' || c == '\t' || c == '\r') {
+      if (cur.find('=') != std::string::npos) break;
       if (!cur.empty() && cur != "none") s.tests.push_back(cur);
       cur.clear();
     } else {
       cur += c;
     }
   }
-  if (!cur.empty() && cur != "none") s.tests.push_back(cur);
   return s;
 }
 

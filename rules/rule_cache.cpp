@@ -28,7 +28,9 @@
 namespace mxgate::rules {
 namespace {
 
-constexpr const char* kMagic = "MXGATE-RULES-CACHE 4\n";
+// Bumped whenever the compiler may place a pattern differently (5: oversized
+// repeats compiled as PCRE2 subroutine calls), so no cache keeps an old choice.
+constexpr const char* kMagic = "MXGATE-RULES-CACHE 5\n";
 constexpr std::size_t kMaxFiles = 4;
 // Bounds on what a (corrupt) file can make us allocate.
 constexpr std::uint64_t kMaxBlob = std::uint64_t{1} << 31;

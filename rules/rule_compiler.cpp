@@ -409,6 +409,99 @@ std::string pcre2_error(int code) {
   return reinterpret_cast<const char*>(buf);
 }
 
+// Where the character class opening at p[i] ('[') ends: the index of its ']'.
+std::size_t class_end(std::string_view p, std::size_t i) {
+  std::size_t j = i + 1;
+  if (j < p.size() && p[j] == '^') ++j;
+  if (j < p.size() && p[j] == ']') ++j;  // a leading ']' is literal
+  for (; j < p.size(); ++j) {
+    if (p[j] == '\\') { ++j; continue; }
+    if (p[j] == '[' && j + 1 < p.size() && p[j + 1] == ':') {  // [:alpha:]
+      std::size_t e = p.find(":]", j + 2);
+      if (e != std::string_view::npos) { j = e + 1; continue; }
+    }
+    if (p[j] == ']') return j;
+  }
+  return std::string_view::npos;
+}
+
+// Debian's PCRE2 (2-byte links) refuses a compiled pattern over 64 KB. SpamAssassin's
+// __FILL_THIS_FORM_LONG1/2 repeat a large alternation five times, (?:X){5}, which
+// no engine takes as written. As a named group and subroutine calls,
+// (?<mxrepN>X)(?&mxrepN){4}, X is compiled once, and PCRE2 (10.30 on) backtracks into
+// subroutine calls, so what matches is unchanged. Only large groups, and only in
+// patterns without back-references (the new group shifts the group numbers).
+std::optional<std::string> repeats_as_subroutines(std::string_view p) {
+  static constexpr std::size_t kLargeGroup = 256;
+  for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+    if (p[i] != '\\') continue;
+    char c = p[i + 1];
+    if ((c >= '1' && c <= '9') || c == 'g' || c == 'k') return std::nullopt;
+    ++i;
+  }
+  if (p.find("(?P=") != std::string_view::npos) return std::nullopt;
+  std::string out;
+  int groups = 0;
+  for (std::size_t i = 0; i < p.size();) {
+    if (p[i] == '\\') { out.append(p.substr(i, 2)); i += 2; continue; }
+    if (p[i] == '[') {
+      std::size_t e = class_end(p, i);
+      if (e == std::string_view::npos) return std::nullopt;
+      out.append(p.substr(i, e + 1 - i));
+      i = e + 1;
+      continue;
+    }
+    if (p.substr(i, 3) != "(?:") { out += p[i++]; continue; }
+    // The group's closing parenthesis.
+    std::size_t j = i + 3;
+    int depth = 1;
+    for (; j < p.size() && depth > 0; ++j) {
+      if (p[j] == '\\') { ++j; continue; }
+      if (p[j] == '[') {
+        j = class_end(p, j);
+        if (j == std::string_view::npos) return std::nullopt;
+        continue;
+      }
+      if (p[j] == '(') ++depth;
+      else if (p[j] == ')') --depth;
+    }
+    if (depth != 0) return std::nullopt;
+    // j is just past ')'; a counted repeat {n}, {n,} or {n,m} with n >= 2 follows?
+    std::size_t q = j, n = 0, m = 0;
+    bool has_m = false, open_ended = false, ok = q < p.size() && p[q] == '{';
+    if (ok) {
+      std::size_t k = q + 1, d = k;
+      while (k < p.size() && p[k] >= '0' && p[k] <= '9') n = n * 10 + static_cast<std::size_t>(p[k++] - '0');
+      ok = k > d && k - d < 5;
+      if (ok && k < p.size() && p[k] == ',') {
+        ++k;
+        std::size_t d2 = k;
+        while (k < p.size() && p[k] >= '0' && p[k] <= '9') m = m * 10 + static_cast<std::size_t>(p[k++] - '0');
+        has_m = k > d2;
+        open_ended = !has_m;
+        ok = k - d2 < 5;
+      }
+      ok = ok && k < p.size() && p[k] == '}' && n >= 2 && (!has_m || m >= n);
+      q = k + 1;
+    }
+    if (!ok || j - i < kLargeGroup) {
+      out.append(p.substr(i, 3));
+      i += 3;
+      continue;
+    }
+    std::string name = "mxrep" + std::to_string(++groups);
+    out += "(?<" + name + ">";
+    out.append(p.substr(i + 3, j - 1 - (i + 3)));  // X, as written (groups inside stay as they are)
+    out += ")(?&" + name + ")";
+    if (open_ended) out += "{" + std::to_string(n - 1) + ",}";
+    else if (has_m) out += "{" + std::to_string(n - 1) + "," + std::to_string(m - 1) + "}";
+    else if (n > 2) out += "{" + std::to_string(n - 1) + "}";
+    i = q;
+  }
+  if (groups == 0) return std::nullopt;
+  return out;
+}
+
 Pcre2CodePtr pcre2_build(const std::string& pattern, const Rule& r, std::string& err) {
   // No PCRE2_UTF: subjects are arbitrary bytes, as in SpamAssassin.
   Flags fl = flags_for(r);
@@ -420,6 +513,14 @@ Pcre2CodePtr pcre2_build(const std::string& pattern, const Rule& r, std::string&
   PCRE2_SIZE offset = 0;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code,
                                  &offset, nullptr);
+  if (!re && code == PCRE2_ERROR_PATTERN_TOO_LARGE) {
+    if (auto shorter = repeats_as_subroutines(pattern)) {
+      int code2 = 0;
+      PCRE2_SIZE offset2 = 0;
+      re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(shorter->data()), shorter->size(), opts, &code2, &offset2,
+                         nullptr);
+    }
+  }
   if (!re) {
     err = "pcre2: " + pcre2_error(code) + " at offset " + std::to_string(offset);
     return nullptr;

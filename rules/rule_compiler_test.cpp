@@ -182,6 +182,26 @@ TEST(Scan, NosubjectSkipsTheSubjectLine) {
   EXPECT_EQ(names(both, 11), (M{{"AN", 1}, {"NB", 1}, {"NB_ALL", 1}, {"PC", 1}, {"PF", 2}}));
 }
 
+TEST(Ladder, OversizedRepeatsCompileAsSubroutineCalls) {
+  // A large alternation repeated 40 times, with a look-ahead (neither Hyperscan nor
+  // RE2 takes it): PCRE2's compiled form of the pattern as written is over its
+  // 64 KB limit, as SpamAssassin's __FILL_THIS_FORM_LONG1 is; mxgate compiles it as
+  // (?<mxrep1>X)(?&mxrep1){39}, which matches the same texts.
+  std::string words;
+  for (int i = 0; i < 600; ++i) words += (i ? "|" : "") + std::string("word") + std::to_string(i) + "x";
+  auto rs = build("body BIG /(?:(?=w)(?:" + words + ")[ ]){40}/i\n");
+  ASSERT_TRUE(rs);
+  // Hyperscan's loose prefilter in front, PCRE2 deciding.
+  EXPECT_EQ(engine_of(*rs, "BIG"), Engine::Prefilter) << rs->regex_of("BIG")->reason;
+  EXPECT_TRUE(rs->regex_of("BIG")->pcre2);
+  std::string forty, thirty_nine;
+  for (int i = 0; i < 40; ++i) forty += "WORD" + std::to_string(i * 7) + "x ";
+  thirty_nine = forty.substr(forty.find(' ') + 1);
+  EXPECT_EQ(scan_names(*rs, "body", forty), (V{"BIG"}));
+  EXPECT_EQ(scan_names(*rs, "body", thirty_nine), V{});
+  EXPECT_EQ(scan_names(*rs, "body", thirty_nine + "word5y "), V{});
+}
+
 TEST(Scan, BytesNotUtf8) {
   auto rs = build("body LATIN /caf\\xe9/\nbody LATIN_P /caf\\xe9(?!s)/\nbody UTF /caf\\xc3\\xa9/\n");
   ASSERT_TRUE(rs);
