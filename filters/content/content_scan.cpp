@@ -124,7 +124,7 @@ void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, co
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
                          const ScanLimits& limits, const EvalSettings& settings) {
-  ScanTexts texts = build_scan_texts(view, msg, limits);
+  ScanTexts texts = build_scan_texts(view, msg, limits, settings.uri.get());
   // The trust path (relays.hpp), once per message, when a header rule or an eval
   // test reads it; the eval tests get this same analysis (EvalContext fact).
   std::optional<RelayPath> relay_path_once;

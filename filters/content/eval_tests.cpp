@@ -1,4 +1,5 @@
 #include "filters/content/eval_tests.hpp"
+#include "filters/content/uri_list.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -185,6 +186,7 @@ std::set<std::string, std::less<>> eval_setting_keys() {
   std::set<std::string, std::less<>> keys = relay_setting_keys();
   keys.merge(freemail_setting_keys());
   keys.merge(wlbl_setting_keys());
+  keys.merge(uri_setting_keys());
   return keys;
 }
 
@@ -198,6 +200,7 @@ Result<EvalSettings> eval_settings(const std::vector<rules::Setting>& settings) 
   take(parse_relay_settings(settings), s.relay);
   take(parse_freemail_settings(settings), s.freemail);
   take(parse_wlbl_settings(settings), s.wlbl);
+  take(parse_uri_settings(settings), s.uri);
   out.value = std::move(s);
   return out;
 }

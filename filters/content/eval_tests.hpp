@@ -41,6 +41,7 @@ namespace mxgate {
 struct RelaySettings;     // relays.hpp: trusted_networks, internal_networks, ...
 struct FreemailSettings;  // eval_freemail.cpp: freemail_domains, ...
 struct WlblSettings;      // eval_wlbl.cpp: welcomelist_from, blocklist_from, ...
+struct UriSettings;       // uri_list.hpp: util_rb_tld, redirector_pattern
 
 // What the eval tests read besides the message: SpamAssassin's global settings
 // that its eval plugins use, from the rule files (local.cf and friends). A family
@@ -49,6 +50,7 @@ struct EvalSettings {
   std::shared_ptr<const RelaySettings> relay;
   std::shared_ptr<const FreemailSettings> freemail;
   std::shared_ptr<const WlblSettings> wlbl;
+  std::shared_ptr<const UriSettings> uri;
 };
 // Per family: the setting keys it reads, and their parser (errors: file, line, key).
 std::set<std::string, std::less<>> relay_setting_keys();

@@ -20,9 +20,10 @@
 //   punycode first (idn_to_ascii), which only matters for IDN relays and senders.
 // - all_to_addrs also reads the live SMTP recipients (RCPT TO): SpamAssassin behind
 //   an MX sees them in that MX's Received "for" clause, which mxgate does not add.
-// - check_uri_host_listed reads the hosts of MimeView::urls (scheme, userinfo, port
-//   stripped); SpamAssassin's URI detail list also holds hosts of redirect targets
-//   and of schemeless text it recognises differently in places.
+// - check_uri_host_listed reads the hosts of the URI list the uri rules read
+//   (uri_list.hpp: schemeless hosts and redirect targets included; scheme, userinfo
+//   and port stripped); SpamAssassin walks its per-URI detail list, which holds the
+//   same URIs grouped differently.
 // - An IPv4-compatible IPv6 relay address does not match an IPv4 welcomelist_from_rcvd
 //   entry (NetAddr::IP lets it).
 // - check_from_in_auto_welcomelist (AWL) needs SpamAssassin's history database: not here.
@@ -805,7 +806,7 @@ const UriHostHits& uri_host_hits(EvalContext& ctx) {
     const WlblSettings& s = settings_of(ctx);
     if (s.uri_hosts.empty()) return out;
     std::set<std::string> seen;
-    for (const auto& u : ctx.view.urls) {
+    for (const auto& u : ctx.texts.urls) {
       if (istarts_with(u, "mailto:")) continue;
       std::string host = url_host(u);
       if (host.empty() || !seen.insert(host).second) continue;

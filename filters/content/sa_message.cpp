@@ -276,23 +276,6 @@ std::string base64_decode(std::string_view in) {
 
 using mime_detail::crlf_to_lf;
 
-// SpamAssassin's header(): unfolded, trimmed, line breaks gone (no RFC 2047 here).
-std::string header_value(std::string_view raw) {
-  std::string v;
-  v.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '\n' && i + 1 < raw.size() && is_wsp(raw[i + 1])) {
-      v += ' ';
-      while (i + 1 < raw.size() && is_wsp(raw[i + 1])) ++i;
-      continue;
-    }
-    v += raw[i];
-  }
-  std::string out;
-  for (char c : trim(v))
-    if (c != '\n' && c != '\r') out += c;
-  return out;
-}
 
 
 namespace {
@@ -353,7 +336,7 @@ class Walker {
       std::string value = header.substr(colon + 1);
       if (key.size() > kMaxHeaderKey) key.resize(kMaxHeaderKey), truncated = true;
       if (value.size() > kMaxHeaderValue) value.resize(kMaxHeaderValue), truncated = true;
-      std::string v = header_value(value);
+      std::string v = unfold_header_value(value);
       total += key.size() + v.size() + 3;  // get_all_headers: "name: value\n"
       std::string lkey = lower(key);
       nodes[idx].fields.push_back({std::move(key), std::move(lkey), std::move(value), std::move(v)});
@@ -494,7 +477,7 @@ class Walker {
       while (v < header.size() && is_space(header[v])) ++v;
       std::string key = lower(std::string_view(header).substr(0, colon));
       std::string_view rest = std::string_view(header).substr(v);
-      nodes[part].fields.push_back({header.substr(0, colon), key, std::string(rest), header_value(rest)});
+      nodes[part].fields.push_back({header.substr(0, colon), key, std::string(rest), unfold_header_value(rest)});
       if (key_out) *key_out = key;
     };
 
@@ -595,24 +578,9 @@ std::optional<std::string> Part::last_raw(std::string_view key) const {
   return std::nullopt;
 }
 
-namespace {
-
-// Node.pm's _decode_header: encoded words decoded except in the fields bug 6945
-// names (their "=?" is data, not an encoded word).
-std::string decoded(const Field& f) {
-  static const char* const kVerbatim[] = {"received",          "message-id", "resent-message-id", "date",
-                                          "resent-date",       "mime-version", "references",     "in-reply-to"};
-  for (const char* k : kVerbatim)
-    if (f.key == k) return f.value;
-  if (f.key.starts_with("list-")) return f.value;
-  return decode_header_words(f.value);
-}
-
-}  // namespace
-
 std::optional<std::string> Part::get_header(std::string_view key) const {
   for (auto it = fields.rbegin(); it != fields.rend(); ++it)
-    if (it->key == key) return decoded(*it) + '\n';
+    if (it->key == key) return decode_header_value(it->value, it->key) + '\n';
   return std::nullopt;
 }
 
@@ -642,7 +610,7 @@ std::string Part::all_headers(bool raw) const {
           v += r[k];
         }
       } else {
-        v = decoded(fields[j]) + '\n';
+        v = decode_header_value(fields[j].value, fields[j].key) + '\n';
       }
       size += fields[j].key.size() + v.size() + 2;
       if (size > kMaxHeaderTotal) {
@@ -678,7 +646,7 @@ std::string Part::decode() const {
 std::string Part::name() const {
   // /name=\s*"?([^";]+)"?/i on the decoded Content-Disposition, else the type's name.
   if (auto cd = last("content-disposition")) {
-    std::string d = decode_header_words(*cd);
+    std::string d = decode_header_value(*cd, "content-disposition");
     std::string low = lower(d);
     for (std::size_t p = low.find("name="); p != std::string::npos; p = low.find("name=", p + 1)) {
       std::size_t i = p + 5;
@@ -690,7 +658,7 @@ std::string Part::name() const {
     }
   }
   auto ct = last("content-type");
-  auto n = parse_content_type(ct ? std::optional<std::string>(decode_header_words(*ct)) : std::nullopt).name;
+  auto n = parse_content_type(ct ? std::optional<std::string>(decode_header_value(*ct, "content-type")) : std::nullopt).name;
   return perl_false(n) ? std::string() : *n;
 }
 

@@ -56,7 +56,7 @@ struct Field {
   std::string name;   // as written ($self->{header_order})
   std::string key;    // lower case, the lookup key
   std::string raw;    // raw_header(): as stored, folding and the final "\n" kept
-  std::string value;  // header() before RFC 2047 decoding: unfolded, trimmed
+  std::string value;  // header() before RFC 2047 decoding: unfold_header_value(raw)
 };
 
 // One node of the MIME tree ($part).
@@ -125,9 +125,6 @@ bool perl_false(const std::optional<std::string>& s);
 // Util.pm's decoders.
 std::string qp_decode(std::string_view in);
 std::string base64_decode(std::string_view in);
-
-// SpamAssassin's header(): unfolded, trimmed, line breaks gone (no RFC 2047).
-std::string header_value(std::string_view raw);
 
 }  // namespace sa
 }  // namespace mxgate

@@ -1,5 +1,6 @@
 #include "filters/content/scan_texts.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/content/uri_list.hpp"
 #include "base/text.hpp"
 
 #include <algorithm>
@@ -230,47 +231,37 @@ void build_body_text(const MimeView& view, const ScanLimits& limits, PartText& b
   for (; mi < mapped.size(); ++mi) body.pieces.push_back({body.text.size(), mapped[mi].second});
 }
 
-// SpamAssassin's get_uri_list(): the URIs its text parser finds in the body lines
-// (the Subject line included, bare addresses as mailto:), the URIs of the HTML and
-// of the parts' text (MimeView::urls), and each mailto: URI also without its ?query
-// or &rest (Util.pm uri_list_canonicalize), so that a uri rule anchored at the end
-// sees the bare address.
-void build_uri_list(const MimeView& view, std::string_view body, const ScanLimits& limits,
+// SpamAssassin's get_uri_list() (uri_list.hpp): the URIs of the body lines (its text
+// parser when the rule files give the TLDs, else MimeView's URL finder with bare
+// addresses as mailto:), then MimeView::urls, each with the forms
+// uri_list_canonicalize adds; at most max_urls in all.
+void build_uri_list(const MimeView& view, std::string_view body, const ScanLimits& limits, const UriSettings* uri,
                     std::vector<std::string>& urls) {
   std::vector<std::string> all;
+  const bool sa_parser = uri && !uri->tlds.empty();
   for (std::size_t p = 0; p < body.size();) {
     std::size_t nl = body.find('\n', p);
     std::size_t e = nl == std::string_view::npos ? body.size() : nl;
-    find_urls(body.substr(p, e - p), all, true);
+    if (sa_parser) text_uris(body.substr(p, e - p), *uri, all);
+    else find_urls(body.substr(p, e - p), all, true);
     p = e + 1;
   }
   all.insert(all.end(), view.urls.begin(), view.urls.end());
   std::unordered_set<std::string> seen;
-  auto add = [&](std::string u) {
-    if (urls.size() >= limits.max_urls || !seen.insert(u).second) return;
-    urls.push_back(std::move(u));
-  };
+  std::vector<std::string> forms;
   for (auto& u : all) {
-    const bool mail = istarts_with(u, "mailto:");
-    add(u);
-    if (!mail) continue;
-    std::size_t at = u.find('@');
-    if (at == std::string::npos) continue;
-    if (std::size_t q = u.find('?', at + 1); q != std::string::npos && q > at + 1) add(u.substr(0, q));
-    if (std::size_t amp = u.find_first_of("?&", at + 1); amp != std::string::npos && u[amp] == '&' && amp > at + 1)
-      add(u.substr(0, amp));
-    if (u.find("%20") != std::string::npos) {
-      std::string_view r = std::string_view(u).substr(7);
-      while (r.substr(0, 3) == "%20") r.remove_prefix(3);
-      std::size_t a = r.find('@');
-      std::size_t end = r.find_first_of("?&%", a == std::string_view::npos ? r.size() : a + 1);
-      if (a != std::string_view::npos && a > 0 && (end == std::string_view::npos ? r.size() : end) > a + 1)
-        add("mailto:" + std::string(r.substr(0, end)));
-    }
+    if (urls.size() >= limits.max_urls) break;
+    if (seen.count(u)) continue;
+    forms.clear();
+    canonicalize_uri(u, uri, forms);
+    for (auto& f : forms)
+      if (urls.size() < limits.max_urls && seen.insert(f).second) urls.push_back(std::move(f));
+    seen.insert(u);
   }
 }
 
-ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits) {
+ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits,
+                           const UriSettings* uri) {
   ScanTexts t;
   build_body_text(view, limits, t.body);
   for (std::size_t i = 0; i < view.text_parts.size(); ++i) {
@@ -287,7 +278,7 @@ ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanL
     if (data[i] == '\r' && i + 1 < data.size() && data[i + 1] == '\n') continue;
     t.full += data[i];
   }
-  build_uri_list(view, t.body.text, limits, t.urls);
+  build_uri_list(view, t.body.text, limits, uri, t.urls);
   return t;
 }
 

@@ -16,10 +16,9 @@
 //            (500,000). (SpamAssassin's rawbody is not charset-converted; ours is UTF-8.)
 //   full     the whole message as received, CRLF read as LF as SpamAssassin sees a
 //            message handed to it, at most max_full_bytes.
-//   uri      SpamAssassin's get_uri_list(): MimeView::urls, the URLs and bare
-//            addresses (as mailto:) of the body lines, Subject included, and each
-//            mailto: also without its ?query. Not yet: schemeless hosts ("Mail.com",
-//            needs the TLD list) and the other uri_list_canonicalize variants.
+//   uri      SpamAssassin's get_uri_list() (uri_list.hpp): the URIs of the body
+//            lines, Subject included (schemeless hosts when the rule files give the
+//            TLDs), MimeView::urls, and the forms uri_list_canonicalize adds.
 //   header   per header key (rule_parser.hpp HeaderTarget::key): see header_text().
 //
 // Each body/rawbody text keeps where every part starts, so a hit's offset turns
@@ -65,7 +64,11 @@ struct ScanTexts {
   std::vector<std::string> urls;
 };
 
-ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits);
+struct UriSettings;  // uri_list.hpp
+// `uri` (the TLDs and redirector patterns of the rule files) shapes the URI list;
+// null: mxgate's own URL finder, no schemeless hosts, no redirector patterns.
+ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanLimits& limits,
+                           const UriSettings* uri = nullptr);
 
 // SpamAssassin's paragraphs: blank lines split, white space runs become one space,
 // empty paragraphs dropped; appended to out, each followed by '\n'.

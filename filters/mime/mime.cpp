@@ -485,54 +485,22 @@ class Walker {
   std::vector<std::string> urls_;
 };
 
-// Content-Type / Content-Disposition values rebuilt from GMime's parse, so RFC 2231
-// continuations and charsets (filename*=utf-8''...) read as UTF-8.
-std::string decode_params(GMimeParserOptions* opts, bool content_type, const std::string& value) {
-  std::string out;
-  GMimeParamList* params = nullptr;
-  GPtr<GObject> owner;
-  if (content_type) {
-    GMimeContentType* ct = g_mime_content_type_parse(opts, value.c_str());
-    if (!ct) return value;
-    owner.reset(G_OBJECT(ct));
-    GChars mt(g_mime_content_type_get_mime_type(ct));
-    out = mt ? mt.get() : "";
-    params = g_mime_content_type_get_parameters(ct);
-  } else {
-    GMimeContentDisposition* cd = g_mime_content_disposition_parse(opts, value.c_str());
-    if (!cd) return value;
-    owner.reset(G_OBJECT(cd));
-    const char* d = g_mime_content_disposition_get_disposition(cd);
-    out = d ? d : "";
-    params = g_mime_content_disposition_get_parameters(cd);
+// An unfolded value as valid UTF-8: encoded words decoded where the field has them
+// (with the parse's options, so that a malformed one is recorded as
+// MIME_BAD_RFC2047); raw 8-bit text kept if it is UTF-8, else read as Windows-1252
+// (GMime's fallback charsets; SpamAssassin's _normalize guesses likewise).
+std::string decode_value(GMimeParserOptions* opts, const std::string& v, bool words) {
+  if (words) {
+    GChars d(g_mime_utils_header_decode_text(opts, v.c_str()));
+    return repair_utf8(d && (*d.get() || v.empty()) ? std::string_view(d.get()) : std::string_view(v));
   }
-  int n = params ? g_mime_param_list_length(params) : 0;
-  for (int i = 0; i < n; ++i) {
-    GMimeParam* p = g_mime_param_list_get_parameter_at(params, i);
-    const char* name = p ? g_mime_param_get_name(p) : nullptr;
-    const char* v = p ? g_mime_param_get_value(p) : nullptr;
-    if (!name) continue;
-    out += "; ";
-    out += name;
-    out += "=\"";
-    out += v ? v : "";
-    out += '"';
-  }
-  return out;
+  return is_valid_utf8(v) ? v : cp1252_to_utf8(v);
 }
 
 void decode_headers(const Message& msg, GMimeParserOptions* opts, MimeView& view) {
   for (const auto& f : msg.headers()) {
-    MimeHeader h{f.name, f.value, {}};
-    std::string v = without_nul(f.unfolded());
-    if (f.is("Content-Type") || f.is("Content-Disposition")) {
-      h.decoded = decode_params(opts, f.is("Content-Type"), v);
-    } else {
-      GChars d(g_mime_utils_header_decode_text(opts, v.c_str()));
-      h.decoded = d && (*d.get() || v.empty()) ? d.get() : v;  // an undecodable word stays as written
-    }
-    h.decoded = repair_utf8(h.decoded);
-    view.headers.push_back(std::move(h));
+    std::string v = without_nul(unfold_header_value(f.value));
+    view.headers.push_back({f.name, f.value, decode_value(opts, v, header_has_encoded_words(f.name))});
   }
 }
 
@@ -583,12 +551,41 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits) {
   return view;
 }
 
-std::string decode_header_words(std::string_view unfolded) {
-  if (unfolded.find("=?") == std::string_view::npos) return std::string(unfolded);
+std::string unfold_header_value(std::string_view raw) {
+  std::string v;
+  v.reserve(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') continue;
+    if (c == '\n') {
+      if (i + 1 < raw.size() && (raw[i + 1] == ' ' || raw[i + 1] == '\t')) {
+        v += ' ';
+        while (i + 1 < raw.size() && (raw[i + 1] == ' ' || raw[i + 1] == '\t')) ++i;
+      }
+      continue;
+    }
+    v += c;
+  }
+  std::string_view t = trim(v);
+  std::string out;
+  out.reserve(t.size());
+  for (char c : t)
+    if (c != '\r') out += c;
+  return out;
+}
+
+bool header_has_encoded_words(std::string_view name) {
+  static constexpr std::string_view kVerbatim[] = {"received",    "message-id",   "resent-message-id", "date",
+                                                   "resent-date", "mime-version", "references",        "in-reply-to"};
+  std::string n = lower(trim(name));
+  if (n.starts_with("list-")) return false;
+  return std::find(std::begin(kVerbatim), std::end(kVerbatim), n) == std::end(kVerbatim);
+}
+
+std::string decode_header_value(std::string_view raw, std::string_view name) {
   init_gmime_once();
-  std::string v = without_nul(unfolded);
-  GChars d(g_mime_utils_header_decode_text(nullptr, v.c_str()));
-  return repair_utf8(d && (*d.get() || v.empty()) ? std::string_view(d.get()) : std::string_view(v));
+  std::string v = without_nul(unfold_header_value(raw));
+  return decode_value(nullptr, v, header_has_encoded_words(name));
 }
 
 }  // namespace mxgate

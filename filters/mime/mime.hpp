@@ -66,7 +66,7 @@ struct MimeProblemRecord {
 struct MimeHeader {
   std::string name;     // as written, e.g. "Subject"
   std::string raw;      // as written after the colon: folding kept, not decoded
-  std::string decoded;  // unfolded, trimmed, RFC 2047/2231 decoded, valid UTF-8
+  std::string decoded;  // decode_header_value(raw, name): as SpamAssassin's header()
 };
 
 struct MimeTextPart {
@@ -126,9 +126,18 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits = {});
 std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated = nullptr,
                         std::vector<std::string>* urls = nullptr);
 
-// RFC 2047 encoded words in an unfolded header value decoded to UTF-8, as
-// MimeHeader::decoded (text without "=?" comes back unchanged).
-std::string decode_header_words(std::string_view unfolded);
+// A field value as SpamAssassin's header() gives it (Message/Node.pm), which the
+// content rules were written for: every line break and the white space after it one
+// space (RFC 5322 unfolding would keep the white space: /by \S+ \(CommuniGate/ on a
+// folded Received must match), CR and LF dropped, trimmed.
+std::string unfold_header_value(std::string_view raw);
+// Whether SpamAssassin decodes RFC 2047 encoded words in this field: not in
+// Received, Date, Message-ID, MIME-Version, References, In-Reply-To, List-* and
+// their Resent- forms (bug 6945), where "=?" is data.
+bool header_has_encoded_words(std::string_view name);
+// unfold_header_value, then encoded words decoded where header_has_encoded_words,
+// as valid UTF-8: MimeHeader::decoded.
+std::string decode_header_value(std::string_view raw, std::string_view name);
 
 // URLs in plain text (see MimeView::urls), appended to out in order (not deduplicated).
 // With `addresses`, also the bare addresses SpamAssassin's text URI parser turns into
