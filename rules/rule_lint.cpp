@@ -97,6 +97,18 @@ std::string lint_report(const RuleSet& rs) {
   o << "meta rules " << rs.meta_count() << ", exists: rules " << rs.exists_count() << ", unsupported rules "
     << rs.parsed().unsupported_rules.size() << ", disabled (score 0, no meta uses them) "
     << std::count(off.begin(), off.end(), 1) << "\n";
+  if (!st.rules_of_missing_plugins.empty()) {
+    // Blocks of plugins mxgate does not run: their rules are not loaded at all.
+    std::size_t n = 0;
+    for (const auto& [p, k] : st.rules_of_missing_plugins) n += k;
+    o << "rules of plugins not implemented (network tests, Bayes, ...): " << n << "\n ";
+    for (const auto& [p, k] : st.rules_of_missing_plugins) {
+      std::string_view name = p;
+      if (name.starts_with("Mail::SpamAssassin::Plugin::")) name.remove_prefix(28);
+      o << " " << name << "(" << k << ")";
+    }
+    o << "\n";
+  }
   // eval: tests: run here (Scope::Eval) or not, per function, as `rules lint` reports them.
   std::map<std::string, std::size_t> evals;
   for (const Rule& r : rs.rules())

@@ -534,7 +534,16 @@ struct IfFrame {
   bool outer_skip = false;  // skip state before this block
   int line = 0;
   std::string type;
+  std::string missing_plugin;  // `ifplugin X` that turned skipping on: X
 };
+
+// Directives that define a rule (for the count of rules in skipped plugin blocks).
+bool defines_rule(std::string_view key) {
+  static const std::set<std::string, std::less<>> kRuleKeys = {
+      "header", "body", "rawbody", "full", "uri", "meta", "mimeheader", "uri_detail", "askdns", "urirhssub",
+      "urirhsbl", "uridnsbl", "uridnssub", "hashbl", "header_reuse", "full_reuse"};
+  return kRuleKeys.count(key) > 0;
+}
 
 class Parser {
  public:
@@ -603,12 +612,15 @@ class Parser {
       }
       if (key == "if" || key == "ifplugin") {
         if (value.empty()) { error(loc, key, "missing '" + key + "' condition"); continue; }
-        ifs.push_back({skip, lineno, key});
+        ifs.push_back({skip, lineno, key, {}});
         if (!skip) {
           std::string err;
           bool v = key == "ifplugin" ? opt_.env.plugins.count(std::string(trim(value))) > 0 : eval_condition(value, err);
           if (!err.empty()) error(loc, key, err);
-          if (!v) skip = true;
+          if (!v) {
+            skip = true;
+            if (key == "ifplugin") ifs.back().missing_plugin = std::string(trim(value));
+          }
         }
         continue;
       }
@@ -616,9 +628,21 @@ class Parser {
         if (!value.empty()) { error(loc, key, "'else' must be standalone"); continue; }
         if (ifs.empty()) { error(loc, key, "'else' missing starting if"); continue; }
         skip = ifs.back().outer_skip ? true : !skip;
+        if (!skip) ifs.back().missing_plugin.clear();  // the else branch of a missing plugin runs
         continue;
       }
-      if (skip) { ++out_.stats.skipped_by_conditionals; continue; }
+      if (skip) {
+        ++out_.stats.skipped_by_conditionals;
+        // A rule of a plugin mxgate does not implement: counted per plugin, so that
+        // `rules lint` says what is waiting (network tests, Bayes, ...).
+        if (defines_rule(key))
+          for (const auto& f : ifs)
+            if (!f.missing_plugin.empty()) {
+              ++out_.stats.rules_of_missing_plugins[f.missing_plugin];
+              break;
+            }
+        continue;
+      }
       if (key == "include") {
         if (value.empty()) { error(loc, key, "missing 'include' value"); continue; }
         fs::path inc(value);

@@ -175,6 +175,9 @@ struct ParseStats {
   std::size_t lang_lines = 0;               // `lang xx ...` lines, ignored
   std::size_t redefinitions = 0;            // a rule defined again (the later wins)
   std::size_t tag_expansions = 0;           // rules whose pattern ReplaceTags changed
+  // Rule definitions inside `ifplugin X` blocks of plugins mxgate does not
+  // implement (DNSEval's network tests, Bayes, Razor2, ...), per plugin.
+  std::map<std::string, std::size_t> rules_of_missing_plugins;
 };
 
 // A setting kept for the caller (ParseOptions::keep_settings), as written.

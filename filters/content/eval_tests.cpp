@@ -178,7 +178,7 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::DKIM",        "Mail::SpamAssassin::Plugin::DMARC",
           "Mail::SpamAssassin::Plugin::FreeMail",    "Mail::SpamAssassin::Plugin::RelayEval",
           "Mail::SpamAssassin::Plugin::URIEval",     "Mail::SpamAssassin::Plugin::MIMEHeader",
-          "Mail::SpamAssassin::Plugin::ImageInfo",
+          "Mail::SpamAssassin::Plugin::ImageInfo",     "Mail::SpamAssassin::Plugin::VBounce",
           "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject"};
 }
 

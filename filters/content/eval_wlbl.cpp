@@ -38,6 +38,7 @@
 #include "filters/cidr.hpp"
 #include "filters/content/eval_tests.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/content/uri_list.hpp"
 #include "filters/filter_state.hpp"
 
 namespace mxgate {
@@ -104,6 +105,8 @@ const std::map<std::string, std::string, std::less<>>& addrlist_keys() {
       {"whitelist_from_spf", "welcomelist_from_spf"},
       {"def_welcomelist_from_spf", "def_welcomelist_from_spf"},
       {"def_whitelist_from_spf", "def_welcomelist_from_spf"},
+      {"welcomelist_bounce_relays", "welcomelist_bounce_relays"},  // VBounce
+      {"whitelist_bounce_relays", "welcomelist_bounce_relays"},
   };
   return k;
 }
@@ -944,7 +947,115 @@ EvalFunction dkim_welcome_fn(bool def) {
 
 }  // namespace
 
+// HeaderEval's check_ratware_envelope_from (here for the registrable domain): a
+// bulk mailer's envelope sender built from the recipient, "dom.user@...": the one To
+// address's user and registrable domain (with a known TLD) inside the envelope
+// sender, SRS addresses excepted.
+EvalResult ratware_envelope_from(EvalContext& ctx, EvalArgs) {
+  auto to = header_text("to:addr", ctx.view, ctx.msg, ctx.env, nullptr);
+  auto from = envelope_sender(&relay_path(ctx), ctx.view, ctx.msg, ctx.env);
+  if (!to || !from || to->empty() || from->empty()) return std::nullopt;
+  if (from->size() > 5 && istarts_with(*from, "srs") && std::isdigit(static_cast<unsigned char>((*from)[3])) &&
+      std::string_view("=+-").find((*from)[4]) != std::string_view::npos)
+    return std::nullopt;
+  // get('To:addr') in scalar context: the first address only. /^([^@]+)\@(.+)$/.
+  std::string t = to->substr(0, to->find('\n'));
+  std::size_t at = t.find('@');
+  if (at == 0 || at == std::string::npos || at + 1 >= t.size()) return std::nullopt;
+  const std::string user = t.substr(0, at);
+  const std::string dom = registrable_domain(settings_of(ctx), t.substr(at + 1));
+  if (!ctx.settings.uri || !ctx.settings.uri->domain_valid(dom)) return std::nullopt;
+  // /\b\Qdom\E.\Quser\E@/i
+  const std::string f = lower(*from), d = lower(dom), u = lower(user);
+  for (std::size_t p = f.find(d); p != std::string::npos; p = f.find(d, p + 1)) {
+    bool boundary = p == 0 || !(std::isalnum(static_cast<unsigned char>(f[p - 1])) || f[p - 1] == '_') ||
+                    !(std::isalnum(static_cast<unsigned char>(d[0])) || d[0] == '_');
+    std::size_t q = p + d.size() + 1;
+    if (boundary && q + u.size() < f.size() && f.compare(q, u.size(), u) == 0 && f[q + u.size()] == '@')
+      return *from + " carries " + t;
+  }
+  return std::nullopt;
+}
+
+// VBounce (Plugin/VBounce.pm): is a bounce about mail that went out through our own
+// relays (welcomelist_bounce_relays)? A "Received:" line of the bounced message, in
+// the rendered body or in the body as written (folded lines joined), naming one of
+// them. Without any relay listed both tests are false, as there.
+bool have_bounce_relays(EvalContext& ctx) {
+  const WlblSettings& s = settings_of(ctx);
+  auto it = s.lists.find("welcomelist_bounce_relays");
+  return it != s.lists.end() && !it->second.entries.empty();
+}
+
+EvalResult bounce_relay_in(EvalContext& ctx, std::string_view text, bool fold) {
+  const WlblAddrList& list = settings_of(ctx).lists.at("welcomelist_bounce_relays");
+  auto received = [](std::string_view l) {  // /^[> ]*Received:/i
+    std::size_t k = 0;
+    while (k < l.size() && (l[k] == '>' || l[k] == ' ')) ++k;
+    return istarts_with(l.substr(k), "received:");
+  };
+  std::string full;
+  bool found = false;
+  for (std::size_t p = 0; p <= text.size();) {
+    std::size_t nl = text.find('\n', p);
+    std::string_view line = text.substr(p, nl == std::string_view::npos ? std::string_view::npos : nl - p);
+    p = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
+    if (!fold) {
+      full.assign(line);
+    } else {
+      if (!found && !received(line)) continue;
+      found = true;
+      if (!line.empty() && is_space(line[0])) full.append(line);
+      else full.assign(line);
+    }
+    if (!received(full)) continue;
+    // / (\S+\.\S+) / (the body) or /\s(\S+\.\S+)\s/ (as written): a word with a dot
+    // between white space.
+    for (std::size_t k = 0; k < full.size(); ++k) {
+      if (!(fold ? is_space(full[k]) : full[k] == ' ')) continue;
+      std::size_t b = k + 1, e = b;
+      while (e < full.size() && !is_space(full[e])) ++e;
+      std::string word = lower(std::string_view(full).substr(b, e - b));
+      bool closed = e < full.size() && (fold ? is_space(full[e]) : full[e] == ' ');
+      std::size_t dot = word.size() > 2 ? word.find('.', 1) : std::string::npos;
+      if (closed && dot != std::string::npos && dot + 1 < word.size()) {
+        if (const std::string* m = list_match(list, word)) return "bounced mail relayed by " + word + " (" + *m + ")";
+        k = e;  // the match took the white space after it (m//g goes on from there)
+      } else {
+        k = e - 1;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+EvalResult welcomelist_bounce_relays(EvalContext& ctx, EvalArgs) {
+  if (!have_bounce_relays(ctx)) return std::nullopt;
+  if (auto hit = bounce_relay_in(ctx, ctx.texts.body.text, false)) return hit;
+  std::string_view pristine = ctx.msg.body();
+  if (pristine.find("eceived:") == std::string_view::npos && pristine.find("ECEIVED:") == std::string_view::npos) {
+    std::string low = lower(pristine);
+    if (low.find("received:") == std::string::npos) return std::nullopt;
+  }
+  std::string lf;
+  lf.reserve(pristine.size());
+  for (char c : pristine)
+    if (c != '\r') lf += c;
+  return bounce_relay_in(ctx, lf, true);
+}
+
 void add_wlbl_evals(EvalTable& t) {
+  // VBounce (its functions work from any rule type).
+  t["have_any_bounce_relays"] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
+                                   if (!have_bounce_relays(ctx)) return std::nullopt;
+                                   return std::string("welcomelist_bounce_relays is set");
+                                 },
+                                 {},
+                                 nullptr};
+  for (const char* n : {"check_welcomelist_bounce_relays", "check_whitelist_bounce_relays"})
+    t[n] = {welcomelist_bounce_relays, {}, nullptr};
+  t["check_ratware_envelope_from"] = {ratware_envelope_from, {rules::Scope::Header}, nullptr};
+
   const std::vector<rules::Scope> head{rules::Scope::Header};
   // The *_whitelist / *_blacklist names are SpamAssassin's aliases until 4.1.
   for (const char* n : {"check_from_in_blocklist", "check_from_in_blacklist"})

@@ -320,6 +320,50 @@ TEST(EvalWlbl, SubjectLists) {
   EXPECT_FALSE(hits("check_subject_in_welcomelist", {}, msg("From: a@b.example\n"), {}, s));
 }
 
+// check_ratware_envelope_from, checked against spamassassin -L -t: the first hits,
+// the SRS form does not, and a second To address changes nothing (get('To:addr')
+// gives the first).
+TEST(EvalRatware, EnvelopeFromBuiltFromTheRecipient) {
+  const std::string m = "Return-Path: <bounce-example.com-joe@bulk.example.net>\nFrom: a@bulk.example.net\n"
+                        "To: joe@mail.example.com\nSubject: x\nMessage-ID: <r1@bulk.example.net>\n"
+                        "Date: Mon, 7 Dec 2026 10:00:00 +0000\n\nhi\n";
+  EvalSettings s = settings("util_rb_tld com net\nutil_rb_2tld co.uk\n");
+  EXPECT_TRUE(hits("check_ratware_envelope_from", {}, m, {}, s));
+  std::string srs = m;
+  srs.replace(srs.find("bounce-"), 7, "SRS0=ab=");
+  EXPECT_FALSE(hits("check_ratware_envelope_from", {}, srs, {}, s));
+  std::string two = m;
+  two.replace(two.find("joe@mail.example.com"), 20, "joe@mail.example.com, ann@example.com");
+  EXPECT_TRUE(hits("check_ratware_envelope_from", {}, two, {}, s));
+  std::string other = m;
+  other.replace(other.find("To: joe@"), 8, "To: bob@");
+  EXPECT_FALSE(hits("check_ratware_envelope_from", {}, other, {}, s));
+  EXPECT_FALSE(hits("check_ratware_envelope_from", {}, m));  // no TLDs known: is_domain_valid fails
+}
+
+// VBounce, checked against spamassassin -L -t with the same welcomelist_bounce_relays
+// and rules: both messages hit both tests with the relay listed, neither without.
+TEST(EvalVBounce, BouncesOfOurOwnMail) {
+  const std::string quoted =
+      "From: MAILER-DAEMON@mx.example.net\nTo: me@example.com\nSubject: Undelivered Mail Returned to Sender\n"
+      "Message-ID: <b1@mx.example.net>\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n\nThis is the mail system.\n\n"
+      "> Received: from out.ourrelay.example (out.ourrelay.example [192.0.2.1])\n>\tby mx.example.net with ESMTP\n";
+  const std::string folded =
+      "From: MAILER-DAEMON@mx.example.net\nTo: me@example.com\nSubject: Undelivered\nMessage-ID: <b2@mx.example.net>\n"
+      "Date: Mon, 7 Dec 2026 10:00:00 +0000\n\nThe original:\n\nReceived: from\n\tgw.ourrelay.example (gw [192.0.2.1])\n"
+      "\tby mx.example.net\n";
+  EvalSettings ours = settings("welcomelist_bounce_relays *.ourrelay.example\n");
+  EvalSettings others = settings("whitelist_bounce_relays relay.elsewhere.example\n");
+  for (const auto* m : {&quoted, &folded}) {
+    EXPECT_TRUE(hits("have_any_bounce_relays", {}, *m, {}, ours));
+    EXPECT_TRUE(hits("check_welcomelist_bounce_relays", {}, *m, {}, ours));
+    EXPECT_TRUE(hits("check_whitelist_bounce_relays", {}, *m, {}, ours));
+    EXPECT_TRUE(hits("have_any_bounce_relays", {}, *m, {}, others));
+    EXPECT_FALSE(hits("check_welcomelist_bounce_relays", {}, *m, {}, others));
+    EXPECT_FALSE(hits("have_any_bounce_relays", {}, *m));
+    EXPECT_FALSE(hits("check_welcomelist_bounce_relays", {}, *m));
+  }
+}
+
 }  // namespace
 }  // namespace mxgate
-
