@@ -304,7 +304,12 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
         for (const auto& s : run.symbols) r.rules.push_back(s.name);
         if (opt.compare_spamassassin) {
           bool failed = false;
-          std::string sa = run_isolated({"unshare", "-n", opt.spamassassin, "-L", "-t"},
+          // Local tests only, as mxgate runs them: no network (-L and no interface
+          // but loopback), and no Bayes, which would otherwise learn from the corpus
+          // itself as it goes (autolearn) and switch SpamAssassin to its Bayes score
+          // set part-way through the run.
+          std::string sa = run_isolated({"unshare", "-n", opt.spamassassin, "-L", "-t", "--cf=use_bayes 0",
+                                         "--cf=bayes_auto_learn 0", "--cf=use_auto_welcomelist 0"},
                                         std::string(without_mbox_separator(raw)), &failed);
           r.sa = parse_spam_status(sa);
         }
