@@ -101,11 +101,14 @@ std::string lint_report(const RuleSet& rs) {
     // Blocks of plugins mxgate does not run: their rules are not loaded at all.
     std::size_t n = 0;
     for (const auto& [p, k] : st.rules_of_missing_plugins) n += k;
-    o << "rules of plugins not implemented (network tests, Bayes, ...): " << n << "\n ";
+    o << "rules of plugins not implemented (network tests, Bayes, ...): " << n << "\n";
+    // Then one indented line: "  AWL(2) AskDNS(27) ...".
+    const char* sep = "  ";
     for (const auto& [p, k] : st.rules_of_missing_plugins) {
       std::string_view name = p;
       if (name.starts_with("Mail::SpamAssassin::Plugin::")) name.remove_prefix(28);
-      o << " " << name << "(" << k << ")";
+      o << sep << name << "(" << k << ")";
+      sep = " ";
     }
     o << "\n";
   }

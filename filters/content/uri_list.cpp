@@ -229,7 +229,6 @@ Result<std::shared_ptr<const UriSettings>> parse_uri_settings(const std::vector<
   for (const auto& st : settings) {
     if (st.key == "util_rb_tld") {
       // /^[^\s.]+(?:\s+[^\s.]+)*$/, each lower-cased (idn_to_ascii without libidn).
-      std::size_t before = s->tlds.size();
       bool bad = st.value.empty();
       for (std::size_t p = 0; p < st.value.size();) {
         while (p < st.value.size() && is_space(st.value[p])) ++p;
@@ -241,10 +240,7 @@ Result<std::shared_ptr<const UriSettings>> parse_uri_settings(const std::vector<
         else s->tlds.insert(t);
         p = e;
       }
-      if (bad) {
-        out.errors.push_back({st.loc.file, st.loc.line, st.key, "expects TLDs without dots, separated by spaces"});
-        while (s->tlds.size() > before) break;  // keep what was valid; the load fails anyway
-      }
+      if (bad) out.errors.push_back({st.loc.file, st.loc.line, st.key, "expects TLDs without dots, separated by spaces"});
     } else if (st.key == "redirector_pattern") {
       std::string err;
       auto re = EvalRegex::get(st.value, &err);
@@ -314,7 +310,7 @@ void text_uris(std::string_view line, const UriSettings& s, std::vector<std::str
         if (uri.find("&nbsp;") != std::string::npos) continue;
         std::size_t k = 0;  // s/^(?:skype|e?-?mail)?:+//i
         for (std::string_view pre : {"skype", "e-mail", "email", "-mail", "mail", ""})
-          if (istarts_with(std::string_view(uri).substr(0), pre) && uri.size() > pre.size() && uri[pre.size()] == ':') {
+          if (istarts_with(uri, pre) && uri.size() > pre.size() && uri[pre.size()] == ':') {
             k = pre.size();
             break;
           }
