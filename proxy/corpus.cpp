@@ -416,6 +416,22 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
   auto by_score_desc = [&](std::size_t a, std::size_t b) { return results[a].score > results[b].score; };
   std::sort(fps.begin(), fps.end(), by_score_desc);
   std::sort(fns.begin(), fns.end(), [&](std::size_t a, std::size_t b) { return results[a].score < results[b].score; });
+  // Messages spamassassin puts on the other side of its threshold (5): where to
+  // look first when the two flag different shares.
+  std::vector<std::size_t> differ;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    if (!results[i].read_error && results[i].sa.ok && results[i].flagged != (results[i].sa.score >= 5.0))
+      differ.push_back(i);
+  // The rules only one side hit on a message, "+NAME" (mxgate) and "-NAME" (spamassassin).
+  auto one_sided = [&](const ItemResult& r) {
+    std::set<std::string> mx(r.rules.begin(), r.rules.end()), sa(r.sa.tests.begin(), r.sa.tests.end());
+    std::string out;
+    for (const auto& n : mx)
+      if (!sa.count(n) && !type_of(n).empty()) out += (out.empty() ? "+" : " +") + n;
+    for (const auto& n : sa)
+      if (!mx.count(n)) out += (out.empty() ? "-" : " -") + n;
+    return out;
+  };
   std::vector<std::pair<std::string, Agreement>> disagree(agree.begin(), agree.end());
   std::sort(disagree.begin(), disagree.end(), [](const auto& a, const auto& b) {
     return a.second.mx_only + a.second.sa_only > b.second.mx_only + b.second.sa_only;
@@ -500,6 +516,11 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
       for (const auto& [name, n] : unknown)
         j.begin_object().field("name", name).field("hits", static_cast<unsigned long long>(n)).end_object();
       j.end_array();
+      j.key("verdicts_differ").begin_array();
+      for (std::size_t i : differ)
+        j.begin_object().field("file", items[i].label).field("spam", items[i].spam).field("score", results[i].score)
+            .field("spamassassin_score", results[i].sa.score).field("rules_differ", one_sided(results[i])).end_object();
+      j.end_array();
       j.end_object();
     }
     j.end_object();
@@ -555,6 +576,14 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
       if (a.mx_only + a.sa_only == 0) break;
       std::printf("  %-32s %-8s %5zu %5zu %5zu\n", name.c_str(), type_of(name).c_str(), a.both, a.mx_only, a.sa_only);
     }
+    std::printf("\nverdicts that differ from spamassassin's (mxgate score, spamassassin score; rules hit by only\n"
+                "mxgate +, only spamassassin -): %zu\n", differ.size());
+    for (std::size_t k = 0; k < differ.size() && k < opt.list; ++k) {
+      const std::size_t i = differ[k];
+      std::printf("  %s %7.2f %7.2f  %s  %s\n", items[i].spam ? "spam" : "ham ", results[i].score, results[i].sa.score,
+                  items[i].label.c_str(), one_sided(results[i]).c_str());
+    }
+    if (differ.size() > opt.list) std::printf("  (%zu more; --list N shows more)\n", differ.size() - opt.list);
     std::printf("\nspamassassin rules mxgate does not run (hits):\n ");
     for (std::size_t k = 0; k < unknown.size() && k < 30; ++k) std::printf(" %s(%zu)", unknown[k].first.c_str(), unknown[k].second);
     std::printf("\n");

@@ -3,6 +3,7 @@
 // from this process's memory or the disk cache (rule_cache.cpp). Scanning is
 // rule_scan.cpp; counts and `rules lint` are rule_lint.cpp.
 #include "rules/rule_compiler.hpp"
+#include "rules/rule_capture.hpp"
 #include "rules/rule_cache.hpp"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -740,7 +741,8 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
   std::vector<char> off = disabled_rules(rules);
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
-    if (!r.is_regex() || off[i]) continue;
+    // A rule that reads capture tags (%{NAME}) is compiled per message.
+    if (!r.is_regex() || off[i] || !r.templates.empty()) continue;
     std::string key = scope_key(r);
     auto [it, fresh] = by_key.emplace(key, scopes.size());
     if (fresh) {
@@ -1009,6 +1011,7 @@ Result<RuleSetPtr> RuleSet::compile(ParsedRules parsed, const CompileOptions& co
   rep.key = cache_key(*scopes, rules, copt);
   auto done = [&](std::shared_ptr<const Scopes> sc, CompileReport::Source src) {
     rs->scopes_ = std::move(sc);
+    rs->index_captures(copt);
     rep.source = src;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.value = rs;
@@ -1063,6 +1066,31 @@ Result<RuleSetPtr> RuleSet::load_dir(const std::filesystem::path& dir, const Par
     return res;
   }
   return compile(std::move(*parsed.value), copt, report);
+}
+
+void RuleSet::index_captures(const CompileOptions& copt) {
+  captures_ = std::make_shared<std::vector<CaptureRule>>();
+  std::vector<char> off = disabled_rules(parsed_.rules);
+  for (std::size_t i = 0; i < parsed_.rules.size(); ++i) {
+    const Rule& r = parsed_.rules[i];
+    if (!r.is_regex() || off[i]) continue;
+    if (!r.templates.empty()) {
+      templates_.push_back(i);
+      continue;  // its own captures are read when it runs (rule_capture.hpp)
+    }
+    if (!r.captures) continue;
+    std::string ignored;
+    std::string pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
+    if (Pcre2CodePtr code = pcre2_build(pattern, r, ignored)) captures_->push_back({i, std::move(code)});
+  }
+  pcre2_match_context* mc = pcre2_match_context_create(nullptr);
+  pcre2_set_match_limit(mc, copt.pcre2_match_limit);
+  pcre2_set_depth_limit(mc, copt.pcre2_depth_limit);
+  capture_mc_.reset(mc);
+}
+
+Pcre2CodePtr compile_for_rule(const std::string& pattern, const Rule& r, std::string& err) {
+  return pcre2_build(pattern, r, err);
 }
 
 const CompiledScope* RuleSet::scope(std::string_view key) const {

@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -179,6 +180,10 @@ using Re2Ptr = std::unique_ptr<re2::RE2, Re2Deleter>;
 // for `tflags multiple` and confirmations, and by tests/bench.
 std::size_t pcre2_count(const pcre2_real_code_8* code, pcre2_real_match_context_8* mc, std::string_view text,
                         std::size_t limit, std::size_t* first_end = nullptr);
+// The same walk, calling on_match with PCRE2's ovector (pairs of offsets; `pairs`
+// of them set) for each match.
+std::size_t pcre2_each(const pcre2_real_code_8* code, pcre2_real_match_context_8* mc, std::string_view text,
+                       std::size_t limit, const std::function<void(const std::size_t* ovector, int pairs)>& on_match);
 std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit,
                       std::size_t* first_end = nullptr);
 
@@ -267,6 +272,7 @@ struct EngineCounts {
   std::size_t total() const;
 };
 
+struct CaptureRule;  // rule_capture.hpp
 class RuleSet;
 using RuleSetPtr = std::shared_ptr<const RuleSet>;
 
@@ -291,6 +297,12 @@ class RuleSet {
   const Rule* find(std::string_view name) const;
   // The engine a rule went to (Unsupported for metas, exists: and unknown names).
   const CompiledRegex* regex_of(std::string_view name) const;
+  // SpamAssassin 4 capture rules (rule_capture.hpp): the rules whose named groups
+  // set tags, compiled to read them, and the rules that read tags (%{NAME}), which
+  // are in no scope: they are compiled per message. Disabled rules are in neither.
+  const std::vector<CaptureRule>& capture_rules() const { return *captures_; }
+  const std::vector<std::size_t>& template_rules() const { return templates_; }
+  pcre2_real_match_context_8* capture_match_context() const { return capture_mc_.get(); }
 
   // Counts per scope kind (header scopes summed) and per engine.
   EngineCounts counts(Scope s) const;
@@ -301,8 +313,12 @@ class RuleSet {
  private:
   using Scopes = std::vector<std::unique_ptr<CompiledScope>>;
   RuleSet() = default;
+  void index_captures(const CompileOptions& copt);
   ParsedRules parsed_;
   std::shared_ptr<const Scopes> scopes_;
+  std::shared_ptr<std::vector<CaptureRule>> captures_;
+  std::vector<std::size_t> templates_;
+  Pcre2MatchContextPtr capture_mc_;
 
   // rule_cache.cpp: the disk cache. Both return an error text, empty on success.
   static std::string save_cache(const Scopes& scopes, const std::filesystem::path& file, const std::string& key);

@@ -58,9 +58,10 @@ std::string HeaderTarget::key() const {
 
 bool ConditionEnv::can(std::string_view what) const {
   // Mail::SpamAssassin::Conf::feature_* of 4.0.1 that concern the rule language we
-  // accept. capture_rules (%{tag} captures) and dns_block_rule we do not implement.
+  // accept (dns_block_rule we do not implement).
   static const std::set<std::string, std::less<>> kFeatures = {
       "Mail::SpamAssassin::Conf::feature_bug6558_free",
+      "Mail::SpamAssassin::Conf::feature_capture_rules",
       "Mail::SpamAssassin::Conf::feature_compile_regexp",
       "Mail::SpamAssassin::Conf::feature_yesno_takes_args",
       "Mail::SpamAssassin::Conf::feature_registryboundaries",
@@ -182,6 +183,39 @@ std::string parse_eval_call(std::string_view text, EvalCall& out) {
 
 // ---------------------------------------------------------------------------
 // Regex delimiters: Mail::SpamAssassin::Util::compile_regexp($re, 1).
+
+std::vector<std::string> template_tags(std::string_view p) {
+  std::vector<std::string> out;
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (std::size_t i = p.find("%{"); i != std::string_view::npos; i = p.find("%{", i + 1)) {
+    if (i > 0 && p[i - 1] == '\\') continue;
+    // [A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*(?:\([^)}]*\))?\}
+    std::size_t j = i + 2;
+    if (j >= p.size() || !upper(p[j])) continue;
+    while (j < p.size() && (upper(p[j]) || digit(p[j]) || (p[j] == '_' && j + 1 < p.size() &&
+                                                             (upper(p[j + 1]) || digit(p[j + 1])))))
+      ++j;
+    if (j < p.size() && p[j] == '(') {
+      std::size_t k = p.find_first_of(")}", j + 1);
+      if (k == std::string_view::npos || p[k] != ')') continue;
+      j = k + 1;
+    }
+    if (j >= p.size() || p[j] != '}') continue;
+    std::string name(p.substr(i + 2, j - i - 2));
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
+}
+
+bool has_capture_groups(std::string_view p) {
+  for (std::size_t i = p.find("(?"); i != std::string_view::npos; i = p.find("(?", i + 1)) {
+    std::size_t j = i + 2;
+    if (j < p.size() && p[j] == 'P') ++j;
+    if (j + 1 < p.size() && (p[j] == '<' || p[j] == '\'') && p[j + 1] >= 'A' && p[j + 1] <= 'Z') return true;
+  }
+  return false;
+}
 
 std::string parse_delimited_regex(std::string_view text, RegexSpec& out) {
   std::string re(text);
@@ -683,6 +717,13 @@ class Parser {
       r.score = default_score(r.name);
       if (auto s = scores_.find(r.name); s != scores_.end()) { r.score = s->second; r.has_score = true; }
       if (auto d = describes_.find(r.name); d != describes_.end()) r.describe = d->second;
+      if (r.is_regex()) {
+        r.templates = template_tags(r.regex.pattern);
+        // Capture rules run first (priority -10000) so that their tags are set
+        // before any rule reads them; an explicit priority line still wins.
+        r.captures = has_capture_groups(r.regex.pattern);
+        if (r.captures) r.priority = -10000;
+      }
       if (auto p = priorities_.find(r.name); p != priorities_.end()) r.priority = p->second;
       if (auto t = tflags_.find(r.name); t != tflags_.end()) {
         r.tflags = t->second;

@@ -76,6 +76,14 @@ struct RegexSpec {
 // ("missing regexp delimiters", "invalid end delimiter/mods", ...) or empty.
 std::string parse_delimited_regex(std::string_view text, RegexSpec& out);
 
+// SpamAssassin 4 capture rules (Conf/Parser.pm parse_captures): the tag names of
+// a pattern's %{NAME} templates, in order, each once (`\%{NAME}` is literal;
+// NAME is [A-Z][A-Z0-9]*(_[A-Z0-9]+)*, optionally with a `(args)` suffix), and
+// whether it has a named group (?<NAME>...), (?P<NAME>...) or (?'NAME'...) whose
+// name starts with an upper-case letter.
+std::vector<std::string> template_tags(std::string_view pattern);
+bool has_capture_groups(std::string_view pattern);
+
 // Header test target: `Subject`, `From:addr`, `ALL`, `exists:X-Foo`.
 struct HeaderTarget {
   std::string field;                    // as written ("Subject", "ALL", "ToCc")
@@ -142,6 +150,13 @@ struct Rule {
   bool nosubject = false;           // tflags nosubject: a body rule skips the Subject line
   int maxhits = 0;                  // tflags maxhits=N (0 = no limit)
   int priority = 0;
+  // SpamAssassin 4 capture rules (Conf.pm, "CAPTURING TAGS USING REGEX NAMED
+  // CAPTURE GROUPS"): a regex rule whose pattern has named groups (?<NAME>...)
+  // with an upper-case NAME sets tag NAME from its match (and gets priority
+  // -10000); a rule whose pattern reads %{NAME} runs only once every tag it
+  // reads is set, with the tag's values, quoted, in place of the template.
+  bool captures = false;
+  std::vector<std::string> templates;  // the NAMEs of its %{NAME}, each once
   bool is_regex() const {
     return scope != Scope::Meta && scope != Scope::Eval && !(scope == Scope::Header && header.exists_test);
   }

@@ -217,6 +217,7 @@ TEST(Conditionals, IfpluginAndIf) {
       "if (version >= 9.000000)\nbody V9 /a/\nendif\n"
       "if can(Mail::SpamAssassin::Conf::feature_bug6558_free)\nbody CAN /a/\nendif\n"
       "if can(Mail::SpamAssassin::Conf::feature_capture_rules)\nbody CAPTURE /a/\nendif\n"
+      "if can(Mail::SpamAssassin::Conf::feature_dns_block_rule)\nbody DNS_BLOCK /a/\nendif\n"
       "if can(Mail::SpamAssassin::Plugin::BodyEval::has_check_body_length)\nbody HAS /a/\nendif\n"
       "if !((version >= 3.004000))\nbody OLD /a/\nendif\n"
       "if plugin(Mail::SpamAssassin::Plugin::ReplaceTags) && version > 4\nbody AND /a/\nendif\n"
@@ -229,7 +230,8 @@ TEST(Conditionals, IfpluginAndIf) {
   EXPECT_TRUE(has(p, "V34"));
   EXPECT_FALSE(has(p, "V9"));
   EXPECT_TRUE(has(p, "CAN"));
-  EXPECT_FALSE(has(p, "CAPTURE"));
+  EXPECT_TRUE(has(p, "CAPTURE"));  // rule_capture.hpp
+  EXPECT_FALSE(has(p, "DNS_BLOCK"));
   EXPECT_FALSE(has(p, "HAS"));
   EXPECT_FALSE(has(p, "OLD"));
   EXPECT_TRUE(has(p, "AND"));
@@ -436,6 +438,24 @@ TEST(Directives, DefaultScoresOfUnscoredRules) {
   EXPECT_DOUBLE_EQ(score("C"), -1.0);
   EXPECT_DOUBLE_EQ(score("T_D"), -0.01);
   EXPECT_DOUBLE_EQ(score("E"), 0.5);
+}
+
+}  // namespace
+}  // namespace mxgate::rules
+
+namespace mxgate::rules {
+namespace {
+
+TEST(CaptureSyntax, TemplatesAndNamedGroupsAsConfParserFindsThem) {
+  EXPECT_EQ(template_tags("a%{FOO}b%{BAR_2}c%{FOO}"), (std::vector<std::string>{"FOO", "BAR_2"}));
+  EXPECT_EQ(template_tags("\\%{FOO} %{lower} %{_X} %{A__B} %{X-Y}"), std::vector<std::string>{});
+  EXPECT_EQ(template_tags("%{HEADER(From:addr)}"), std::vector<std::string>{"HEADER(From:addr)"});
+  EXPECT_EQ(template_tags("%{OPEN(x} %{"), std::vector<std::string>{});
+  EXPECT_TRUE(has_capture_groups("x(?<NAME>y)"));
+  EXPECT_TRUE(has_capture_groups("(?P<N>y)"));
+  EXPECT_TRUE(has_capture_groups("(?'N'y)"));
+  EXPECT_FALSE(has_capture_groups("(?<name>y)"));  // lower case: a plain group
+  EXPECT_FALSE(has_capture_groups("(?<!x)(?<=y)(?:z)"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <re2/re2.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace mxgate::rules {
 
@@ -53,8 +54,8 @@ int on_solo_match(unsigned, unsigned long long, unsigned long long to, unsigned,
 
 }  // namespace
 
-std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
-                        std::size_t* first_end) {
+std::size_t pcre2_each(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
+                       const std::function<void(const std::size_t* ovector, int pairs)>& on_match) {
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
   std::size_t n = 0;
   PCRE2_SIZE start = 0;
@@ -71,12 +72,23 @@ std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::st
       break;  // no match, or a match/depth limit: no further hits
     }
     PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    if (n++ == 0 && first_end) *first_end = ov[1];
+    ++n;
+    if (on_match) on_match(ov, rc);
     opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
     start = ov[1];
   }
   pcre2_match_data_free(md);
   return n;
+}
+
+std::size_t pcre2_count(const pcre2_code* code, pcre2_match_context* mc, std::string_view text, std::size_t limit,
+                        std::size_t* first_end) {
+  if (!first_end) return pcre2_each(code, mc, text, limit, nullptr);
+  bool first = true;
+  return pcre2_each(code, mc, text, limit, [&](const std::size_t* ov, int) {
+    if (first) *first_end = ov[1];
+    first = false;
+  });
 }
 
 std::size_t re2_count(const re2::RE2& re, std::string_view text, std::size_t limit, std::size_t* first_end) {

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "filters/content/relays.hpp"
+#include "rules/rule_capture.hpp"
 
 namespace mxgate {
 namespace {
@@ -120,6 +121,88 @@ void scan_part_text(const rules::CompiledScope& sc, const rules::RuleSet& rs, co
   }
 }
 
+// The texts a regex rule reads, one at a time, as its scope's scan reads them:
+// each paragraph (line) of the body, after the Subject line for `tflags
+// nosubject`; the rawbody and full texts whole; each URI; the header key's text,
+// or its [if-unset] text when absent. `each(text, where)` returns false to stop.
+template <class Each>
+void for_each_text(const Rule& r, const ScanTexts& texts, const std::optional<std::string>& header, Each each) {
+  switch (r.scope) {
+    case Scope::Body: {
+      std::string_view t = texts.body.text;
+      std::size_t start = r.nosubject ? std::min(t.find('\n'), t.size()) + 1 : 0;
+      while (start < t.size()) {
+        std::size_t nl = std::min(t.find('\n', start), t.size());
+        auto [label, off] = texts.body.locate(start);
+        if (!each(t.substr(start, nl - start), "body " + label + " at " + std::to_string(off))) return;
+        start = nl + 1;
+      }
+      return;
+    }
+    case Scope::RawBody:
+      each(texts.rawbody.text, std::string("rawbody"));
+      return;
+    case Scope::Full:
+      each(texts.full, std::string("full"));
+      return;
+    case Scope::Uri:
+      for (const auto& url : texts.urls)
+        if (!each(url, "uri " + quoted(excerpt(url, url.size(), 200)))) return;
+      return;
+    case Scope::Header:
+      if (header) each(*header, "header " + r.header.field);
+      else each(r.header.if_unset, "header " + r.header.field + " (absent)");
+      return;
+    case Scope::Meta:
+    case Scope::Eval:
+      return;
+  }
+}
+
+// SpamAssassin 4 capture rules (rules/rule_capture.hpp): the tags set by the
+// capture rules that hit, then the rules that read them, compiled with the values.
+// `header_of(rule)` gives a header rule's text (nullopt when absent).
+template <class HeaderOf>
+void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collector& c, HeaderOf header_of) {
+  if (rs.capture_rules().empty() && rs.template_rules().empty()) return;
+  const auto& rules = rs.rules();
+  rules::CaptureTags tags;
+  for (const auto& cap : rs.capture_rules()) {
+    const Rule& r = rules[cap.rule];
+    // Only a rule that hit, and only as `=~` (a `!~` rule captures nothing).
+    if (c.count(cap.rule) == 0 || (r.scope == Scope::Header && r.header.negate)) continue;
+    // The first match, or every match for `tflags multiple` (Check.pm).
+    std::size_t left = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
+    for_each_text(r, texts, header_of(r), [&](std::string_view text, const std::string&) {
+      left -= std::min(left, rules::collect_captures(cap, rs.capture_match_context(), text, left, tags));
+      return left > 0;
+    });
+  }
+  for (std::size_t i : rs.template_rules()) {
+    const Rule& r = rules[i];
+    std::optional<std::string> pattern = rules::expand_templates(r, tags);
+    if (!pattern) continue;  // a tag it reads is not set: not run
+    std::string err;
+    rules::Pcre2CodePtr code = rules::compile_for_rule(*pattern, r, err);
+    if (!code) continue;
+    std::size_t limit = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
+    std::size_t n = 0;
+    std::string where;
+    for_each_text(r, texts, header_of(r), [&](std::string_view text, const std::string& label) {
+      std::size_t end = 0;
+      std::size_t got = rules::pcre2_count(code.get(), rs.capture_match_context(), text, limit - n, &end);
+      if (got > 0 && n == 0) where = r.scope == Scope::Uri ? label : label + ": " + quoted(excerpt(text, end));
+      n += got;
+      return n < limit;
+    });
+    if (r.scope == Scope::Header && r.header.negate) {
+      if (n == 0) c.add(i, 1, "header " + r.header.field + " (no match)");
+    } else if (n > 0) {
+      c.add(i, n, std::move(where));
+    }
+  }
+}
+
 }  // namespace
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
@@ -204,6 +287,10 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
         break;
     }
   }
+  run_capture_rules(rs, texts, c, [&](const Rule& r) -> std::optional<std::string> {
+    if (r.scope != Scope::Header) return std::nullopt;
+    return header_text(r.header.key(), view, msg, env, relays_for(r.header.key()));
+  });
   // exists:Field
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];

@@ -160,6 +160,11 @@ TEST(EvalHeaderEqualFromDomains, SecondLevelDomainsCompared) {
   EXPECT_FALSE(hits("check_equal_from_domains", {},
                     "Received: from a by b; Mon, 5 Jan 2004 10:00:00 +0000\nReturn-Path: <x@other.org>\n" + from +
                         "\nx\n"));
+  // Nor is the top one when another Return-Path sits below a Received field (a list
+  // archive's copy: SpamAssassin's /^Received:.*?^Return-Path:/ over all fields).
+  EXPECT_FALSE(hits("check_equal_from_domains", {},
+                    "Return-Path: <x@other.org>\nReceived: from a by b; Mon, 5 Jan 2004 10:00:00 +0000\n"
+                    "Return-Path: <y@other.org>\n" + from + "\nx\n"));
 }
 
 TEST(EvalHeaderRecipients, SortedAndSimilar) {

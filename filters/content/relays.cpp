@@ -853,11 +853,14 @@ std::optional<std::string> envelope_sender(const RelayPath* path, const MimeView
       }
     return std::nullopt;
   };
+  // SpamAssassin's get('ALL') =~ /^Received:.*?^Return-Path:/smi: any field of
+  // that name below any Received field, not only the first one read above (a list
+  // archive's top Return-Path is distrusted for a second one further down).
   auto below_received = [&](std::string_view name) {
     bool seen_received = false;
     for (const auto& [n, v] : fields) {
       if (iequals(n, "Received")) seen_received = true;
-      else if (iequals(n, name)) return seen_received;
+      else if (seen_received && iequals(n, name)) return true;
     }
     return false;
   };

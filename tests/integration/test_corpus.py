@@ -141,6 +141,14 @@ class CorpusTest(unittest.TestCase):
         self.assertIsNotNone(gtube, sa)
         self.assertEqual((gtube["both"], gtube["mxgate_only"], gtube["spamassassin_only"]), (1, 0, 0))
         self.assertGreaterEqual(sa["spam_flagged_pct"], 50.0)
+        # verdicts_differ: exactly the messages SpamAssassin puts on the other side of 5.
+        flagged = {"tag", "quarantine", "reject"}
+        want = sorted(m["file"] for m in r["messages"]
+                      if (m["verdict"] in flagged) != (m["spamassassin_score"] >= 5.0))
+        self.assertEqual(sorted(d["file"] for d in sa["verdicts_differ"]), want)
+        for d in sa["verdicts_differ"]:
+            m = next(x for x in r["messages"] if x["file"] == d["file"])
+            self.assertEqual(d["spamassassin_score"], m["spamassassin_score"])
 
 
 if __name__ == "__main__":
