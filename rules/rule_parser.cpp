@@ -1,6 +1,9 @@
 #include "rules/rule_parser.hpp"
 #include "base/text.hpp"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -894,7 +897,8 @@ class Parser {
       rule_error(loc, name, "invalid eval test '" + call + "': " + err);
       return;
     }
-    if (!opt_.eval_supported || ev.function == kMimeHeaderEval || !opt_.eval_supported(ev.function, target)) {
+    if (!opt_.eval_supported || ev.function == kMimeHeaderEval || ev.function == kUriDetailEval ||
+        !opt_.eval_supported(ev.function, target)) {
       ++out_.unsupported_evals[ev.function];
       unsupported(loc, key + " eval:", name, "eval function " + ev.function + " is not implemented");
       return;
@@ -942,6 +946,53 @@ class Parser {
     r.eval.target = Scope::Body;
     r.eval.function = std::string(kMimeHeaderEval);
     r.eval.args = {field, op, pattern, if_unset};
+  }
+
+  // URIDetail.pm's set_config: criteria found by
+  // m{\b(\w+)\b\s*([\=\!]\~)\s*((?:/.*?/|m(\W).*?\4)[imsx]*)(?=\s|$)}g over the
+  // rest of the line; an unknown key or a bad regexp makes the rule invalid.
+  void uri_detail_rule(const SourceLoc& loc, const std::string& value) {
+    std::string name, rest;
+    if (!rule_name(loc, "uri_detail", value, name, rest)) return;
+    static const char* kCriterion = R"(\b(\w+)\b\s*([\=\!]\~)\s*((?:/.*?/|m(\W).*?\4)[imsx]*)(?=\s|$))";
+    int code = 0;
+    PCRE2_SIZE off = 0;
+    static pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kCriterion), PCRE2_ZERO_TERMINATED, 0, &code,
+                                          &off, nullptr);
+    static const char* kKeys[] = {"raw", "type", "cleaned", "text", "domain", "host"};
+    std::map<std::string, std::pair<std::string, std::string>> found;  // key -> (op, /re/)
+    pcre2_match_data* md = pcre2_match_data_create_from_pattern(re, nullptr);
+    std::string err;
+    for (PCRE2_SIZE at = 0; at <= rest.size();) {
+      int rc = pcre2_match(re, reinterpret_cast<PCRE2_SPTR>(rest.data()), rest.size(), at, 0, md, nullptr);
+      if (rc < 0) break;
+      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+      auto group = [&](int g) { return rest.substr(ov[2 * g], ov[2 * g + 1] - ov[2 * g]); };
+      std::string key = group(1), op = group(2), pattern = group(3);
+      at = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        err = "unknown uri_detail key '" + key + "' (raw, type, cleaned, text, domain or host)";
+        break;
+      }
+      RegexSpec spec;
+      if (std::string e = parse_delimited_regex(pattern, spec); !e.empty()) {
+        err = "invalid regexp '" + pattern + "': " + e;
+        break;
+      }
+      found[key] = {op, pattern};
+    }
+    pcre2_match_data_free(md);
+    if (err.empty() && found.empty()) err = "no criteria (expected 'key =~ /regexp/ ...')";
+    if (!err.empty()) {
+      rule_error(loc, name, err);
+      return;
+    }
+    Rule& r = define(loc, name, Scope::Eval);
+    r.eval.target = Scope::Body;
+    r.eval.function = std::string(kUriDetailEval);
+    for (const char* k : kKeys)
+      if (auto it = found.find(k); it != found.end())
+        r.eval.args.insert(r.eval.args.end(), {k, it->second.first, it->second.second});
   }
 
   // header/body/rawbody/full/uri/meta: "NAME rest", NAME checked like add_test.
@@ -1132,6 +1183,10 @@ class Parser {
     }
     if (key == "mimeheader" && opt_.eval_supported && opt_.eval_supported(kMimeHeaderEval, Scope::Body)) {
       mimeheader_rule(loc, value);
+      return;
+    }
+    if (key == "uri_detail" && opt_.eval_supported && opt_.eval_supported(kUriDetailEval, Scope::Body)) {
+      uri_detail_rule(loc, value);
       return;
     }
     // Rule types of plugins we do not implement: the rule exists in SpamAssassin,

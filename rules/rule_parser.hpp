@@ -112,6 +112,11 @@ struct EvalCall {
 // "/re/", if-unset text}, when the caller runs it (eval_supported(kMimeHeaderEval,
 // Scope::Body)); no `eval:` test can call it by name.
 inline constexpr std::string_view kMimeHeaderEval = "mimeheader";
+// `uri_detail NAME key =~ /re/ [key !~ /re/ ...]` (SpamAssassin's URIDetail plugin,
+// keys raw, type, cleaned, text, domain, host; a later key replaces an earlier
+// one) likewise: a body eval test of this function with {key, op, "/re/"} triples
+// in that key order.
+inline constexpr std::string_view kUriDetailEval = "check_uri_detail";
 std::string parse_eval_call(std::string_view text, EvalCall& out);
 
 // Meta expression tree. Values follow Perl: && and || return an operand,

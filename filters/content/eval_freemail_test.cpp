@@ -7,18 +7,11 @@
 namespace mxgate {
 namespace {
 
-EvalSettings freemail(const std::string& cf) {
-  auto parsed = rules::parse_rule_text(cf, "fm.cf", content_parse_options());
-  EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
-  auto s = eval_settings(parsed.value->settings);
-  EXPECT_TRUE(s.ok()) << format_errors(s.errors);
-  return *s.value;
-}
 
 const char* kDomains = "freemail_domains gmail.com yahoo.* hotmail.co.?? mail.com\n";
 
 TEST(EvalFreemail, FromExactAndWildcardDomains) {
-  EvalSettings s = freemail(kDomains);
+  EvalSettings s = testing::settings_from(kDomains);
   using testing::hits;
   EXPECT_TRUE(hits("check_freemail_from", {}, "From: Bob <bob@gmail.com>\n\nhi\n", {}, s));
   EXPECT_TRUE(hits("check_freemail_from", {}, "From: bob@YAHOO.de\n\nhi\n", {}, s));
@@ -37,7 +30,7 @@ TEST(EvalFreemail, FromExactAndWildcardDomains) {
 }
 
 TEST(EvalFreemail, WelcomelistedDomainOrAddress) {
-  EvalSettings s = freemail(std::string(kDomains) + "freemail_welcomelist friend@gmail.com mail.com\n");
+  EvalSettings s = testing::settings_from(std::string(kDomains) + "freemail_welcomelist friend@gmail.com mail.com\n");
   using testing::hits;
   EXPECT_FALSE(hits("check_freemail_from", {}, "From: friend@gmail.com\n\nhi\n", {}, s));
   EXPECT_FALSE(hits("check_freemail_from", {}, "From: anyone@mail.com\n\nhi\n", {}, s));
@@ -45,7 +38,7 @@ TEST(EvalFreemail, WelcomelistedDomainOrAddress) {
 }
 
 TEST(EvalFreemail, HeaderAndEnvelopeFrom) {
-  EvalSettings s = freemail(kDomains);
+  EvalSettings s = testing::settings_from(kDomains);
   Envelope env;
   env.mail_from = Mailbox{"bounce77@gmail.com", {}};
   env.client.ip = "192.0.2.9";  // a live transaction: a connected client
@@ -56,7 +49,7 @@ TEST(EvalFreemail, HeaderAndEnvelopeFrom) {
 }
 
 TEST(EvalFreemail, ReplyToDiffersFromFrom) {
-  EvalSettings s = freemail(kDomains);
+  EvalSettings s = testing::settings_from(kDomains);
   using testing::hits;
   // Both freemail, different: the advance-fee classic.
   EXPECT_TRUE(hits("check_freemail_replyto", {"replyto"},
@@ -83,7 +76,7 @@ TEST(EvalFreemail, ReplyToDiffersFromFrom) {
 }
 
 TEST(EvalFreemail, TooManyBodyAddressesDisableTheBody) {
-  EvalSettings s = freemail(kDomains);
+  EvalSettings s = testing::settings_from(kDomains);
   std::string body = "From: bob@gmail.com\n\n";
   for (int i = 0; i < 6; ++i) body += "write to person" + std::to_string(i) + "@example.org now\n";
   body += "or other@yahoo.com\n";

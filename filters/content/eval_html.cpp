@@ -31,9 +31,9 @@
 // - html_charset_faraway never hits: with ok_locales at its default "all" it
 //   returns at once, and HTML.pm 4.0.1 never stores the <meta> charsets among its
 //   results, so it cannot hit in SpamAssassin either.
-// - backhair_count and the uri lists of HTML.pm are not gathered (no stock rule
-//   tests them through HTMLEval); html_range/html_eval/html_text_match on them
-//   never hit. html_eval reads comparisons (`< 384`, `!= 0`) only; other Perl
+// - backhair_count is not gathered (no stock rule tests it); html_range/html_eval
+//   on it never hit. HTML.pm's uri hash (tag types, anchor texts, <base href>) is
+//   gathered for the URI detail list (uri_detail.hpp), not for html_* tests. html_eval reads comparisons (`< 384`, `!= 0`) only; other Perl
 //   expressions are refused when the rules load.
 // - Each message's HTML is read up to kMaxHtmlBytes; SpamAssassin reads it all.
 #include <algorithm>
@@ -45,6 +45,7 @@
 
 #include "base/text.hpp"
 #include "filters/content/eval_tests.hpp"
+#include "filters/content/uri_detail.hpp"
 #include "filters/mime/mime_text.hpp"
 
 namespace mxgate {
@@ -224,6 +225,7 @@ struct HtmlPart {
   bool form_action_mailto = false, embeds = false, iframe_src = false;
   std::map<std::string, long, std::less<>> inside;  // tag -> open count (never below 0)
   std::vector<std::string> title, anchor, comment, script;
+  HtmlUris uris;  // HTML.pm's uri hash (uri_detail.hpp)
 
   // A scalar result of HTML.pm by name; nullopt when it is not set for this part.
   std::optional<double> value(std::string_view key) const {
@@ -598,7 +600,10 @@ class Analyzer {
     StyleTag st = style_tag(name);
     if (st != kNotStyle) text_style(st, attrs, num);
     whitespace(name);
-    if (num == 1) tests(name, attrs);
+    if (num == 1) {
+      if (elements_uri(name)) html_uri(name, attrs);
+      tests(name, attrs);
+    }
   }
 
   void declaration(std::string_view text) {
@@ -618,6 +623,7 @@ class Analyzer {
     }
     if (style_ > 0) return;
     if (a_ > 0 && !r_.anchor.empty()) r_.anchor.back() += t;
+    if (a_ > 0) anchor_text(t);
     if (title_ > 0 && !r_.title.empty()) r_.title.back() += t;
     bool invisible = false;
     if (has_content(t)) invisible = font_invisible();
@@ -869,6 +875,100 @@ class Analyzer {
     return false;
   }
 
+  // ---- URIs (HTML.pm html_uri, push_uri, canon_uri) --------------------------
+
+  static bool elements_uri(std::string_view t) {
+    return one_of(t, {"body", "table", "tr", "td", "a", "area", "link", "img", "frame", "iframe", "embed", "script",
+                      "form", "base", "bgsound", "meta"});
+  }
+  static bool one_of(std::string_view t, std::initializer_list<std::string_view> names) {
+    return std::find(names.begin(), names.end(), t) != names.end();
+  }
+
+  // Leading and trailing white space (and no-break spaces) off, at most
+  // MAX_URI_LENGTH (8192) bytes.
+  std::string canon_uri(std::string_view u) const {
+    auto space_at_front = [&](std::string_view v) -> std::size_t {
+      if (v.empty()) return 0;
+      if (is_space(v.front())) return 1;
+      if (bytes_) return static_cast<unsigned char>(v.front()) == 0xA0 ? 1 : 0;
+      return v.starts_with("\xC2\xA0") ? 2 : 0;
+    };
+    auto space_at_back = [&](std::string_view v) -> std::size_t {
+      if (v.empty()) return 0;
+      if (is_space(v.back())) return 1;
+      if (bytes_) return static_cast<unsigned char>(v.back()) == 0xA0 ? 1 : 0;
+      return v.ends_with("\xC2\xA0") ? 2 : 0;
+    };
+    for (std::size_t k; (k = space_at_front(u)) > 0;) u.remove_prefix(k);
+    for (std::size_t k; (k = space_at_back(u)) > 0;) u.remove_suffix(k);
+    return std::string(u.substr(0, kMaxUriLength));
+  }
+
+  void push_uri(const std::string& type, std::string_view raw) {
+    std::string uri = canon_uri(raw);
+    if (uri.empty()) return;
+    if (istarts_with(uri, "data:") || istarts_with(uri, "mailto:") || istarts_with(uri, "file:") ||
+        istarts_with(uri, "cid:") || istarts_with(uri, "tel:")) {
+      r_.uris[uri].types.insert(type);
+      return;
+    }
+    std::string target = target_uri(base_href_, uri);
+    if (!target.empty()) r_.uris[target].types.insert(type);
+  }
+
+  // `<a x/href=...>` and the like: HTML.pm reads a key matching \w{1,8}/NAME as NAME
+  // (when several do, Perl's hash order picks one; we take the last).
+  static const std::string* uri_attr(const Attrs& attrs, std::string_view name) {
+    const std::string* found = nullptr;
+    for (const auto& [k, v] : attrs) {
+      std::size_t at = k.find(std::string("/") + std::string(name));
+      for (; at != std::string::npos; at = k.find(std::string("/") + std::string(name), at + 1))
+        if (at > 0 && is_word(k[at - 1])) found = &v;
+    }
+    if (found) return found;
+    return attr(attrs, name);
+  }
+
+  void html_uri(const std::string& t, const Attrs& attrs) {
+    if (one_of(t, {"body", "table", "tr", "td"})) {
+      if (const std::string* v = attr(attrs, "background")) push_uri(t, *v);
+    } else if (one_of(t, {"a", "area", "link"})) {
+      if (const std::string* v = uri_attr(attrs, "href")) {
+        std::string href = *v;  // U+FEFF (the byte order mark) taken out
+        for (std::size_t at; (at = href.find("\xEF\xBB\xBF")) != std::string::npos;) href.erase(at, 3);
+        push_uri(t, href);
+      }
+      if (const std::string* v = attr(attrs, "data-saferedirecturl")) push_uri(t, *v);
+    } else if (one_of(t, {"img", "frame", "iframe", "embed", "script", "bgsound"})) {
+      if (const std::string* v = uri_attr(attrs, "src")) push_uri(t, *v);
+    } else if (t == "form") {
+      if (const std::string* v = attr(attrs, "action")) push_uri(t, *v);
+    } else if (t == "base") {
+      const std::string* v = attr(attrs, "href");
+      if (!v || v->empty() || *v == "0") return;
+      std::string uri = canon_uri(*v);
+      push_uri(t, uri);  // a base is a URI of its own too
+      // Browsers only take an absolute base of a standard scheme; its file name goes.
+      if (!istarts_with(uri, "http:") && !istarts_with(uri, "https:") && !istarts_with(uri, "ftp:")) return;
+      uri = base_without_file(uri);
+      if (!uri.ends_with('/')) uri += '/';
+      base_href_ = uri;
+    } else if (t == "meta") {
+      const std::string* equiv = attr(attrs, "http-equiv");
+      const std::string* content = attr(attrs, "content");
+      if (!equiv || !content || lower(*equiv).find("refresh") == std::string::npos) return;
+      std::optional<std::string> uri = refresh_url(*content);
+      if (!uri) return;
+      push_uri(t, *uri);
+    }
+  }
+
+  void anchor_text(std::string_view t) {
+    auto& list = r_.uris[anchor_last_].anchor_text;
+    if (!list.empty()) list.back() += t;
+  }
+
   // ---- tags with meaning (HTML.pm html_tests, and iframe src for check_iframe_src)
   void tests(const std::string& t, const Attrs& attrs) {
     if (t == "font") {
@@ -876,6 +976,7 @@ class Analyzer {
     }
     if (t == "img") {
       if (a_ > 0 && !r_.anchor.empty()) r_.anchor.back() += "<img>\n";
+      if (a_ > 0) anchor_text("<img>\n");
       const std::string* w = attr(attrs, "width");
       const std::string* h = attr(attrs, "height");
       if (w && h) {
@@ -890,7 +991,14 @@ class Analyzer {
         r_.form_action_mailto = true;
     }
     if (t == "object" || t == "embed") r_.embeds = true;
-    if (t == "a") r_.anchor.emplace_back();
+    if (t == "a") {
+      r_.anchor.emplace_back();
+      // html_uri has already read an `x/href` key as href, as HTML.pm's does (it
+      // rewrites the attributes), so the anchor text goes to that URI.
+      const std::string* href = uri_attr(attrs, "href");
+      anchor_last_ = href ? canon_uri(*href) : "";
+      r_.uris[anchor_last_].anchor_text.emplace_back();
+    }
     if (t == "title") r_.title.emplace_back();
     if (t == "iframe") {
       for (const auto& [k, v] : attrs) {
@@ -1024,6 +1132,8 @@ class Analyzer {
   std::vector<Style> stack_;
   std::array<std::size_t, kNotStyle> in_stack_{};
   double basefont_ = 3;
+  std::string base_href_;    // HTML.pm base_href: the part's <base href>, for relative URIs
+  std::string anchor_last_;  // the href of the last <a>, whose anchor text is being read
   long script_ = 0, style_ = 0, a_ = 0, title_ = 0;  // inside{...} of the tags text handling reads
   double non_space_unicode_ = 0, non_space_octets_ = 0;
   bool wide_ = false;  // rendered text has a character above U+00FF
@@ -1450,6 +1560,12 @@ EvalResult text_match(EvalContext& ctx, EvalArgs args, bool negate) {
 }
 
 }  // namespace
+
+std::vector<const HtmlUris*> html_uris(EvalContext& ctx) {
+  std::vector<const HtmlUris*> out;
+  for (const auto& p : facts(ctx).parts) out.push_back(&p.uris);
+  return out;
+}
 
 // The HTML statistics of a message, one line per text/html part, in the key order
 // of SpamAssassin's own dump script; for tests and for comparing with SpamAssassin.

@@ -62,6 +62,16 @@ inline std::set<std::string> eval_rule_hits(const std::string& rules_text, const
   return out;
 }
 
+// Eval settings (util_rb_tld, freemail_domains, welcomelist_from, ...) read from
+// rule text as the content filter reads them; a test fails if they do not load.
+inline EvalSettings settings_from(const std::string& cf) {
+  auto parsed = rules::parse_rule_text(cf, "local.cf", content_parse_options());
+  if (!parsed.ok()) throw std::runtime_error("rule text does not parse: " + format_errors(parsed.errors));
+  auto s = eval_settings(parsed.value->settings);
+  if (!s.ok()) throw std::runtime_error("settings do not load: " + format_errors(s.errors));
+  return *s.value;
+}
+
 inline bool hits(const std::string& function, const std::vector<std::string>& args, const std::string& text,
                  const Envelope& env = {}, const EvalSettings& settings = {}) {
   return run_eval(function, args, text, env, settings).has_value();

@@ -156,6 +156,7 @@ const EvalTable& eval_table() {
     add_wlbl_evals(t);
     add_mimeheader_evals(t);
     add_imageinfo_evals(t);
+    add_uridetail_evals(t);
     return t;
   }();
   return table;
@@ -179,7 +180,8 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::FreeMail",    "Mail::SpamAssassin::Plugin::RelayEval",
           "Mail::SpamAssassin::Plugin::URIEval",     "Mail::SpamAssassin::Plugin::MIMEHeader",
           "Mail::SpamAssassin::Plugin::ImageInfo",     "Mail::SpamAssassin::Plugin::VBounce",
-          "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject"};
+          "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject",
+          "Mail::SpamAssassin::Plugin::URIDetail",   "Mail::SpamAssassin::Plugin::HTTPSMismatch"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {

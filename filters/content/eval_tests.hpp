@@ -59,6 +59,9 @@ std::set<std::string, std::less<>> freemail_setting_keys();
 Result<std::shared_ptr<const FreemailSettings>> parse_freemail_settings(const std::vector<rules::Setting>& settings);
 std::set<std::string, std::less<>> wlbl_setting_keys();
 Result<std::shared_ptr<const WlblSettings>> parse_wlbl_settings(const std::vector<rules::Setting>& settings);
+// RegistryBoundaries trim_domain: the registrable domain of a host name, with the
+// rule files' util_rb_2tld / util_rb_3tld (defaults when null).
+std::string registrable_domain(const WlblSettings* s, std::string_view host);
 
 // One message, as every eval test sees it; facts computed on first use.
 class EvalContext {
@@ -140,6 +143,7 @@ void add_freemail_evals(EvalTable& t);
 void add_wlbl_evals(EvalTable& t);
 void add_mimeheader_evals(EvalTable& t);
 void add_imageinfo_evals(EvalTable& t);
+void add_uridetail_evals(EvalTable& t);
 
 // Helpers for the family files.
 std::optional<double> eval_number(std::string_view s);

@@ -1121,4 +1121,9 @@ void add_wlbl_evals(EvalTable& t) {
             nullptr};
 }
 
+std::string registrable_domain(const WlblSettings* s, std::string_view host) {
+  static const WlblSettings kDefaults;
+  return registrable_domain(s ? *s : kDefaults, std::string(host));
+}
+
 }  // namespace mxgate

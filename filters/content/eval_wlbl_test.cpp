@@ -12,13 +12,6 @@ namespace {
 using testing::hits;
 using testing::run_eval;
 
-EvalSettings settings(const std::string& cf) {
-  auto parsed = rules::parse_rule_text(cf, "local.cf", content_parse_options());
-  EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
-  auto s = eval_settings(parsed.value->settings);
-  EXPECT_TRUE(s.errors.empty()) << format_errors(s.errors);
-  return *s.value;
-}
 
 std::vector<ConfigError> setting_errors(const std::string& cf) {
   auto parsed = rules::parse_rule_text(cf, "local.cf", content_parse_options());
@@ -75,7 +68,7 @@ TEST(EvalWlblSettings, StockRulesLoadWithoutErrors) {
 }
 
 TEST(EvalWlbl, WelcomelistFromGlobCaseInsensitive) {
-  auto s = settings("welcomelist_from *@Example.COM j?e@other.example\n");
+  auto s = testing::settings_from("welcomelist_from *@Example.COM j?e@other.example\n");
   EXPECT_TRUE(hits("check_from_in_welcomelist", {}, msg("From: Joe <JOE@example.com>\n"), {}, s));
   EXPECT_TRUE(hits("check_from_in_welcomelist", {}, msg("From: joe@other.example\n"), {}, s));
   EXPECT_FALSE(hits("check_from_in_welcomelist", {}, msg("From: jooe@other.example\n"), {}, s));
@@ -92,7 +85,7 @@ TEST(EvalWlbl, WelcomelistFromGlobCaseInsensitive) {
 }
 
 TEST(EvalWlbl, UnlistRemovesOnlyTheSameEntryListedBefore) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "whitelist_from *@example.com joe@example.net\n"
       "unwelcomelist_from JOE@example.net\n"
       "unwelcomelist_from sue@example.com\n");
@@ -102,7 +95,7 @@ TEST(EvalWlbl, UnlistRemovesOnlyTheSameEntryListedBefore) {
 }
 
 TEST(EvalWlbl, BlocklistFromAndTo) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "blacklist_from *@spam.example\n"
       "blocklist_to boss@our.example\n"
       "unblocklist_from nobody@example\n");
@@ -114,7 +107,7 @@ TEST(EvalWlbl, BlocklistFromAndTo) {
 }
 
 TEST(EvalWlbl, ToListsReadReceivedForAndToLikeFields) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "welcomelist_to me@our.net\n"
       "more_spam_to *@more.example\n"
       "all_spam_to abuse@*\n");
@@ -133,7 +126,7 @@ TEST(EvalWlbl, ToListsReadReceivedForAndToLikeFields) {
 }
 
 TEST(EvalWlbl, NamedListsFromReplyToAndTo) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "enlist_addrlist (BANKS) *@hsbc.com *@*.hsbc.com\n"
       "enlist_addrlist (SUSP_NTLD) *@*.icu\n");
   EXPECT_TRUE(hits("check_from_in_list", {"BANKS"}, msg("From: Service <Service@HSBC.com>\n"), {}, s));
@@ -148,14 +141,14 @@ TEST(EvalWlbl, NamedListsFromReplyToAndTo) {
   EXPECT_TRUE(hits("check_to_in_list", {"BANKS"}, msg("To: a@hsbc.com\n"), {}, s));
   EXPECT_FALSE(hits("check_to_in_list", {"BANKS"}, msg("To: a@hsbc.co\n"), {}, s));
   // The standard lists are named lists too.
-  auto w = settings("welcomelist_from a@b.example\n");
+  auto w = testing::settings_from("welcomelist_from a@b.example\n");
   EXPECT_TRUE(hits("check_from_in_list", {"welcomelist_from"}, msg("From: a@b.example\n"), {}, w));
   // A missing list name is an argument error.
   EXPECT_NE(eval_table().at("check_from_in_list").check_args({}), "");
 }
 
 TEST(EvalWlbl, WelcomelistFromRcvdByNameAndAddress) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "welcomelist_from_rcvd *@example.com example.com\n"
       "welcomelist_from_rcvd joe@example.org [203.0.113.0/24]\n"
       "welcomelist_from_rcvd sue@example.org [198.51]\n"
@@ -179,7 +172,7 @@ TEST(EvalWlbl, WelcomelistFromRcvdByNameAndAddress) {
   EXPECT_FALSE(hits("check_from_in_welcomelist", {}, msg("From: a@example.com\n"), {}, s));
   EXPECT_FALSE(hits("check_forged_in_welcomelist", {}, msg("From: a@example.com\n"), {}, s));
   // welcomelist_allows_relays excuses the other relay.
-  auto allow = settings(
+  auto allow = testing::settings_from(
       "welcomelist_from_rcvd *@example.com example.com\n"
       "welcomelist_allows_relays *@example.com\n");
   EXPECT_FALSE(
@@ -187,7 +180,7 @@ TEST(EvalWlbl, WelcomelistFromRcvdByNameAndAddress) {
 }
 
 TEST(EvalWlbl, DefaultWelcomelistFromRcvd) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "def_welcomelist_from_rcvd *@example.com example.com\n"
       "def_welcomelist_from_rcvd *@gone.example gone.example\n"
       "unwelcomelist_from_rcvd *@gone.example\n");
@@ -200,14 +193,14 @@ TEST(EvalWlbl, DefaultWelcomelistFromRcvd) {
   EXPECT_TRUE(hits("check_forged_in_default_welcomelist", {}, m("out.spoof.net", "a@example.com"), {}, s));
   EXPECT_FALSE(hits("check_from_in_default_welcomelist", {}, m("mx.gone.example", "a@gone.example"), {}, s));
   // Listed by the user too: the default one is then not "forged".
-  auto both = settings(
+  auto both = testing::settings_from(
       "def_welcomelist_from_rcvd *@example.com example.com\n"
       "welcomelist_from *@example.com\n");
   EXPECT_FALSE(hits("check_forged_in_default_welcomelist", {}, m("out.spoof.net", "a@example.com"), {}, both));
 }
 
 TEST(EvalWlbl, MailfromMatchesRcvdComparesRegistrableDomains) {
-  auto s = settings("util_rb_2tld co.uk\n");
+  auto s = testing::settings_from("util_rb_2tld co.uk\n");
   auto m = [](const std::string& rdns, const std::string& rp) {
     // Return-Path above every Received field: the envelope sender as delivered.
     return msg("Return-Path: <" + rp + ">\n" + relayed(rdns, "192.0.2.1", "From: x@y.example\n"));
@@ -234,7 +227,7 @@ Envelope with_auth() {
 }
 
 TEST(EvalWlbl, SpfWelcomelistNeedsPassForTheListedSender) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "welcomelist_auth *@example.com\n"
       "def_welcomelist_from_spf *@example.org\n");
   Envelope env = with_auth();
@@ -256,7 +249,7 @@ TEST(EvalWlbl, SpfWelcomelistNeedsPassForTheListedSender) {
 }
 
 TEST(EvalWlbl, DkimWelcomelistAuthorAndThirdPartySignatures) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "welcomelist_auth *@example.com\n"
       "welcomelist_from_dkim *@other.example signer.example\n"
       "def_welcomelist_from_dkim *@*.ebay.com ebay.com\n");
@@ -290,7 +283,7 @@ TEST(EvalWlbl, DkimWelcomelistAuthorAndThirdPartySignatures) {
 }
 
 TEST(EvalWlbl, UriHostLists) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "welcomelist_uri_host example.com !bad.example.com\n"
       "blocklist_uri_host spam.example\n"
       "enlist_uri_host (MINE) Mine.Example\n"
@@ -309,7 +302,7 @@ TEST(EvalWlbl, UriHostLists) {
 }
 
 TEST(EvalWlbl, SubjectLists) {
-  auto s = settings(
+  auto s = testing::settings_from(
       "blocklist_subject Make Money Fast\n"
       "welcomelist_subject [Bug *]\n");
   EXPECT_TRUE(hits("check_subject_in_blocklist", {}, msg("Subject: Re: make  money fast? no, MAKE MONEY FAST now\n"),
@@ -327,7 +320,7 @@ TEST(EvalRatware, EnvelopeFromBuiltFromTheRecipient) {
   const std::string m = "Return-Path: <bounce-example.com-joe@bulk.example.net>\nFrom: a@bulk.example.net\n"
                         "To: joe@mail.example.com\nSubject: x\nMessage-ID: <r1@bulk.example.net>\n"
                         "Date: Mon, 7 Dec 2026 10:00:00 +0000\n\nhi\n";
-  EvalSettings s = settings("util_rb_tld com net\nutil_rb_2tld co.uk\n");
+  EvalSettings s = testing::settings_from("util_rb_tld com net\nutil_rb_2tld co.uk\n");
   EXPECT_TRUE(hits("check_ratware_envelope_from", {}, m, {}, s));
   std::string srs = m;
   srs.replace(srs.find("bounce-"), 7, "SRS0=ab=");
@@ -352,8 +345,8 @@ TEST(EvalVBounce, BouncesOfOurOwnMail) {
       "From: MAILER-DAEMON@mx.example.net\nTo: me@example.com\nSubject: Undelivered\nMessage-ID: <b2@mx.example.net>\n"
       "Date: Mon, 7 Dec 2026 10:00:00 +0000\n\nThe original:\n\nReceived: from\n\tgw.ourrelay.example (gw [192.0.2.1])\n"
       "\tby mx.example.net\n";
-  EvalSettings ours = settings("welcomelist_bounce_relays *.ourrelay.example\n");
-  EvalSettings others = settings("whitelist_bounce_relays relay.elsewhere.example\n");
+  EvalSettings ours = testing::settings_from("welcomelist_bounce_relays *.ourrelay.example\n");
+  EvalSettings others = testing::settings_from("whitelist_bounce_relays relay.elsewhere.example\n");
   for (const auto* m : {&quoted, &folded}) {
     EXPECT_TRUE(hits("have_any_bounce_relays", {}, *m, {}, ours));
     EXPECT_TRUE(hits("check_welcomelist_bounce_relays", {}, *m, {}, ours));

@@ -109,8 +109,8 @@ bool is_relay_pseudo_header(std::string_view field);
 // SpamAssassin's get_envelope_from(): in a live transaction (a client address and
 // a MAIL FROM) the MAIL FROM address; for a stored message, the envelope sender the
 // last untrusted relay (else the first trusted one) recorded, then X-Envelope-From,
-// Envelope-Sender and Return-Path, each only if no Received field is above it (a
-// later hop may have changed the envelope). An X-Sender with an address on a
+// Envelope-Sender and Return-Path, each only if no field of that name is below a
+// Received field (a later hop may have changed the envelope). An X-Sender with an address on a
 // fetchmail-retrieved message makes it unknown. nullopt: unknown.
 std::optional<std::string> envelope_sender(const RelayPath* path, const MimeView& view, const Message& msg,
                                            const Envelope& env);

@@ -262,6 +262,12 @@ Result<std::shared_ptr<const UriSettings>> parse_uri_settings(const std::vector<
 }
 
 void text_uris(std::string_view line, const UriSettings& s, std::vector<std::string>& out) {
+  std::vector<TextUri> found;
+  text_uri_details(line, s, found);
+  for (auto& t : found) out.push_back(std::move(t.uri));
+}
+
+void text_uri_details(std::string_view line, const UriSettings& s, std::vector<TextUri>& out) {
   if (!s.text_uri_re) return;
   std::vector<std::string_view> g;
   std::unordered_set<std::string> seen;
@@ -289,6 +295,7 @@ void text_uris(std::string_view line, const UriSettings& s, std::vector<std::str
       }
     }
     std::string uri = raw;
+    bool unlinked = false;
     bool has_scheme = istarts_with(uri, "http:") || istarts_with(uri, "https:") || istarts_with(uri, "ftp:") ||
                       istarts_with(uri, "mailto:");
     if (!has_scheme) {
@@ -322,6 +329,7 @@ void text_uris(std::string_view line, const UriSettings& s, std::vector<std::str
       } else {
         if (uri.find('.') == std::string::npos) continue;
         uri = "http://" + uri;  // schemeless: MUAs do not link it, SpamAssassin lists it
+        unlinked = true;
       }
     }
     if (istarts_with(uri, "mailto:")) {
@@ -335,7 +343,7 @@ void text_uris(std::string_view line, const UriSettings& s, std::vector<std::str
       while (host.size() >= 3 && host.ends_with("%20")) host.resize(host.size() - 3);
       if (!s.domain_valid(host)) continue;
     }
-    out.push_back(std::move(uri));
+    out.push_back({std::move(uri), !has_scheme, unlinked});
   }
 }
 

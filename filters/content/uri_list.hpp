@@ -54,6 +54,13 @@ bool fqdn_valid(std::string_view host);
 
 // The URIs of one body line (SpamAssassin's text parser), appended to `out`.
 void text_uris(std::string_view line, const UriSettings& s, std::vector<std::string>& out);
+// The same with what the parser knew of each: written without a scheme, and a bare
+// host name that MUAs do not link (the URI detail list's types).
+struct TextUri {
+  std::string uri;
+  bool schemeless = false, unlinked = false;
+};
+void text_uri_details(std::string_view line, const UriSettings& s, std::vector<TextUri>& out);
 
 // uri_list_canonicalize for one URI: the URI cleaned, then its rewritten forms (and
 // those of the redirect targets it holds), each once, appended to `out`.
