@@ -1076,13 +1076,17 @@ void RuleSet::index_captures(const CompileOptions& copt) {
     if (!r.is_regex() || off[i]) continue;
     if (!r.templates.empty()) {
       templates_.push_back(i);
-      continue;  // its own captures are read when it runs (rule_capture.hpp)
+      continue;  // if it also sets tags, they are read when it hits (content_scan.cpp)
     }
     if (!r.captures) continue;
     std::string ignored;
     std::string pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
     if (Pcre2CodePtr code = pcre2_build(pattern, r, ignored)) captures_->push_back({i, std::move(code)});
   }
+  // In priority order, as SpamAssassin runs them: a rule that reads one tag and
+  // sets another (priority -10000) runs before the rules that read its tag.
+  std::stable_sort(templates_.begin(), templates_.end(),
+                   [&](std::size_t a, std::size_t b) { return parsed_.rules[a].priority < parsed_.rules[b].priority; });
   pcre2_match_context* mc = pcre2_match_context_create(nullptr);
   pcre2_set_match_limit(mc, copt.pcre2_match_limit);
   pcre2_set_depth_limit(mc, copt.pcre2_depth_limit);

@@ -159,6 +159,18 @@ void for_each_text(const Rule& r, const ScanTexts& texts, const std::optional<st
   }
 }
 
+// The tags a capture rule that hit sets: from its first match, or from every
+// match for `tflags multiple` (Check.pm).
+void read_captures(const rules::RuleSet& rs, const rules::CaptureRule& cap, const ScanTexts& texts,
+                   const std::optional<std::string>& header, rules::CaptureTags& tags) {
+  const Rule& r = rs.rules()[cap.rule];
+  std::size_t left = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
+  for_each_text(r, texts, header, [&](std::string_view text, const std::string&) {
+    left -= std::min(left, rules::collect_captures(cap, rs.capture_match_context(), text, left, tags));
+    return left > 0;
+  });
+}
+
 // SpamAssassin 4 capture rules (rules/rule_capture.hpp): the tags set by the
 // capture rules that hit, then the rules that read them, compiled with the values.
 // `header_of(rule)` gives a header rule's text (nullopt when absent).
@@ -171,12 +183,7 @@ void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collect
     const Rule& r = rules[cap.rule];
     // Only a rule that hit, and only as `=~` (a `!~` rule captures nothing).
     if (c.count(cap.rule) == 0 || (r.scope == Scope::Header && r.header.negate)) continue;
-    // The first match, or every match for `tflags multiple` (Check.pm).
-    std::size_t left = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
-    for_each_text(r, texts, header_of(r), [&](std::string_view text, const std::string&) {
-      left -= std::min(left, rules::collect_captures(cap, rs.capture_match_context(), text, left, tags));
-      return left > 0;
-    });
+    read_captures(rs, cap, texts, header_of(r), tags);
   }
   for (std::size_t i : rs.template_rules()) {
     const Rule& r = rules[i];
@@ -199,6 +206,7 @@ void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collect
       if (n == 0) c.add(i, 1, "header " + r.header.field + " (no match)");
     } else if (n > 0) {
       c.add(i, n, std::move(where));
+      if (r.captures) read_captures(rs, {i, std::move(code)}, texts, header_of(r), tags);  // for the rules after it
     }
   }
 }

@@ -379,6 +379,15 @@ TEST(ScanContent, CaptureRulesSetTagsThatTemplateRulesRead) {
       "Hello Bob\n\nhttp://evil.example.net/a/b.html#aliceXxxy@example.org\n\naaliceXxxy@exampleXorgz\n");
   auto h2 = hits(*rs, msg2);
   EXPECT_EQ(names(h2), (S{"NAME_IN_FROM", "__HELLO_NAME", "__TO_ADDR"}));
+  // A rule that reads one tag and sets another runs before the rules reading its
+  // tag (priority -10000), wherever it is defined.
+  auto chained = compile(
+      "header SURNAME_IN_FROM From =~ /%{SURNAME}/\n"
+      "body __SURNAME /\\b%{HELLO_NAME} (?<SURNAME>\\w+)/\n"
+      "body __HELLO_NAME /\\bHello,? (?<HELLO_NAME>\\w+)\\b/\n");
+  ASSERT_TRUE(chained);
+  EXPECT_EQ(names(hits(*chained, crlf("From: Bob Smith <bob@example.com>\nSubject: hi\n\nHello Bob\n\nBob Smith signs\n"))),
+            (S{"SURNAME_IN_FROM", "__HELLO_NAME", "__SURNAME"}));
   // No To: the tag is empty, so unset: its rules do not run, not even a `!~` one.
   Message msg3 = crlf("From: x@example.com\nSubject: s\n\nnothing http://a.example/#\n");
   EXPECT_EQ(names(hits(*rs, msg3)), (S{"__TO_ADDR"}));
