@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <unordered_map>
 
 #include "filters/dmarc/dmarc.hpp"
 
@@ -28,6 +30,29 @@ const char* Decision::verdict() const {
     case Action::Accept: break;
   }
   return outcome == PolicyAction::Tag ? "tag" : "accept";
+}
+
+// As a SpamAssassin rule hits once. The first report stands (the filter's, with
+// its configured score), as the filters run before `content`.
+void count_each_name_once(std::vector<Symbol>& symbols) {
+  std::vector<Symbol> out;
+  out.reserve(symbols.size());
+  std::unordered_map<std::string, std::size_t> at;  // name -> index in out
+  for (auto& s : symbols) {
+    auto [it, fresh] = at.emplace(s.name, out.size());
+    if (fresh) {
+      out.push_back(std::move(s));
+      continue;
+    }
+    Symbol* first = &out[it->second];
+    std::string also = "also reported";
+    if (!s.where.empty()) also += " (" + s.where + ")";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", s.score);
+    also += " with score " + std::string(buf) + ", counted once";
+    first->where += (first->where.empty() ? "" : "; ") + also;
+  }
+  symbols = std::move(out);
 }
 
 double total_score(const std::vector<Symbol>& symbols) {
@@ -247,6 +272,7 @@ Decision decide(const ChainResult& end_of_data, const Evidence& earlier, const P
   d.symbols.insert(d.symbols.end(), end_of_data.symbols.begin(), end_of_data.symbols.end());
   d.add_headers = earlier.add_headers;
   d.add_headers.insert(d.add_headers.end(), end_of_data.add_headers.begin(), end_of_data.add_headers.end());
+  count_each_name_once(d.symbols);
   d.score = total_score(d.symbols);
   d.reason = end_of_data.decided_by;
   // A filter's own refusal stands: it was configured to refuse (reject_on_fail...).

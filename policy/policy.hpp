@@ -56,6 +56,10 @@ struct Evidence {
 };
 
 double total_score(const std::vector<Symbol>& symbols);
+// A symbol name counts once (the first report; a later one is noted in its
+// `where`): the spf/dkim/dmarc filters and SpamAssassin's stock rules of the same
+// names both report SPF_PASS, DKIM_VALID, ... decide() and the log apply it.
+void count_each_name_once(std::vector<Symbol>& symbols);
 
 // ---- Early checks: a refusal and the rule that made it, or nullopt ------------------
 struct Refusal {

@@ -120,6 +120,17 @@ TEST(Policy, EarlierStagesCountForTheMessage) {
   EXPECT_EQ(d.add_headers[1].name, "X-Other");
   ASSERT_EQ(d.symbols.size(), 2u);
 
+  // A name reported twice (the spf filter at MAIL, SpamAssassin's SPF_PASS rule at
+  // the end of data, read from the filter's result) counts once: the first report.
+  ChainResult again = eod;
+  again.symbols.push_back({"SPF_PASS", -0.001, "SPF: sender matches SPF record", "eval check_for_spf_pass"});
+  Decision once = decide(again, earlier, p.get(), MessageFacts{}, false);
+  EXPECT_DOUBLE_EQ(once.score, 0.5);
+  ASSERT_EQ(once.symbols.size(), 2u);
+  EXPECT_EQ(once.symbols[0].name, "SPF_PASS");
+  EXPECT_DOUBLE_EQ(once.symbols[0].score, -0.5);
+  EXPECT_EQ(once.symbols[0].where, "also reported (eval check_for_spf_pass) with score -0.001, counted once");
+
   // Quarantine asked for at RCPT holds the message once it has arrived.
   Evidence q;
   ChainResult at_rcpt;

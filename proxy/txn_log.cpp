@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "policy/policy.hpp"
 #include "proxy/json.hpp"
 #include "proxy/server_context.hpp"
 
@@ -61,14 +62,15 @@ std::string transaction_json(const Envelope& env, const TxnLog& t, const std::ve
   // A transaction refused before the end of data has no decision score: the sum of
   // what was said is the best answer.
   double sum = 0;
-  for (const auto* list : {&session_symbols, &t.symbols}) {
-    for (const auto& s : *list) {
-      j.begin_object().field("name", s.name).field("score", s.score);
-      if (!s.detail.empty()) j.field("detail", s.detail);
-      if (!s.where.empty()) j.field("where", s.where);
-      j.end_object();
-      sum += s.score;
-    }
+  std::vector<Symbol> all = session_symbols;
+  all.insert(all.end(), t.symbols.begin(), t.symbols.end());
+  count_each_name_once(all);  // as the decision counted them
+  for (const auto& s : all) {
+    j.begin_object().field("name", s.name).field("score", s.score);
+    if (!s.detail.empty()) j.field("detail", s.detail);
+    if (!s.where.empty()) j.field("where", s.where);
+    j.end_object();
+    sum += s.score;
   }
   j.end_array();
   j.field("score", t.score == 0 ? sum : t.score);

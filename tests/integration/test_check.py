@@ -420,6 +420,24 @@ class CheckAuthTest(unittest.TestCase):
         self.assertIn("example.test", names)
         self.assertIn("_dmarc.example.test", names)
 
+    def test_a_name_reported_by_a_filter_and_a_rule_counts_once(self):
+        # SpamAssassin's stock SPF_FAIL is an eval test read from the spf filter's
+        # result: both report SPF_FAIL; it counts once, with the filter's score.
+        d = os.path.dirname(self.cfg)
+        os.mkdir(os.path.join(d, "rules"))
+        with open(os.path.join(d, "rules", "spf.cf"), "w") as f:
+            f.write("ifplugin Mail::SpamAssassin::Plugin::SPF\n"
+                    "header SPF_FAIL eval:check_for_spf_fail()\nscore SPF_FAIL 0.919\nendif\n")
+        with open(self.cfg, "w") as f:
+            f.write("hostname: mx.test\nauthserv_id: auth.test\n"
+                    "filters: [spf, dkim, dmarc, {content: {rules: [rules], cache_dir: ''}}]\n")
+        j = json.loads(self.check("198.51.100.1", "--json").stdout)
+        spf = [s for s in j["symbols"] if s["name"] == "SPF_FAIL"]
+        self.assertEqual(len(spf), 1, j["symbols"])
+        self.assertEqual(spf[0]["score"], 2.0)  # the spf filter's
+        self.assertIn("counted once", spf[0]["where"])
+        self.assertAlmostEqual(j["score"], sum(s["score"] for s in j["symbols"]))
+
     def test_json_has_auth_and_the_header(self):
         j = json.loads(self.check("192.0.2.7", "--json").stdout)
         self.assertEqual(j["auth"]["spf"], {"result": "pass", "identity": "mailfrom", "domain": "example.test",
