@@ -4,17 +4,15 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <unordered_set>
 
 namespace mxgate::rules {
 
 namespace {
 
-void add_value(CaptureTags& tags, std::string_view name, std::string_view value) {
-  if (value.empty()) return;
-  auto it = tags.find(name);
-  if (it == tags.end()) it = tags.emplace(std::string(name), std::vector<std::string>{}).first;
-  if (std::find(it->second.begin(), it->second.end(), value) == it->second.end()) it->second.emplace_back(value);
-}
+// Values kept per tag and rule: a `tflags multiple` rule over a long message
+// could otherwise make one template alternation of every word it saw.
+constexpr std::size_t kMaxValuesPerTag = 1000;
 
 // Perl's quotemeta on a byte string: every byte but [A-Za-z0-9_] gets a backslash
 // (PCRE2, like Perl, reads a backslash before any non-alphanumeric as literal).
@@ -46,16 +44,31 @@ std::size_t collect_captures(const CaptureRule& cr, pcre2_match_context* mc, std
       auto group = static_cast<std::size_t>((e[0] << 8) | e[1]);
       std::string_view name(reinterpret_cast<const char*>(e + 2));
       if (name.empty() || name[0] < 'A' || name[0] > 'Z') continue;  // set_captures' safety check
+      // Perl's %- has every name of the pattern, matched or not: the tag is set
+      // (to no value when the group matched nothing or did not take part).
+      std::vector<std::string>& values = tags[std::string(name)];
       if (group >= static_cast<std::size_t>(pairs) || ov[2 * group] == PCRE2_UNSET) continue;
-      add_value(tags, name, text.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]));
+      if (ov[2 * group + 1] > ov[2 * group] && values.size() < kMaxValuesPerTag)
+        values.emplace_back(text.substr(ov[2 * group], ov[2 * group + 1] - ov[2 * group]));
     }
   });
+}
+
+void set_captures(CaptureTags& tags, CaptureTags&& from_rule) {
+  for (auto& [name, values] : from_rule) {
+    std::vector<std::string> once;
+    std::unordered_set<std::string_view> seen;
+    for (auto& v : values)
+      if (seen.insert(v).second) once.push_back(v);
+    tags[name] = std::move(once);  // the last rule to set a tag wins, as set_tag
+  }
 }
 
 std::optional<std::string> expand_templates(const Rule& r, const CaptureTags& tags) {
   std::string p = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
   for (const auto& name : r.templates) {
-    auto it = tags.find(name);
+    // get_tag_raw("NAME(args)") reads tag NAME.
+    auto it = tags.find(std::string_view(name).substr(0, name.find('(')));
     if (it == tags.end() || it->second.empty()) return std::nullopt;
     std::string alt = "(?:";
     for (std::size_t i = 0; i < it->second.size(); ++i) alt += (i ? "|" : "") + quotemeta(it->second[i]);

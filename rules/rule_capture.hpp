@@ -21,8 +21,8 @@
 
 namespace mxgate::rules {
 
-// Tag name -> its values, each once, in the order found (empty values dropped,
-// as SpamAssassin drops them).
+// Tag name -> its values, in the order found (empty values dropped, as
+// SpamAssassin drops them).
 using CaptureTags = std::map<std::string, std::vector<std::string>, std::less<>>;
 
 // A capture rule's pattern, compiled to read its named groups.
@@ -31,15 +31,20 @@ struct CaptureRule {
   Pcre2CodePtr code;
 };
 
-// Reads the named groups of the first `limit` matches in `text` into `tags`
-// (SpamAssassin's %- : every group of that name, non-empty values). Returns how
-// many matches were read.
+// Reads the named groups of the first `limit` matches in `text` into `tags`, one
+// rule's own (SpamAssassin's %-: every name of the pattern, with the non-empty
+// values of its groups, at most 1000 per name). Returns how many matches were read.
+// set_captures() then puts a rule's tags into the message's, as SpamAssassin's
+// set_captures does: each name the rule has replaces the earlier values (the last
+// rule wins), duplicates dropped; a name with no value is set but empty, and a
+// template reading it does not run.
 std::size_t collect_captures(const CaptureRule& cr, pcre2_real_match_context_8* mc, std::string_view text,
                              std::size_t limit, CaptureTags& tags);
 
 // A template rule's pattern with the message's tag values in place: nullopt when
 // a tag it reads is not set (SpamAssassin does not run the rule) or the result
 // does not compile (`err` says why).
+void set_captures(CaptureTags& tags, CaptureTags&& from_rule);
 std::optional<std::string> expand_templates(const Rule& r, const CaptureTags& tags);
 Pcre2CodePtr compile_for_rule(const std::string& pattern, const Rule& r, std::string& err);
 

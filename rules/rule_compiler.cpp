@@ -510,6 +510,7 @@ Pcre2CodePtr pcre2_build(const std::string& pattern, const Rule& r, std::string&
   if (fl.caseless) opts |= PCRE2_CASELESS;
   if (fl.multiline) opts |= PCRE2_MULTILINE;
   if (fl.dotall) opts |= PCRE2_DOTALL;
+  opts |= PCRE2_DUPNAMES;  // Perl allows a group name twice: (?<D>a)|(?<D>b)
   int code = 0;
   PCRE2_SIZE offset = 0;
   pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), opts, &code,
@@ -1083,10 +1084,16 @@ void RuleSet::index_captures(const CompileOptions& copt) {
     std::string pattern = r.regex.extended ? strip_extended(r.regex.pattern) : r.regex.pattern;
     if (Pcre2CodePtr code = pcre2_build(pattern, r, ignored)) captures_->push_back({i, std::move(code)});
   }
-  // In priority order, as SpamAssassin runs them: a rule that reads one tag and
-  // sets another (priority -10000) runs before the rules that read its tag.
-  std::stable_sort(templates_.begin(), templates_.end(),
-                   [&](std::size_t a, std::size_t b) { return parsed_.rules[a].priority < parsed_.rules[b].priority; });
+  // One walk in priority order, as SpamAssassin runs rules: a rule sets its tags
+  // for the rules after it (capture rules default to -10000, so before the rules
+  // reading them); ties in file order.
+  steps_.clear();
+  for (std::size_t k = 0; k < captures_->size(); ++k) steps_.push_back({(*captures_)[k].rule, static_cast<long>(k)});
+  for (std::size_t i : templates_) steps_.push_back({i, -1});
+  std::stable_sort(steps_.begin(), steps_.end(), [&](const CaptureStep& a, const CaptureStep& b) {
+    const Rule &ra = parsed_.rules[a.rule], &rb = parsed_.rules[b.rule];
+    return ra.priority != rb.priority ? ra.priority < rb.priority : a.rule < b.rule;
+  });
   pcre2_match_context* mc = pcre2_match_context_create(nullptr);
   pcre2_set_match_limit(mc, copt.pcre2_match_limit);
   pcre2_set_depth_limit(mc, copt.pcre2_depth_limit);

@@ -302,6 +302,13 @@ class RuleSet {
   // are in no scope: they are compiled per message. Disabled rules are in neither.
   const std::vector<CaptureRule>& capture_rules() const { return *captures_; }
   const std::vector<std::size_t>& template_rules() const { return templates_; }
+  // Both, in the order they run (priority, then file order): `capture` indexes
+  // capture_rules(), -1 for a template rule.
+  struct CaptureStep {
+    std::size_t rule = 0;
+    long capture = -1;
+  };
+  const std::vector<CaptureStep>& capture_steps() const { return steps_; }
   pcre2_real_match_context_8* capture_match_context() const { return capture_mc_.get(); }
 
   // Counts per scope kind (header scopes summed) and per engine.
@@ -318,6 +325,7 @@ class RuleSet {
   std::shared_ptr<const Scopes> scopes_;
   std::shared_ptr<std::vector<CaptureRule>> captures_;
   std::vector<std::size_t> templates_;
+  std::vector<CaptureStep> steps_;
   Pcre2MatchContextPtr capture_mc_;
 
   // rule_cache.cpp: the disk cache. Both return an error text, empty on success.

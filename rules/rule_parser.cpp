@@ -960,7 +960,11 @@ class Parser {
     static pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kCriterion), PCRE2_ZERO_TERMINATED, 0, &code,
                                           &off, nullptr);
     static const char* kKeys[] = {"raw", "type", "cleaned", "text", "domain", "host"};
-    std::map<std::string, std::pair<std::string, std::string>> found;  // key -> (op, /re/)
+    // Another line for the same name adds to its criteria, as URIDetail.pm keeps
+    // them per name and key ($conf->{uri_detail}{NAME}{key}).
+    auto& found = uri_detail_criteria_[name];  // key -> (op, /re/)
+    auto before = found;
+    std::size_t added = 0;
     pcre2_match_data* md = pcre2_match_data_create_from_pattern(re, nullptr);
     std::string err;
     for (PCRE2_SIZE at = 0; at <= rest.size();) {
@@ -980,10 +984,13 @@ class Parser {
         break;
       }
       found[key] = {op, pattern};
+      ++added;
     }
     pcre2_match_data_free(md);
-    if (err.empty() && found.empty()) err = "no criteria (expected 'key =~ /regexp/ ...')";
+    if (err.empty() && added == 0)
+      err = "no criteria (expected 'key =~ /regexp/ ...')";
     if (!err.empty()) {
+      found = std::move(before);
       rule_error(loc, name, err);
       return;
     }
@@ -1251,6 +1258,7 @@ class Parser {
   std::map<std::string, std::string> describes_;
   std::map<std::string, std::vector<std::string>> tflags_;
   std::map<std::string, int> priorities_;
+  std::map<std::string, std::map<std::string, std::pair<std::string, std::string>>> uri_detail_criteria_;
 };
 
 Result<ParsedRules> finish(Parser& p) {

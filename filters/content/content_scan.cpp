@@ -159,34 +159,37 @@ void for_each_text(const Rule& r, const ScanTexts& texts, const std::optional<st
   }
 }
 
-// The tags a capture rule that hit sets: from its first match, or from every
-// match for `tflags multiple` (Check.pm).
+// The tags a capture rule that hit sets, from its first match or from every match
+// for `tflags multiple` (Check.pm), replacing what earlier rules set.
 void read_captures(const rules::RuleSet& rs, const rules::CaptureRule& cap, const ScanTexts& texts,
                    const std::optional<std::string>& header, rules::CaptureTags& tags) {
   const Rule& r = rs.rules()[cap.rule];
   std::size_t left = r.multiple ? (r.maxhits > 0 ? static_cast<std::size_t>(r.maxhits) : SIZE_MAX) : 1;
+  rules::CaptureTags own;
   for_each_text(r, texts, header, [&](std::string_view text, const std::string&) {
-    left -= std::min(left, rules::collect_captures(cap, rs.capture_match_context(), text, left, tags));
+    left -= std::min(left, rules::collect_captures(cap, rs.capture_match_context(), text, left, own));
     return left > 0;
   });
+  rules::set_captures(tags, std::move(own));
 }
 
-// SpamAssassin 4 capture rules (rules/rule_capture.hpp): the tags set by the
-// capture rules that hit, then the rules that read them, compiled with the values.
+// SpamAssassin 4 capture rules (rules/rule_capture.hpp), in the order they run: a
+// capture rule that hit sets its tags; a rule reading tags is compiled with the
+// values set so far and run (and sets tags in turn if it has named groups).
 // `header_of(rule)` gives a header rule's text (nullopt when absent).
 template <class HeaderOf>
 void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collector& c, HeaderOf header_of) {
-  if (rs.capture_rules().empty() && rs.template_rules().empty()) return;
   const auto& rules = rs.rules();
   rules::CaptureTags tags;
-  for (const auto& cap : rs.capture_rules()) {
-    const Rule& r = rules[cap.rule];
-    // Only a rule that hit, and only as `=~` (a `!~` rule captures nothing).
-    if (c.count(cap.rule) == 0 || (r.scope == Scope::Header && r.header.negate)) continue;
-    read_captures(rs, cap, texts, header_of(r), tags);
-  }
-  for (std::size_t i : rs.template_rules()) {
+  for (const auto& step : rs.capture_steps()) {
+    const std::size_t i = step.rule;
     const Rule& r = rules[i];
+    const bool captures_here = !(r.scope == Scope::Header && r.header.negate);  // a `!~` rule captures nothing
+    if (step.capture >= 0) {
+      if (c.count(i) > 0 && captures_here)
+        read_captures(rs, rs.capture_rules()[static_cast<std::size_t>(step.capture)], texts, header_of(r), tags);
+      continue;
+    }
     std::optional<std::string> pattern = rules::expand_templates(r, tags);
     if (!pattern) continue;  // a tag it reads is not set: not run
     std::string err;
@@ -202,11 +205,11 @@ void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collect
       n += got;
       return n < limit;
     });
-    if (r.scope == Scope::Header && r.header.negate) {
+    if (!captures_here) {
       if (n == 0) c.add(i, 1, "header " + r.header.field + " (no match)");
     } else if (n > 0) {
       c.add(i, n, std::move(where));
-      if (r.captures) read_captures(rs, {i, std::move(code)}, texts, header_of(r), tags);  // for the rules after it
+      if (r.captures) read_captures(rs, {i, std::move(code)}, texts, header_of(r), tags);
     }
   }
 }

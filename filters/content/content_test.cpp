@@ -379,15 +379,32 @@ TEST(ScanContent, CaptureRulesSetTagsThatTemplateRulesRead) {
       "Hello Bob\n\nhttp://evil.example.net/a/b.html#aliceXxxy@example.org\n\naaliceXxxy@exampleXorgz\n");
   auto h2 = hits(*rs, msg2);
   EXPECT_EQ(names(h2), (S{"NAME_IN_FROM", "__HELLO_NAME", "__TO_ADDR"}));
-  // A rule that reads one tag and sets another runs before the rules reading its
-  // tag (priority -10000), wherever it is defined.
+  // Rules run in priority order, wherever they are defined: a rule that reads one
+  // tag and sets another, placed between the two (SpamAssassin orders rules of one
+  // priority and type by hash, so only distinct priorities make a chain certain).
   auto chained = compile(
       "header SURNAME_IN_FROM From =~ /%{SURNAME}/\n"
-      "body __SURNAME /\\b%{HELLO_NAME} (?<SURNAME>\\w+)/\n"
+      "body __SURNAME /\\b%{HELLO_NAME} (?<SURNAME>\\w+)/\npriority __SURNAME -5000\n"
       "body __HELLO_NAME /\\bHello,? (?<HELLO_NAME>\\w+)\\b/\n");
   ASSERT_TRUE(chained);
   EXPECT_EQ(names(hits(*chained, crlf("From: Bob Smith <bob@example.com>\nSubject: hi\n\nHello Bob\n\nBob Smith signs\n"))),
             (S{"SURNAME_IN_FROM", "__HELLO_NAME", "__SURNAME"}));
+  // The last rule to set a tag wins (no piling up), and a capture of nothing sets the
+  // tag empty: the rules reading it do not run (spamassassin 4.0.1: "dependent tag
+  // not defined").
+  auto replaced = compile(
+      "header __CAP_A Subject =~ /(?<MYTAG>foo\\d)/\npriority __CAP_A -20000\n"
+      "header __CAP_B From =~ /(?<MYTAG>bar\\d)/\n"
+      "body T_TEMPL /x%{MYTAG}x/\n"
+      "header __CAP_D Subject =~ /(?<THIRD>foo)/\npriority __CAP_D -20000\n"
+      "header __CAP_E X-Foo =~ /(?<THIRD>q*)/\n"
+      "body T_TEMPL3 /%{THIRD}/\n"
+      "body T_DUP /y%{DOM}y/\n"
+      "header __CAP_DUP To =~ /(?<DOM>foo)|(?<DOM>bar)/\n");
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(names(hits(*replaced, crlf("From: bar1@example.com\nTo: x@bar.example\nSubject: foo1\nX-Foo: zz\n\n"
+                                       "xfoo1x ybary foo\n"))),
+            (S{"T_DUP", "__CAP_A", "__CAP_B", "__CAP_D", "__CAP_DUP", "__CAP_E"}));
   // No To: the tag is empty, so unset: its rules do not run, not even a `!~` one.
   Message msg3 = crlf("From: x@example.com\nSubject: s\n\nnothing http://a.example/#\n");
   EXPECT_EQ(names(hits(*rs, msg3)), (S{"__TO_ADDR"}));

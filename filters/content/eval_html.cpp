@@ -59,6 +59,11 @@ constexpr std::size_t kMaxHtmlBytes = 8 * 1024 * 1024;
 constexpr std::size_t kMaxTagNames = 4096;
 // Attributes kept per tag (HTML::Parser keeps the first of duplicates).
 constexpr std::size_t kMaxAttrs = 64;
+// Distinct URIs kept per part, their bytes, and the text kept per anchor: past
+// them further links are not listed (mxgate's bounds; SpamAssassin has none).
+constexpr std::size_t kMaxPartUris = 10'000;
+constexpr std::size_t kMaxPartUriBytes = 4 * 1024 * 1024;
+constexpr std::size_t kMaxAnchorText = 64 * 1024;
 
 // ---------------------------------------------------------------------------
 // Character references, as HTML::Entities decodes them (its 253 names; the
@@ -885,24 +890,38 @@ class Analyzer {
     return std::find(names.begin(), names.end(), t) != names.end();
   }
 
-  // Leading and trailing white space (and no-break spaces) off, at most
-  // MAX_URI_LENGTH (8192) bytes.
+  // Leading and trailing white space off ([\s\xA0]: Perl's \s, Unicode's in a
+  // part read as characters), at most MAX_URI_LENGTH (8192) characters.
   std::string canon_uri(std::string_view u) const {
-    auto space_at_front = [&](std::string_view v) -> std::size_t {
-      if (v.empty()) return 0;
-      if (is_space(v.front())) return 1;
-      if (bytes_) return static_cast<unsigned char>(v.front()) == 0xA0 ? 1 : 0;
-      return v.starts_with("\xC2\xA0") ? 2 : 0;
+    auto space_len_at = [&](std::size_t i) -> std::size_t {  // 0: not white space
+      if (is_space(u[i])) return 1;
+      if (bytes_) return static_cast<unsigned char>(u[i]) == 0xA0 ? 1 : 0;
+      std::size_t len = 0;
+      char32_t cp = code_point_at(u, i, &len);
+      return cp >= 0x80 && (unicode_space(cp) || cp == 0xA0) ? len : 0;
     };
-    auto space_at_back = [&](std::string_view v) -> std::size_t {
-      if (v.empty()) return 0;
-      if (is_space(v.back())) return 1;
-      if (bytes_) return static_cast<unsigned char>(v.back()) == 0xA0 ? 1 : 0;
-      return v.ends_with("\xC2\xA0") ? 2 : 0;
-    };
-    for (std::size_t k; (k = space_at_front(u)) > 0;) u.remove_prefix(k);
-    for (std::size_t k; (k = space_at_back(u)) > 0;) u.remove_suffix(k);
-    return std::string(u.substr(0, kMaxUriLength));
+    for (std::size_t k; !u.empty() && (k = space_len_at(0)) > 0;) u.remove_prefix(k);
+    while (!u.empty()) {
+      std::size_t start = u.size() - 1;  // the last character's first byte
+      while (start > 0 && !bytes_ && is_continuation(u[start])) --start;
+      if (space_len_at(start) != u.size() - start) break;
+      u.remove_suffix(u.size() - start);
+    }
+    if (bytes_) return std::string(u.substr(0, kMaxUriLength));
+    std::size_t chars = 0, end = 0;
+    while (end < u.size() && chars < kMaxUriLength) {
+      ++end;
+      while (end < u.size() && is_continuation(u[end])) ++end;
+      ++chars;
+    }
+    return std::string(u.substr(0, end));
+  }
+
+  // HTML.pm takes U+FEFF (a byte order mark) out of an href, in place: the anchor
+  // text is filed under the cleaned href too.
+  static std::string without_bom(std::string href) {
+    for (std::size_t at; (at = href.find("\xEF\xBB\xBF")) != std::string::npos;) href.erase(at, 3);
+    return href;
   }
 
   void push_uri(const std::string& type, std::string_view raw) {
@@ -910,11 +929,11 @@ class Analyzer {
     if (uri.empty()) return;
     if (istarts_with(uri, "data:") || istarts_with(uri, "mailto:") || istarts_with(uri, "file:") ||
         istarts_with(uri, "cid:") || istarts_with(uri, "tel:")) {
-      r_.uris[uri].types.insert(type);
+      if (room_for(uri)) r_.uris[uri].types.insert(type);
       return;
     }
     std::string target = target_uri(base_href_, uri);
-    if (!target.empty()) r_.uris[target].types.insert(type);
+    if (!target.empty() && room_for(target)) r_.uris[target].types.insert(type);
   }
 
   // `<a x/href=...>` and the like: HTML.pm reads a key matching \w{1,8}/NAME as NAME
@@ -934,11 +953,7 @@ class Analyzer {
     if (one_of(t, {"body", "table", "tr", "td"})) {
       if (const std::string* v = attr(attrs, "background")) push_uri(t, *v);
     } else if (one_of(t, {"a", "area", "link"})) {
-      if (const std::string* v = uri_attr(attrs, "href")) {
-        std::string href = *v;  // U+FEFF (the byte order mark) taken out
-        for (std::size_t at; (at = href.find("\xEF\xBB\xBF")) != std::string::npos;) href.erase(at, 3);
-        push_uri(t, href);
-      }
+      if (const std::string* v = uri_attr(attrs, "href")) push_uri(t, without_bom(*v));
       if (const std::string* v = attr(attrs, "data-saferedirecturl")) push_uri(t, *v);
     } else if (one_of(t, {"img", "frame", "iframe", "embed", "script", "bgsound"})) {
       if (const std::string* v = uri_attr(attrs, "src")) push_uri(t, *v);
@@ -965,8 +980,19 @@ class Analyzer {
   }
 
   void anchor_text(std::string_view t) {
-    auto& list = r_.uris[anchor_last_].anchor_text;
-    if (!list.empty()) list.back() += t;
+    auto it = r_.uris.find(anchor_last_);
+    if (it == r_.uris.end() || it->second.anchor_text.empty()) return;
+    std::string& text = it->second.anchor_text.back();
+    if (text.size() < kMaxAnchorText) text.append(t.substr(0, kMaxAnchorText - text.size()));
+  }
+
+  // Bounds on one part's URI hash, which SpamAssassin does not have: a <base href>
+  // of 8 KB in front of half a million short links would otherwise hold gigabytes.
+  bool room_for(const std::string& uri) {
+    if (r_.uris.count(uri)) return true;
+    if (r_.uris.size() >= kMaxPartUris || uri_bytes_ + uri.size() > kMaxPartUriBytes) return false;
+    uri_bytes_ += uri.size();
+    return true;
   }
 
   // ---- tags with meaning (HTML.pm html_tests, and iframe src for check_iframe_src)
@@ -996,8 +1022,8 @@ class Analyzer {
       // html_uri has already read an `x/href` key as href, as HTML.pm's does (it
       // rewrites the attributes), so the anchor text goes to that URI.
       const std::string* href = uri_attr(attrs, "href");
-      anchor_last_ = href ? canon_uri(*href) : "";
-      r_.uris[anchor_last_].anchor_text.emplace_back();
+      anchor_last_ = href ? canon_uri(without_bom(*href)) : "";
+      if (room_for(anchor_last_)) r_.uris[anchor_last_].anchor_text.emplace_back();
     }
     if (t == "title") r_.title.emplace_back();
     if (t == "iframe") {
@@ -1134,6 +1160,7 @@ class Analyzer {
   double basefont_ = 3;
   std::string base_href_;    // HTML.pm base_href: the part's <base href>, for relative URIs
   std::string anchor_last_;  // the href of the last <a>, whose anchor text is being read
+  std::size_t uri_bytes_ = 0;  // bytes of the keys of r_.uris (room_for)
   long script_ = 0, style_ = 0, a_ = 0, title_ = 0;  // inside{...} of the tags text handling reads
   double non_space_unicode_ = 0, non_space_octets_ = 0;
   bool wide_ = false;  // rendered text has a character above U+00FF

@@ -343,6 +343,12 @@ TEST(UriDetailRules, InvalidRulesNameFileLineAndWhy) {
   EXPECT_EQ(errors("uri_detail UD_BRACES raw =~ m{x}\n"),
             "t.cf:1: rule UD_BRACES: no criteria (expected 'key =~ /regexp/ ...')\n");
   EXPECT_EQ(errors("uri_detail UD_OK raw =~ m!x! type !~ /a/i\n"), "");
+  // A second line for a name adds to its criteria (spamassassin 4.0.1 then needs both).
+  auto parsed = rules::parse_rule_text("uri_detail T_M raw =~ /nomatch/\nuri_detail T_M host =~ /bom/\n", "t.cf",
+                                       content_parse_options());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed.value->rules.at(0).eval.args,
+            (std::vector<std::string>{"raw", "=~", "/nomatch/", "host", "=~", "/bom/"}));
 }
 
 // HTTPSMismatch: a link whose text shows https:// of another domain. Three links
@@ -367,6 +373,89 @@ TEST(HttpsHttpMismatch, AnchorTextNamingAnotherHttpsDomain) {
   const std::string same =
       "Subject: x\nContent-Type: text/html\n\n<a href=\"http://a.example.com/\">https://b.example.com/</a>\n";
   EXPECT_FALSE(testing::hits("check_https_http_mismatch", {"1", "10"}, same, {}, s));
+}
+
+// Found in review, each checked against spamassassin 4.0.1's get_uri_detail_list():
+// a <meta refresh> URL on a second line stays unstripped; "[1.2.3.4]" is no IP
+// address (no domain); a byte order mark leaves href and anchor key alike; Unicode
+// white space around an href goes; DKIM d= domains are listed; anchor texts keep a
+// no-break space.
+TEST(UriDetailList, EdgeCasesAsSpamAssassin) {
+  const std::string msg =
+      "From: a@example.com\n"
+      "To: b@example.org\n"
+      "Subject: edge\n"
+      "DKIM-Signature: v=1; a=rsa-sha256; d=dkimdomain.com; s=sel;\n"
+      "\tbh=abc=; b=def=\n"
+      "MIME-Version: 1.0\n"
+      "Content-Type: text/html; charset=utf-8\n"
+      "\n"
+      "<html><head><meta http-equiv=\"refresh\" content=\"0;\n"
+      "url=http://evil.example.com/\"></head><body>caf\303\251\n"
+      "<a>nohref</a>\n"
+      "<a href=\"http://[1.2.3.4]/\">x</a>\n"
+      "<a href=\"\357\273\277http://bom.example.com/\">https://other.example.org</a>\n"
+      "<a href=\"\343\200\200http://ideo.example.com/\342\200\203\">ideo</a>\n"
+      "<a href=\"http://good.example.com/\">see https:/// or https://other.example.org</a>\n"
+      "<a href=\"http://evil.example.net/\">https://paypal.com\302\240login</a>\n"
+      "</body></html>\n";
+  EXPECT_EQ(list_of(msg, testing::settings_from(kRegistry)),
+      "\n"
+      "  types: parsed\n"
+      "  cleaned: \n"
+      "  text: nohref\n"
+      "0\n"
+      "url=http://evil.example.com/\n"
+      "  types: meta\n"
+      "  cleaned: 0url=http://evil.example.com/ | http://0url=http://evil.example.com/ | http://www.0url=http.com://evil.example.com/\n"
+      "domainkeys:dkimdomain.com\n"
+      "  types: domainkeys,nocanon,noclean\n"
+      "  cleaned: \n"
+      "  domains: dkimdomain.com\n"
+      "  hosts: dkimdomain.com\n"
+      "http://[1.2.3.4]/\n"
+      "  types: a\n"
+      "  cleaned: http://[1.2.3.4/ | http://[1.2.3.4]/\n"
+      "  text: x\n"
+      "http://bom.example.com/\n"
+      "  types: a\n"
+      "  cleaned: http://bom.example.com/\n"
+      "  text: https://other.example.org\n"
+      "  domains: example.com\n"
+      "  hosts: bom.example.com\n"
+      "http://evil.example.net/\n"
+      "  types: a\n"
+      "  cleaned: http://evil.example.net/\n"
+      "  text: https://paypal.com\302\240login\n"
+      "  domains: example.net\n"
+      "  hosts: evil.example.net\n"
+      "http://good.example.com/\n"
+      "  types: a\n"
+      "  cleaned: http://good.example.com/\n"
+      "  text: see https:/// or https://other.example.org\n"
+      "  domains: example.com\n"
+      "  hosts: good.example.com\n"
+      "http://ideo.example.com/\n"
+      "  types: a\n"
+      "  cleaned: http://ideo.example.com/\n"
+      "  text: ideo\n"
+      "  domains: example.com\n"
+      "  hosts: ideo.example.com\n"
+      "https://other.example.org\n"
+      "  types: parsed\n"
+      "  cleaned: https://other.example.org\n"
+      "  domains: example.org\n"
+      "  hosts: other.example.org\n"
+      "https://paypal.com\n"
+      "  types: parsed\n"
+      "  cleaned: https://paypal.com\n"
+      "  domains: paypal.com\n"
+      "  hosts: paypal.com\n");
+  // HTTPSMismatch reads past a bare "https:///" to the next https:// host, and a
+  // host ends at a no-break space ("https://paypal.com\u00A0login").
+  EvalSettings s = testing::settings_from(kRegistry);
+  EXPECT_EQ(testing::run_eval("check_https_http_mismatch", {"1"}, msg, {}, s),
+            "link to example.com reads https://example.org");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "filters/content/scan_texts.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/content/uri_detail.hpp"
 #include "filters/content/uri_list.hpp"
 #include "base/text.hpp"
 
@@ -233,7 +234,8 @@ void build_body_text(const MimeView& view, const ScanLimits& limits, PartText& b
 
 // SpamAssassin's get_uri_list() (uri_list.hpp): the URIs of the body lines (its text
 // parser when the rule files give the TLDs, else MimeView's URL finder with bare
-// addresses as mailto:), then MimeView::urls, each with the forms
+// addresses as mailto:), then MimeView::html_links (MimeView::urls with our own
+// finder), each with the forms
 // uri_list_canonicalize adds; at most max_urls in all.
 void build_uri_list(const MimeView& view, std::string_view body, const ScanLimits& limits, const UriSettings* uri,
                     std::vector<std::string>& urls) {
@@ -246,14 +248,24 @@ void build_uri_list(const MimeView& view, std::string_view body, const ScanLimit
     else find_urls(body.substr(p, e - p), all, true);
     p = e + 1;
   }
-  all.insert(all.end(), view.urls.begin(), view.urls.end());
+  const std::size_t from_text = all.size();
+  // SpamAssassin's parser reads the rendered text of every part, HTML included: the
+  // HTML attribute URLs are what it adds. Our own finder needs the view's full list.
+  const auto& more = sa_parser ? view.html_links : view.urls;
+  all.insert(all.end(), more.begin(), more.end());
   std::unordered_set<std::string> seen;
   std::vector<std::string> forms;
-  for (auto& u : all) {
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const std::string& u = all[i];
     if (urls.size() >= limits.max_urls) break;
     if (seen.count(u)) continue;
     forms.clear();
     canonicalize_uri(u, uri, forms);
+    // add_uri_detail_list(..., valid_domain): a URI of the text parser is listed only
+    // if one of its forms has a valid host ("http://%7Bsburke%7D%20%7Bat%7D" has none).
+    if (sa_parser && i < from_text &&
+        std::none_of(forms.begin(), forms.end(), [&](const std::string& f) { return uri_to_domain(f, uri, nullptr).has_value(); }))
+      continue;
     for (auto& f : forms)
       if (urls.size() < limits.max_urls && seen.insert(f).second) urls.push_back(std::move(f));
     seen.insert(u);

@@ -54,27 +54,26 @@ UriParts parse_uri(std::string_view u) {
 // Perl's truth of a string: "" and "0" are false.
 bool truthy(std::string_view s) { return !s.empty() && s != "0"; }
 
-// HTML.pm _remove_dot_segments.
-std::string remove_dot_segments(std::string input) {
+// HTML.pm _remove_dot_segments. Each of its rewrites of the input's front ("./x"
+// -> "/x", "/./x" -> "/x", "/." -> "/", ...) keeps a suffix of the input, so a view
+// moving forward does it (erasing from a string's front is quadratic on long paths).
+std::string remove_dot_segments(std::string_view input) {
   std::string output;
-  if (input.starts_with("./")) input.replace(0, 2, "/");
-  else if (input.starts_with("../")) input.replace(0, 3, "/");
-  auto seg_end = [](std::string_view s, std::size_t at) {  // "/." or "/.." followed by end or "/"
-    return at == s.size() || s[at] == '/';
-  };
+  if (input.starts_with("./")) input.remove_prefix(1);
+  else if (input.starts_with("../")) input.remove_prefix(2);
+  auto seg_end = [&](std::size_t at) { return at == input.size() || input[at] == '/'; };
   while (truthy(input)) {
-    if (input.starts_with("/.") && seg_end(input, 2)) {
-      input.replace(0, 2, "/");
-      if (input.size() >= 2 && input[0] == '/' && input[1] == '/') input.erase(0, 1);  // "/./x" -> "/x"
-    } else if (input.starts_with("/..") && seg_end(input, 3)) {
-      input.replace(0, input.size() > 3 ? 4 : 3, "/");
-      std::size_t s = output.rfind('/');  // s@/?[^/]*$@@
-      output.erase(s == std::string::npos ? 0 : s);
+    if (input.starts_with("/.") && seg_end(2)) {
+      input = input.size() == 2 ? input.substr(0, 1) : input.substr(2);
+    } else if (input.starts_with("/..") && seg_end(3)) {
+      input = input.size() == 3 ? input.substr(0, 1) : input.substr(3);
+      std::size_t slash = output.rfind('/');  // s@/?[^/]*$@@
+      output.erase(slash == std::string::npos ? 0 : slash);
     } else {
       std::size_t e = input.find('/', input[0] == '/' ? 1 : 0);
-      if (e == std::string::npos) e = input.size();
-      output += input.substr(0, e);
-      input.erase(0, e);
+      if (e == std::string_view::npos) e = input.size();
+      output.append(input.substr(0, e));
+      input.remove_prefix(e);
     }
   }
   return output;
@@ -89,11 +88,25 @@ std::string merge_uri(const std::optional<std::string>& base_authority, std::str
   return base_path + std::string(r_path);
 }
 
+// Constants.pm IS_IP_ADDRESS: a bare IPv4 or IPv6 address ("[1.2.3.4]" is not).
 bool ip_address(std::string_view host) {
   std::string h(host);
   unsigned char buf[16];
-  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   return inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
+}
+
+// Perl's \s at s[i] in UTF-8 text: its length in bytes, 0 if not white space.
+std::size_t perl_space_at(std::string_view s, std::size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return is_space(static_cast<char>(c)) ? 1 : 0;
+  auto at = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
+  if (c == 0xC2 && (at(1) == 0x85 || at(1) == 0xA0)) return 2;                          // U+0085, U+00A0
+  if (c == 0xE1 && at(1) == 0x9A && at(2) == 0x80) return 3;                            // U+1680
+  if (c == 0xE2 && at(1) == 0x80 && (at(2) <= 0x8A || at(2) == 0xA8 || at(2) == 0xA9 || at(2) == 0xAF))
+    return 3;                                                                           // U+2000-200A, 2028, 2029, 202F
+  if (c == 0xE2 && at(1) == 0x81 && at(2) == 0x9F) return 3;                            // U+205F
+  if (c == 0xE3 && at(1) == 0x80 && at(2) == 0x80) return 3;                            // U+3000
+  return 0;
 }
 
 // add_uri_detail_list: the URI's cleaned forms, domains and hosts merged into its
@@ -147,6 +160,34 @@ UriDetailList build(EvalContext& ctx) {
     if (t.schemeless) types.insert("schemeless");
     if (t.unlinked) types.insert("unlinked");
     add_uri(list, t.uri, types, true, us, ws);
+  }
+  // _process_dkim_uri_list (parse_dkim_uris, on by default): each d= of a
+  // DKIM-Signature or DomainKey-Signature, as "domainkeys:DOMAIN", with its domain
+  // and host but no cleaned form (noclean: `uri` rules do not read it).
+  for (const auto& h : ctx.msg.headers()) {
+    if (!iequals(h.name, "DKIM-Signature") && !iequals(h.name, "DomainKey-Signature")) continue;
+    std::string v = h.unfolded();
+    for (std::size_t at = 0; (at = v.find('d', at)) != std::string::npos; ++at) {
+      if (at > 0 && is_word(v[at - 1])) continue;  // \bd\s*=\s*([^;]+)
+      std::size_t k = at + 1;
+      while (k < v.size() && is_space(v[k])) ++k;
+      if (k >= v.size() || v[k] != '=') continue;
+      ++k;
+      std::size_t e = std::min(v.find(';', k), v.size());
+      std::string d;
+      for (std::size_t i = k; i < e; ++i)
+        if (!is_space(v[i])) d += v[i];
+      at = e;
+      if (d.empty()) continue;
+      const std::string raw = "domainkeys:" + d;
+      auto dom = uri_to_domain(raw, us, ws);
+      if (!dom) continue;  // valid_domain
+      UriDetail& entry = list[raw];
+      entry.types.insert({"domainkeys", "nocanon", "noclean"});
+      entry.domains.insert(dom->domain);
+      entry.hosts.insert(dom->host);
+      if (at >= v.size()) break;
+    }
   }
   // _process_html_uri_list: each part's URIs, an href seen only as an anchor
   // "parsed" (add_uri_detail_list's default types), with its anchor texts, each once.
@@ -244,13 +285,18 @@ EvalResult check_https_http_mismatch(EvalContext& ctx, EvalArgs args) {
       if (!d || !valid(d->domain)) continue;
       ++anchors;
       for (const auto& text : v.anchor_text) {
+        // m@https://([^\s/:?#]+)@i: the first https:// with a host after it.
         std::string low = lower(text);
-        std::size_t h = low.find("https://");  // m@https://([^\s/:?#]+)@i, the first
-        if (h == std::string::npos) continue;
-        std::size_t b = h + 8, e = b;
-        while (e < text.size() && !is_space(text[e]) && std::string_view("/:?#").find(text[e]) == std::string_view::npos) ++e;
-        if (e == b) continue;
-        std::string https = text.substr(b, e - b);
+        std::string https;
+        for (std::size_t h = low.find("https://"); h != std::string::npos && https.empty();
+             h = low.find("https://", h + 1)) {
+          std::size_t b = h + 8, e = b;
+          while (e < text.size() && !perl_space_at(text, e) &&
+                 std::string_view("/:?#").find(text[e]) == std::string_view::npos)
+            ++e;
+          https = text.substr(b, e - b);
+        }
+        if (https.empty()) continue;
         if (!ip_address(https)) {
           https = registrable_domain(ws, https);
           if (!valid(https)) continue;
@@ -338,24 +384,40 @@ std::string base_without_file(std::string_view uri) {
 }
 
 std::optional<std::string> refresh_url(std::string_view content) {
-  // /\burl\s*=/i, then s/^.*\burl\s*=\s*//i (the last one) and s/\s*;.*//.
-  std::string low = lower(content);
-  std::optional<std::size_t> after;
-  for (std::size_t at = low.find("url"); at != std::string::npos; at = low.find("url", at + 1)) {
-    if (at > 0 && is_word(low[at - 1])) continue;
+  // /\burl\s*=/i anywhere; then s/^.*\burl\s*=\s*//i, whose `.` stops at a line
+  // break (only a url= on the first line is cut, the last one there), and
+  // s/\s*;.*// (from the first `;` with the white space before it, to its line end).
+  auto url_eq = [&](std::size_t at, std::size_t* after) {  // \burl\s*= at `at`
+    if (at > 0 && is_word(content[at - 1])) return false;
+    if (!istarts_with(content.substr(at), "url")) return false;
     std::size_t k = at + 3;
-    while (k < low.size() && is_space(low[k])) ++k;
-    if (k < low.size() && low[k] == '=') after = k + 1;
+    while (k < content.size() && is_space(content[k])) ++k;
+    if (k >= content.size() || content[k] != '=') return false;
+    *after = k + 1;
+    return true;
+  };
+  bool any = false;
+  std::optional<std::size_t> cut;
+  const std::size_t first_line = std::min(content.find('\n'), content.size());
+  for (std::size_t at = 0, after = 0; at < content.size(); ++at) {
+    if (!url_eq(at, &after)) continue;
+    any = true;
+    if (at < first_line) cut = after;
   }
-  if (!after) return std::nullopt;
-  std::string_view u = content.substr(*after);
-  while (!u.empty() && is_space(u.front())) u.remove_prefix(1);
-  std::size_t semi = u.find(';');
-  if (semi != std::string_view::npos) {
-    u = u.substr(0, semi);
-    while (!u.empty() && is_space(u.back())) u.remove_suffix(1);
+  if (!any) return std::nullopt;
+  std::string u(content);
+  if (cut) {
+    std::size_t k = *cut;
+    while (k < u.size() && is_space(u[k])) ++k;
+    u.erase(0, k);
   }
-  return std::string(u);
+  if (std::size_t semi = u.find(';'); semi != std::string::npos) {
+    std::size_t b = semi;
+    while (b > 0 && is_space(u[b - 1])) --b;
+    std::size_t e = u.find('\n', semi);
+    u.erase(b, (e == std::string::npos ? u.size() : e) - b);
+  }
+  return u;
 }
 
 std::optional<UriDomain> uri_to_domain(std::string_view uri_in, const UriSettings* us, const WlblSettings* ws) {

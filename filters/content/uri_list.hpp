@@ -8,7 +8,10 @@
 //      names that end in a known TLD ("Benefits.Click", as http://Benefits.Click),
 //      with its clean-ups (a ")" without "(", trailing punctuation, cid:/mid:,
 //      invalid hosts and domains dropped).
-//   2. The URLs of the HTML and of the text parts (MimeView::urls).
+//   2. The links of the HTML parts (MimeView::html_links; with mxgate's own finder
+//      instead of this parser, MimeView::urls, the text parts' URLs too). A URI of
+//      the text parser is kept only if one of its forms has a valid host name
+//      (add_uri_detail_list's valid_domain; uri_detail.hpp uri_to_domain).
 //   3. Every URI with the rewritten forms uri_list_canonicalize adds: "\" as "/",
 //      http:/ fixed, %xx of printable characters decoded, &#nn; entities decoded, a
 //      scheme for a bare host, the port 80/443 and the user info dropped, a host

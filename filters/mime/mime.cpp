@@ -365,6 +365,7 @@ class Walker {
   }
 
   std::vector<std::string>& urls() { return urls_; }
+  std::vector<std::string>& links() { return links_; }
 
  private:
   void leaf(GMimePart* part, std::size_t depth) {
@@ -405,7 +406,7 @@ class Walker {
       tp.decoded = crlf_to_lf(to_utf8(bytes, tp.charset, problems_));
       if (tp.html) {
         bool truncated = false;
-        tp.rendered = render_html(tp.decoded, html_left_, &truncated, &urls_);
+        tp.rendered = render_html(tp.decoded, html_left_, &truncated, &urls_, &links_);
         html_left_ -= std::min(html_left_, tp.rendered.size());
         if (truncated) problems_.add(MimeProblem::HtmlTooBig, "more than " + std::to_string(limits_.max_html_text_bytes));
       } else {
@@ -483,6 +484,7 @@ class Walker {
   std::size_t html_left_;
   bool stopped_ = false;
   std::vector<std::string> urls_;
+  std::vector<std::string> links_;  // HTML attribute URLs alone
 };
 
 // An unfolded value as valid UTF-8: encoded words decoded where the field has them
@@ -534,6 +536,9 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits) {
   std::unordered_set<std::string> seen;
   for (auto& u : walker.urls())
     if (seen.insert(u).second) view.urls.push_back(std::move(u));
+  seen.clear();
+  for (auto& u : walker.links())
+    if (seen.insert(u).second) view.html_links.push_back(std::move(u));
 
   std::string subject = view.subject();
   if (!subject.empty()) view.body_text = subject + "\n";

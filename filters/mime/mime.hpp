@@ -101,6 +101,10 @@ struct MimeView {
   // of text parts and from HTML href/src/action/background attributes; deduplicated,
   // in order of first appearance.
   std::vector<std::string> urls;
+  // Of those, the href/src/action/background URLs of HTML parts alone (in order,
+  // deduplicated): with SpamAssassin's own text parser, what the text gives is
+  // read from the rendered text instead (filters/content/uri_list.hpp).
+  std::vector<std::string> html_links;
   std::size_t part_count = 0;   // MIME entities walked (multiparts, leaves, message parts)
   std::size_t leaf_count = 0;   // leaf entities walked (text parts and the others)
   std::size_t max_depth = 0;    // deepest entity walked
@@ -122,9 +126,10 @@ MimeView parse_mime(const Message& msg, const MimeLimits& limits = {});
 // (start and end tags alike; such white space takes one space off the text on either
 // side). Not modelled: HTML.pm's invisible-text marks, which keep those spaces. Stops at max_bytes
 // of output (setting *truncated). If urls is given, href/src/action/background URLs
-// and URLs in the text are appended in document order.
+// and URLs in the text are appended in document order; `links` gets the attribute
+// URLs alone.
 std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated = nullptr,
-                        std::vector<std::string>* urls = nullptr);
+                        std::vector<std::string>* urls = nullptr, std::vector<std::string>* links = nullptr);
 
 // A field value as SpamAssassin's header() gives it (Message/Node.pm), which the
 // content rules were written for: every line break and the white space after it one

@@ -562,10 +562,12 @@ class HtmlRenderer {
 }  // namespace mime_detail
 
 std::string render_html(std::string_view html, std::size_t max_bytes, bool* truncated,
-                        std::vector<std::string>* urls) {
+                        std::vector<std::string>* urls, std::vector<std::string>* links) {
   mime_detail::HtmlRenderer r(html, max_bytes);
   r.run();
   if (truncated) *truncated = r.truncated();
+  if (links)
+    for (const auto& u : r.attr_urls()) links->push_back(u.second);
   if (urls) {
     // Attribute URLs sit at the output offset of their tag; merge them with the URLs
     // of the visible text so the list follows the document.
