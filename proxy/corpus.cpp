@@ -426,8 +426,8 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
   auto one_sided = [&](const ItemResult& r) {
     std::set<std::string> mx(r.rules.begin(), r.rules.end()), sa(r.sa.tests.begin(), r.sa.tests.end());
     std::string out;
-    for (const auto& n : mx)
-      if (!sa.count(n) && !type_of(n).empty()) out += (out.empty() ? "+" : " +") + n;
+    for (const auto& n : mx)  // mxgate's own filters' symbols (MIME_BAD_QP, ...) too
+      if (!sa.count(n)) out += (out.empty() ? "+" : " +") + n;
     for (const auto& n : sa)
       if (!mx.count(n)) out += (out.empty() ? "-" : " -") + n;
     return out;

@@ -765,7 +765,10 @@ void lay_out(Scopes& scopes, const std::vector<Rule>& rules, const CompileOption
     if (shape.expanded > copt.prefilter_loose_above && shape.relaxed != cr.pattern) cr.prefilter = std::move(shape.relaxed);
     if (r.scope == Scope::Body) {
       cr.crosses = may_match_newline(cr.pattern, r.regex.dotall);
-      cr.line_only = has_buffer_anchor(cr.pattern);
+      // A paragraph is matched with its line end (count_per_line), which `\s$` can
+      // take: the whole text, where the next paragraph follows that line end, would
+      // miss such a match, so a crossing pattern with a `$` runs per line too.
+      cr.line_only = has_buffer_anchor(cr.pattern) || (cr.crosses && has_end_anchor(cr.pattern));
     }
   }
 }
@@ -1150,6 +1153,22 @@ bool may_match_newline(std::string_view p, bool dotall) {
       for (std::size_t j = i + 2; j < p.size() && p[j] != ')' && p[j] != ':'; ++j)
         if (p[j] == 's') return true;
     }
+  }
+  return false;
+}
+
+bool has_end_anchor(std::string_view p) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (p[i] == '[') {  // a class: "$" there is a character
+      i = class_end(p, i);
+      if (i == std::string_view::npos) return false;
+      continue;
+    }
+    if (p[i] == '$') return true;
   }
   return false;
 }

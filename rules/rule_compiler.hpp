@@ -266,6 +266,8 @@ class CompiledScope {
 // For the body scope's per-paragraph matching (CompiledRegex::crosses, line_only).
 bool may_match_newline(std::string_view pattern, bool dotall);
 bool has_buffer_anchor(std::string_view pattern);
+// An unescaped `$` outside a character class.
+bool has_end_anchor(std::string_view pattern);
 
 struct EngineCounts {
   std::size_t by_engine[kEngineCount] = {};

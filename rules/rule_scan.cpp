@@ -227,7 +227,9 @@ std::size_t CompiledScope::count_per_line(const CompiledRegex& cr, std::string_v
   while (start < text.size() && n < limit) {
     std::size_t nl = text.find('\n', start);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(start, nl - start);
+    // SpamAssassin's paragraphs keep their line end (split_into_array_of_short_lines
+    // splits at /^/m), so `\s$` can match it; the text's last one has none there.
+    std::string_view line = text.substr(start, nl + 1 < text.size() ? nl + 1 - start : nl - start);
     std::size_t e = 0;
     std::size_t got = cr.re2 ? re2_count(*cr.re2, line, limit - n, &e)
                              : pcre2_count(cr.pcre2.get(), match_context.get(), line, limit - n, &e);

@@ -134,7 +134,9 @@ void for_each_text(const Rule& r, const ScanTexts& texts, const std::optional<st
       while (start < t.size()) {
         std::size_t nl = std::min(t.find('\n', start), t.size());
         auto [label, off] = texts.body.locate(start);
-        if (!each(t.substr(start, nl - start), "body " + label + " at " + std::to_string(off))) return;
+        // With its line end, but for the last (CompiledScope::count_per_line).
+        std::size_t len = nl + 1 < t.size() ? nl + 1 - start : nl - start;
+        if (!each(t.substr(start, len), "body " + label + " at " + std::to_string(off))) return;
         start = nl + 1;
       }
       return;

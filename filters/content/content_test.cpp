@@ -141,6 +141,21 @@ TEST(ScanTexts, BodyPartsAreCappedLikeSpamAssassin) {
 
 // The body as SpamAssassin 4.0.1 builds it (Message.pm get_rendered_body_text_array):
 // every expected line below is what `spamassassin` gives for the same message.
+// rawbody is the parts' bytes in their own charset (SpamAssassin's decode()); body
+// is the text converted to UTF-8, ISO-2022-JP's 7-bit escapes included.
+TEST(ScanTexts, RawbodyKeepsThePartsCharsetBodyIsUtf8) {
+  Message msg = crlf(
+      "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+      "--b\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\ncaf\xe9\n"
+      "--b\nContent-Type: text/plain; charset=ISO-2022-JP\n\n\x1b$B$3$s$K$A$O\x1b(B\n--b--\n");
+  MimeView view = parse_mime(msg);
+  ScanTexts t = build_scan_texts(view, msg, ScanLimits{});
+  EXPECT_NE(t.body.text.find("caf\xc3\xa9"), std::string::npos);
+  EXPECT_NE(t.body.text.find("こんにちは"), std::string::npos);
+  EXPECT_EQ(t.body.text.find('\x1b'), std::string::npos);
+  EXPECT_EQ(t.rawbody.text, "caf\xe9\n\x1b$B$3$s$K$A$O\x1b(B\n");
+}
+
 TEST(ScanTexts, BodyIsSpamAssassinsRenderedTextArray) {
   Message msg = crlf(
       "From: a@example.net\nTo: b@example.org\nSubject: first\nSubject: see  the\t last\n"

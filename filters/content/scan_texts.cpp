@@ -280,7 +280,7 @@ ScanTexts build_scan_texts(const MimeView& view, const Message& msg, const ScanL
     const MimeTextPart& p = view.text_parts[i];
     if (p.content_type == "text/calendar") continue;  // Message.pm: usually an attachment, not shown
     t.rawbody.pieces.push_back({t.rawbody.text.size(), part_label(i, p)});
-    std::string_view raw = cap(p.decoded, limits.max_rawbody_part_bytes);
+    std::string_view raw = cap(p.raw_text(), limits.max_rawbody_part_bytes);
     t.rawbody.text.append(raw);
     if (!raw.empty() && raw.back() != '\n') t.rawbody.text += '\n';
   }

@@ -227,8 +227,12 @@ std::string to_utf8(std::string_view in, std::string_view charset, Problems& pro
   std::string out;
   std::string lc = lower_trim(charset);
   bool ascii = std::all_of(in.begin(), in.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-  // 7-bit data reads the same in every charset mail uses, except these.
-  bool wide = is_charset(lc, {"utf-16", "utf-16le", "utf-16be", "utf-32", "ucs-2", "utf-7"});
+  // 7-bit data reads the same in every charset mail uses, except these: the wide
+  // ones, and the 7-bit ones that switch character sets with escape sequences
+  // (ISO-2022-JP, the Japanese mail charset, "ESC $ B"...; HZ).
+  bool wide = is_charset(lc, {"utf-16", "utf-16le", "utf-16be", "utf-32", "ucs-2", "utf-7", "iso-2022-jp",
+                              "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-kr", "iso-2022-cn",
+                              "iso-2022-cn-ext", "csiso2022jp", "hz-gb-2312", "hz"});
   if (!ascii && is_valid_utf8(in)) {
     // SpamAssassin (normalize_charset, Node.pm _normalize) tries UTF-8 first for any
     // 8-bit text, whatever the declared charset: text labelled iso-8859-1 that is
@@ -314,6 +318,13 @@ std::string crlf_to_lf(std::string s) {
   return out;
 }
 
+// The part's bytes before charset conversion (MimeTextPart::bytes), kept only
+// where the conversion changed them.
+void keep_bytes(MimeTextPart& tp, std::string_view raw) {
+  std::string lf = crlf_to_lf(std::string(raw));
+  if (lf != tp.decoded) tp.bytes = std::move(lf);
+}
+
 class Walker {
  public:
   Walker(const MimeLimits& limits, Problems& problems, MimeView& view)
@@ -359,6 +370,7 @@ class Walker {
     if (n < body.size()) problems_.add(MimeProblem::TooBig, "message body");
     decoded_left_ -= n;
     tp.decoded = crlf_to_lf(to_utf8(body.substr(0, n), "", problems_));
+    keep_bytes(tp, body.substr(0, n));
     tp.rendered = tp.decoded;
     find_urls(tp.decoded, urls_);
     view_.text_parts.push_back(std::move(tp));
@@ -404,6 +416,7 @@ class Walker {
       std::string bytes;
       size = decode(part, &bytes);
       tp.decoded = crlf_to_lf(to_utf8(bytes, tp.charset, problems_));
+      keep_bytes(tp, bytes);
       if (tp.html) {
         bool truncated = false;
         tp.rendered = render_html(tp.decoded, html_left_, &truncated, &urls_, &links_);

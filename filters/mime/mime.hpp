@@ -18,6 +18,7 @@
 // thread-safe, its charset-alias table is locked internally).
 #pragma once
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,10 @@ struct MimeTextPart {
   std::string charset;            // as declared ("" if none)
   std::string transfer_encoding;  // lower case "base64", "quoted-printable", "7bit", ... ("" if none)
   std::string decoded;            // transfer-decoded, converted to UTF-8, CRLF -> LF
+  // Transfer-decoded, CRLF -> LF, in the part's own charset (SpamAssassin's
+  // `rawbody` reads these bytes); empty when they are `decoded` (raw_text()).
+  std::optional<std::string> bytes;
+  const std::string& raw_text() const { return bytes ? *bytes : decoded; }
   std::string rendered;           // text/html: rendered to plain text; other text/*: = decoded
   bool html = false;
   std::size_t depth = 0;          // 0 = the top-level entity

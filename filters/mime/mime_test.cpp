@@ -87,6 +87,8 @@ TEST(Mime, TransferEncodingsAndCharsets) {
        "\xf0\xd2\xc9\xd7\xc5\xd4\n", "Привет\n", {}},
       {"shift_jis", "Content-Type: text/plain; charset=shift_jis\nContent-Transfer-Encoding: 8bit\n",
        "\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd\n", "こんにちは\n", {}},
+      {"iso-2022-jp (7-bit, escape sequences)", "Content-Type: text/plain; charset=ISO-2022-JP\n",
+       "\x1b$B$3$s$K$A$O\x1b(B ok\n", "こんにちは ok\n", {}},
       {"shift_jis in base64", "Content-Type: text/plain; charset=Shift_JIS\nContent-Transfer-Encoding: base64\n",
        "grGC8YLJgr+CzQ==\n", "こんにちは", {}},
       {"no charset, 8-bit latin1", "Content-Type: text/plain\n", "na\xefve\n", "naïve\n", {}},
