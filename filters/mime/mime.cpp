@@ -504,8 +504,40 @@ class Walker {
 // (with the parse's options, so that a malformed one is recorded as
 // MIME_BAD_RFC2047); raw 8-bit text kept if it is UTF-8, else read as Windows-1252
 // (GMime's fallback charsets; SpamAssassin's _normalize guesses likewise).
+std::string decode_value(GMimeParserOptions* opts, const std::string& v, bool words);
+
+// GMime joins the bytes of adjacent encoded words of one charset before converting
+// them, which a stateful charset does not survive: "=?iso-2022-jp?B?...?=
+// =?iso-2022-jp?B?...?=" stops after the first word. SpamAssassin (Perl's Encode)
+// decodes each word on its own; so do we for these charsets, dropping the white
+// space between adjacent words as RFC 2047 6.2 says.
+std::string decode_words_one_by_one(GMimeParserOptions* opts, const std::string& v) {
+  std::string out;
+  std::size_t i = 0;
+  bool last_was_word = false;
+  while (i < v.size()) {
+    std::size_t start = v.find("=?", i);
+    std::size_t q1 = start == std::string::npos ? start : v.find('?', start + 2);
+    std::size_t q2 = q1 == std::string::npos ? q1 : v.find('?', q1 + 1);
+    std::size_t end = q2 == std::string::npos ? q2 : v.find("?=", q2 + 1);
+    if (end == std::string::npos) {
+      out += decode_value(opts, v.substr(i), false);
+      break;
+    }
+    std::string between = v.substr(i, start - i);
+    bool blank = between.find_first_not_of(" \t\r\n") == std::string::npos;
+    if (!(last_was_word && blank)) out += decode_value(opts, between, false);
+    GChars d(g_mime_utils_header_decode_text(opts, v.substr(start, end + 2 - start).c_str()));
+    out += repair_utf8(d ? std::string_view(d.get()) : std::string_view());
+    last_was_word = true;
+    i = end + 2;
+  }
+  return out;
+}
+
 std::string decode_value(GMimeParserOptions* opts, const std::string& v, bool words) {
   if (words) {
+    if (lower(v).find("=?iso-2022-") != std::string::npos) return decode_words_one_by_one(opts, v);
     GChars d(g_mime_utils_header_decode_text(opts, v.c_str()));
     return repair_utf8(d && (*d.get() || v.empty()) ? std::string_view(d.get()) : std::string_view(v));
   }

@@ -145,6 +145,13 @@ TEST(Mime, HeadersDecodeRfc2047) {
   EXPECT_EQ(f.header("Message-ID")->decoded, "<=?utf-8?q?x?=@example.net>");
   EXPECT_EQ(f.header("Subject")->decoded, "a b");
   EXPECT_EQ(v.body_text, "élève and café crème\nbody\n");
+  // ISO-2022-JP words, each decoded on its own (GMime joins their bytes first and
+  // stops after the first word), as spamassassin 4.0.1 decodes this Subject.
+  MimeView jp = parse(
+      "Subject: =?iso-2022-jp?B?UmU6IBskQjswSSkyPTNYJSglcyU4JUslIiVqJXMlME1NJVcbKEI=?=\n"
+      "\t=?iso-2022-jp?B?GyRCJW0lOyU5JUAlJiVzJEskRCQkJEYbKEIgIC0gdGlja2V0ICM1NTYw?=\n"
+      "\t=?iso-2022-jp?B?Nk9UQzEgLQ==?= x\n\nbody\n");
+  EXPECT_EQ(jp.subject(), "Re: 三菱化学エンジニアリング様プロセスダウンについて  - ticket #55606OTC1 - x");
 }
 
 TEST(Mime, Rfc2231FilenamesAndAttachments) {
