@@ -271,7 +271,7 @@ EvalResult check_https_http_mismatch(EvalContext& ctx, EvalArgs args) {
   const WlblSettings* ws = ctx.settings.wlbl.get();
   auto valid = [&](const std::string& d) { return us && us->domain_valid(d); };
   for (const HtmlUris* part : html_uris(ctx)) {
-    std::string hit;
+    std::optional<std::pair<std::string, std::string>> hit;  // link domain, anchor text's https domain
     long anchors = 0;
     for (const auto& [k, v] : *part) {
       if (v.anchor_text.empty()) continue;
@@ -302,12 +302,12 @@ EvalResult check_https_http_mismatch(EvalContext& ctx, EvalArgs args) {
           if (!valid(https)) continue;
         }
         if (https == uri) continue;
-        if (hit.empty()) hit = uri + " -> " + https;
+        if (!hit) hit.emplace(uri, https);
         break;
       }
     }
-    if (!hit.empty() && anchors >= min_anchors && (!max_anchors || anchors < *max_anchors))
-      return "link to " + hit.substr(0, hit.find(' ')) + " reads https://" + hit.substr(hit.rfind(' ') + 1);
+    if (hit && anchors >= min_anchors && (!max_anchors || anchors < *max_anchors))
+      return "link to " + hit->first + " reads https://" + hit->second;
   }
   return std::nullopt;
 }
