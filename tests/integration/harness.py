@@ -415,16 +415,33 @@ class DnsServer:
         self.proc = None
 
     def start(self):
-        self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
-        self.proc = subprocess.Popen(["/usr/bin/python3", FAKE_DNS, self.zone, str(self.port), "--tcp",
-                                      "--log-queries", self.query_log],
-                                     stdout=subprocess.PIPE, stderr=self.stderr)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        line = self.proc.stdout.readline() if ready else b""
-        if line.strip() != b"ready":
-            self.stop()
-            raise RuntimeError("fake_dns.py did not start: %r" % line)
-        return self
+        # The port was free when probed, but another test running in parallel can take
+        # it before fake_dns.py binds (CI saw exactly that: the server exited at once).
+        # A server that exits before "ready" is retried on a fresh port; its stderr
+        # goes into the error if every try fails.
+        last = b""
+        for attempt in range(5):
+            if attempt:
+                self.port = free_udp_tcp_port()
+            err_path = os.path.join(self.dir, "stderr")
+            self.stderr = open(err_path, "wb")
+            self.proc = subprocess.Popen(["/usr/bin/python3", FAKE_DNS, self.zone, str(self.port), "--tcp",
+                                          "--log-queries", self.query_log],
+                                         stdout=subprocess.PIPE, stderr=self.stderr)
+            ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+            line = self.proc.stdout.readline() if ready else b""
+            if line.strip() == b"ready":
+                return self
+            stop_process(self.proc)
+            self.proc.stdout.close()
+            self.stderr.close()
+            self.stderr = None
+            with open(err_path, "rb") as f:
+                last = line + f.read()[-2000:]
+            if b"Address already in use" not in last:
+                break
+        self.stop()
+        raise RuntimeError("fake_dns.py did not start: %r" % last)
 
     def queries(self):
         """[(name, type)] in arrival order, names lower case without the final dot."""
