@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "filters/bayes/bayes_filter.hpp"
 #include "filters/config_node.hpp"
 #include "filters/content/content_filter.hpp"
 #include "filters/dkim/dkim_filter.hpp"
@@ -29,6 +30,7 @@ const Entry kFilters[] = {
     {"dkim", make_dkim_filter},
     {"dmarc", make_dmarc_filter},
     {"mime", make_mime_filter},
+    {"bayes", make_bayes_filter},
     {"content", make_content_filter},
 };
 
@@ -40,6 +42,10 @@ struct Needs {
 };
 const Needs kOrder[] = {
     {"dmarc", {"spf", "dkim"}},
+};
+// Filters whose results only a later filter turns into symbols, and that filter.
+const Needs kReadBy[] = {
+    {"bayes", {"content"}},  // the BAYES_* rules (check_bayes) score its probability
 };
 }  // namespace
 
@@ -62,6 +68,7 @@ std::vector<FilterPtr> build_filters(const YAML::Node& list, const std::string& 
   for (const auto& e : kFilters) known += std::string(known.empty() ? "" : ", ") + e.name;
   std::size_t index = 0;
   std::vector<std::string> names;
+  std::vector<std::pair<std::string, int>> read_by_checks;  // filter, its line
   for (const auto& item : list) {
     std::string key = "filters[" + std::to_string(index++) + "]";
     std::string name;
@@ -93,8 +100,20 @@ std::vector<FilterPtr> build_filters(const YAML::Node& list, const std::string& 
       continue;
     }
     names.push_back(name);
+    for (const auto& n : kReadBy)
+      if (name == n.filter) read_by_checks.emplace_back(name, line(item));
     ConfigMap cfg(options, file, name, errors);
     if (auto f = entry->make(cfg)) out.push_back(std::move(f));
+  }
+  for (const auto& [name, at] : read_by_checks) {
+    auto self = std::find(names.begin(), names.end(), name);
+    for (const auto& n : kReadBy) {
+      if (name != n.filter) continue;
+      for (const char* after : n.before)
+        if (std::find(self, names.end(), after) == names.end())
+          errors->push_back({file, at, "filters", name + " needs " + after + " after it in the list (" + after +
+                                                      " turns its results into symbols)"});
+    }
   }
   return out;
 }

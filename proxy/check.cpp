@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,13 +14,14 @@
 #include "policy/outcome.hpp"
 #include "proxy/data_reader.hpp"
 #include "proxy/json.hpp"
+#include "proxy/smtp_command.hpp"
 
 namespace mxgate {
 namespace asio = boost::asio;
 
 namespace {
 // Files on disk usually end lines in LF; on the wire every line ends in CRLF.
-std::string to_crlf(const std::string& in) {
+std::string to_crlf_copy(const std::string& in) {
   std::string out;
   out.reserve(in.size() + in.size() / 32);
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -37,6 +39,14 @@ std::string to_crlf(const std::string& in) {
   return out;
 }
 
+}  // namespace
+
+std::shared_ptr<const Message> message_from_file(std::string_view raw) {
+  // A leading mbox "From " line is not part of the message (SpamAssassin skips it).
+  return std::make_shared<const Message>(to_crlf_copy(std::string(without_mbox_separator(raw))));
+}
+
+namespace {
 // The addr-spec inside a From header value, roughly: what is in <>, else the value.
 std::string header_address(const std::string& v) {
   auto lt = v.rfind('<');
@@ -74,8 +84,7 @@ Task<void> run_stages(const ConfigPtr& cfg, std::shared_ptr<Envelope> env,
 
 CheckRun check_run(const ConfigPtr& cfg, const std::string& raw, const CheckOptions& opt) {
   CheckRun result;
-  // A leading mbox "From " line is not part of the message (SpamAssassin skips it).
-  auto msg = std::make_shared<const Message>(to_crlf(std::string(without_mbox_separator(raw))));
+  auto msg = message_from_file(raw);
   auto env = std::make_shared<Envelope>();
   result.env = env;
   env->session_id = "check";
@@ -126,6 +135,7 @@ CheckRun check_run(const ConfigPtr& cfg, const std::string& raw, const CheckOpti
   if (!opt.no_dns) env->state->dns = resolver;
   env->state->hostname = cfg->hostname;
   env->state->mime_settings = cfg->chain->mime_settings();
+  env->state->explain = true;
   asio::co_spawn(ioc, run_stages(cfg, env, msg, run), asio::detached);
   ioc.run();
   // The resolver's timers and sockets belong to ioc: the resolver must go before it,
@@ -181,6 +191,9 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
   const std::vector<Symbol>& symbols = result.symbols;
   const auto& refused_rcpts = result.refused_rcpts;
   const AuthResults& auth = env->state->auth;
+  // The classifier's answer (or why it gave none), when the bayes filter ran.
+  const BayesAnswer& bayes = env->state->bayes;
+  const bool bayes_ran = !bayes.detail.empty();
   const std::string ar = auth.empty() ? std::string() : authentication_results_value(cfg->authserv_id, auth);
   const Decision& d = out.decision;
   const char* verdict = d.verdict();
@@ -264,6 +277,14 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
       j.end_object();
       j.field("authentication_results", ar);
     }
+    if (bayes_ran) {
+      j.key("bayes").begin_object().field("available", bayes.available);
+      if (bayes.probability) j.field("probability", *bayes.probability);
+      j.field("detail", bayes.detail);
+      j.key("tokens").begin_array();
+      for (const auto& [tok, p] : bayes.evidence) j.begin_object().field("token", tok).field("probability", p).end_object();
+      j.end_array().end_object();
+    }
     j.end_object();
     std::cout << j.str() << "\n";
     return 0;
@@ -304,6 +325,23 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
       std::printf("           author %s: %s%s%s\n", a.domain.c_str(), auth_result_name(a.result),
                   a.disposition.empty() ? "" : " disposition=", a.disposition.c_str());
     if (!o.bad_from.empty()) std::printf("           bad From: %s\n", o.bad_from.c_str());
+  }
+  if (bayes_ran) {
+    std::printf("bayes:     %s\n", bayes.detail.c_str());
+    // The telling tokens: the spammiest and the hammiest that counted.
+    std::vector<std::pair<std::string, double>> spammy, hammy;
+    for (const auto& e : bayes.evidence) (e.second >= 0.5 ? spammy : hammy).push_back(e);
+    std::sort(spammy.begin(), spammy.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::sort(hammy.begin(), hammy.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto show_tokens = [](const char* label, const std::vector<std::pair<std::string, double>>& v) {
+      if (v.empty()) return;
+      std::printf("           %s (%zu):", label, v.size());
+      for (std::size_t k = 0; k < v.size() && k < 12; ++k)
+        std::printf(" %s %.3f%s", printable(v[k].first, 40).c_str(), v[k].second, k + 1 < std::min<std::size_t>(v.size(), 12) ? "," : "");
+      std::printf("\n");
+    };
+    show_tokens("spammy", spammy);
+    show_tokens("hammy", hammy);
   }
   // Folded lines shown indented under the first.
   auto show = [](std::string text) {

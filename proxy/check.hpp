@@ -43,6 +43,10 @@ struct CheckRun {
   std::vector<Symbol> symbols;    // every symbol that counted
   std::vector<std::pair<std::string, Refusal>> refused_rcpts;
 };
+// A message file as the server would have received it: a leading mbox "From " line
+// skipped, every line ending in CRLF.
+std::shared_ptr<const Message> message_from_file(std::string_view raw);
+
 // `raw` is the file as read (LF or CRLF; a leading mbox "From " line is skipped).
 // Thread-safe: each call has its own event loop; the config is shared read-only.
 CheckRun check_run(const ConfigPtr& cfg, const std::string& raw, const CheckOptions& opt);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 namespace mxgate {
 namespace {
 
@@ -20,7 +22,7 @@ TEST(Config, SampleAndEmbeddedConfigsLoad) {
   EXPECT_EQ(c.downstream.address.str(), "127.0.0.1:2526");
   std::vector<std::string> names;
   for (const auto& f : c.chain->filters()) names.emplace_back(f->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"headers", "spf", "dkim", "dmarc", "mime", "content"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"headers", "spf", "dkim", "dmarc", "mime", "bayes", "content"}));
   EXPECT_EQ(c.authserv_id, c.hostname);
   EXPECT_EQ((*embedded.value)->listen.at(0).str(), c.listen.at(0).str());
   EXPECT_EQ((*embedded.value)->chain->filters().size(), names.size());
@@ -66,7 +68,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
       "bad.yaml:7: smtp.xclient_trusted: \"10.0.0.0/33\" is not an address or network (e.g. 192.0.2.0/24)",
       "bad.yaml:9: downstream.tls: must be one of off, opportunistic, required (got \"sometimes\")",
       "bad.yaml:10: downstream.address: expected host:port, e.g. 127.0.0.1:2525 (got \"nowhere\")",
-      "bad.yaml:12: filters[0]: unknown filter \"nosuchfilter\" (known: headers, spf, dkim, dmarc, mime, content)",
+      "bad.yaml:12: filters[0]: unknown filter \"nosuchfilter\" (known: headers, spf, dkim, dmarc, mime, bayes, content)",
       "bad.yaml:13: unknown_top: unknown key",
   };
   for (const char* e : expected) EXPECT_NE(all.find(e), std::string::npos) << "missing: " << e << "\nall:\n" << all;
@@ -110,6 +112,29 @@ TEST(Config, WorkPoolSection) {
   EXPECT_NE(text.find("m.yaml:4: content.scan_threads: moved to the top-level work_pool section (work_pool.threads)"),
             std::string::npos) << text;
   EXPECT_EQ(text.find("unknown key"), std::string::npos) << text;
+}
+
+TEST(Config, BayesNeedsContentAfterIt) {
+  // The classifier's probability becomes a symbol only in content's BAYES_* rules.
+  char dir[] = "/tmp/mxgate-config-bayes-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string db = std::string(dir) + "/bayes.db";
+  auto alone = load_config_text("filters:\n  - mime\n  - bayes: {path: " + db + "}\n", "a.yaml");
+  std::string text = format_errors(alone.errors);
+  EXPECT_NE(text.find("a.yaml:3: filters: bayes needs content after it in the list"), std::string::npos) << text;
+  auto before = load_config_text("filters:\n  - content: {rules: [builtin], cache_dir: ''}\n  - bayes: {path: " + db + "}\n",
+                                 "b.yaml");
+  text = format_errors(before.errors);
+  EXPECT_NE(text.find("b.yaml:3: filters: bayes needs content after it"), std::string::npos) << text;
+  auto good = load_config_text("filters:\n  - bayes: {path: " + db + ", min_spam: 5, bigram_window: 2}\n"
+                               "  - content: {rules: [builtin], cache_dir: ''}\n", "g.yaml");
+  EXPECT_TRUE(good.ok()) << format_errors(good.errors);
+  auto bad = load_config_text("filters:\n  - bayes: {path: " + db + ", bigram_window: 9, min_ham: 0}\n"
+                              "  - content: {rules: [builtin], cache_dir: ''}\n", "c.yaml");
+  text = format_errors(bad.errors);
+  EXPECT_NE(text.find("c.yaml:2: bayes.bigram_window"), std::string::npos) << text;
+  EXPECT_NE(text.find("c.yaml:2: bayes.min_ham"), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, YamlSyntaxErrorHasALine) {

@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -21,9 +23,11 @@
 #include <sstream>
 #include <thread>
 
+#include "filters/bayes/bayes_filter.hpp"
 #include "filters/content/content_filter.hpp"
 #include "proxy/check.hpp"
 #include "proxy/json.hpp"
+#include "proxy/learn_cli.hpp"
 
 extern char** environ;
 
@@ -32,7 +36,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_all(const std::string& path, std::size_t offset = 0, std::size_t length = std::string::npos) {
+std::string read_all(const std::string& path, std::size_t offset, std::size_t length) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
   if (offset) in.seekg(static_cast<std::streamoff>(offset));
@@ -71,6 +75,8 @@ bool is_mbox(const std::string& head) {
 
 }  // namespace
 
+std::string read_corpus_item(const CorpusItem& it) { return read_all(it.path, it.offset, it.length); }
+
 void collect_corpus(const std::string& path, bool spam, std::vector<CorpusItem>& out, std::vector<std::string>& errors) {
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
@@ -83,7 +89,7 @@ void collect_corpus(const std::string& path, bool spam, std::vector<CorpusItem>&
     return;
   }
   auto add_file = [&](const std::string& file) {
-    std::string text = read_all(file);
+    std::string text = read_all(file, 0, std::string::npos);
     if (is_mbox(text)) split_mbox(file, text, spam, out);
     else out.push_back({file, file, 0, std::string::npos, spam});
   };
@@ -161,6 +167,7 @@ struct ItemResult {
   std::string verdict;
   bool flagged = false;  // tag, quarantine or reject
   std::vector<std::string> rules;  // symbols that counted
+  std::vector<double> scores;      // their scores (the score set the message got)
   SaStatus sa;
 };
 
@@ -219,6 +226,59 @@ std::string run_isolated(const std::vector<std::string>& argv, const std::string
   return out;
 }
 
+// The classifier's training part of a corpus run, in a folder of its own that
+// goes when the run ends.
+struct Training {
+  bool on = false;
+  std::size_t ham = 0, spam = 0;       // learned
+  std::string dir;
+  std::vector<std::string> sa_args;    // spamassassin options for its own Bayes
+  ~Training() {
+    std::error_code ec;
+    if (!dir.empty()) fs::remove_all(dir, ec);
+  }
+};
+
+// Moves the training messages out of `items` into `train`: the train_* paths, and
+// the share `fraction` of the rest by a hash of the file name (its last path
+// part, and the message's number in an mbox), the same wherever the corpus lies.
+void split_training(const CorpusOptions& opt, std::vector<CorpusItem>& items, std::vector<CorpusItem>& train,
+                    std::vector<std::string>& errors) {
+  for (const auto& p : opt.train_ham) collect_corpus(p, false, train, errors);
+  for (const auto& p : opt.train_spam) collect_corpus(p, true, train, errors);
+  if (opt.train_fraction <= 0) return;
+  std::vector<CorpusItem> kept;
+  const auto cut = static_cast<std::uint64_t>(opt.train_fraction * 1'000'000.0);
+  for (auto& it : items) {
+    const std::string name = fs::path(it.label).filename().string();
+    (bayes::token_hash(name) % 1'000'000 < cut ? train : kept).push_back(std::move(it));
+  }
+  items = std::move(kept);
+}
+
+// The training messages as files of a folder per kind (sa-learn reads folders).
+bool write_training_files(const std::vector<CorpusItem>& train, const std::string& dir, std::string* error) {
+  std::error_code ec;
+  fs::create_directories(fs::path(dir) / "ham", ec);
+  fs::create_directories(fs::path(dir) / "spam", ec);
+  if (ec) {
+    *error = dir + ": " + ec.message();
+    return false;
+  }
+  std::size_t n = 0;
+  for (const auto& it : train) {
+    std::string raw = read_corpus_item(it);
+    if (raw.empty()) continue;
+    std::ofstream out(fs::path(dir) / (it.spam ? "spam" : "ham") / std::to_string(n++), std::ios::binary);
+    out << without_mbox_separator(raw);
+    if (!out) {
+      *error = dir + ": cannot write the training messages";
+      return false;
+    }
+  }
+  return true;
+}
+
 double pct(std::size_t n, std::size_t of) { return of ? 100.0 * static_cast<double>(n) / static_cast<double>(of) : 0.0; }
 
 struct RuleCounts {
@@ -256,6 +316,9 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
   std::vector<std::string> errors;
   for (const auto& p : opt.ham) collect_corpus(p, false, items, errors);
   for (const auto& p : opt.spam) collect_corpus(p, true, items, errors);
+  std::vector<CorpusItem> train;
+  const bool training = opt.train_fraction > 0 || !opt.train_ham.empty() || !opt.train_spam.empty();
+  if (training) split_training(opt, items, train, errors);
   for (const auto& e : errors) std::cerr << "mxgate corpus: " << e << "\n";
   if (!errors.empty()) return 1;
   if (items.empty()) {
@@ -277,6 +340,69 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     }
   }
 
+  Training tr;
+  if (training) {
+    // The config's classifier settings, a database of the run's own.
+    const BayesFilter* bf = nullptr;
+    for (const auto& f : cfg->chain->filters())
+      if (auto* b = dynamic_cast<const BayesFilter*>(f.get())) bf = b;
+    if (!bf) {
+      std::cerr << "mxgate corpus: --train-fraction/--train-ham/--train-spam need a bayes filter in the config\n";
+      return 2;
+    }
+    char tmpl[] = "/tmp/mxgate-corpus-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      std::cerr << "mxgate corpus: cannot make a temporary folder: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    tr.on = true;
+    tr.dir = tmpl;
+    auto bc = std::make_shared<BayesConfig>(bf->config());
+    bc->path = tr.dir + "/bayes.db";
+    std::string err;
+    bayes::ClassifierPtr classifier = bayes::Classifier::open(*bc, &err);
+    LearnCounts counts;
+    const bool bar = opt.progress && isatty(2);
+    if (!classifier ||
+        !learn_items(*classifier, *cfg->chain->mime_settings(), train, false, opt.jobs, &counts, &err,
+                     [&](std::size_t done, std::size_t total) {
+                       if (bar) std::fprintf(stderr, "\rlearning: %zu/%zu", done, total);
+                     }) ||
+        !classifier->refresh_now(&err)) {
+      std::cerr << "mxgate corpus: the classifier: " << err << "\n";
+      return 1;
+    }
+    if (bar) std::fprintf(stderr, "\r%*s\r", 40, "");
+    for (const auto& it : train) (it.spam ? tr.spam : tr.ham)++;
+    std::vector<FilterPtr> filters;
+    for (const auto& f : cfg->chain->filters())
+      filters.push_back(f.get() == bf ? std::make_shared<BayesFilter>(bc, classifier) : f);
+    auto c = std::make_shared<Config>(*cfg);
+    c->chain = std::make_shared<FilterChain>(std::move(filters), cfg->limits.filter_timeout);
+    cfg = std::move(c);
+    if (opt.compare_spamassassin) {
+      // SpamAssassin's own Bayes learns the same messages, in its own database.
+      if (!write_training_files(train, tr.dir + "/train", &err)) {
+        std::cerr << "mxgate corpus: " << err << "\n";
+        return 1;
+      }
+      const std::string path_opt = "--cf=bayes_path " + tr.dir + "/sa/bayes";
+      for (const char* kind : {"--spam", "--ham"}) {
+        bool failed = false;
+        const std::string sub = tr.dir + "/train/" + (kind[2] == 's' ? "spam" : "ham");
+        run_isolated({"unshare", "-n", "sa-learn", path_opt, "--cf=use_auto_welcomelist 0", "--no-sync", kind, sub}, "",
+                     &failed);
+        if (failed) {
+          std::cerr << "mxgate corpus: sa-learn " << kind << " failed\n";
+          return 2;
+        }
+      }
+      bool failed = false;
+      run_isolated({"unshare", "-n", "sa-learn", path_opt, "--sync"}, "", &failed);
+      tr.sa_args = {path_opt, "--cf=use_bayes 1"};
+    }
+  }
+
   CheckOptions copt;
   copt.dns = opt.dns;
   copt.no_dns = opt.dns.empty();
@@ -292,7 +418,7 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     for (std::size_t i; (i = next.fetch_add(1)) < items.size();) {
       const CorpusItem& it = items[i];
       ItemResult& r = results[i];
-      std::string raw = read_all(it.path, it.offset, it.length);
+      std::string raw = read_corpus_item(it);
       if (raw.empty()) {
         r.read_error = true;
       } else {
@@ -301,16 +427,21 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
         r.score = d.score;
         r.verdict = d.verdict();
         r.flagged = r.verdict == "tag" || r.verdict == "quarantine" || r.verdict == "reject";
-        for (const auto& s : run.symbols) r.rules.push_back(s.name);
+        for (const auto& s : run.symbols) {
+          r.rules.push_back(s.name);
+          r.scores.push_back(s.score);
+        }
         if (opt.compare_spamassassin) {
           bool failed = false;
           // Local tests only, as mxgate runs them: no network (-L and no interface
-          // but loopback), and no Bayes, which would otherwise learn from the corpus
-          // itself as it goes (autolearn) and switch SpamAssassin to its Bayes score
-          // set part-way through the run.
-          std::string sa = run_isolated({"unshare", "-n", opt.spamassassin, "-L", "-t", "--cf=use_bayes 0",
-                                         "--cf=bayes_auto_learn 0", "--cf=use_auto_welcomelist 0"},
-                                        std::string(without_mbox_separator(raw)), &failed);
+          // but loopback), and no auto-learning, which would otherwise learn from the
+          // corpus itself as it goes and switch SpamAssassin to its Bayes score set
+          // part-way through the run. Bayes only when it learned the training part.
+          std::vector<std::string> argv = {"unshare", "-n", opt.spamassassin, "-L", "-t", "--cf=bayes_auto_learn 0",
+                                           "--cf=use_auto_welcomelist 0"};
+          if (tr.sa_args.empty()) argv.push_back("--cf=use_bayes 0");
+          argv.insert(argv.end(), tr.sa_args.begin(), tr.sa_args.end());
+          std::string sa = run_isolated(argv, std::string(without_mbox_separator(raw)), &failed);
           r.sa = parse_spam_status(sa);
         }
       }
@@ -399,7 +530,13 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     return a.second.ham + a.second.spam != b.second.ham + b.second.spam ? a.second.ham + a.second.spam > b.second.ham + b.second.spam
                                                                         : a.first < b.first;
   });
+  // A rule's score as the messages got it (with Bayes available, SpamAssassin's
+  // Bayes score set), else as the rule file gives it without Bayes.
+  std::map<std::string, double> scored;
+  for (const auto& r : results)
+    for (std::size_t k = 0; k < r.rules.size() && k < r.scores.size(); ++k) scored.emplace(r.rules[k], r.scores[k]);
   auto score_of = [&](const std::string& name) -> double {
+    if (auto it = scored.find(name); it != scored.end()) return it->second;
     const rules::Rule* r = rs ? rs->find(name) : nullptr;
     return r ? r->score : 0.0;
   };
@@ -445,6 +582,11 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     j.field("messages", static_cast<unsigned long long>(n_ham + n_spam)).field("seconds", seconds);
     j.field("ham", static_cast<unsigned long long>(n_ham)).field("spam", static_cast<unsigned long long>(n_spam));
     j.field("unreadable", static_cast<unsigned long long>(unreadable));
+    if (tr.on) {
+      j.key("trained").begin_object().field("ham", static_cast<unsigned long long>(tr.ham));
+      j.field("spam", static_cast<unsigned long long>(tr.spam)).field("fraction", opt.train_fraction);
+      j.field("spamassassin_bayes", !tr.sa_args.empty()).end_object();
+    }
     j.key("filters_not_run").begin_array();
     for (const auto& n : skipped) j.value(n);
     j.end_array();
@@ -535,11 +677,14 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     for (const auto& n : skipped) names += (names.empty() ? "" : ", ") + n;
     std::printf("not run:   %s (no --dns: nothing is looked up)\n", names.c_str());
   }
+  if (tr.on)
+    std::printf("learned:   %zu ham, %zu spam first (not measured), by the classifier%s\n", tr.ham, tr.spam,
+                tr.sa_args.empty() ? "" : " and by spamassassin's Bayes");
   std::printf("flagged:   spam %zu/%zu (%.1f%%), ham %zu/%zu (%.1f%%)   [verdict tag, quarantine or reject]\n", fl_spam,
               n_spam, pct(fl_spam, n_spam), fl_ham, n_ham, pct(fl_ham, n_ham));
   if (opt.compare_spamassassin)
-    std::printf("spamassassin -L -t (score >= 5): spam %.1f%%, ham %.1f%% (%zu checked)\n", pct(sa_fl_spam, n_spam),
-                pct(sa_fl_ham, n_ham), sa_ok);
+    std::printf("spamassassin -L -t%s (score >= 5): spam %.1f%%, ham %.1f%% (%zu checked)\n",
+                tr.sa_args.empty() ? "" : " with Bayes", pct(sa_fl_spam, n_spam), pct(sa_fl_ham, n_ham), sa_ok);
   std::printf("\nscore >=   spam%%    ham%%\n");
   for (double th : thresholds)
     std::printf("  %5.1f  %6.1f  %6.1f\n", th, pct(at_threshold(th, true), n_spam), pct(at_threshold(th, false), n_ham));

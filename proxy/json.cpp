@@ -1,5 +1,7 @@
 #include "proxy/json.hpp"
 
+#include <ctime>
+
 #include <cmath>
 #include <cstdio>
 
@@ -57,6 +59,16 @@ void JsonWriter::str(std::string_view s) {
     }
   }
   out_ += '"';
+}
+
+std::string iso_time(std::int64_t t) {
+  if (t <= 0) return {};
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace mxgate

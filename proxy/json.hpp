@@ -2,6 +2,7 @@
 // (transaction log, `mxgate check --json`). Strings are escaped per RFC 8259; bytes
 // that are not valid UTF-8 are written as \u00XX so a hostile header cannot break a line.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -39,5 +40,8 @@ class JsonWriter {
   std::string out_;
   bool first_ = true;
 };
+
+// Unix seconds as "2026-12-07T19:00:00Z" (UTC); "" for 0 or less (unknown).
+std::string iso_time(std::int64_t unix_seconds);
 
 }  // namespace mxgate

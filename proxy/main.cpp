@@ -4,6 +4,7 @@
 //   mxgate sink --listen A --dir D   a demo downstream that stores what it receives
 //   mxgate demo                      sink + proxy on the embedded sample config
 //   mxgate quarantine list|show|release|delete|purge   review held messages
+//   mxgate learn --spam|--ham|--forget PATH... | --stats   teach the classifier
 // Exit status: 0 ok, 1 runtime failure (e.g. cannot bind), 2 bad config or usage.
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -21,6 +22,7 @@
 #include "filters/content/content_filter.hpp"
 #include "proxy/check.hpp"
 #include "proxy/corpus.hpp"
+#include "proxy/learn_cli.hpp"
 #include "proxy/config.hpp"
 #include "proxy/quarantine_cli.hpp"
 #include "proxy/server.hpp"
@@ -167,7 +169,27 @@ int main(int argc, char** argv) {
   corpus_cmd->add_option("--spamassassin", kopt.spamassassin, "The spamassassin command")->capture_default_str();
   corpus_cmd->add_option("--list", kopt.list, "False positives / negatives listed of each")->capture_default_str();
   corpus_cmd->add_option("--rules", kopt.rules, "Rules listed in the hit table (0: all)")->capture_default_str();
+  corpus_cmd->add_option("--train-fraction", kopt.train_fraction,
+                         "Share of the messages the classifier (bayes filter) learns first, into a database of its own; the rest are measured")
+      ->check(CLI::Range(0.0, 0.99));
+  corpus_cmd->add_option("--train-ham", kopt.train_ham, "Ham the classifier learns first, not measured (repeatable)");
+  corpus_cmd->add_option("--train-spam", kopt.train_spam, "Spam the classifier learns first, not measured (repeatable)");
   corpus_cmd->add_option("--dns", kopt.dns, "DNS server as HOST:PORT for SPF/DKIM/DMARC (default: no DNS at all)");
+
+  LearnOptions lopt;
+  std::string learn_config_path;
+  auto* learn_cmd = app.add_subcommand("learn", "Teach the classifier (the bayes filter): learn spam or ham, forget, stats");
+  learn_cmd->add_option("paths", lopt.paths, "Messages: files, mbox files, maildirs or folders");
+  learn_cmd->add_option("-c,--config", learn_config_path, "YAML config file with a bayes filter (default: the embedded sample)");
+  auto* learn_spam = learn_cmd->add_flag("--spam", lopt.spam, "Learn the messages as spam");
+  auto* learn_ham = learn_cmd->add_flag("--ham", lopt.ham, "Learn the messages as ham");
+  auto* learn_forget = learn_cmd->add_flag("--forget", lopt.forget, "Forget what was learned from the messages");
+  auto* learn_stats = learn_cmd->add_flag("--stats", lopt.stats, "Print what the database holds");
+  learn_spam->excludes(learn_ham)->excludes(learn_forget)->excludes(learn_stats);
+  learn_ham->excludes(learn_forget)->excludes(learn_stats);
+  learn_forget->excludes(learn_stats);
+  learn_cmd->add_option("-j,--jobs", lopt.jobs, "Tokenizing threads (default: one per core)");
+  learn_cmd->add_flag("--json", lopt.json, "Print one JSON object");
 
   std::string sink_listen = "127.0.0.1:2526", sink_dir = "sink-mail";
   auto* sink_cmd = app.add_subcommand("sink", "Demo downstream: accept every message and store it in a folder");
@@ -234,6 +256,15 @@ int main(int argc, char** argv) {
     auto r = load(corpus_config_path);
     if (!r.ok()) return report(r.errors);
     return run_corpus(*r.value, kopt);
+  }
+
+  if (*learn_cmd) {
+    spdlog::set_level(spdlog::level::warn);
+    // The rules are not needed to learn: only the builtin set is compiled.
+    ProvisionalRules only_builtin;
+    auto r = load(learn_config_path);
+    if (!r.ok()) return report(r.errors);
+    return run_learn(*r.value, lopt);
   }
 
   if (*q_cmd) {

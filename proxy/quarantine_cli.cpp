@@ -62,16 +62,6 @@ bool parse_cli_time(const std::string& s, std::int64_t now, std::int64_t& out) {
 
 namespace {
 
-std::string iso_time(std::int64_t t) {
-  if (t <= 0) return {};
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void record_json(JsonWriter& j, const QuarantineRecord& r) {
   j.field("id", r.id).field("time", iso_time(r.time)).field("txn", r.txn);
   j.field("client_ip", r.client_ip).field("helo", r.helo).field("mail_from", r.mail_from);

@@ -347,7 +347,9 @@ std::vector<char> disabled_rules(const std::vector<Rule>& rules) {
     if (r.scope == Scope::Meta) mark_referenced(r.meta, used);
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const Rule& r = rules[i];
-    off[i] = r.score == 0 && !r.name.starts_with("__") && !used[i];
+    // The score set is chosen per message: a rule is off only if no set scores it.
+    const bool scored = std::any_of(r.scores.begin(), r.scores.end(), [](double v) { return v != 0; });
+    off[i] = !scored && !r.name.starts_with("__") && !used[i];
   }
   return off;
 }

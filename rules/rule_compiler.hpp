@@ -337,8 +337,8 @@ class RuleSet {
   friend struct RuleSetBuilder;
 };
 
-// Rules SpamAssassin would not run: a score of 0 disables a rule, unless it is a
-// `__` sub-rule or a meta uses it. Not compiled, never scanned (index -> 1).
+// Rules SpamAssassin would not run: a score of 0 (in every score set) disables a
+// rule, unless it is a `__` sub-rule or a meta uses it. Not compiled, never scanned (index -> 1).
 std::vector<char> disabled_rules(const std::vector<Rule>& rules);
 
 // `mxgate rules lint DIR`: counts per scope and engine, the warnings per

@@ -717,8 +717,8 @@ class Parser {
     }
     // Scores, descriptions, tflags and priorities may come before or after the rule.
     for (auto& r : out_.rules) {
-      r.score = default_score(r.name);
-      if (auto s = scores_.find(r.name); s != scores_.end()) { r.score = s->second; r.has_score = true; }
+      r.scores.fill(default_score(r.name));
+      if (auto s = scores_.find(r.name); s != scores_.end()) { r.scores = s->second; r.has_score = true; }
       if (auto d = describes_.find(r.name); d != describes_.end()) r.describe = d->second;
       if (r.is_regex()) {
         r.templates = template_tags(r.regex.pattern);
@@ -739,7 +739,9 @@ class Parser {
       }
       // Conf::Parser: an unscored `nice` rule defaults to -1 (-0.01 for T_), so a
       // list-manager sign such as MAILING_LIST_MULTI counts for the message.
-      if (!r.has_score && r.nice) r.score = -r.score;
+      if (!r.has_score && r.nice)
+        for (double& v : r.scores) v = -v;
+      r.score = r.scores[kSetLocal];
     }
     // Meta references. SpamAssassin only warns about an undefined dependency and
     // evaluates it as 0; so do we.
@@ -1136,19 +1138,21 @@ class Parser {
         rule_error(loc, w[0], "score takes one or four values");
         return;
       }
-      std::string pick = w.size() == 2 ? w[1] : w[1 + kScoreSet];
-      if (pick.starts_with("(") && pick.ends_with(")")) {
-        // A relative score "(n)" adds to the previous one; SpamAssassin uses this in
-        // user_prefs. Treat as absolute and say so.
-        warn(loc, "score (relative)", w[0], "relative score " + pick + " taken as absolute");
-        pick = pick.substr(1, pick.size() - 2);
-      }
+      std::array<double, kScoreSets> set{};
       for (std::size_t k = 1; k < w.size(); ++k) {
         std::string v = w[k];
-        if (v.starts_with("(") && v.ends_with(")")) v = v.substr(1, v.size() - 2);
-        if (!parse_number(v)) { rule_error(loc, w[0], "bad score '" + w[k] + "'"); return; }
+        if (v.starts_with("(") && v.ends_with(")")) {
+          // A relative score "(n)" adds to the previous one; SpamAssassin uses this in
+          // user_prefs. Treat as absolute and say so.
+          if (k == 1) warn(loc, "score (relative)", w[0], "relative score " + v + " taken as absolute");
+          v = v.substr(1, v.size() - 2);
+        }
+        auto n = parse_number(v);
+        if (!n) { rule_error(loc, w[0], "bad score '" + w[k] + "'"); return; }
+        if (w.size() == 2) set.fill(*n);
+        else set[k - 1] = *n;
       }
-      scores_[w[0]] = *parse_number(pick);
+      scores_[w[0]] = set;
       return;
     }
     if (key == "describe") {
@@ -1254,7 +1258,7 @@ class Parser {
   ParsedRules out_;
   ReplaceTagConfig tags_;
   std::map<std::string, SourceLoc> replace_rules_;
-  std::map<std::string, double> scores_;
+  std::map<std::string, std::array<double, kScoreSets>> scores_;
   std::map<std::string, std::string> describes_;
   std::map<std::string, std::vector<std::string>> tflags_;
   std::map<std::string, int> priorities_;

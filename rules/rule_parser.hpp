@@ -27,6 +27,7 @@
 //
 // ConfigError/Result come from base/config_error.hpp (printed by format_errors).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -46,11 +47,13 @@ namespace mxgate::rules {
 enum class Scope { Header, Body, RawBody, Full, Uri, Meta, Eval };
 std::string_view scope_name(Scope s);
 
-// SpamAssassin's four score sets are (no bayes, no net), (no bayes, net),
-// (bayes, no net), (bayes, net). mxgate runs neither Bayes nor SpamAssassin's
-// network rules (DNSBL, URIBL, Razor...), so set 0 is the one whose weights were
-// tuned for the rules that can actually fire here.
-inline constexpr int kScoreSet = 0;
+// SpamAssassin's four score sets: 0 (no Bayes, no network tests), 1 (network),
+// 2 (Bayes), 3 (Bayes and network). A `score` line with four values gives one per
+// set, with one value the same for all. Which set a message is scored with is
+// decided per message (PerMsgStatus: the Bayes bit once the classifier has learned
+// enough to answer, the network bit when network tests run): ScoreSet below.
+inline constexpr int kScoreSets = 4;
+enum ScoreSet : int { kSetLocal = 0, kSetNet = 1, kSetBayes = 2, kSetBayesNet = 3 };
 // SpamAssassin's default score for a rule without a `score` line (1.0; 0.01 for
 // T_ rules; __ sub-rules have none); negated for `tflags nice` rules.
 double default_score(std::string_view name);
@@ -146,7 +149,8 @@ struct Rule {
   std::string meta_text;
   bool replaced_tags = false;  // ReplaceTags changed the pattern
   // Filled from score/describe/tflags/priority lines, whichever file they are in.
-  double score = 1.0;
+  double score = 1.0;                // in set 0 (no Bayes, no network): = scores[kSetLocal]
+  std::array<double, kScoreSets> scores{1.0, 1.0, 1.0, 1.0};
   bool has_score = false;
   std::string describe;
   std::vector<std::string> tflags;  // every flag as written, including unknown ones

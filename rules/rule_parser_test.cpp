@@ -1,5 +1,6 @@
 // The rule-language parser: directives, conditionals, ReplaceTags, errors, warnings.
 #include "rules/rule_parser.hpp"
+#include "rules/rule_compiler.hpp"
 
 #include <gtest/gtest.h>
 
@@ -136,10 +137,23 @@ TEST(Directives, ScoreDescribeTflagsPriority) {
   EXPECT_EQ(a.maxhits, 3);
   EXPECT_EQ(a.tflags, (std::vector<std::string>{"nice", "multiple", "maxhits=3", "learn"}));
   EXPECT_EQ(a.priority, -100);
-  EXPECT_DOUBLE_EQ(rule(p, "B").score, 1.0);  // kScoreSet 0: (no bayes, no net)
+  EXPECT_DOUBLE_EQ(rule(p, "B").score, 1.0);  // set 0: (no bayes, no net)
+  EXPECT_EQ(rule(p, "B").scores, (std::array<double, 4>{1.0, 2.0, 3.0, 4.0}));
+  EXPECT_EQ(a.scores, (std::array<double, 4>{2.5, 2.5, 2.5, 2.5}));  // one value: every set
   EXPECT_DOUBLE_EQ(rule(p, "C").score, 1.0);  // SpamAssassin's defaults
   EXPECT_DOUBLE_EQ(rule(p, "T_D").score, 0.01);
   EXPECT_DOUBLE_EQ(rule(p, "__E").score, 0.0);
+}
+
+TEST(Directives, ScoreSetsOfNiceAndZeroRules) {
+  // A Bayes-only rule (0 in the sets without Bayes) is still compiled; an unscored
+  // nice rule is negative in every set; a bad value in any set is an error.
+  auto p = ok("body BAYESISH /x/\nscore BAYESISH 0 0 3.5 3.5\nbody N /n/\ntflags N nice\n");
+  EXPECT_EQ(rule(p, "BAYESISH").scores, (std::array<double, 4>{0, 0, 3.5, 3.5}));
+  EXPECT_EQ(rule(p, "N").scores, (std::array<double, 4>{-1, -1, -1, -1}));
+  std::vector<char> off = disabled_rules(p.rules);
+  EXPECT_FALSE(off[p.index.at("BAYESISH")]);
+  EXPECT_EQ(errors_of("body A /a/\nscore A 1 2 x 4\n"), "t.cf:2: rule A: bad score 'x'\n");
 }
 
 TEST(Directives, CommentsAndEscapedHash) {

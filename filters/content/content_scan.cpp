@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "filters/content/relays.hpp"
+#include "filters/filter_state.hpp"
 #include "rules/rule_capture.hpp"
 
 namespace mxgate {
@@ -216,6 +217,15 @@ void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collect
   }
 }
 
+// PerMsgStatus::check: the Bayes set once the classifier can answer (learned
+// enough of both kinds) for the transaction being scanned. Network tests do not
+// run yet, so never the network bit.
+int score_set_for(const Envelope& env) {
+  const FilterState* st = env.state.get();
+  if (st && st->bayes.available && st->bayes.txn == env.txn_id) return rules::kSetBayes;
+  return rules::kSetLocal;
+}
+
 }  // namespace
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
@@ -328,15 +338,18 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
       c.add(i, 1, "eval " + r.eval.function + (hit->empty() ? "" : ": " + *hit));
   }
   c.eval_metas();
-  return c.result(scanned);
+  ContentScan out = c.result(scanned);
+  out.score_set = score_set_for(env);
+  return out;
 }
 
 std::vector<Symbol> content_symbols(const rules::RuleSet& rs, const ContentScan& scan) {
   std::vector<Symbol> out;
   for (const auto& h : scan.hits) {
     const Rule& r = rs.rules()[h.rule];
-    if (r.name.starts_with("__") || r.score == 0) continue;
-    Symbol s{r.name, r.score, r.describe};
+    const double score = r.scores[scan.score_set];
+    if (r.name.starts_with("__") || score == 0) continue;
+    Symbol s{r.name, score, r.describe};
     s.where = h.where;
     if (h.count > 1) s.where += " (x" + std::to_string(h.count) + ")";
     out.push_back(std::move(s));

@@ -25,6 +25,7 @@ struct RuleHit {
 struct ContentScan {
   std::vector<RuleHit> hits;  // every rule that hit, sub-rules (__X) and zero scores too, in rule order
   std::size_t scanned_bytes = 0;
+  int score_set = rules::kSetLocal;  // the SpamAssassin score set the hits are scored with
 };
 
 // Eval tests (Scope::Eval rules) run after the regex scopes and before the metas,
@@ -32,8 +33,8 @@ struct ContentScan {
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
                          const ScanLimits& limits, const EvalSettings& settings = {});
 
-// The hits that count: rules with a non-zero score that are not __ sub-rules, as
-// symbols (name, score, describe text, where). SpamAssassin disables a rule whose
+// The hits that count: rules with a non-zero score (in the scan's score set) that
+// are not __ sub-rules, as symbols (name, score, describe text, where). SpamAssassin disables a rule whose
 // score is 0; a sub-rule only feeds metas.
 std::vector<Symbol> content_symbols(const rules::RuleSet& rs, const ContentScan& scan);
 

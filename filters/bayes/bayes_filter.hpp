@@ -1,0 +1,124 @@
+// BayesFilter: the learning classifier at end of data. It tokenizes the message
+// (bayes_tokens.hpp), looks its tokens up in the learned counts and leaves the
+// spam probability in FilterState::bayes; the content filter's check_bayes rules
+// (BAYES_00 ... BAYES_999, in the builtin set and SpamAssassin's 23_bayes.cf)
+// turn it into a symbol and its score, and switch the message to the score set
+// SpamAssassin tuned for Bayes. List `bayes` before `content`.
+//
+// Silent until it has learned min_spam spam and min_ham ham (SpamAssassin: 200
+// each): a classifier that has seen ten messages is guessing. Learning is
+// `mxgate learn` (proxy/learn_cli.cpp), through the same Classifier.
+//
+// Config (filters: - bayes: {...}; docs/configuration.md):
+//   path: /var/lib/mxgate/bayes.db   the SQLite database (relative: to the config file)
+//   min_spam: 200, min_ham: 200      learned messages before it answers
+//   bigram_window: 1                 single words; 2..5: also word pairs up to window-1 apart
+//   max_tokens_per_message: 10000
+//   max_db_tokens: 1000000           expiry keeps the database below this
+//   refresh: 10s                     how often the server looks for newly learned data
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "filters/bayes/bayes_store.hpp"
+#include "filters/bayes/bayes_tokens.hpp"
+#include "filters/filter.hpp"
+#include "filters/filter_state.hpp"
+#include "filters/message.hpp"
+#include "filters/mime/mime.hpp"
+
+namespace mxgate {
+
+class ConfigMap;
+
+struct BayesConfig {
+  std::string path = "/var/lib/mxgate/bayes.db";
+  std::uint64_t min_spam = 200;
+  std::uint64_t min_ham = 200;
+  bayes::TokenOptions tokens;
+  std::uint64_t max_db_tokens = 1'000'000;
+  std::chrono::milliseconds refresh{10'000};
+};
+
+namespace bayes {
+
+// What identifies a message for "learned twice counts once": its Message-ID and a
+// digest of its body, so the copy in a mailbox, in the quarantine and in an mbox
+// export (different headers added, Subject tagged) are one message, and two
+// messages that share a Message-ID but not a body are two.
+std::string message_learn_id(const Message& msg);
+
+struct Answer {
+  bool available = false;             // learned enough of both kinds
+  std::optional<double> probability;
+  std::string detail;
+  // With details: the tokens that counted, strongest first, with their probability.
+  std::vector<std::pair<std::string, double>> evidence;
+};
+
+// The store and the in-memory counts for one configuration.
+class Classifier : public std::enable_shared_from_this<Classifier> {
+ public:
+  // Opens the store and reads its counts. Null and *error if the store cannot be
+  // opened (the server then runs without Bayes and says so).
+  static std::shared_ptr<Classifier> open(const BayesConfig& cfg, std::string* error);
+
+  const BayesConfig& config() const { return cfg_; }
+  BayesStore& store() { return *store_; }
+  // "1/w3": the tokenizer's version and the options that change its tokens; a
+  // database learned by another cannot be used (its tokens would not match).
+  std::string tokenizer_id() const;
+
+  // Classifies with the counts as last read. With details, the counted tokens as
+  // text (mxgate check).
+  Answer classify(const MimeView& view, bool details = false) const;
+
+  // Learns (or forgets) a batch in one transaction, then expires old tokens if the
+  // database is over its size.
+  bool learn(std::span<const LearnItem> items, bool forget, std::vector<LearnStatus>* status, std::string* error);
+  LearnItem learn_item(const Message& msg, const MimeView& view, bool spam) const;
+
+  // Re-reads the counts if the database changed since (a learn elsewhere): now, or
+  // in the background at most every `refresh` (the server's path; never waits).
+  bool refresh_now(std::string* error);
+  void refresh_in_background();
+
+ private:
+  Classifier(BayesConfig cfg, std::unique_ptr<BayesStore> store);
+  TokenTablePtr table() const;
+
+  BayesConfig cfg_;
+  std::unique_ptr<BayesStore> store_;
+  mutable std::mutex mu_;
+  TokenTablePtr table_;
+  std::chrono::steady_clock::time_point last_check_{};
+  bool refreshing_ = false;
+  std::string last_error_;  // logged once until it changes
+};
+using ClassifierPtr = std::shared_ptr<Classifier>;
+
+}  // namespace bayes
+
+class BayesFilter final : public Filter {
+ public:
+  BayesFilter(std::shared_ptr<const BayesConfig> cfg, bayes::ClassifierPtr classifier)
+      : cfg_(std::move(cfg)), classifier_(std::move(classifier)) {}
+  const char* name() const override { return "bayes"; }
+  Task<Verdict> on_end_of_data(const Envelope& env, const Message& msg) override;
+  const BayesConfig& config() const { return *cfg_; }
+  // Null when the store could not be opened.
+  const bayes::ClassifierPtr& classifier() const { return classifier_; }
+
+ private:
+  std::shared_ptr<const BayesConfig> cfg_;
+  bayes::ClassifierPtr classifier_;
+};
+
+FilterPtr make_bayes_filter(ConfigMap& cfg);
+
+}  // namespace mxgate
