@@ -4,7 +4,8 @@
 //   bayes_bench HAM_DIR SPAM_DIR [--rounds N] [--window W]
 //
 // Single-threaded (per-core figures), on real mail (the SpamAssassin public corpus):
-//   1. reads every file under the two folders, LF -> CRLF, mbox "From " line skipped;
+//   1. reads every .txt or .eml file under the two folders, LF -> CRLF, mbox
+//      "From " line skipped;
 //   2. learns 90% of each (every 10th message is held out) into a fresh SQLite
 //      database through Classifier::learn in batches of 250, timed: messages/s of
 //      parse + tokenize + write;
@@ -53,7 +54,9 @@ std::string wire(std::string_view raw) {
 std::vector<std::string> files_under(const std::string& dir) {
   std::vector<std::string> out;
   for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink))
-    if (e.is_regular_file() && !e.path().filename().string().starts_with(".")) out.push_back(e.path().string());
+    // The npm package keeps each message as NAME.txt beside a NAME.json of metadata.
+    if (e.is_regular_file() && (e.path().extension() == ".txt" || e.path().extension() == ".eml"))
+      out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
 }
