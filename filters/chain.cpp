@@ -168,6 +168,17 @@ void FilterChain::headers_arrived(const Executor& ex, std::shared_ptr<const Enve
   }
 }
 
+void FilterChain::outcome(const Envelope& env, const std::shared_ptr<const Message>& msg,
+                          const MessageOutcome& out) const {
+  for (const auto& f : filters_) {
+    try {
+      f->on_outcome(env, msg, out);
+    } catch (const std::exception& x) {
+      spdlog::error("filter {} failed on the outcome: {}", f->name(), x.what());
+    }
+  }
+}
+
 const char* action_name(Action a) {
   switch (a) {
     case Action::Continue: return "continue";

@@ -46,6 +46,10 @@ class FilterChain {
   void headers_arrived(const Executor& ex, std::shared_ptr<const Envelope> env,
                        std::shared_ptr<const Message> headers) const;
 
+  // Tells every filter the message's final outcome (Filter::on_outcome), in order;
+  // a filter that throws is logged and the others still hear it.
+  void outcome(const Envelope& env, const std::shared_ptr<const Message>& msg, const MessageOutcome& out) const;
+
   Task<ChainResult> run(Stage stage, std::shared_ptr<const Envelope> env,
                         std::shared_ptr<const Mailbox> rcpt = {},
                         std::shared_ptr<const Message> msg = {}) const;

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 namespace mxgate {
@@ -155,6 +158,13 @@ std::optional<std::string> scalar(ConfigMap& m, const YAML::Node& n, const std::
   }
   return n.Scalar();
 }
+
+// 12, 0.1, -2.5: as an admin wrote it, without trailing zeros.
+std::string fmt_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 }  // namespace
 
 void ConfigMap::get(const std::string& key, bool& out) {
@@ -211,6 +221,25 @@ void ConfigMap::get_uint(const std::string& key, std::uint64_t& out, std::uint64
   if (v < min || v > max) {
     error(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
                    " (got " + std::to_string(v) + ")");
+    return;
+  }
+  out = v;
+}
+
+void ConfigMap::get_number(const std::string& key, double& out, double min, double max) {
+  YAML::Node n = node(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  auto s = scalar(*this, n, key, "a number");
+  if (!s) return;
+  std::string t(trim(*s));
+  char* end = nullptr;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end || !std::isfinite(v)) {
+    error(key, "expected a number such as 5 or 7.5 (got \"" + *s + "\")");
+    return;
+  }
+  if (v < min || v > max) {
+    error(key, "must be between " + fmt_number(min) + " and " + fmt_number(max) + " (got " + t + ")");
     return;
   }
   out = v;

@@ -38,6 +38,8 @@ class ConfigMap {
   void get(const std::string& key, std::vector<std::string>& out);
   void get_uint(const std::string& key, std::uint64_t& out, std::uint64_t min, std::uint64_t max);
   void get_size(const std::string& key, std::size_t& out, std::size_t min, std::size_t max);
+  // A decimal number such as a score (5, 7.5, -0.1).
+  void get_number(const std::string& key, double& out, double min, double max);
   void get_duration(const std::string& key, std::chrono::milliseconds& out,
                     std::chrono::milliseconds min, std::chrono::milliseconds max);
   template <typename Rep, typename Period>

@@ -9,6 +9,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "filters/envelope.hpp"
 #include "filters/message.hpp"
@@ -16,6 +17,16 @@
 #include "filters/verdict.hpp"
 
 namespace mxgate {
+
+// What policy made of a message after every filter ran (policy/outcome.hpp), for
+// filters that learn from outcomes (the classifier's autolearn). The server tells
+// every filter once the client has its answer; `mxgate check` and `corpus` never do.
+struct MessageOutcome {
+  Action action = Action::Accept;    // Accept (delivered, maybe tagged), Quarantine, Reject
+  double score = 0;                  // the policy's total
+  const std::vector<Symbol>* symbols = nullptr;  // every symbol that counted
+  std::string decided_by;            // the deciding policy rule ("policy.thresholds", "policy.allow.client_ip", ...)
+};
 
 enum class Stage { Connect, Helo, MailFrom, RcptTo, EndOfData };
 const char* stage_name(Stage s);
@@ -33,6 +44,9 @@ class Filter {
   // work end of data will need (DKIM starts its key lookups, whose answers wait in
   // the resolver's cache). Runs detached; `headers` holds the header section only.
   virtual Task<void> on_headers(const Envelope&, const Message& /*headers*/) { co_return; }
+  // The message's outcome is final and the client has its answer: no verdict, and
+  // nothing may wait here (hand slow work to the work pool). `msg` may be kept.
+  virtual void on_outcome(const Envelope&, const std::shared_ptr<const Message>& /*msg*/, const MessageOutcome&) {}
 };
 
 using FilterPtr = std::shared_ptr<Filter>;

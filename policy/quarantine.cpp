@@ -31,6 +31,8 @@ QuarantineConfig read_quarantine_config(ConfigMap& m, const std::string& config_
   std::chrono::milliseconds keep = c.retention;
   m.get_duration("retention", keep, std::chrono::milliseconds(0), std::chrono::hours(24 * 3650));
   c.retention = std::chrono::duration_cast<std::chrono::seconds>(keep);
+  m.get("learn_on_release", c.learn_on_release);
+  m.get("learn_on_delete", c.learn_on_delete);
   return c;
 }
 

@@ -34,6 +34,10 @@ class ConfigMap;
 struct QuarantineConfig {
   std::string dir;                         // quarantine.dir ("" = no quarantine)
   std::chrono::seconds retention{30 * 86400};  // quarantine.retention (0 = keep forever)
+  // The classifier (the bayes filter) learns a released message as ham and a
+  // deleted one as spam: the admin's review is the best label there is.
+  bool learn_on_release = false;           // quarantine.learn_on_release
+  bool learn_on_delete = false;            // quarantine.learn_on_delete
   bool enabled() const { return !dir.empty(); }
 };
 // Reads the `quarantine` mapping; a relative dir is taken from the config file's folder.

@@ -274,7 +274,19 @@ int main(int argc, char** argv) {
     auto r = q_config_path.empty() ? load_config_text(kEmbeddedConfig, "<embedded samples/mxgate.yaml>", false)
                                    : load_config_file(q_config_path, /*with_filters=*/false);
     if (!r.ok()) return report(r.errors);
-    return run_quarantine_cli(**r.value, qopt);
+    // The classifier only when a review teaches it (quarantine.learn_on_*): the
+    // filters are loaded then, with only the builtin rules compiled.
+    ClassifierSource classifier = [&](std::string* why) -> bayes::ClassifierPtr {
+      ProvisionalRules only_builtin;
+      auto full = q_config_path.empty() ? load_config_text(kEmbeddedConfig, "<embedded samples/mxgate.yaml>")
+                                        : load_config_file(q_config_path);
+      if (!full.ok()) {
+        *why = format_errors(full.errors);
+        return nullptr;
+      }
+      return config_classifier(**full.value, why);
+    };
+    return run_quarantine_cli(**r.value, qopt, classifier);
   }
   if (*lint_cmd) {
     // Exit 0: loaded (warnings are listed); 2: errors, each with file, line and rule.

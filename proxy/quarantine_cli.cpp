@@ -10,8 +10,10 @@
 #include <ctime>
 #include <iostream>
 
+#include "proxy/check.hpp"
 #include "proxy/downstream.hpp"
 #include "proxy/json.hpp"
+#include "proxy/learn_cli.hpp"
 
 namespace mxgate {
 
@@ -168,7 +170,19 @@ std::string trim_reply(std::string s) {
 
 }  // namespace
 
-int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
+std::string learn_reviewed(const ClassifierSource& classifier, const Config& cfg, const std::string& data, bool spam) {
+  std::string why;
+  bayes::ClassifierPtr c = classifier ? classifier(&why) : nullptr;
+  if (!c) return why.empty() ? "no classifier" : why;
+  auto msg = message_from_file(data);
+  const auto mime = cfg.chain ? cfg.chain->mime_settings() : std::make_shared<const MimeSettings>();
+  std::vector<bayes::LearnItem> items{c->learn_item(*msg, parse_mime(*msg, mime->limits), spam)};
+  std::vector<bayes::LearnStatus> st;
+  if (!c->learn(items, false, &st, &why)) return why;
+  return {};
+}
+
+int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt, const ClassifierSource& classifier) {
   if (!cfg.quarantine_store) {
     std::cerr << "mxgate quarantine: no quarantine configured (quarantine.dir) in " << cfg.file << "\n";
     return 2;
@@ -244,6 +258,19 @@ int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
     return 2;
   }
   if (opt.command == "delete") {
+    if (cfg.quarantine.learn_on_delete) {
+      // Learned before it goes: afterwards there is nothing left to learn from.
+      std::string data;
+      auto rec = q.get(opt.id, &err);
+      if (!rec || !q.read_message(*rec, data, &err)) {
+        std::cerr << "mxgate quarantine delete: " << err << "\n";
+        return 1;
+      }
+      if (std::string why = learn_reviewed(classifier, cfg, data, true); !why.empty())
+        std::cerr << "mxgate quarantine delete: " << opt.id << " not learned as spam: " << why << "\n";
+      else
+        std::printf("learned %s as spam\n", opt.id.c_str());
+    }
     if (!q.remove(opt.id, &err)) {
       std::cerr << "mxgate quarantine delete: " << err << "\n";
       return 1;
@@ -342,6 +369,13 @@ int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt) {
       return 1;
     }
     std::printf("released %s to %s: %s\n", rec->id.c_str(), join(to, ", ").c_str(), reply.c_str());
+    if (cfg.quarantine.learn_on_release) {
+      // The release stands whatever happens here: it is said, not undone.
+      if (std::string why = learn_reviewed(classifier, cfg, data, false); !why.empty())
+        std::cerr << "mxgate quarantine release: " << rec->id << " not learned as ham: " << why << "\n";
+      else
+        std::printf("learned %s as ham\n", rec->id.c_str());
+    }
     return 0;
   }
   std::cerr << "mxgate quarantine: unknown command " << opt.command << "\n";

@@ -10,9 +10,11 @@
 // config file gives quarantine.dir and, for release, downstream.*. Safe to run while
 // the server writes (SQLite WAL). Exit: 0 ok, 1 not found / failed, 2 usage or config.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "filters/bayes/bayes_filter.hpp"
 #include "proxy/config.hpp"
 
 namespace mxgate {
@@ -29,7 +31,15 @@ struct QuarantineCli {
   double older_than_days = -1;
 };
 
-int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt);
+// `classifier` gives the bayes filter's classifier (loading the filters only when
+// called: quarantine.learn_on_release/learn_on_delete); null with *why if none.
+using ClassifierSource = std::function<bayes::ClassifierPtr(std::string* why)>;
+int run_quarantine_cli(const Config& cfg, const QuarantineCli& opt, const ClassifierSource& classifier = {});
+
+// What the review teaches the classifier: a released message as ham, a deleted one
+// as spam (the stored copy; our own added fields are not tokens and the learned id
+// is the original's). Empty when learned (or already learned), else why not.
+std::string learn_reviewed(const ClassifierSource& classifier, const Config& cfg, const std::string& data, bool spam);
 
 // "2026-11-23", "2026-11-23T10:00:00[Z]" (UTC) or an age ("90s", "30m", "2h", "7d")
 // before `now`; false if it is none of these.

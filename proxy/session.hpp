@@ -60,7 +60,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Task<void> finish_message(const std::shared_ptr<const Message>& msg);  // msg: the caller's, alive until done
   Task<void> handle_starttls(const Command& cmd);
   // Stores a message the policy quarantined (quarantine.dir), then answers 250.
-  Task<void> quarantine_message(const Outcome& out, const Message& msg);
+  Task<void> quarantine_message(const Outcome& out, const std::shared_ptr<const Message>& msg);
+  void tell_outcome(const Decision& d, Action final_action, const std::shared_ptr<const Message>& msg);
   Task<void> handle_xclient(const Command& cmd);
   Task<bool> run_connect_stage();
 

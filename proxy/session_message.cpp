@@ -136,12 +136,13 @@ Task<void> Session::finish_message(const std::shared_ptr<const Message>& msg) {
     if (d.action == Action::Reject) ctx_->counters.messages_rejected++;
     else ctx_->counters.messages_tempfailed++;
     error(r);
+    if (d.action == Action::Reject) tell_outcome(d, Action::Reject, msg);
     end_transaction(d.verdict(), r.str());
     co_return;
   }
   txn_.symbols.insert(txn_.symbols.end(), out.log.notes.begin(), out.log.notes.end());
   if (d.action == Action::Quarantine) {
-    co_await quarantine_message(out, *msg);
+    co_await quarantine_message(out, msg);
     co_return;
   }
   const std::string prefix = out.prepend_wire();
@@ -154,6 +155,7 @@ Task<void> Session::finish_message(const std::shared_ptr<const Message>& msg) {
     ctx_->counters.messages_delivered++;
     if (d.tagged()) ctx_->counters.messages_tagged++;
     reply(up);
+    tell_outcome(d, Action::Accept, msg);
     end_transaction(d.verdict(), up.str());
   } else {
     if (down_->broken()) ctx_->counters.downstream_failures++;
@@ -162,7 +164,8 @@ Task<void> Session::finish_message(const std::shared_ptr<const Message>& msg) {
   }
 }
 
-Task<void> Session::quarantine_message(const Outcome& out, const Message& msg) {
+Task<void> Session::quarantine_message(const Outcome& out, const std::shared_ptr<const Message>& msg_ptr) {
+  const Message& msg = *msg_ptr;
   auto store = cfg_->quarantine_store;
   auto rec = std::make_shared<QuarantineRecord>(quarantine_record(env_, out, msg));
   const Decision& d = out.decision;
@@ -199,7 +202,20 @@ Task<void> Session::quarantine_message(const Outcome& out, const Message& msg) {
   spdlog::info("{} quarantined as {} ({})", env_.session_id, rec->id, d.reason);
   const SmtpReply ok{250, "2.0.0", "Ok: queued as " + rec->id};
   reply(ok);
+  tell_outcome(d, Action::Quarantine, msg_ptr);
   end_transaction("quarantine", ok.str());
+}
+
+// The filters hear the outcome once it is final for the client (the classifier may
+// learn from it): a refusal, a stored quarantine copy, the MX's 250. Before
+// end_transaction, which clears what the filters read (the envelope, the MIME view).
+void Session::tell_outcome(const Decision& d, Action final_action, const std::shared_ptr<const Message>& msg) {
+  MessageOutcome mo;
+  mo.action = final_action;
+  mo.score = d.score;
+  mo.symbols = &d.symbols;
+  mo.decided_by = d.reason;
+  cfg_->chain->outcome(env_, msg, mo);
 }
 
 }  // namespace mxgate

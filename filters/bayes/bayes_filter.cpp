@@ -168,7 +168,49 @@ bool Classifier::learn(std::span<const LearnItem> items, bool forget, std::vecto
   return true;
 }
 
+std::optional<bool> autolearn_class(const BayesConfig& cfg, const MessageOutcome& out) {
+  if (!cfg.autolearn || !out.symbols) return std::nullopt;
+  if (out.action != Action::Accept && out.action != Action::Quarantine && out.action != Action::Reject)
+    return std::nullopt;
+  // A list decided: the content was never judged.
+  if (out.decided_by.starts_with("policy.allow") || out.decided_by.starts_with("policy.deny")) return std::nullopt;
+  double score = 0;
+  for (const auto& s : *out.symbols)
+    if (!s.name.starts_with("BAYES_")) score += s.score;
+  if (score >= cfg.autolearn_spam_score) return true;
+  if (score <= cfg.autolearn_ham_score && out.action == Action::Accept) return false;
+  return std::nullopt;
+}
+
 }  // namespace bayes
+
+void BayesFilter::on_outcome(const Envelope& env, const std::shared_ptr<const Message>& msg,
+                             const MessageOutcome& out) {
+  if (!classifier_) return;
+  std::optional<bool> spam = bayes::autolearn_class(*cfg_, out);
+  if (!spam) return;
+  // The view parsed for this message, if a filter kept it; else the job parses.
+  std::shared_ptr<const MimeView> view;
+  if (env.state && env.state->mime && env.state->mime_txn == env.txn_id) view = env.state->mime;
+  std::shared_ptr<const MimeSettings> settings = env.state ? env.state->mime_settings : nullptr;
+  auto job = [c = classifier_, msg, view, settings, is_spam = *spam, txn = env.txn_id]() {
+    std::shared_ptr<const MimeView> v = view;
+    if (!v) v = std::make_shared<const MimeView>(parse_mime(*msg, settings ? settings->limits : MimeLimits{}));
+    std::vector<bayes::LearnItem> items{c->learn_item(*msg, *v, is_spam)};
+    std::vector<bayes::LearnStatus> st;
+    std::string err;
+    if (!c->learn(items, false, &st, &err))
+      spdlog::warn("bayes: autolearn of {} failed: {}", txn, err);
+    else if (!st.empty())
+      spdlog::info("bayes: autolearn {} as {}: {}", txn, is_spam ? "spam" : "ham", bayes::learn_status_name(st[0]));
+  };
+  std::shared_ptr<WorkPool> pool = current_work_pool();
+  if (!pool) {
+    job();  // no pool (tools, tests): here
+    return;
+  }
+  if (!pool->try_submit(job)) spdlog::info("bayes: work pool full, {} not autolearned", env.txn_id);
+}
 
 Task<Verdict> BayesFilter::on_end_of_data(const Envelope& env, const Message& msg) {
   if (!env.state) co_return Verdict::next();
@@ -204,6 +246,11 @@ FilterPtr make_bayes_filter(ConfigMap& cfg) {
   cfg.get_size("max_tokens_per_message", c->tokens.max_tokens, 100, 1'000'000);
   cfg.get_uint("max_db_tokens", c->max_db_tokens, 10'000, 1'000'000'000);
   cfg.get_duration("refresh", c->refresh, std::chrono::seconds(1), std::chrono::hours(24));
+  cfg.get("autolearn", c->autolearn);
+  cfg.get_number("autolearn_spam_score", c->autolearn_spam_score, -1000, 1000);
+  cfg.get_number("autolearn_ham_score", c->autolearn_ham_score, -1000, 1000);
+  if (c->autolearn_ham_score >= c->autolearn_spam_score)
+    cfg.error("autolearn_ham_score", "must be below autolearn_spam_score");
   std::string error;
   bayes::ClassifierPtr classifier = bayes::Classifier::open(*c, &error);
   // A store that cannot be opened is not a reason to refuse mail: the server runs

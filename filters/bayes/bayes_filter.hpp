@@ -16,6 +16,15 @@
 //   max_tokens_per_message: 10000
 //   max_db_tokens: 1000000           expiry keeps the database below this
 //   refresh: 10s                     how often the server looks for newly learned data
+//   autolearn: false                 learn from clear verdicts (below); off by default
+//   autolearn_spam_score: 12, autolearn_ham_score: 0.1
+//
+// Autolearn (SpamAssassin's bayes_auto_learn, its thresholds): once the client has
+// its answer, a message whose score without the BAYES_* symbols (never the
+// classifier's own vote) is at least autolearn_spam_score is learned as spam, one
+// at most autolearn_ham_score as ham; not when an allow or deny list decided
+// (that is no evidence about the content), not a tempfail. On the work pool,
+// never delaying a reply; a full queue skips the message.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -43,9 +52,15 @@ struct BayesConfig {
   bayes::TokenOptions tokens;
   std::uint64_t max_db_tokens = 1'000'000;
   std::chrono::milliseconds refresh{10'000};
+  bool autolearn = false;
+  double autolearn_spam_score = 12.0;  // SpamAssassin's bayes_auto_learn_threshold_spam
+  double autolearn_ham_score = 0.1;    // bayes_auto_learn_threshold_nonspam
 };
 
 namespace bayes {
+
+// Autolearn's choice for an outcome: spam, ham, or nothing (nullopt).
+std::optional<bool> autolearn_class(const BayesConfig& cfg, const MessageOutcome& out);
 
 // What identifies a message for "learned twice counts once": its Message-ID and a
 // digest of its body, so the copy in a mailbox, in the quarantine and in an mbox
@@ -110,6 +125,7 @@ class BayesFilter final : public Filter {
       : cfg_(std::move(cfg)), classifier_(std::move(classifier)) {}
   const char* name() const override { return "bayes"; }
   Task<Verdict> on_end_of_data(const Envelope& env, const Message& msg) override;
+  void on_outcome(const Envelope& env, const std::shared_ptr<const Message>& msg, const MessageOutcome& out) override;
   const BayesConfig& config() const { return *cfg_; }
   // Null when the store could not be opened.
   const bayes::ClassifierPtr& classifier() const { return classifier_; }

@@ -394,3 +394,63 @@ TEST(BayesClassifier, LearnIdIgnoresAddedFieldsButNotTheBody) {
 
 }  // namespace
 }  // namespace mxgate::bayes
+
+namespace mxgate::bayes {
+namespace {
+
+MessageOutcome outcome(Action a, std::vector<Symbol>* syms, std::string by = "policy.thresholds") {
+  MessageOutcome o;
+  o.action = a;
+  o.symbols = syms;
+  o.decided_by = std::move(by);
+  for (const auto& s : *syms) o.score += s.score;
+  return o;
+}
+
+TEST(BayesAutolearn, ClearVerdictsOnlyNeverTheClassifiersOwnVote) {
+  BayesConfig cfg;
+  std::vector<Symbol> spammy = {{"GTUBE", 1000, ""}}, bayes_made = {{"A", 9.0, ""}, {"BAYES_99", 3.8, ""}, {"BAYES_999", 0.2, ""}},
+                      clean = {{"BAYES_00", -1.5, ""}}, grey = {{"A", 3.0, ""}};
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Reject, &spammy))) << "off by default";
+  cfg.autolearn = true;
+  EXPECT_EQ(autolearn_class(cfg, outcome(Action::Reject, &spammy)), std::optional<bool>(true));
+  EXPECT_EQ(autolearn_class(cfg, outcome(Action::Quarantine, &spammy)), std::optional<bool>(true));
+  // 13 points, but only 9 without the classifier's: not learned.
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Accept, &bayes_made)));
+  // -1.5 from Bayes alone is 0 without it: ham (at most 0.1).
+  EXPECT_EQ(autolearn_class(cfg, outcome(Action::Accept, &clean)), std::optional<bool>(false));
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Accept, &grey)));
+  // Ham only when it was delivered; lists and tempfails teach nothing.
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Quarantine, &clean)));
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Accept, &clean, "policy.allow.client_ip")));
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Reject, &spammy, "policy.deny.sender")));
+  EXPECT_FALSE(autolearn_class(cfg, outcome(Action::Tempfail, &spammy)));
+  cfg.autolearn_spam_score = 5;
+  EXPECT_EQ(autolearn_class(cfg, outcome(Action::Accept, &bayes_made)), std::optional<bool>(true));
+}
+
+TEST(BayesAutolearn, TheFilterLearnsFromTheOutcome) {
+  TempDir d;
+  auto cfg = std::make_shared<BayesConfig>();
+  cfg->path = d.file("bayes.db");
+  cfg->autolearn = true;
+  std::string err;
+  auto c = Classifier::open(*cfg, &err);
+  ASSERT_TRUE(c) << err;
+  BayesFilter f(cfg, c);
+  auto msg = std::make_shared<const Message>("Message-ID: <a@b>\r\nSubject: win\r\n\r\nwin money now\r\n");
+  Envelope env;
+  env.txn_id = "T.1";
+  env.state = std::make_shared<FilterState>();
+  std::vector<Symbol> spammy = {{"GTUBE", 1000, ""}};
+  f.on_outcome(env, msg, outcome(Action::Reject, &spammy));  // no work pool here: learned at once
+  f.on_outcome(env, msg, outcome(Action::Reject, &spammy));  // the same message: once
+  StoreStats st;
+  ASSERT_TRUE(c->store().stats(&st, &err)) << err;
+  EXPECT_EQ(st.totals.nspam, 1u);
+  EXPECT_EQ(st.totals.nham, 0u);
+  EXPECT_GT(st.tokens, 0u);
+}
+
+}  // namespace
+}  // namespace mxgate::bayes

@@ -507,6 +507,57 @@ class Serve(ProxyTestCase):
         self.assertIn("BAYES_00", status_tests(down.rec.messages[-1]["data"]))
 
 
+class Autolearn(ProxyTestCase):
+    """bayes.autolearn: the server learns clear verdicts by their score without the
+    classifier's own BAYES_* points; a grey message is not learned."""
+
+    def send(self, m, data, sender=SPAM_SENDER):
+        with smtplib.SMTP(LOOPBACK, m.port, timeout=30) as s:
+            s.ehlo("client.test")
+            try:
+                s.sendmail(sender, ["customer@example.org"], data)
+            except smtplib.SMTPDataError:
+                pass  # a refusal is an outcome too
+
+    def stats(self, m):
+        p = mxgate("learn", "-c", m.config_path, "--stats", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st = json.loads(p.stdout)
+        return st["spam"], st["ham"]
+
+    def test_clear_spam_and_clear_ham_are_learned_grey_mail_is_not(self):
+        down = self.start_downstream()
+        m = self.start_mxgate(down.port, {
+            "filters": [
+                "mime",
+                {"bayes": {"path": "bayes.db", "autolearn": True, "autolearn_spam_score": 12}},
+                {"content": {"rules": ["builtin"], "cache_dir": CACHE}},
+            ],
+            "policy": {"thresholds": {"tag": 5, "reject": 20}},
+        })
+        gtube = crlf(("From: a@spam.example\nTo: customer@example.org\nSubject: test\n"
+                      "Message-ID: <gtube-1@spam.example>\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n\n"
+                      "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\n").encode())
+        self.send(m, gtube)  # GTUBE scores 1000: refused, and learned as spam
+        self.wait_for(lambda: self.stats(m) == (1, 0), timeout=30, msg="GTUBE learned as spam")
+        ham = crlf(("From: Dave Olsen <dave@example.com>\nTo: Grace Li <grace@example.com>\n"
+                    "Subject: notes from the design review\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n"
+                    "Message-ID: <review-1@example.com>\n\nHi Grace,\n\nthe notes from today's review "
+                    "are in the wiki; the exporter change can go in after the release.\n\nDave\n").encode())
+        self.send(m, ham)  # no rule hits: delivered, learned as ham
+        self.wait_for(lambda: self.stats(m) == (1, 1), timeout=30, msg="the ham learned")
+        # A grey message (a fake reply, 0.4 points) is neither.
+        self.send(m, unseen_ham(80000))
+        # The same messages again: already learned, counts unchanged.
+        self.send(m, gtube)
+        self.send(m, ham)
+        self.wait_for(lambda: m.log().count("already learned") == 2, timeout=30,
+                      msg="both repeats autolearned as already learned")
+        self.assertEqual(self.stats(m), (1, 1))
+        self.assertIn("as spam: learned", m.log())
+        self.assertIn("as ham: learned", m.log())
+
+
 class Corpus(LearnCase):
     def test_train_fraction(self):
         # Tagged from 4: what the classifier alone adds to a spam is BAYES_99 and

@@ -662,6 +662,68 @@ class DeleteAndPurge(QuarantineTestBase):
         self.assertEqual(self.ids(m), [q4])
 
 
+class LearnFromReview(QuarantineTestBase):
+    """quarantine.learn_on_release / learn_on_delete: what the admin's review says
+    teaches the classifier (the bayes filter's database, read back with
+    `mxgate learn --stats`)."""
+
+    BAYES = {"bayes": {"path": "bayes.db"}}
+
+    def stats(self, m):
+        p = subprocess.run([MXGATE, "learn", "--config", m.config_path, "--stats", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        st = json.loads(p.stdout)
+        return st["spam"], st["ham"]
+
+    def test_release_learns_ham_and_delete_learns_spam(self):
+        down = self.start_downstream()
+        m = self.make_gate(down.port, quarantine={"learn_on_release": True, "learn_on_delete": True},
+                           filters=["mime", self.BAYES, CONTENT])
+        q1 = self.quarantine(m)
+        q2 = self.quarantine(m, data=message(body="Please quarantineme, another text.")[0])
+        self.assertEqual(self.stats(m), (0, 0))
+        p = self.cli_ok(m, "release", q1)
+        self.assertIn("learned %s as ham" % q1, p.stdout)
+        self.assertEqual(len(down.rec.messages), 1)
+        self.assertEqual(self.stats(m), (0, 1))
+        p = self.cli_ok(m, "delete", q2)
+        self.assertIn("learned %s as spam" % q2, p.stdout)
+        self.assertIn("deleted %s" % q2, p.stdout)
+        self.assertEqual(self.stats(m), (1, 1))
+        # Released again, it is the same message: learned once.
+        self.cli_ok(m, "release", q1, "--force")
+        self.assertEqual(self.stats(m), (1, 1))
+        # Deleted after its release: it moves from ham to spam, not counted twice.
+        self.cli_ok(m, "delete", q1)
+        self.assertEqual(self.stats(m), (2, 0))
+
+    def test_off_by_default(self):
+        down = self.start_downstream()
+        m = self.make_gate(down.port, filters=["mime", self.BAYES, CONTENT])
+        q1, q2 = self.quarantine(m), self.quarantine(m)
+        self.assertNotIn("learned", self.cli_ok(m, "release", q1).stdout)
+        self.assertNotIn("learned", self.cli_ok(m, "delete", q2).stdout)
+        self.assertEqual(self.stats(m), (0, 0))
+
+    def test_a_classifier_that_cannot_learn_does_not_stop_the_review(self):
+        down = self.start_downstream()
+        m = self.make_gate(down.port, quarantine={"learn_on_release": True, "learn_on_delete": True},
+                           filters=["mime", {"bayes": {"path": "broken/bayes.db"}}, CONTENT])
+        q1, q2 = self.quarantine(m), self.quarantine(m)
+        # The database's folder is a file now: nothing can open it.
+        shutil.rmtree(os.path.join(m.workdir, "broken"), ignore_errors=True)
+        with open(os.path.join(m.workdir, "broken"), "w") as f:
+            f.write("not a folder")
+        p = self.cli_ok(m, "release", q1)
+        self.assertIn("released %s" % q1, p.stdout)
+        self.assertIn("not learned as ham", p.stderr)
+        self.assertEqual(len(down.rec.messages), 1)
+        p = self.cli_ok(m, "delete", q2)
+        self.assertIn("not learned as spam", p.stderr)
+        self.assertNotIn(q2, self.ids(m))
+
+
 # ---------------------------------------------------------------- (5) crash safety
 
 class CrashSafety(QuarantineTestBase):
