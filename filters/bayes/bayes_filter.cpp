@@ -58,10 +58,12 @@ Classifier::Classifier(BayesConfig cfg, std::unique_ptr<BayesStore> store)
     : cfg_(std::move(cfg)), store_(std::move(store)) {}
 
 std::shared_ptr<Classifier> Classifier::open(const BayesConfig& cfg, std::string* error) {
-  auto store = open_sqlite_store(cfg.path, error);
+  std::unique_ptr<BayesStore> store =
+      cfg.store == "redis" ? open_redis_store(cfg.redis, error) : open_sqlite_store(cfg.path, error);
   if (!store) return nullptr;
   std::shared_ptr<Classifier> c(new Classifier(cfg, std::move(store)));
-  if (!c->refresh_now(error)) return nullptr;
+  error->clear();
+  c->refresh_now(error);  // not readable yet: the first refresh that works fills it
   return c;
 }
 
@@ -233,11 +235,31 @@ Task<Verdict> BayesFilter::on_end_of_data(const Envelope& env, const Message& ms
 
 FilterPtr make_bayes_filter(ConfigMap& cfg) {
   auto c = std::make_shared<BayesConfig>();
+  cfg.get_enum("store", c->store, {"sqlite", "redis"});
   cfg.get("path", c->path);
   if (c->path.empty()) cfg.error("path", "needs the database's file name");
   std::filesystem::path p = c->path;
   std::filesystem::path base = std::filesystem::path(cfg.file()).parent_path();
   if (p.is_relative() && !base.empty()) c->path = (base / p).string();
+  if (auto r = cfg.child("redis")) {
+    std::string address = c->redis.host + ":" + std::to_string(c->redis.port);
+    r->get("address", address);
+    std::size_t colon = address.rfind(':');
+    char* end = nullptr;
+    long port = colon == std::string::npos ? 0 : std::strtol(address.c_str() + colon + 1, &end, 10);
+    if (colon == std::string::npos || colon == 0 || !end || *end || port < 1 || port > 65535) {
+      r->error("address", "expected host:port (got \"" + address + "\")");
+    } else {
+      c->redis.host = address.substr(0, colon);
+      c->redis.port = static_cast<int>(port);
+    }
+    std::uint64_t db = 0;
+    r->get_uint("db", db, 0, 1000);
+    c->redis.db = static_cast<int>(db);
+    r->get("password", c->redis.password);
+    r->get("prefix", c->redis.prefix);
+    r->get_duration("timeout", c->redis.timeout, std::chrono::milliseconds(50), std::chrono::seconds(60));
+  }
   cfg.get_uint("min_spam", c->min_spam, 1, 1'000'000'000);
   cfg.get_uint("min_ham", c->min_ham, 1, 1'000'000'000);
   std::uint64_t window = c->tokens.bigram_window;
@@ -255,7 +277,10 @@ FilterPtr make_bayes_filter(ConfigMap& cfg) {
   bayes::ClassifierPtr classifier = bayes::Classifier::open(*c, &error);
   // A store that cannot be opened is not a reason to refuse mail: the server runs
   // without Bayes (no BAYES_* symbol, the score set without Bayes) and says why.
-  if (!classifier) spdlog::error("bayes: {} (key {}); classifying without Bayes", error, cfg.path_of("path"));
+  if (!classifier)
+    spdlog::error("bayes: {} (key {}); classifying without Bayes", error, cfg.path_of(c->store == "redis" ? "redis" : "path"));
+  else if (!error.empty())
+    spdlog::error("bayes: {}; classifying without Bayes until it can be read", error);
   return std::make_shared<BayesFilter>(std::move(c), std::move(classifier));
 }
 

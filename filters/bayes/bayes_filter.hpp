@@ -10,7 +10,9 @@
 // `mxgate learn` (proxy/learn_cli.cpp), through the same Classifier.
 //
 // Config (filters: - bayes: {...}; docs/configuration.md):
+//   store: sqlite                    sqlite (one machine) or redis (a farm)
 //   path: /var/lib/mxgate/bayes.db   the SQLite database (relative: to the config file)
+//   redis: {address: 127.0.0.1:6379, db: 0, password: "", prefix: "mxgate:bayes:", timeout: 2s}
 //   min_spam: 200, min_ham: 200      learned messages before it answers
 //   bigram_window: 1                 single words; 2..5: also word pairs up to window-1 apart
 //   max_tokens_per_message: 10000
@@ -46,7 +48,9 @@ namespace mxgate {
 class ConfigMap;
 
 struct BayesConfig {
-  std::string path = "/var/lib/mxgate/bayes.db";
+  std::string store = "sqlite";                 // sqlite | redis
+  std::string path = "/var/lib/mxgate/bayes.db";  // sqlite
+  bayes::RedisSettings redis;                   // redis
   std::uint64_t min_spam = 200;
   std::uint64_t min_ham = 200;
   bayes::TokenOptions tokens;
@@ -80,7 +84,8 @@ struct Answer {
 class Classifier : public std::enable_shared_from_this<Classifier> {
  public:
   // Opens the store and reads its counts. Null and *error if the store cannot be
-  // opened (the server then runs without Bayes and says so).
+  // opened (the server then runs without Bayes and says so); a classifier and
+  // *error if it opened but could not be read yet (Redis down: read again later).
   static std::shared_ptr<Classifier> open(const BayesConfig& cfg, std::string* error);
 
   const BayesConfig& config() const { return cfg_; }

@@ -10,6 +10,7 @@
 // every learn) has changed (bayes_filter.cpp). Tokens expire oldest first once
 // the database holds more than its maximum.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -97,5 +98,17 @@ class BayesStore {
 
 // Opens (creating the file and its folder if needed) the SQLite store at path.
 std::unique_ptr<BayesStore> open_sqlite_store(const std::string& path, std::string* error);
+
+// Redis (bayes_redis.cpp): a farm of gateways sharing one database.
+struct RedisSettings {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int db = 0;
+  std::string password;
+  std::string prefix = "mxgate:bayes:";
+  std::chrono::milliseconds timeout{2000};  // connect and each command
+};
+// Always a store; *error says if Redis did not answer yet (every call reconnects).
+std::unique_ptr<BayesStore> open_redis_store(const RedisSettings& settings, std::string* error);
 
 }  // namespace mxgate::bayes

@@ -3,6 +3,9 @@
 // generated mail.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include "filters/bayes/bayes_store.hpp"
 #include "filters/bayes/bayes_tokens.hpp"
 #include "filters/mime/mime.hpp"
+#include "tests/dns/dns_server.hpp"  // free_port
 
 namespace mxgate::bayes {
 namespace {
@@ -215,11 +219,9 @@ LearnItem item(const std::string& id, bool spam, std::vector<std::uint64_t> toks
   return it;
 }
 
-TEST(BayesStore, LearnRelearnForget) {
-  TempDir d;
+// The same semantics whatever the store: run on SQLite and on Redis below.
+void learn_relearn_forget(BayesStore* s) {
   std::string err;
-  auto s = open_sqlite_store(d.file("sub/bayes.db"), &err);  // the folder is made
-  ASSERT_TRUE(s) << err;
   std::vector<LearnStatus> st;
   std::vector<LearnItem> batch = {item("a", true, {1, 2, 3}), item("b", false, {3, 4})};
   ASSERT_TRUE(s->learn(batch, false, 1000, "1/w3", &st, &err)) << err;
@@ -270,11 +272,8 @@ TEST(BayesStore, LearnRelearnForget) {
   EXPECT_EQ(stats.oldest_atime, 1000);
 }
 
-TEST(BayesStore, ExpiryKeepsTheRecentAndTheLearnedIds) {
-  TempDir d;
+void expiry_keeps_the_recent_and_the_learned_ids(BayesStore* s) {
   std::string err;
-  auto s = open_sqlite_store(d.file("bayes.db"), &err);
-  ASSERT_TRUE(s) << err;
   std::vector<LearnStatus> st;
   // 100 old tokens, then 100 new ones.
   std::vector<std::uint64_t> old_toks, new_toks;
@@ -297,6 +296,22 @@ TEST(BayesStore, ExpiryKeepsTheRecentAndTheLearnedIds) {
   ASSERT_TRUE(s->learn(a, false, 300, "1/w3", &st, &err));
   EXPECT_EQ(st, std::vector<LearnStatus>{LearnStatus::AlreadyLearned});
   EXPECT_EQ(ex.seen_deleted, 0u);
+}
+
+TEST(BayesStore, LearnRelearnForget) {
+  TempDir d;
+  std::string err;
+  auto s = open_sqlite_store(d.file("sub/bayes.db"), &err);  // the folder is made
+  ASSERT_TRUE(s) << err;
+  learn_relearn_forget(s.get());
+}
+
+TEST(BayesStore, ExpiryKeepsTheRecentAndTheLearnedIds) {
+  TempDir d;
+  std::string err;
+  auto s = open_sqlite_store(d.file("bayes.db"), &err);
+  ASSERT_TRUE(s) << err;
+  expiry_keeps_the_recent_and_the_learned_ids(s.get());
 }
 
 TEST(BayesStore, UnopenableStoreIsAnError) {
@@ -450,6 +465,153 @@ TEST(BayesAutolearn, TheFilterLearnsFromTheOutcome) {
   EXPECT_EQ(st.totals.nspam, 1u);
   EXPECT_EQ(st.totals.nham, 0u);
   EXPECT_GT(st.tokens, 0u);
+}
+
+}  // namespace
+}  // namespace mxgate::bayes
+
+// ------------------------------------------------------------------ Redis
+
+namespace mxgate::bayes {
+namespace {
+
+using testing::free_port;
+
+// Debian's redis-server on 127.0.0.1, started and stopped by the test; nothing saved.
+class RedisServer {
+ public:
+  explicit RedisServer(int port) : port_(port) {}
+  ~RedisServer() { stop(); }
+  static bool available() { return access("/usr/bin/redis-server", X_OK) == 0; }
+  bool start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      const std::string port = std::to_string(port_);
+      execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Up when it answers (polled, for at most 10 s).
+    for (int i = 0; i < 200; ++i) {
+      RedisSettings rs;
+      rs.port = port_;
+      std::string err;
+      auto s = open_redis_store(rs, &err);
+      std::uint64_t g;
+      if (err.empty() && s->generation(&g, &err)) return true;
+      usleep(50'000);
+    }
+    return false;
+  }
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+  int port() const { return port_; }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+};
+
+class BayesRedis : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!RedisServer::available()) GTEST_SKIP() << "redis-server is not installed (apt install redis-server)";
+    server_ = std::make_unique<RedisServer>(free_port());
+    ASSERT_TRUE(server_->start()) << "redis-server did not start";
+  }
+  RedisSettings settings(const std::string& prefix = "test:") const {
+    RedisSettings rs;
+    rs.port = server_->port();
+    rs.prefix = prefix;
+    return rs;
+  }
+  std::unique_ptr<RedisServer> server_;
+};
+
+TEST_F(BayesRedis, LearnRelearnForget) {
+  std::string err;
+  auto s = open_redis_store(settings(), &err);
+  ASSERT_TRUE(err.empty()) << err;
+  learn_relearn_forget(s.get());
+}
+
+TEST_F(BayesRedis, ExpiryKeepsTheRecentAndTheLearnedIds) {
+  std::string err;
+  auto s = open_redis_store(settings(), &err);
+  ASSERT_TRUE(err.empty()) << err;
+  expiry_keeps_the_recent_and_the_learned_ids(s.get());
+}
+
+TEST_F(BayesRedis, PrefixesKeepDatabasesApart) {
+  std::string err;
+  auto a = open_redis_store(settings("a:"), &err), b = open_redis_store(settings("b:"), &err);
+  std::vector<LearnItem> items = {item("m", true, {7, 8})};
+  std::vector<LearnStatus> st;
+  ASSERT_TRUE(a->learn(items, false, 1, "1/w1", &st, &err)) << err;
+  EXPECT_EQ(a->load(&err)->size(), 2u);
+  EXPECT_EQ(b->load(&err)->size(), 0u);
+}
+
+TEST_F(BayesRedis, DownIsAnErrorNotACrashAndItReconnects) {
+  std::string err;
+  auto s = open_redis_store(settings(), &err);
+  ASSERT_TRUE(err.empty()) << err;
+  std::vector<LearnItem> items = {item("m", true, {7, 8})};
+  std::vector<LearnStatus> st;
+  ASSERT_TRUE(s->learn(items, false, 1, "1/w1", &st, &err)) << err;
+  server_->stop();
+  std::uint64_t g = 0;
+  EXPECT_FALSE(s->generation(&g, &err));
+  EXPECT_NE(err.find("redis 127.0.0.1:"), std::string::npos) << err;
+  EXPECT_FALSE(s->load(&err));
+  EXPECT_FALSE(s->learn(items, false, 1, "1/w1", &st, &err));
+  // Back (empty: nothing was saved): the same store object answers again.
+  server_ = std::make_unique<RedisServer>(server_->port());
+  ASSERT_TRUE(server_->start());
+  err.clear();
+  ASSERT_TRUE(s->learn(items, false, 1, "1/w1", &st, &err)) << err;
+  EXPECT_EQ(st, std::vector<LearnStatus>{LearnStatus::Learned});
+}
+
+// Two gateways of a farm: one learns, the other classifies alike once it re-reads.
+TEST_F(BayesRedis, TwoClassifiersShareWhatOneLearns) {
+  BayesConfig cfg;
+  cfg.store = "redis";
+  cfg.redis = settings("farm:");
+  cfg.min_spam = cfg.min_ham = 20;
+  std::string err;
+  auto a = Classifier::open(cfg, &err);
+  ASSERT_TRUE(a) << err;
+  auto b = Classifier::open(cfg, &err);
+  ASSERT_TRUE(b) << err;
+  std::mt19937 rng(9);
+  std::vector<LearnItem> items;
+  for (int i = 0; i < 25; ++i)
+    for (bool spam : {true, false}) {
+      Message m(mail(rng, spam, i));
+      items.push_back(a->learn_item(m, parse_mime(m), spam));
+    }
+  std::vector<LearnStatus> st;
+  ASSERT_TRUE(a->learn(items, false, &st, &err)) << err;
+  ASSERT_TRUE(a->refresh_now(&err)) << err;
+  Message probe(mail(rng, true, 5000));
+  EXPECT_FALSE(b->classify(parse_mime(probe)).available) << "b has not re-read yet";
+  ASSERT_TRUE(b->refresh_now(&err)) << err;
+  Answer pa = a->classify(parse_mime(probe)), pb = b->classify(parse_mime(probe));
+  ASSERT_TRUE(pa.probability && pb.probability);
+  EXPECT_EQ(*pa.probability, *pb.probability);
+  EXPECT_GT(*pb.probability, 0.99);
+  // Learning the same messages through b: already learned, farm-wide.
+  ASSERT_TRUE(b->learn(items, false, &st, &err)) << err;
+  EXPECT_EQ(std::count(st.begin(), st.end(), LearnStatus::AlreadyLearned), 50);
 }
 
 }  // namespace

@@ -460,6 +460,33 @@ class DnsServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisServer:
+    """Debian's redis-server on 127.0.0.1 and a port of its own, nothing saved to disk;
+    started and stopped by the test."""
+
+    BINARY = "/usr/bin/redis-server"
+
+    @classmethod
+    def available(cls):
+        return os.access(cls.BINARY, os.X_OK)
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mxgate-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([self.BINARY, "--port", str(self.port), "--bind", LOOPBACK, "--save", "",
+                                      "--appendonly", "no", "--daemonize", "no", "--dir", self.dir],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class RawClient:
     """A byte-exact SMTP client for the cases smtplib would not send."""
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 import unittest
 
-from harness import LOOPBACK, MXGATE, ProxyTestCase
+from harness import LOOPBACK, MXGATE, ProxyTestCase, RedisServer
 
 N_SPAM = 220
 N_HAM = 220
@@ -556,6 +556,78 @@ class Autolearn(ProxyTestCase):
         self.assertEqual(self.stats(m), (1, 1))
         self.assertIn("as spam: learned", m.log())
         self.assertIn("as ham: learned", m.log())
+
+
+class Farm(ProxyTestCase):
+    """Two gateways sharing one Redis (bayes.store: redis): learned once, through
+    either, and both classify alike."""
+
+    def setUp(self):
+        if not RedisServer.available():
+            self.skipTest("redis-server is not installed (apt install redis-server)")
+        self.redis = RedisServer().start()
+        self.addCleanup(self.redis.stop)
+
+    def gate(self, down):
+        return self.start_mxgate(down.port, {
+            "filters": [
+                "mime",
+                {"bayes": {"store": "redis", "refresh": "1s",
+                           "redis": {"address": "%s:%d" % (LOOPBACK, self.redis.port), "prefix": "farm:"}}},
+                {"content": {"rules": ["builtin"], "cache_dir": CACHE}},
+            ],
+            "policy": {"thresholds": {"tag": 5, "reject": 1000}},
+        })
+
+    def send(self, m, data):
+        with smtplib.SMTP(LOOPBACK, m.port, timeout=30) as s:
+            s.ehlo("client.test")
+            s.sendmail(SPAM_SENDER, ["customer@example.org"], data)
+
+    def bayes_where(self, m, n):
+        t = m.wait_transactions(n)
+        self.assertGreaterEqual(len(t), n, m.log()[-2000:])
+        return {s["name"]: s.get("where", "") for s in t[n - 1]["symbols"] if s["name"].startswith("BAYES_")}
+
+    def test_learned_once_classified_alike(self):
+        down_a, down_b = self.start_downstream(), self.start_downstream()
+        a, b = self.gate(down_a), self.gate(down_b)
+        # Learned through gateway a's config only.
+        for mode, paths in (("--spam", [SPAM_DIR]), ("--ham", [HAM_MAILDIR, HAM_MBOX])):
+            p = mxgate("learn", "-c", a.config_path, "--json", mode, *paths)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        # b sees the same database: its stats, and the same messages already learned.
+        st = json.loads(mxgate("learn", "-c", b.config_path, "--stats", "--json").stdout)
+        self.assertEqual((st["spam"], st["ham"]), (N_SPAM, N_HAM), st)
+        self.assertTrue(st["available"], st)
+        self.assertTrue(st["store"].startswith("redis "), st)
+        again = json.loads(mxgate("learn", "-c", b.config_path, "--json", "--spam", SPAM_DIR).stdout)
+        self.assertEqual(again["already_learned"], N_SPAM, again)
+        # The same unseen spam to each: the same probability, to the last digit.
+        probe = unseen_spam(90000)
+        got = {}
+        for name, m in (("a", a), ("b", b)):
+            for i in range(60):  # until the gateway has re-read the database (refresh: 1s)
+                self.send(m, probe)
+                w = self.bayes_where(m, i + 1)
+                if w:
+                    got[name] = w
+                    break
+                time.sleep(0.5)
+        self.assertEqual(set(got), {"a", "b"}, got)
+        self.assertIn("BAYES_99", got["a"], got)
+        self.assertEqual(got["a"], got["b"])
+
+    def test_redis_down_means_no_bayes_not_lost_mail(self):
+        down = self.start_downstream()
+        m = self.gate(down)
+        self.redis.stop()
+        self.send(m, unseen_spam(90001))  # delivered, without a BAYES_ symbol
+        self.wait_for(lambda: len(down.rec.messages) == 1, timeout=30, msg="the message downstream")
+        self.assertEqual(self.bayes_where(m, 1), {})
+        p = mxgate("learn", "-c", m.config_path, "--spam", SPAM_DIR)
+        self.assertEqual(p.returncode, 1, (p.stdout, p.stderr))
+        self.assertIn(b"redis %s:%d" % (LOOPBACK.encode(), self.redis.port), p.stderr)
 
 
 class Corpus(LearnCase):
