@@ -11,6 +11,7 @@
 #include "filters/content/content_filter.hpp"
 #include "filters/dkim/dkim_filter.hpp"
 #include "filters/dmarc/dmarc_filter.hpp"
+#include "filters/dnsbl/dnsbl_filter.hpp"
 #include "filters/headers/headers_filter.hpp"
 #include "filters/mime/mime_filter.hpp"
 #include "filters/spf/spf_filter.hpp"
@@ -29,6 +30,7 @@ const Entry kFilters[] = {
     {"spf", make_spf_filter},
     {"dkim", make_dkim_filter},
     {"dmarc", make_dmarc_filter},
+    {"dnsbl", make_dnsbl_filter},
     {"mime", make_mime_filter},
     {"bayes", make_bayes_filter},
     {"content", make_content_filter},

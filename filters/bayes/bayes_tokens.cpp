@@ -507,18 +507,12 @@ void url_tokens(const std::vector<std::string>& urls, Sink& sink) {
       mail_address_tokens(lower(addr), [&](std::string_view p, std::string_view t) { sink.add(p, t); });
       continue;
     }
+    std::string host = url_host(s);
+    if (host.empty()) continue;
     std::size_t hs = s.find("//");
-    if (hs == std::string_view::npos) continue;
     std::string_view rest = s.substr(hs + 2);
     std::size_t he = rest.find_first_of("/?#");
-    std::string_view authority = rest.substr(0, he);
     std::string_view path = he == std::string_view::npos ? std::string_view() : rest.substr(he);
-    if (std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-    if (std::size_t c = authority.rfind(':'); c != std::string_view::npos && authority.find(']') == std::string_view::npos)
-      authority = authority.substr(0, c);
-    std::string host = lower(authority);
-    while (!host.empty() && host.back() == '.') host.pop_back();
-    if (host.empty()) continue;
     std::array<std::string_view, 4> p;
     if (looks_like_ipv4(host, &p)) {
       sink.add("UH:", host);

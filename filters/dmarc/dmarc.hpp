@@ -44,6 +44,7 @@
 
 #include "filters/auth/auth_results.hpp"
 #include "filters/auth/from_authors.hpp"
+#include "filters/auth/public_suffix.hpp"
 #include "filters/message.hpp"
 #include "filters/smtp_reply.hpp"
 #include "base/task.hpp"
@@ -51,36 +52,6 @@
 namespace mxgate {
 
 class DnsLookup;
-
-// ---- Public Suffix List -------------------------------------------------------------
-
-// A loaded Public Suffix List (libpsl context). Immutable once loaded; shared by all
-// sessions and threads (libpsl only reads it).
-class PublicSuffixList {
- public:
-  // Loads a list file (.dat text or libpsl's .dafsa). Null and *why on failure.
-  static std::shared_ptr<const PublicSuffixList> load(const std::string& path, std::string* why);
-  ~PublicSuffixList();
-  PublicSuffixList(const PublicSuffixList&) = delete;
-  PublicSuffixList& operator=(const PublicSuffixList&) = delete;
-  const std::string& path() const { return path_; }
-  // The registrable domain (public suffix plus one label), or "" if `domain` is itself
-  // a public suffix. `domain` must be lowercase, without trailing dot.
-  std::string registrable(const std::string& domain) const;
-
- private:
-  PublicSuffixList() = default;
-  struct Ctx;
-  Ctx* ctx_ = nullptr;
-  std::string path_;
-};
-using PublicSuffixListPtr = std::shared_ptr<const PublicSuffixList>;
-
-constexpr const char* kDefaultPublicSuffixList = "/usr/share/publicsuffix/public_suffix_list.dat";
-
-// RFC 7489 3.2: the Organisational Domain of `domain` (normalised). A domain that is
-// itself a public suffix is its own Organisational Domain. "" if `domain` is invalid.
-std::string organizational_domain(const PublicSuffixList& psl, std::string_view domain);
 
 // More author domains than this are not all evaluated (each costs DNS lookups): the
 // first ones are, and the From is reported as bad (DmarcOutcome::bad_from).

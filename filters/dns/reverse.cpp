@@ -59,22 +59,28 @@ bool plausible_hostname(const std::string& n) {
 }
 }  // namespace
 
-std::string reverse_lookup_name(const std::string& ip) {
+std::string reversed_address(const std::string& ip) {
   Addr a;
   if (!parse(ip, a)) return "";
   std::string out;
   if (a.v4) {
-    for (int i = 3; i >= 0; --i) out += std::to_string(a.b[i]) + ".";
-    return out + "in-addr.arpa";
+    for (int i = 3; i >= 0; --i) out += std::to_string(a.b[i]) + (i ? "." : "");
+    return out;
   }
   static const char kHex[] = "0123456789abcdef";
   for (int i = 15; i >= 0; --i) {
     out += kHex[a.b[i] & 0xf];
     out += '.';
     out += kHex[a.b[i] >> 4];
-    out += '.';
+    if (i) out += '.';
   }
-  return out + "ip6.arpa";
+  return out;
+}
+
+std::string reverse_lookup_name(const std::string& ip) {
+  Addr a;
+  if (!parse(ip, a)) return "";
+  return reversed_address(ip) + (a.v4 ? ".in-addr.arpa" : ".ip6.arpa");
 }
 
 Task<ClientName> lookup_client_name(DnsLookup& dns, std::string ip, unsigned max_names) {

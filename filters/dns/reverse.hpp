@@ -24,5 +24,8 @@ Task<ClientName> lookup_client_name(DnsLookup& dns, std::string ip, unsigned max
 
 // "4.3.2.1.in-addr.arpa" / nibble form under "ip6.arpa"; "" if `ip` is not an address.
 std::string reverse_lookup_name(const std::string& ip);
+// The same without the suffix ("4.3.2.1", 32 nibbles for IPv6): how DNS lists are
+// asked about an address (RFC 5782 2.1, 2.4).
+std::string reversed_address(const std::string& ip);
 
 }  // namespace mxgate

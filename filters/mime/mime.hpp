@@ -155,4 +155,9 @@ std::string decode_header_value(std::string_view raw, std::string_view name);
 // entries are links written as such; the content filter's uri scope adds them.
 void find_urls(std::string_view text, std::vector<std::string>& out, bool addresses = false);
 
+// The host of a URL of MimeView::urls ("http://user@Www.Example.COM.:8080/x" ->
+// "www.example.com"; an address keeps its brackets off: "[192.0.2.7]" -> "192.0.2.7"),
+// or of a mailto: URL's address; "" if it has none.
+std::string url_host(std::string_view url);
+
 }  // namespace mxgate

@@ -587,4 +587,33 @@ void find_urls(std::string_view text, std::vector<std::string>& out, bool addres
   for (auto& f : found) out.push_back(std::move(f.second));
 }
 
+std::string url_host(std::string_view url) {
+  std::size_t colon = url.find(':');
+  if (colon == std::string_view::npos) return {};
+  std::string scheme;
+  for (char c : url.substr(0, colon)) scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view rest = url.substr(colon + 1);
+  if (scheme == "mailto") {
+    rest = rest.substr(0, rest.find_first_of("?,"));
+    std::size_t at = rest.rfind('@');
+    if (at == std::string_view::npos) return {};
+    rest = rest.substr(at + 1);
+  } else {
+    if (!rest.starts_with("//")) return {};
+    rest.remove_prefix(2);
+    rest = rest.substr(0, rest.find_first_of("/?#\\"));
+    if (std::size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+    if (rest.starts_with("[")) {
+      std::size_t close = rest.find(']');
+      rest = close == std::string_view::npos ? std::string_view() : rest.substr(1, close - 1);
+    } else if (std::size_t port = rest.rfind(':'); port != std::string_view::npos) {
+      rest = rest.substr(0, port);
+    }
+  }
+  std::string host;
+  for (char c : rest) host += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  return host;
+}
+
 }  // namespace mxgate

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "filters/config_node.hpp"
+#include "tests/run_task.hpp"
 #include "filters/dns/fake_lookup.hpp"
 #include "filters/filter_state.hpp"
 
@@ -22,11 +23,7 @@ namespace {
 
 template <typename T>
 T run(Task<T> task) {
-  boost::asio::io_context io;
-  std::optional<T> out;
-  boost::asio::co_spawn(io, [&]() -> Task<void> { out = co_await std::move(task); }, boost::asio::detached);
-  io.run();
-  return *out;
+  return testing::run_task(std::move(task));
 }
 
 std::shared_ptr<FakeLookup> zone() {

@@ -56,7 +56,9 @@ def yaml_value(v, indent):
     if isinstance(v, list):
         out = ""
         for item in v:
-            if isinstance(item, dict):
+            if isinstance(item, dict) and len(item) > 1:
+                out += f"\n{pad}- {json.dumps(item)}"  # a flow mapping (JSON is YAML)
+            elif isinstance(item, dict):
                 (k, val), = item.items()
                 out += f"\n{pad}- {k}:" + yaml_value(val, indent + 2)
             else:
