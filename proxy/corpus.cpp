@@ -358,6 +358,7 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     tr.on = true;
     tr.dir = tmpl;
     auto bc = std::make_shared<BayesConfig>(bf->config());
+    bc->store = "sqlite";  // never the configured database (a farm's Redis included)
     bc->path = tr.dir + "/bayes.db";
     std::string err;
     bayes::ClassifierPtr classifier = bayes::Classifier::open(*bc, &err);

@@ -10,10 +10,17 @@
 
 #include "base/text.hpp"
 #include "base/work_pool.hpp"
+#include "base/work_pool_await.hpp"
 #include "filters/config_node.hpp"
 #include "filters/mime/mime_view.hpp"
 
 namespace mxgate {
+namespace {
+// Messages up to this size are classified on the session's thread (content's
+// inline_scan_bytes default): a few hundred microseconds at most.
+constexpr std::size_t kInlineClassifyBytes = 256 * 1024;
+}  // namespace
+
 namespace bayes {
 namespace {
 
@@ -44,13 +51,24 @@ std::string sha256_hex(std::string_view a, std::string_view b) {
 std::string message_learn_id(const Message& msg) {
   std::string mid;
   if (const HeaderField* f = msg.first("Message-ID")) mid = std::string(trim(f->unfolded()));
-  // The body as sent; line ends as CRLF or LF alike (an mbox file or a maildir
-  // copy has LF, the wire CRLF).
+  // The body as sent, read the same from the wire, a maildir file and an mbox:
+  // line ends as LF, the '>' an mbox puts before a "From " line dropped (mboxo and
+  // mboxrd alike), and the blank lines an mbox leaves at the end not counted.
   std::string body;
   std::string_view b = msg.body();
   body.reserve(b.size());
-  for (std::size_t i = 0; i < b.size(); ++i)
-    if (!(b[i] == '\r' && i + 1 < b.size() && b[i + 1] == '\n')) body.push_back(b[i]);
+  bool line_start = true;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (b[i] == '\r' && i + 1 < b.size() && b[i + 1] == '\n') continue;
+    if (line_start && b[i] == '>') {
+      std::size_t j = i;
+      while (j < b.size() && b[j] == '>') ++j;
+      if (b.substr(j, 5) == "From ") i = j;
+    }
+    body.push_back(b[i]);
+    line_start = b[i] == '\n';
+  }
+  while (!body.empty() && (body.back() == '\n' || body.back() == ' ' || body.back() == '\t')) body.pop_back();
   return sha256_hex(mid, body);
 }
 
@@ -86,9 +104,35 @@ bool Classifier::refresh_now(std::string* error) {
   }
   TokenTablePtr t = store_->load(error);
   if (!t) return false;
+  // Say when the classifier starts (or stops) answering: an admin waiting for it
+  // sees why BAYES_* never shows.
+  const Totals& tot = t->totals();
+  const bool answers = tot.nspam >= cfg_.min_spam && tot.nham >= cfg_.min_ham;
   std::lock_guard lock(mu_);
+  if (!said_ || *said_ != answers) {
+    if (answers)
+      spdlog::info("bayes: classifying with {} ({} spam, {} ham learned, {} tokens)", store_->describe(), tot.nspam,
+                   tot.nham, t->size());
+    else
+      spdlog::info("bayes: not classifying yet: {} has learned {} spam and {} ham, needs {} and {} (mxgate learn)",
+                   store_->describe(), tot.nspam, tot.nham, cfg_.min_spam, cfg_.min_ham);
+    said_ = answers;
+  }
   table_ = std::move(t);
   return true;
+}
+
+bool Classifier::autolearn_slot() {
+  std::lock_guard lock(mu_);
+  if (autolearning_ || std::chrono::steady_clock::now() < autolearn_paused_until_) return false;
+  autolearning_ = true;
+  return true;
+}
+
+void Classifier::autolearn_done(bool ok) {
+  std::lock_guard lock(mu_);
+  autolearning_ = false;
+  if (!ok) autolearn_paused_until_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
 }
 
 void Classifier::refresh_in_background() {
@@ -155,18 +199,30 @@ LearnItem Classifier::learn_item(const Message& msg, const MimeView& view, bool 
 
 bool Classifier::learn(std::span<const LearnItem> items, bool forget, std::vector<LearnStatus>* status,
                        std::string* error) {
-  StoreStats st;
-  if (!store_->stats(&st, error)) return false;
-  if (!st.tokenizer.empty() && st.tokenizer != tokenizer_id()) {
-    *error = store_->describe() + " was learned with tokenizer " + st.tokenizer + ", this configuration uses " +
+  std::string stored;
+  if (!store_->tokenizer(&stored, error)) return false;
+  if (!stored.empty() && stored != tokenizer_id()) {
+    *error = store_->describe() + " was learned with tokenizer " + stored + ", this configuration uses " +
              tokenizer_id() + ": learn into a new database, or set bigram_window back";
     return false;
   }
   if (!store_->learn(items, forget, static_cast<std::int64_t>(std::time(nullptr)), tokenizer_id(), status, error))
     return false;
+  // Expiry counts the tokens: at most once a minute (the database overshoots its
+  // size by a minute's learning at most).
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (last_expire_ != std::chrono::steady_clock::time_point{} && now - last_expire_ < std::chrono::minutes(1))
+      return true;
+    last_expire_ = now;
+  }
   ExpireResult ex;
-  if (!store_->expire(cfg_.max_db_tokens, &ex, error)) return false;
-  if (ex.tokens_deleted) spdlog::info("bayes: expired {} tokens, {} learned-message ids", ex.tokens_deleted, ex.seen_deleted);
+  std::string why;
+  if (!store_->expire(cfg_.max_db_tokens, &ex, &why))
+    spdlog::warn("bayes: learned, but expiring old tokens failed: {}", why);  // the learn stands
+  else if (ex.tokens_deleted)
+    spdlog::info("bayes: expired {} tokens, {} learned-message ids", ex.tokens_deleted, ex.seen_deleted);
   return true;
 }
 
@@ -174,13 +230,25 @@ std::optional<bool> autolearn_class(const BayesConfig& cfg, const MessageOutcome
   if (!cfg.autolearn || !out.symbols) return std::nullopt;
   if (out.action != Action::Accept && out.action != Action::Quarantine && out.action != Action::Reject)
     return std::nullopt;
-  // A list decided: the content was never judged.
-  if (out.decided_by.starts_with("policy.allow") || out.decided_by.starts_with("policy.deny")) return std::nullopt;
+  // A list decided (policy.allow.*, policy.deny.*, policy.domains.D.allow.*, ...),
+  // or a filter accepted it outright: the content was never judged.
+  const std::string& by = out.decided_by;
+  auto has = [&](std::string_view part) { return by.find(part) != std::string::npos; };
+  if (by.starts_with("policy.allow") || by.starts_with("policy.deny") || has(".allow.") || has(".deny.") ||
+      (out.action == Action::Accept && !by.empty() && !by.starts_with("policy.")))
+    return std::nullopt;
   double score = 0;
-  for (const auto& s : *out.symbols)
+  bool bayes_says_ham = false, bayes_says_spam = false;
+  for (const auto& s : *out.symbols) {
     if (!s.name.starts_with("BAYES_")) score += s.score;
-  if (score >= cfg.autolearn_spam_score) return true;
-  if (score <= cfg.autolearn_ham_score && out.action == Action::Accept) return false;
+    bayes_says_ham |= s.name == "BAYES_00" || s.name == "BAYES_05";
+    bayes_says_spam |= s.name == "BAYES_95" || s.name == "BAYES_99";
+  }
+  // As SpamAssassin's AutoLearnThreshold: never against the classifier's own firm
+  // verdict (that is for an admin to correct), and ham strictly below the threshold.
+  if (score >= cfg.autolearn_spam_score) return bayes_says_ham ? std::nullopt : std::optional<bool>(true);
+  if (score < cfg.autolearn_ham_score && out.action == Action::Accept)
+    return bayes_says_spam ? std::nullopt : std::optional<bool>(false);
   return std::nullopt;
 }
 
@@ -195,14 +263,23 @@ void BayesFilter::on_outcome(const Envelope& env, const std::shared_ptr<const Me
   std::shared_ptr<const MimeView> view;
   if (env.state && env.state->mime && env.state->mime_txn == env.txn_id) view = env.state->mime;
   std::shared_ptr<const MimeSettings> settings = env.state ? env.state->mime_settings : nullptr;
+  // One autolearn at a time, and none for a while after the store failed: the
+  // work pool is shared with scans and quarantine stores, which must not wait
+  // behind a slow or unreachable database.
+  if (!classifier_->autolearn_slot()) {
+    spdlog::debug("bayes: {} not autolearned (another autolearn running, or the store failed lately)", env.txn_id);
+    return;
+  }
   auto job = [c = classifier_, msg, view, settings, is_spam = *spam, txn = env.txn_id]() {
     std::shared_ptr<const MimeView> v = view;
     if (!v) v = std::make_shared<const MimeView>(parse_mime(*msg, settings ? settings->limits : MimeLimits{}));
     std::vector<bayes::LearnItem> items{c->learn_item(*msg, *v, is_spam)};
     std::vector<bayes::LearnStatus> st;
     std::string err;
-    if (!c->learn(items, false, &st, &err))
-      spdlog::warn("bayes: autolearn of {} failed: {}", txn, err);
+    const bool ok = c->learn(items, false, &st, &err);
+    c->autolearn_done(ok);
+    if (!ok)
+      spdlog::warn("bayes: autolearn of {} failed: {} (autolearn pauses for a minute)", txn, err);
     else if (!st.empty())
       spdlog::info("bayes: autolearn {} as {}: {}", txn, is_spam ? "spam" : "ham", bayes::learn_status_name(st[0]));
   };
@@ -211,21 +288,38 @@ void BayesFilter::on_outcome(const Envelope& env, const std::shared_ptr<const Me
     job();  // no pool (tools, tests): here
     return;
   }
-  if (!pool->try_submit(job)) spdlog::info("bayes: work pool full, {} not autolearned", env.txn_id);
+  if (!pool->try_submit(job)) {
+    classifier_->autolearn_done(true);
+    spdlog::info("bayes: work pool full, {} not autolearned", env.txn_id);
+  }
 }
 
 Task<Verdict> BayesFilter::on_end_of_data(const Envelope& env, const Message& msg) {
   if (!env.state) co_return Verdict::next();
-  BayesAnswer& out = env.state->bayes;
-  out = {};
-  out.txn = env.txn_id;
+  env.state->bayes = {};
+  env.state->bayes.txn = env.txn_id;
   if (!classifier_) {
-    out.detail = "not available: the database could not be opened";
+    env.state->bayes.detail = "not available: the database could not be opened";
     co_return Verdict::next();
   }
   classifier_->refresh_in_background();
   const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
-  bayes::Answer a = classifier_->classify(*view, env.state->explain);
+  const bool explain = env.state->explain;
+  bayes::Answer a;
+  std::shared_ptr<WorkPool> pool = msg.size() > kInlineClassifyBytes ? current_work_pool() : nullptr;
+  std::optional<bayes::Answer> pooled;
+  if (pool) {
+    // A large message is tokenized off the session's thread, as content scans are.
+    bayes::ClassifierPtr c = classifier_;
+    const MimeView* v = view.get();
+    std::function<bayes::Answer()> job = [c, v, explain]() { return c->classify(*v, explain); };
+    pooled = co_await on_pool<bayes::Answer>(*pool, job);
+  }
+  a = pooled ? std::move(*pooled) : classifier_->classify(*view, explain);
+  // A hook that overran smtp.filter_timeout finishes after its transaction: its
+  // answer is not the next message's.
+  BayesAnswer& out = env.state->bayes;
+  if (out.txn != env.txn_id) co_return Verdict::next();
   out.available = a.available;
   out.probability = a.probability;
   out.detail = std::move(a.detail);

@@ -24,9 +24,13 @@
 // Autolearn (SpamAssassin's bayes_auto_learn, its thresholds): once the client has
 // its answer, a message whose score without the BAYES_* symbols (never the
 // classifier's own vote) is at least autolearn_spam_score is learned as spam, one
-// at most autolearn_ham_score as ham; not when an allow or deny list decided
-// (that is no evidence about the content), not a tempfail. On the work pool,
-// never delaying a reply; a full queue skips the message.
+// delivered below autolearn_ham_score as ham; not against the classifier's own
+// firm verdict (BAYES_00/05 for spam, BAYES_95/99 for ham), not when a list or a
+// filter's accept decided (no evidence about the content), not a tempfail.
+// SpamAssassin also wants 3 header and 3 body points for spam; mxgate does not
+// split them. On the work pool, one message at a time, never delaying a reply;
+// a busy slot or a full queue skips the message, a store failure pauses autolearn
+// for a minute.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -107,6 +111,10 @@ class Classifier : public std::enable_shared_from_this<Classifier> {
   // in the background at most every `refresh` (the server's path; never waits).
   bool refresh_now(std::string* error);
   void refresh_in_background();
+  // Autolearn runs one message at a time: a slot, or false (one is running, or the
+  // store failed within the last minute); autolearn_done frees it.
+  bool autolearn_slot();
+  void autolearn_done(bool ok);
 
  private:
   Classifier(BayesConfig cfg, std::unique_ptr<BayesStore> store);
@@ -118,6 +126,10 @@ class Classifier : public std::enable_shared_from_this<Classifier> {
   TokenTablePtr table_;
   std::chrono::steady_clock::time_point last_check_{};
   bool refreshing_ = false;
+  std::optional<bool> said_;  // whether it answers, as last logged
+  std::chrono::steady_clock::time_point last_expire_{};
+  bool autolearning_ = false;
+  std::chrono::steady_clock::time_point autolearn_paused_until_{};
   std::string last_error_;  // logged once until it changes
 };
 using ClassifierPtr = std::shared_ptr<Classifier>;

@@ -22,6 +22,8 @@ namespace {
 
 // The learn batch: ARGV = now, tokenizer, forget, then per item: id, "s"/"h",
 // token count, the tokens. Returns one status per item (see LearnStatus).
+constexpr std::size_t kTokensPerScript = 50'000;
+
 constexpr const char* kLearnScript = R"LUA(
 local tk, seenk, varsk = KEYS[1], KEYS[2], KEYS[3]
 local now, tokenizer, forget = tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1'
@@ -124,7 +126,21 @@ class RedisStore final : public BayesStore {
              std::vector<LearnStatus>* status, std::string* error) override {
     std::lock_guard lock(mu_);
     status->clear();
-    if (items.empty()) return true;
+    // One script holds Redis for its whole run: batches go in pieces of about
+    // kTokensPerScript tokens (each piece atomic; a message is never split).
+    std::size_t first = 0;
+    while (first < items.size()) {
+      std::size_t last = first, tokens = 0;
+      while (last < items.size() && (last == first || tokens + items[last].tokens.size() <= kTokensPerScript))
+        tokens += items[last++].tokens.size();
+      if (!learn_piece(items.subspan(first, last - first), forget, now, tokenizer, status, error)) return false;
+      first = last;
+    }
+    return true;
+  }
+
+  bool learn_piece(std::span<const LearnItem> items, bool forget, std::int64_t now, const std::string& tokenizer,
+                   std::vector<LearnStatus>* status, std::string* error) {
     std::vector<std::string> args = {"EVAL", kLearnScript, "3", key("t"), key("seen"), key("vars"),
                                      std::to_string(now), tokenizer, forget ? "1" : "0"};
     for (const auto& it : items) {
@@ -137,7 +153,7 @@ class RedisStore final : public BayesStore {
     if (!r) return false;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != items.size()) return fail_reply(r.get(), error);
     for (std::size_t i = 0; i < r->elements; ++i) {
-      static const LearnStatus kStatus[] = {LearnStatus::Learned, LearnStatus::Relearned, LearnStatus::AlreadyLearned,
+      static constexpr LearnStatus kStatus[] = {LearnStatus::Learned, LearnStatus::Relearned, LearnStatus::AlreadyLearned,
                                             LearnStatus::Forgotten, LearnStatus::NotLearned};
       long long v = r->element[i]->integer;
       status->push_back(v >= 0 && v <= 4 ? kStatus[v] : LearnStatus::NotLearned);
@@ -165,6 +181,14 @@ class RedisStore final : public BayesStore {
     Reply r = command({"HGET", key("vars"), "generation"}, error);
     if (!r) return false;
     *out = r->type == REDIS_REPLY_STRING ? std::strtoull(r->str, nullptr, 10) : 0;
+    return true;
+  }
+
+  bool tokenizer(std::string* out, std::string* error) override {
+    std::lock_guard lock(mu_);
+    Reply r = command({"HGET", key("vars"), "tokenizer"}, error);
+    if (!r) return false;
+    *out = r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
     return true;
   }
 
@@ -228,7 +252,8 @@ class RedisStore final : public BayesStore {
           }))
         return false;
       std::sort(ids.begin(), ids.end());
-      const std::size_t drop = ids.size() - max_seen;
+      // Entries may have gone during the scan (another gateway's expiry, a forget).
+      const std::size_t drop = ids.size() > max_seen ? ids.size() - max_seen : 0;
       for (std::size_t i = 0; i < drop; i += 1000) {
         std::vector<std::string> args = {"HDEL", key("seen")};
         for (std::size_t k = i; k < std::min(drop, i + 1000); ++k) args.push_back(ids[k].second);
@@ -263,15 +288,17 @@ class RedisStore final : public BayesStore {
       return false;
     }
     redisSetTimeout(c_, tv);
-    if (!s_.password.empty()) {
-      Reply a = raw({"AUTH", s_.password}, error);
-      if (!a) return false;
-    }
-    if (s_.db) {
-      Reply d = raw({"SELECT", std::to_string(s_.db)}, error);
-      if (!d) return false;
-    }
+    // A connection that did not authenticate or select its database is not kept:
+    // the next call must not use it as if it had.
+    if (!s_.password.empty() && !raw({"AUTH", s_.password}, error)) return drop();
+    if (s_.db && !raw({"SELECT", std::to_string(s_.db)}, error)) return drop();
     return true;
+  }
+
+  bool drop() {
+    redisFree(c_);
+    c_ = nullptr;
+    return false;
   }
 
   Reply raw(const std::vector<std::string>& args, std::string* error) {

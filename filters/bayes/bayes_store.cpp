@@ -134,6 +134,16 @@ class SqliteStore final : public BayesStore {
     return true;
   }
 
+  bool tokenizer(std::string* out, std::string* error) override {
+    std::lock_guard lock(mu_);
+    Stmt q(db_, "SELECT value FROM bayes_vars WHERE name = 'tokenizer'");
+    if (!q.ok()) return fail(error);
+    int rc = q.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail(error);
+    *out = rc == SQLITE_ROW ? q.text(0) : std::string();
+    return true;
+  }
+
   TokenTablePtr load(std::string* error) override {
     std::lock_guard lock(mu_);
     // One read transaction: the counts and the totals agree.

@@ -88,6 +88,8 @@ class BayesStore {
   virtual bool stats(StoreStats* out, std::string* error) = 0;
   // Bumped by every learn that changed something: cheap to ask.
   virtual bool generation(std::uint64_t* out, std::string* error) = 0;
+  // What learned the database ("" before the first learn): cheap to ask.
+  virtual bool tokenizer(std::string* out, std::string* error) = 0;
   // Every token's counts.
   virtual TokenTablePtr load(std::string* error) = 0;
   // Over max_tokens: the least recently learned tokens go until 3/4 of it remain

@@ -402,6 +402,11 @@ TEST(BayesClassifier, LearnIdIgnoresAddedFieldsButNotTheBody) {
   const std::string base = "Message-ID: <1@x>\r\nSubject: hi\r\n\r\nbody text\r\n";
   const std::string tagged = "X-Spam-Flag: YES\r\nMessage-ID: <1@x>\r\nSubject: [SPAM] hi\r\n\r\nbody text\r\n";
   const std::string other = "Message-ID: <1@x>\r\nSubject: hi\r\n\r\nanother body\r\n";
+  // An mbox copy: ">From " quoted (mboxrd, or ">>From " for a line already
+  // quoted), the separator's blank line at the end.
+  const std::string wire_from = "Message-ID: <2@x>\r\n\r\nline\r\nFrom here on\r\n>From there\r\n";
+  const std::string mbox_from = "Message-ID: <2@x>\r\n\r\nline\r\n>From here on\r\n>>From there\r\n\r\n";
+  EXPECT_EQ(message_learn_id(Message(wire_from)), message_learn_id(Message(mbox_from)));
   EXPECT_EQ(message_learn_id(Message(base)), message_learn_id(Message(tagged)));
   EXPECT_NE(message_learn_id(Message(base)), message_learn_id(Message(other)));
   EXPECT_EQ(message_learn_id(Message(base)).size(), 64u);

@@ -145,9 +145,14 @@ void mail_address_tokens(std::string_view addr, Emit&& emit) {
 template <typename Emit>
 bool long_word(std::string_view w, std::string_view prefix, Emit&& emit) {
   bool wide = false;
+  auto continuation = [&](std::size_t from, std::size_t n) {
+    for (std::size_t k = from + 1; k < from + n; ++k)
+      if ((static_cast<unsigned char>(w[k]) & 0xC0) != 0x80) return false;
+    return true;
+  };
   for (std::size_t i = 0; i < w.size();) {
     std::size_t n = utf8_len(static_cast<unsigned char>(w[i]));
-    if (n >= 3 && i + n <= w.size()) {
+    if (n >= 3 && i + n <= w.size() && continuation(i, n)) {
       emit(prefix, std::string("u8:").append(w.substr(i, n)));
       wide = true;
     }
@@ -174,7 +179,7 @@ bool has_nonbare(std::string_view w) { return !std::all_of(w.begin(), w.end(), i
 // Splits text into SpamAssassin's word candidates: runs of word bytes, with runs of
 // 3 to 6 dots or 2 to 6 dashes between letters cut out as words of their own
 // ("wait...what" -> "wait", "...", "what"). `at_start` tells whether the word begins
-// a sentence (start of text or line, or after a full stop).
+// a sentence (start of text or line, or after a word ending in a full stop).
 template <typename Fn>
 void split_words(std::string_view text, Fn&& fn) {
   bool sentence = true;
@@ -207,7 +212,7 @@ void split_words(std::string_view text, Fn&& fn) {
     }
     std::string_view last = run.substr(start);
     fn(last, sentence);
-    sentence = !last.empty() && (last.back() == '.' || last.back() == '!' || last.back() == '?');
+    sentence = !last.empty() && last.back() == '.';  // SpamAssassin: after a full stop
     i = j;
   }
 }

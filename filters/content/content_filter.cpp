@@ -11,6 +11,9 @@
 
 #include "filters/config_node.hpp"
 #include "filters/content/content_scan.hpp"
+#include "filters/content/network_tests.hpp"
+#include "filters/content/relays.hpp"
+#include "filters/dns/query_all.hpp"
 #include "filters/mime/mime_view.hpp"
 #include "base/work_pool.hpp"
 #include "base/work_pool_await.hpp"
@@ -21,8 +24,9 @@ namespace mxgate {
 
 namespace {
 
-Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view) {
-  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits, cfg.eval);
+Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view,
+             const NetworkHits* network = nullptr) {
+  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits, cfg.eval, network);
   Verdict v;
   v.symbols = content_symbols(*cfg.rules, result);
   return v;
@@ -73,13 +77,24 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
   // Parsed once per transaction, with the configured MIME limits, whichever of the
   // mime and content filters runs first.
   const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
-  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) co_return scan(*cfg, env, msg, *view);
+  // The network tests' questions, all at once, before the scan reads the answers.
+  std::optional<NetworkHits> net;
+  if (cfg->network_tests && env.state && env.state->dns) {
+    const RelayPath path = analyse_relays(cfg->eval.relay.get(), *view, msg, env);
+    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, msg);
+    std::shared_ptr<DnsLookup> dns = env.state->dns;
+    std::vector<DnsResult> answers;
+    if (!plan.questions.empty()) answers = co_await query_all(*dns, plan.questions);
+    net = network_hits(plan, answers);
+  }
+  const NetworkHits* network = net ? &*net : nullptr;
+  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) co_return scan(*cfg, env, msg, *view, network);
   // Large: scanning leaves the session's thread. env and msg live in the caller's
   // frame, view in this one, until it resumes.
   const Envelope* e = &env;
   const Message* m = &msg;
   const MimeView* v = view.get();
-  std::function<Verdict()> job = [cfg, e, m, v]() { return scan(*cfg, *e, *m, *v); };
+  std::function<Verdict()> job = [cfg, e, m, v, network]() { return scan(*cfg, *e, *m, *v, network); };
   spdlog::debug("content: {} scanning a {}-byte message on the work pool", env.txn_id, msg.size());
   std::optional<Verdict> out = co_await on_pool<Verdict>(*cfg->pool, job);
   if (!out) {
@@ -97,6 +112,7 @@ FilterPtr make_content_filter(ConfigMap& cfg) {
   std::string cache_dir = "/var/cache/mxgate";
   cfg.get("cache_dir", cache_dir);
   cfg.get_size("inline_scan_bytes", c->inline_scan_bytes, 0, std::size_t{1} << 30);
+  cfg.get("network_tests", c->network_tests);
   for (const char* moved : {"scan_threads", "scan_queue"})
     if (cfg.has(moved) && cfg.node(moved).IsDefined())  // node(): known, so not also "unknown key"
       cfg.error(moved, std::string("moved to the top-level work_pool section (work_pool.") +

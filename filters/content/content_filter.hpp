@@ -18,6 +18,9 @@
 //   busy_reply: 451 4.3.2 ...   the answer when the pool's queue is full
 //   max_body_part_bytes: 50000, max_rawbody_part_bytes: 500000, max_full_bytes: 32M,
 //   max_urls: 1000              how much of each text the rules read (scan_texts.hpp)
+//   network_tests: false        SpamAssassin's DNSEval rules (RCVD_IN_*: check_rbl,
+//                               check_rbl_sub) through the resolver, and its network
+//                               score set (filters/content/network_tests.hpp)
 //
 // The rule set is compiled when the config loads (mxgate serve, SIGHUP, check):
 // any rule error fails the load with file, line and rule name, so a running server
@@ -47,6 +50,9 @@ struct ContentConfig {
   std::size_t inline_scan_bytes = 256 * 1024;
   SmtpReply busy_reply{451, "4.3.2", "Content scanner busy, try again later"};
   std::shared_ptr<WorkPool> pool;      // the process's, if a config made one; null: all inline
+  // SpamAssassin's DNSEval network tests (check_rbl...) asked through the resolver,
+  // and the network score set (content.network_tests; off: like spamassassin -L).
+  bool network_tests = false;
   // Loaded under ProvisionalRules: every source was parsed and checked, but only the
   // builtin set was compiled; the full set is being compiled in the background.
   bool provisional = false;

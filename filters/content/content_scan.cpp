@@ -218,8 +218,8 @@ void run_capture_rules(const rules::RuleSet& rs, const ScanTexts& texts, Collect
 }
 
 // PerMsgStatus::check: the Bayes set once the classifier can answer (learned
-// enough of both kinds) for the transaction being scanned. Network tests do not
-// run yet, so never the network bit.
+// enough of both kinds) for the transaction being scanned; the network bit is the
+// caller's (network tests on).
 int score_set_for(const Envelope& env) {
   const FilterState* st = env.state.get();
   if (st && st->bayes.available && st->bayes.txn == env.txn_id) return rules::kSetBayes;
@@ -229,7 +229,7 @@ int score_set_for(const Envelope& env) {
 }  // namespace
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
-                         const ScanLimits& limits, const EvalSettings& settings) {
+                         const ScanLimits& limits, const EvalSettings& settings, const NetworkHits* network) {
   ScanTexts texts = build_scan_texts(view, msg, limits, settings.uri.get());
   // The trust path (relays.hpp), once per message, when a header rule or an eval
   // test reads it; the eval tests get this same analysis (EvalContext fact).
@@ -324,6 +324,7 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
   // eval: tests, each once; disabled ones (score 0, no meta reads them) skipped.
   std::vector<char> off;
   EvalContext ctx(view, msg, env, texts, settings);
+  ctx.network = network;
   if (relay_path_once) ctx.fact<RelayPath>([&] { return std::move(*relay_path_once); });
   const EvalTable& table = eval_table();
   for (std::size_t i = 0; i < rules.size(); ++i) {
@@ -339,7 +340,7 @@ ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const M
   }
   c.eval_metas();
   ContentScan out = c.result(scanned);
-  out.score_set = score_set_for(env);
+  out.score_set = score_set_for(env) | (network && network->asked ? rules::kSetNet : 0);
   return out;
 }
 

@@ -158,6 +158,7 @@ const EvalTable& eval_table() {
     add_imageinfo_evals(t);
     add_uridetail_evals(t);
     add_bayes_evals(t);
+    add_network_evals(t);
     return t;
   }();
   return table;
@@ -183,7 +184,7 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::ImageInfo",     "Mail::SpamAssassin::Plugin::VBounce",
           "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject",
           "Mail::SpamAssassin::Plugin::URIDetail",   "Mail::SpamAssassin::Plugin::HTTPSMismatch",
-          "Mail::SpamAssassin::Plugin::Bayes"};
+          "Mail::SpamAssassin::Plugin::Bayes",       "Mail::SpamAssassin::Plugin::DNSEval"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {

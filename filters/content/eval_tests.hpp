@@ -63,6 +63,13 @@ Result<std::shared_ptr<const WlblSettings>> parse_wlbl_settings(const std::vecto
 // rule files' util_rb_2tld / util_rb_3tld (defaults when null).
 std::string registrable_domain(const WlblSettings* s, std::string_view host);
 
+// The network tests' hits for this message (network_tests.hpp): rule -> detail.
+// Asked before the scan; `asked` false when network tests are off.
+struct NetworkHits {
+  bool asked = false;
+  std::map<std::string, std::string, std::less<>> hits;
+};
+
 // One message, as every eval test sees it; facts computed on first use.
 class EvalContext {
  public:
@@ -76,6 +83,8 @@ class EvalContext {
   // The rule being run (its tflags, for tests that read them such as MIMEHeader's
   // range=); set by the caller before each test, may be null.
   const rules::Rule* rule = nullptr;
+  // The network tests' answers (null: network tests off).
+  const NetworkHits* network = nullptr;
 
   // Facts a family of tests computes once per message and shares between its
   // functions (the raw MIME walk of eval_mime.cpp, the HTML analysis of
@@ -145,6 +154,7 @@ void add_mimeheader_evals(EvalTable& t);
 void add_imageinfo_evals(EvalTable& t);
 void add_uridetail_evals(EvalTable& t);
 void add_bayes_evals(EvalTable& t);       // eval_bayes.cpp
+void add_network_evals(EvalTable& t);     // network_tests.cpp
 
 // Helpers for the family files.
 std::optional<double> eval_number(std::string_view s);

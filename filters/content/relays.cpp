@@ -670,6 +670,8 @@ ReceivedParse parse_received(std::string_view value) {
   return out;
 }
 
+bool ip_is_private(std::string_view ip) { return ip_private_prefix().match(ip); }
+
 RelayPath analyse_relays(const RelaySettings* settings, const MimeView& view, const Message& msg,
                          const Envelope& env) {
   (void)view;

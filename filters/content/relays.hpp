@@ -93,6 +93,9 @@ struct RelayPath {
   std::string trusted_str, untrusted_str, internal_str, external_str;
 };
 
+// SpamAssassin's IS_IP_PRIVATE: RFC 1918, loopback, link-local and their IPv6 kin.
+bool ip_is_private(std::string_view ip);
+
 // Parses the message's Received headers (at most kMaxReceived) and, when the
 // envelope has a client address, puts that client first.
 RelayPath analyse_relays(const RelaySettings* settings, const MimeView& view, const Message& msg,

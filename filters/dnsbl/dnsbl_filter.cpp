@@ -133,8 +133,8 @@ Task<Verdict> DnsblFilter::check_client(const Envelope& env, bool at_rcpt) {
     for (std::size_t k = 0; k < a.listed.size(); ++k) {
       v.symbols.push_back(listed_symbol(*a.listed[k], l, ip, a.listed_as[k], ""));
       if (l.reject && v.action == Action::Continue) {
-        v.action = Action::Reject;
         v.reply = dnsbl_reply(l, ip);
+        v.action = v.reply->klass() == 4 ? Action::Tempfail : Action::Reject;  // a 4xx reply: the client retries
       }
     }
   }

@@ -168,6 +168,11 @@ lists:
   EXPECT_EQ(r.action, Action::Reject);
   EXPECT_EQ(r.reply->wire(), "550 5.7.1 Mail from 192.0.2.8 refused: see https://late.example/\r\n");
   EXPECT_EQ(run(f->on_rcpt_to(envelope("192.0.2.7", z), Mailbox{"user@example.org", {}})).action, Action::Continue);
+  // A 4xx reply is a tempfail: the client comes back later (greylisting by list).
+  auto soft = make("lists:\n  - {zone: zen.spamhaus.org, action: reject, reply: \"421 4.7.1 Try later, [{ip}]\"}\n");
+  Verdict t = run(soft->on_connect(envelope("192.0.2.7", z)));
+  EXPECT_EQ(t.action, Action::Tempfail);
+  EXPECT_EQ(t.reply->code(), 421);
 }
 
 const char* kDbl = R"(

@@ -180,6 +180,32 @@ class DnsblTest(ProxyTestCase):
         self.assertIn("blocked using zen.test", j["reply"])
 
 
+    def test_spamassassins_check_rbl_rules_with_network_tests(self):
+        # content.network_tests: SpamAssassin's own DNSEval rules, asked through the
+        # same resolver, scored with the network score set (the second value).
+        down = self.start_downstream()
+        d = tempfile.mkdtemp(prefix="mxgate-dnsbl-rules-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        with open(os.path.join(d, "net.cf"), "w") as f:
+            f.write("header __RCVD_IN_SCORE eval:check_rbl('score', 'score.test.')\n"
+                    "header RCVD_IN_SCORE_3 eval:check_rbl_sub('score', '127.0.0.3')\n"
+                    "score RCVD_IN_SCORE_3 0 1.25 0 1.5\n"
+                    "header RCVD_IN_ZEN_LAST eval:check_rbl('zen-lastexternal', 'zen.test.', '^127\\.0\\.0\\.2$')\n"
+                    "score RCVD_IN_ZEN_LAST 0 2 0 2\n")
+        m = self.start_mxgate(down.port, {
+            "dns": {"nameservers": ["%s:%d" % (LOOPBACK, self.dns.port)]},
+            "smtp": {"xclient_trusted": ["127.0.0.1/32"]},
+            "filters": ["mime", {"content": {"rules": [d], "cache_dir": "", "network_tests": True}}],
+        })
+        c, r = self.client(m, "192.0.2.8")  # listed on score.test (127.0.0.3), not on zen.test
+        self.assertEqual(r[0], 220, r)
+        self.assertEqual(self.send(c, message())[0], 250)
+        syms = self.symbols(m)
+        self.assertEqual(syms["RCVD_IN_SCORE_3"]["score"], 1.25, syms)  # set 1: network, no Bayes
+        self.assertIn("192.0.2.8 listed in score.test (127.0.0.3)", syms["RCVD_IN_SCORE_3"]["where"])
+        self.assertNotIn("RCVD_IN_ZEN_LAST", syms)
+        self.assertIn(("8.2.0.192.score.test", "A"), self.dns.queries())
+
     def test_the_sample_configs_lists_load_when_uncommented(self):
         with open(os.path.join(SOURCE_DIR, "samples", "mxgate.yaml")) as f:
             lines = f.read().split("\n")

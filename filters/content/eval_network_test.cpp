@@ -1,0 +1,132 @@
+// SpamAssassin's DNSEval network tests (check_rbl, check_rbl_sub): which addresses
+// each asks about, what its answers mean, and the network score set they bring.
+#include <gtest/gtest.h>
+
+#include "filters/content/content_filter.hpp"
+#include "filters/content/content_scan.hpp"
+#include "filters/content/eval_test_util.hpp"
+#include "filters/content/network_tests.hpp"
+#include "filters/content/relays.hpp"
+#include "filters/dns/fake_lookup.hpp"
+#include "filters/filter_state.hpp"
+#include "rules/rule_compiler.hpp"
+#include "tests/run_task.hpp"
+
+namespace mxgate {
+namespace {
+
+// As 20_dnsbl_tests.cf writes them, with the network sets' scores.
+const char* kRules =
+    "header __RCVD_IN_ZEN eval:check_rbl('zen', 'zen.spamhaus.org.')\n"
+    "header RCVD_IN_SBL eval:check_rbl_sub('zen', '127.0.0.2')\n"
+    "header RCVD_IN_XBL eval:check_rbl('zen-lastexternal', 'zen.spamhaus.org.', '^127\\.0\\.0\\.[45678]$')\n"
+    "header RCVD_IN_DNSWL_HI eval:check_rbl('dnswl-firsttrusted', 'list.dnswl.org.', '^127\\.0\\.\\d+\\.3$')\n"
+    "tflags RCVD_IN_DNSWL_HI nice\n"
+    "header RCVD_IN_BITS eval:check_rbl('bits', 'bits.example.', '8')\n"
+    "body NOTHING /xyzzy/\n"
+    "score RCVD_IN_SBL 0 2.5 0 2.5\n"
+    "score RCVD_IN_XBL 0 0.7 0 0.7\n"
+    "score RCVD_IN_DNSWL_HI 0 -5 0 -5\n"
+    "score RCVD_IN_BITS 0 1 0 1\n"
+    "score NOTHING 1 2 3 4\n";
+
+// The message came from 198.51.100.7 through 192.168.1.5 (private: never asked)
+// to the client that talks to mxgate, 203.0.113.9.
+const char* kMessage =
+    "Received: from relay.example (relay.example [192.168.1.5]) by out.example with ESMTP id 1;"
+    " Mon, 7 Dec 2026 10:00:02 +0000\r\n"
+    "Received: from origin.example (origin.example [198.51.100.7]) by relay.example with ESMTP id 2;"
+    " Mon, 7 Dec 2026 10:00:01 +0000\r\n"
+    "From: a@origin.example\r\nSubject: hi\r\n\r\nbody\r\n";
+
+rules::RuleSetPtr compile() {
+  auto parsed = rules::parse_rule_text(kRules, "t.cf", content_parse_options());
+  EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
+  EXPECT_TRUE(check_eval_args(*parsed.value).empty());
+  auto rs = rules::RuleSet::compile(std::move(*parsed.value));
+  EXPECT_TRUE(rs.ok()) << format_errors(rs.errors);
+  return *rs.value;
+}
+
+Envelope envelope() {
+  Envelope env;
+  env.client.ip = "203.0.113.9";
+  env.client.helo = "out.example";
+  env.state = std::make_shared<FilterState>();
+  return env;
+}
+
+TEST(NetworkTests, WhichAddressesEachSetAsksAbout) {
+  auto rs = compile();
+  Message msg(kMessage);
+  MimeView view = parse_mime(msg);
+  Envelope env = envelope();
+  EvalSettings settings;
+  RelayPath path = analyse_relays(nullptr, view, msg, env);
+  NetworkPlan plan = plan_network_tests(*rs, path, settings, view, msg);
+  std::vector<std::string> asked;
+  for (const auto& a : plan.asks) asked.push_back(a.set + " " + plan.questions[a.question].name);
+  EXPECT_EQ(asked, (std::vector<std::string>{
+                       // all untrusted, oldest first; the private relay never
+                       "zen 7.100.51.198.zen.spamhaus.org", "zen 9.113.0.203.zen.spamhaus.org",
+                       // the last external relay: the one that handed the mail to us
+                       "zen-lastexternal 9.113.0.203.zen.spamhaus.org",
+                       // firsttrusted: the first of the untrusted ones here (no trusted relay)
+                       "dnswl-firsttrusted 9.113.0.203.list.dnswl.org",
+                       "bits 7.100.51.198.bits.example", "bits 9.113.0.203.bits.example"}));
+  // 9.113.0.203.zen.spamhaus.org is asked once for both sets that want it.
+  EXPECT_EQ(plan.questions.size(), 5u);
+  ASSERT_EQ(plan.subs.count("zen"), 1u);
+  EXPECT_EQ(plan.subs.at("zen").front(), (std::pair<std::string, std::string>{"127.0.0.2", "RCVD_IN_SBL"}));
+  // Everything trusted: nothing asked.
+  auto trusting = testing::settings_from("trusted_networks 0.0.0.0/0\n");
+  RelayPath all_trusted = analyse_relays(trusting.relay.get(), view, msg, env);
+  EXPECT_TRUE(plan_network_tests(*rs, all_trusted, trusting, view, msg).questions.empty());
+}
+
+TEST(NetworkTests, SubtestsAsSpamAssassinReadsThem) {
+  EXPECT_TRUE(dnsbl_subtest_matches("", "127.0.0.9"));
+  EXPECT_TRUE(dnsbl_subtest_matches("127.0.0.2", "127.0.0.2"));
+  EXPECT_FALSE(dnsbl_subtest_matches("127.0.0.2", "127.0.0.20"));
+  EXPECT_TRUE(dnsbl_subtest_matches("^127\\.0\\.0\\.[45678]$", "127.0.0.4"));
+  EXPECT_FALSE(dnsbl_subtest_matches("^127\\.0\\.0\\.[45678]$", "127.0.0.10"));
+  EXPECT_TRUE(dnsbl_subtest_matches("8", "127.0.0.8"));    // a bit mask
+  EXPECT_TRUE(dnsbl_subtest_matches("8", "127.0.0.14"));
+  EXPECT_FALSE(dnsbl_subtest_matches("8", "127.0.0.2"));
+  EXPECT_FALSE(dnsbl_subtest_matches("8", "10.0.0.8"));    // outside 127/8
+}
+
+TEST(NetworkTests, AnswersBecomeHitsAndTheNetworkScoreSet) {
+  auto rs = compile();
+  Message msg(kMessage);
+  MimeView view = parse_mime(msg);
+  Envelope env = envelope();
+  RelayPath path = analyse_relays(nullptr, view, msg, env);
+  NetworkPlan plan = plan_network_tests(*rs, path, EvalSettings{}, view, msg);
+  FakeLookup z;
+  z.add("7.100.51.198.zen.spamhaus.org", RrType::A, "127.0.0.2");
+  z.add("9.113.0.203.zen.spamhaus.org", RrType::A, "127.0.0.4");
+  z.add("9.113.0.203.list.dnswl.org", RrType::A, "127.0.15.3");
+  z.add("7.100.51.198.bits.example", RrType::A, "198.51.100.1");  // outside 127/8: no listing
+  auto answers = testing::run_task(query_all(z, plan.questions));
+  NetworkHits hits = network_hits(plan, answers);
+  std::map<std::string, std::string> got(hits.hits.begin(), hits.hits.end());
+  EXPECT_EQ(got.at("RCVD_IN_SBL"), "198.51.100.7 listed in zen.spamhaus.org (127.0.0.2)");
+  EXPECT_EQ(got.at("RCVD_IN_XBL"), "203.0.113.9 listed in zen.spamhaus.org (127.0.0.4)");
+  EXPECT_TRUE(got.count("__RCVD_IN_ZEN"));
+  EXPECT_TRUE(got.count("RCVD_IN_DNSWL_HI"));
+  EXPECT_FALSE(got.count("RCVD_IN_BITS"));
+  // Through the scan: the network set's scores.
+  std::map<std::string, double> scored;
+  ContentScan cs = scan_content(*rs, view, msg, env, ScanLimits{}, EvalSettings{}, &hits);
+  EXPECT_EQ(cs.score_set, rules::kSetNet);
+  for (const auto& s : content_symbols(*rs, cs)) scored[s.name] = s.score;
+  EXPECT_EQ(scored, (std::map<std::string, double>{{"RCVD_IN_SBL", 2.5}, {"RCVD_IN_XBL", 0.7}, {"RCVD_IN_DNSWL_HI", -5}}));
+  // Network tests off: nothing hits, set 0.
+  ContentScan off = scan_content(*rs, view, msg, env, ScanLimits{});
+  EXPECT_EQ(off.score_set, rules::kSetLocal);
+  EXPECT_TRUE(content_symbols(*rs, off).empty());
+}
+
+}  // namespace
+}  // namespace mxgate
