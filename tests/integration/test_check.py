@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -405,8 +406,8 @@ class CheckAuthTest(unittest.TestCase):
         with open(self.cfg, "w") as f:
             f.write("hostname: mx.test\nauthserv_id: auth.test\nfilters: [spf, dkim, dmarc]\n")
 
-    def check(self, ip, *extra):
-        p = run("check", "-", "--config", self.cfg, "--dns", "127.0.0.1:%d" % self.dns.port,
+    def check(self, ip, *extra, dns_port=None):
+        p = run("check", "-", "--config", self.cfg, "--dns", "127.0.0.1:%d" % (dns_port or self.dns.port),
                 "--ip", ip, *extra, stdin=self.MESSAGE)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p
@@ -460,8 +461,20 @@ class CheckAuthTest(unittest.TestCase):
         self.assertEqual(j["auth"]["spf"]["explanation"], "198.51.100.1 may not send for example.test")
 
     def test_unreachable_dns_is_temperror_not_none(self):
-        self.dns.stop()
-        j = json.loads(self.check("192.0.2.7", "--json").stdout)
+        # A DNS server that never answers: a port held here (UDP and TCP), never read
+        # or accepted from. (Stopping the test's server instead freed its port for
+        # another test's server to take, which then answered NXDOMAIN: "none".)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        self.addCleanup(u.close)
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", u.getsockname()[1]))
+            t.listen(1)
+        except OSError:
+            pass  # UDP alone still never answers; TCP is only asked after truncation
+        self.addCleanup(t.close)
+        j = json.loads(self.check("192.0.2.7", "--json", dns_port=u.getsockname()[1]).stdout)
         self.assertEqual(j["auth"]["spf"]["result"], "temperror")
         self.assertEqual(j["auth"]["dmarc"]["result"], "temperror")
 
