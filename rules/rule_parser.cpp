@@ -1200,8 +1200,13 @@ class Parser {
       uri_detail_rule(loc, value);
       return;
     }
+    if (opt_.keep_settings.count(key)) {
+      out_.settings.push_back({loc, key, value});
+      return;
+    }
     // Rule types of plugins we do not implement: the rule exists in SpamAssassin,
-    // so metas that use it get "unsupported" rather than "undefined".
+    // so metas that use it get "unsupported" rather than "undefined". (A type the
+    // eval tests read as a setting, urirhssub, was kept just above.)
     static const std::set<std::string, std::less<>> kPluginRuleTypes = {
         "mimeheader", "uri_detail", "askdns", "urirhssub", "urirhsbl", "uridnsbl", "uridnssub",
         "check_rbl", "hashbl", "dns_block_rule", "header_reuse", "full_reuse"};
@@ -1212,10 +1217,6 @@ class Parser {
       } else {
         warn(loc, key, "", "'" + key + "' is not supported");
       }
-      return;
-    }
-    if (opt_.keep_settings.count(key)) {
-      out_.settings.push_back({loc, key, value});
       return;
     }
     if (key == "test" || key == "reuse") {

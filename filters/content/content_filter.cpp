@@ -81,7 +81,11 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
   std::optional<NetworkHits> net;
   if (cfg->network_tests && env.state && env.state->dns) {
     const RelayPath path = analyse_relays(cfg->eval.relay.get(), *view, msg, env);
-    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, msg);
+    // The URI detail list the URIDNSBL rules read (built again by the scan: only
+    // with network tests on).
+    const ScanTexts texts = build_scan_texts(*view, msg, cfg->limits, cfg->eval.uri.get());
+    EvalContext ectx(*view, msg, env, texts, cfg->eval);
+    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, msg, &ectx);
     std::shared_ptr<DnsLookup> dns = env.state->dns;
     std::vector<DnsResult> answers;
     if (!plan.questions.empty()) answers = co_await query_all(*dns, plan.questions);

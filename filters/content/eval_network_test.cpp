@@ -7,6 +7,7 @@
 #include "filters/content/eval_test_util.hpp"
 #include "filters/content/network_tests.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/content/uri_detail.hpp"
 #include "filters/dns/fake_lookup.hpp"
 #include "filters/filter_state.hpp"
 #include "rules/rule_compiler.hpp"
@@ -126,6 +127,79 @@ TEST(NetworkTests, AnswersBecomeHitsAndTheNetworkScoreSet) {
   ContentScan off = scan_content(*rs, view, msg, env, ScanLimits{});
   EXPECT_EQ(off.score_set, rules::kSetLocal);
   EXPECT_TRUE(content_symbols(*rs, off).empty());
+}
+
+}  // namespace
+}  // namespace mxgate
+
+namespace mxgate {
+namespace {
+
+TEST(UriDnsbl, SubtestsAsUriDnsblReadsThem) {
+  EXPECT_EQ(canonical_uridnsbl_subtest("127.0.1.2"), std::optional<std::string>("2130706690-2130706690"));
+  EXPECT_EQ(canonical_uridnsbl_subtest("2"), std::optional<std::string>("2"));
+  EXPECT_EQ(canonical_uridnsbl_subtest("0x10"), std::optional<std::string>("16"));
+  EXPECT_EQ(canonical_uridnsbl_subtest("127.0.0.2-127.0.0.9"), std::optional<std::string>("2130706434-2130706441"));
+  EXPECT_FALSE(canonical_uridnsbl_subtest("spam"));
+  auto m = [](const char* sub, const char* answer) { return uridnsbl_subtest_matches(*canonical_uridnsbl_subtest(sub), answer); };
+  EXPECT_TRUE(m("127.0.1.2", "127.0.1.2"));
+  EXPECT_FALSE(m("127.0.1.2", "127.0.1.4"));
+  EXPECT_TRUE(m("2", "127.0.0.2"));
+  EXPECT_TRUE(m("2", "127.0.0.14"));
+  EXPECT_FALSE(m("2", "127.0.0.4"));
+  EXPECT_FALSE(m("2", "10.0.0.2"));  // a mask: 127/8 only
+  EXPECT_TRUE(m("127.0.0.2-127.0.0.9", "127.0.0.5"));
+  EXPECT_FALSE(m("127.0.0.2-127.0.0.9", "127.0.0.10"));
+}
+
+// 25_uribl.cf's shape: urirhssub + check_uridnsbl, a skip list, through the scan.
+TEST(UriDnsbl, LinkDomainsAskedAndScored) {
+  const char* cf =
+      "urirhssub URIBL_DBL_SPAM dbl.spamhaus.org. A 127.0.1.2\n"
+      "body URIBL_DBL_SPAM eval:check_uridnsbl('URIBL_DBL_SPAM')\n"
+      "score URIBL_DBL_SPAM 0 2.5 0 2.5\n"
+      "urirhssub URIBL_BLACK multi.uribl.com. A 2\n"
+      "body URIBL_BLACK eval:check_uridnsbl('URIBL_BLACK')\n"
+      "score URIBL_BLACK 0 1.7 0 1.7\n"
+      "urirhssub URIBL_OFF off.example. A 2\n"
+      "body URIBL_OFF eval:check_uridnsbl('URIBL_OFF')\n"
+      "score URIBL_OFF 0\n"
+      "uridnsbl_skip_domain skipped.net\n"
+      "util_rb_tld com org net\n";  // SpamAssassin's own rule files list every TLD
+  auto parsed = rules::parse_rule_text(cf, "t.cf", content_parse_options());
+  ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
+  auto settings = eval_settings(parsed.value->settings);
+  ASSERT_TRUE(settings.ok()) << format_errors(settings.errors);
+  auto rs = rules::RuleSet::compile(std::move(*parsed.value));
+  ASSERT_TRUE(rs.ok()) << format_errors(rs.errors);
+  const EvalSettings& es = *settings.value;
+  Message msg(
+      "From: a@sender.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n"
+      "<a href=\"http://www.bad-domain.com/x\">click</a> <a href=\"http://skipped.net/\">s</a>"
+      " <img src=\"http://cdn.images.org/i.png\"> http://198.51.100.4/p\r\n");
+  MimeView view = parse_mime(msg);
+  Envelope env;
+  env.state = std::make_shared<FilterState>();
+  ScanTexts texts = build_scan_texts(view, msg, ScanLimits{}, es.uri.get());
+  EvalContext ctx(view, msg, env, texts, es);
+  RelayPath path = analyse_relays(es.relay.get(), view, msg, env);
+  NetworkPlan plan = plan_network_tests(**rs.value, path, es, view, msg, &ctx);
+  std::set<std::string> names;
+  for (const auto& q : plan.questions) names.insert(q.name);
+  // Hosts with a TLD the rule files list only (util_rb_tld): the rest are no domains.
+  EXPECT_EQ(names, (std::set<std::string>{"bad-domain.com.dbl.spamhaus.org", "bad-domain.com.multi.uribl.com",
+                                          "images.org.dbl.spamhaus.org", "images.org.multi.uribl.com",
+                                          "4.100.51.198.dbl.spamhaus.org", "4.100.51.198.multi.uribl.com"}));
+  FakeLookup z;
+  z.add("bad-domain.com.dbl.spamhaus.org", RrType::A, "127.0.1.2");
+  z.add("bad-domain.com.multi.uribl.com", RrType::A, "127.0.0.4");  // grey only: not bit 2
+  z.add("4.100.51.198.multi.uribl.com", RrType::A, "127.0.0.2");
+  NetworkHits hits = network_hits(plan, testing::run_task(query_all(z, plan.questions)));
+  std::map<std::string, double> scored;
+  for (const auto& s : content_symbols(**rs.value, scan_content(**rs.value, view, msg, env, ScanLimits{}, es, &hits)))
+    scored[s.name] = s.score;
+  EXPECT_EQ(scored, (std::map<std::string, double>{{"URIBL_DBL_SPAM", 2.5}, {"URIBL_BLACK", 1.7}}));
+  EXPECT_EQ(hits.hits.at("URIBL_DBL_SPAM"), "bad-domain.com listed in dbl.spamhaus.org (127.0.1.2)");
 }
 
 }  // namespace

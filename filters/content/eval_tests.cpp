@@ -1,4 +1,5 @@
 #include "filters/content/eval_tests.hpp"
+#include "filters/content/network_tests.hpp"
 #include "filters/content/uri_list.hpp"
 
 #include <algorithm>
@@ -184,7 +185,8 @@ std::vector<std::string> eval_plugins() {
           "Mail::SpamAssassin::Plugin::ImageInfo",     "Mail::SpamAssassin::Plugin::VBounce",
           "Mail::SpamAssassin::Plugin::WLBLEval",    "Mail::SpamAssassin::Plugin::WelcomeListSubject",
           "Mail::SpamAssassin::Plugin::URIDetail",   "Mail::SpamAssassin::Plugin::HTTPSMismatch",
-          "Mail::SpamAssassin::Plugin::Bayes",       "Mail::SpamAssassin::Plugin::DNSEval"};
+          "Mail::SpamAssassin::Plugin::Bayes",       "Mail::SpamAssassin::Plugin::DNSEval",
+          "Mail::SpamAssassin::Plugin::URIDNSBL"};
 }
 
 std::set<std::string, std::less<>> eval_setting_keys() {
@@ -192,6 +194,7 @@ std::set<std::string, std::less<>> eval_setting_keys() {
   keys.merge(freemail_setting_keys());
   keys.merge(wlbl_setting_keys());
   keys.merge(uri_setting_keys());
+  keys.merge(uridnsbl_setting_keys());
   return keys;
 }
 
@@ -206,6 +209,7 @@ Result<EvalSettings> eval_settings(const std::vector<rules::Setting>& settings) 
   take(parse_freemail_settings(settings), s.freemail);
   take(parse_wlbl_settings(settings), s.wlbl);
   take(parse_uri_settings(settings), s.uri);
+  take(parse_uridnsbl_settings(settings), s.uridnsbl);
   out.value = std::move(s);
   return out;
 }

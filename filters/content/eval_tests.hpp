@@ -42,6 +42,7 @@ struct RelaySettings;     // relays.hpp: trusted_networks, internal_networks, ..
 struct FreemailSettings;  // eval_freemail.cpp: freemail_domains, ...
 struct WlblSettings;      // eval_wlbl.cpp: welcomelist_from, blocklist_from, ...
 struct UriSettings;       // uri_list.hpp: util_rb_tld, redirector_pattern
+struct UriDnsblSettings;  // network_tests.hpp: urirhssub, uridnsbl_skip_domain, ...
 
 // What the eval tests read besides the message: SpamAssassin's global settings
 // that its eval plugins use, from the rule files (local.cf and friends). A family
@@ -51,6 +52,7 @@ struct EvalSettings {
   std::shared_ptr<const FreemailSettings> freemail;
   std::shared_ptr<const WlblSettings> wlbl;
   std::shared_ptr<const UriSettings> uri;
+  std::shared_ptr<const UriDnsblSettings> uridnsbl;
 };
 // Per family: the setting keys it reads, and their parser (errors: file, line, key).
 std::set<std::string, std::less<>> relay_setting_keys();

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <set>
 
 #include "base/text.hpp"
 #include "filters/content/relays.hpp"
+#include "filters/content/uri_detail.hpp"
 #include "filters/dns/reverse.hpp"
 
 namespace mxgate {
@@ -48,7 +50,107 @@ std::vector<std::string> ipv4s_in(std::string_view v) {
   return out;
 }
 
+std::optional<std::uint32_t> uri_subtest_number(std::string_view t) {
+  std::string v(t);
+  if (!v.empty() && v.size() <= 10 && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return static_cast<std::uint32_t>(std::strtoull(v.c_str(), nullptr, 10));
+  if (v.size() > 2 && v.size() <= 10 && (v.starts_with("0x") || v.starts_with("0X")) &&
+      std::all_of(v.begin() + 2, v.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }))
+    return static_cast<std::uint32_t>(std::strtoull(v.c_str() + 2, nullptr, 16));
+  in_addr a{};
+  if (inet_pton(AF_INET, v.c_str(), &a) == 1) return ntohl(a.s_addr);
+  return std::nullopt;
+}
+
+std::vector<std::string> words_of(std::string_view v) {
+  std::vector<std::string> w;
+  std::size_t i = 0;
+  while (i < v.size()) {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+    std::size_t j = i;
+    while (j < v.size() && v[j] != ' ' && v[j] != '\t') ++j;
+    if (j > i) w.emplace_back(v.substr(i, j - i));
+    i = j;
+  }
+  return w;
+}
+
 }  // namespace
+
+std::set<std::string, std::less<>> uridnsbl_setting_keys() {
+  return {"urirhssub", "urirhsbl", "uridnsbl_skip_domain", "uridnsbl_max_domains"};
+}
+
+std::optional<std::string> canonical_uridnsbl_subtest(std::string_view subtest) {
+  // URIDNSBL's parse_and_canonicalize_subtest: N (a mask), A-B, V/M; a dotted
+  // address alone is the range A-A.
+  std::size_t sep = subtest.find_first_of("-/");
+  auto n1 = uri_subtest_number(subtest.substr(0, sep));
+  if (!n1) return std::nullopt;
+  if (sep == std::string_view::npos) {
+    const bool dotted = subtest.find('.') != std::string_view::npos;
+    return dotted ? std::to_string(*n1) + "-" + std::to_string(*n1) : std::to_string(*n1);
+  }
+  auto n2 = uri_subtest_number(subtest.substr(sep + 1));
+  if (!n2) return std::nullopt;
+  return std::to_string(*n1) + subtest[sep] + std::to_string(*n2);
+}
+
+bool uridnsbl_subtest_matches(const std::string& canonical, const std::string& answer) {
+  in_addr a{};
+  if (inet_pton(AF_INET, answer.c_str(), &a) != 1) return false;
+  const std::uint32_t v = ntohl(a.s_addr);
+  std::size_t sep = canonical.find_first_of("-/");
+  const std::uint32_t n1 = static_cast<std::uint32_t>(std::strtoull(canonical.c_str(), nullptr, 10));
+  if (sep == std::string::npos) return (v & n1) != 0 && (v & 0xff000000u) == 0x7f000000u;  // a mask, 127/8 only
+  const std::uint32_t n2 = static_cast<std::uint32_t>(std::strtoull(canonical.c_str() + sep + 1, nullptr, 10));
+  return canonical[sep] == '-' ? v >= n1 && v <= n2 : (v & n2) == (n1 & n2);
+}
+
+Result<std::shared_ptr<const UriDnsblSettings>> parse_uridnsbl_settings(const std::vector<rules::Setting>& settings) {
+  Result<std::shared_ptr<const UriDnsblSettings>> out;
+  auto s = std::make_shared<UriDnsblSettings>();
+  for (const auto& st : settings) {
+    auto err = [&](const std::string& what) { out.errors.push_back({st.loc.file, st.loc.line, st.key, what}); };
+    const std::vector<std::string> w = words_of(st.value);
+    if (st.key == "urirhssub" || st.key == "urirhsbl") {
+      const bool sub = st.key == "urirhssub";
+      if (w.size() != (sub ? 4u : 3u)) {
+        err(sub ? "expects a rule name, a zone, a query type and a subtest" : "expects a rule name, a zone and a query type");
+        continue;
+      }
+      UriDnsblSettings::Rhs r;
+      r.rule = w[0];
+      r.zone = lower(w[1]);
+      while (!r.zone.empty() && r.zone.back() == '.') r.zone.pop_back();
+      const std::string type = upper(w[2]);
+      if (type != "A" && type != "TXT") {
+        err("query type must be A or TXT (got \"" + w[2] + "\")");
+        continue;
+      }
+      r.type = type == "TXT" ? RrType::TXT : RrType::A;
+      if (sub) {
+        auto c = canonical_uridnsbl_subtest(w[3]);
+        if (!c) {
+          err("subtest must be an address, a number, a range a-b or value/mask (got \"" + w[3] + "\")");
+          continue;
+        }
+        r.subtest = *c;
+      }
+      // A later definition of the same rule replaces the earlier one.
+      std::erase_if(s->rhs, [&](const UriDnsblSettings::Rhs& x) { return x.rule == r.rule; });
+      s->rhs.push_back(std::move(r));
+    } else if (st.key == "uridnsbl_skip_domain") {
+      for (const auto& d : w) s->skip.insert(lower(d));
+    } else if (st.key == "uridnsbl_max_domains") {
+      auto n = w.size() == 1 ? uri_subtest_number(w[0]) : std::nullopt;
+      if (!n || w[0].find('.') != std::string::npos) err("expects a number");
+      else s->max_domains = *n;
+    }
+  }
+  out.value = std::move(s);
+  return out;
+}
 
 bool dnsbl_subtest_matches(const std::string& subtest, const std::string& answer) {
   if (subtest.empty()) return true;
@@ -64,10 +166,79 @@ bool dnsbl_subtest_matches(const std::string& subtest, const std::string& answer
   return re && re->search(answer);
 }
 
+namespace {
+
+// URIDNSBL's choice of hosts: by the kind of URI (SpamAssassin's priority), at most
+// max_domains, skip-listed domains and hosts left out. host -> its domain.
+std::vector<std::pair<std::string, std::string>> uridnsbl_hosts(EvalContext& ctx, const UriDnsblSettings& u,
+                                                                const EvalSettings& settings) {
+  std::vector<std::map<std::string, std::string>> ordered(6);
+  for (const auto& [raw, d] : uri_detail_list(ctx)) {
+    if (istarts_with(raw, "mailto:")) continue;  // uridnsbl_skip_mailto, on by default
+    std::size_t entry = 3;
+    if (d.types.count("a")) {
+      entry = std::any_of(d.anchor_text.begin(), d.anchor_text.end(), [](const std::string& t) { return !t.empty(); })
+                  ? 0 : 5;
+    } else if (d.types.count("form")) {
+      entry = 1;
+    } else if (d.types.count("img")) {
+      entry = 2;
+    } else if (d.types.count("parsed") && d.types.size() == 1) {
+      entry = 4;
+    }
+    for (const auto& c : d.cleaned) {
+      auto hd = uri_to_domain(c, settings.uri.get(), settings.wlbl.get());
+      if (!hd || hd->host.empty() || hd->domain.empty()) continue;
+      if (u.skip.count(hd->domain) || u.skip.count(hd->host)) continue;
+      ordered[entry].emplace(lower(hd->host), lower(hd->domain));
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set<std::string> seen;
+  for (const auto& group : ordered) {
+    // SpamAssassin picks at random among the group that overflows; the first ones
+    // in order here, so the same message always asks the same questions.
+    for (const auto& [host, domain] : group) {
+      if (out.size() >= u.max_domains) return out;
+      if (seen.insert(host).second) out.emplace_back(host, domain);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, const EvalSettings& settings,
-                               const MimeView& view, const Message& msg) {
+                               const MimeView& view, const Message& msg, EvalContext* ctx) {
   (void)msg;
   NetworkPlan plan;
+  std::map<std::pair<std::string, int>, std::size_t> asked;  // question -> its index
+  auto ask = [&](NetworkPlan::Ask a, const std::string& name, RrType type) {
+    auto [it, fresh] = asked.emplace(std::make_pair(name, static_cast<int>(type)), plan.questions.size());
+    if (fresh) plan.questions.push_back({name, type});
+    a.question = it->second;
+    plan.asks.push_back(std::move(a));
+  };
+  // URIDNSBL: the URI hosts' domains (an address reversed), for each rhs rule that
+  // a network score set scores.
+  if (ctx && settings.uridnsbl && !settings.uridnsbl->rhs.empty()) {
+    std::vector<const UriDnsblSettings::Rhs*> active;
+    for (const auto& r : settings.uridnsbl->rhs) {
+      const rules::Rule* rule = rs.find(r.rule);
+      if (rule && (rule->scores[rules::kSetNet] != 0 || rule->scores[rules::kSetBayesNet] != 0 || r.rule.starts_with("__")))
+        active.push_back(&r);
+    }
+    if (!active.empty())
+      for (const auto& [host, domain] : uridnsbl_hosts(*ctx, *settings.uridnsbl, settings)) {
+        in_addr a4{};
+        const bool ip = inet_pton(AF_INET, host.c_str(), &a4) == 1;
+        if (ip && ip_is_private(host)) continue;
+        const std::string item = ip ? host : domain;
+        const std::string lookup = ip ? reversed_address(host) : item;
+        for (const auto* r : active)
+          ask({r->rule, "", r->subtest, item, r->zone, 0, true}, lookup + "." + r->zone, r->type);
+      }
+  }
   const RelaySettings defaults;
   const RelaySettings& rel = settings.relay ? *settings.relay : defaults;
   // DNSEval's parsed_metadata: the untrusted relays' addresses, the external ones
@@ -92,7 +263,6 @@ NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, 
   auto scored_on_net = [](const rules::Rule& r) {
     return r.name.starts_with("__") || r.scores[rules::kSetNet] != 0 || r.scores[rules::kSetBayesNet] != 0;
   };
-  std::map<std::pair<std::string, int>, std::size_t> asked;  // question -> its index
   for (std::size_t ri = 0; ri < rs.rules().size(); ++ri) {
     const rules::Rule& r = rs.rules()[ri];
     if (r.scope != rules::Scope::Eval || off[ri]) continue;
@@ -131,11 +301,8 @@ NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, 
     for (const auto& ip : ips) {
       std::string rev = reversed_address(ip);
       if (rev.empty()) continue;
-      DnsQuestion q{rev + "." + zone, fn == "check_rbl_txt" ? RrType::TXT : RrType::A};
       // Rules sharing a question share its answer: asked once, read by each.
-      auto [it, fresh] = asked.emplace(std::make_pair(q.name, static_cast<int>(q.type)), plan.questions.size());
-      if (fresh) plan.questions.push_back(q);
-      plan.asks.push_back({r.name, set, subtest, ip, zone, it->second});
+      ask({r.name, set, subtest, ip, zone, 0, false}, rev + "." + zone, fn == "check_rbl_txt" ? RrType::TXT : RrType::A);
     }
   }
   return plan;
@@ -152,7 +319,9 @@ NetworkHits network_hits(const NetworkPlan& plan, const std::vector<DnsResult>& 
       // Bug 6803: an A answer outside 127/8 is no listing (a resolver's rewrite).
       if (plan.questions[ask.question].type == RrType::A && rec.rfind("127.", 0) != 0) continue;
       const std::string detail = ask.ip + " listed in " + ask.zone + " (" + rec + ")";
-      if (dnsbl_subtest_matches(ask.subtest, rec)) out.hits.emplace(ask.rule, detail);
+      const bool match = ask.uri ? ask.subtest.empty() || uridnsbl_subtest_matches(ask.subtest, rec)
+                                 : dnsbl_subtest_matches(ask.subtest, rec);
+      if (match) out.hits.emplace(ask.rule, detail);
       if (auto s = plan.subs.find(ask.set); s != plan.subs.end())
         for (const auto& [subtest, rule] : s->second)
           if (dnsbl_subtest_matches(subtest, rec)) out.hits.emplace(rule, detail);
@@ -178,6 +347,17 @@ void add_network_evals(EvalTable& t) {
   t["check_rbl_sub"] = {read, {rules::Scope::Header}, [](const std::vector<std::string>& a) -> std::string {
                           return a.size() == 2 ? "" : "takes a set name and a subtest";
                         }};
+  // body NAME eval:check_uridnsbl('NAME'): the urirhssub/urirhsbl rule of that name.
+  t["check_uridnsbl"] = {[](EvalContext& ctx, EvalArgs args) -> EvalResult {
+                           if (!ctx.network || args.empty()) return std::nullopt;
+                           auto it = ctx.network->hits.find(args[0]);
+                           if (it == ctx.network->hits.end()) return std::nullopt;
+                           return it->second;
+                         },
+                         {rules::Scope::Body},
+                         [](const std::vector<std::string>& a) -> std::string {
+                           return a.size() == 1 ? "" : "takes the name of a urirhssub/urirhsbl rule";
+                         }};
 }
 
 }  // namespace mxgate

@@ -33,6 +33,7 @@ ZONE = [
     "10.2.0.192.late.test. IN A 127.0.0.2",
     # dbl.test: a domain list.
     "bad-links.example.dbl.test. IN A 127.0.1.2",
+    "bad-links.com.dbl.test. IN A 127.0.1.2",
     "spammy-sender.example.dbl.test. IN A 127.0.1.2",
 ]
 
@@ -191,7 +192,11 @@ class DnsblTest(ProxyTestCase):
                     "header RCVD_IN_SCORE_3 eval:check_rbl_sub('score', '127.0.0.3')\n"
                     "score RCVD_IN_SCORE_3 0 1.25 0 1.5\n"
                     "header RCVD_IN_ZEN_LAST eval:check_rbl('zen-lastexternal', 'zen.test.', '^127\\.0\\.0\\.2$')\n"
-                    "score RCVD_IN_ZEN_LAST 0 2 0 2\n")
+                    "score RCVD_IN_ZEN_LAST 0 2 0 2\n"
+                    "urirhssub URIBL_TEST_DBL dbl.test. A 127.0.1.2\n"
+                    "body URIBL_TEST_DBL eval:check_uridnsbl('URIBL_TEST_DBL')\n"
+                    "score URIBL_TEST_DBL 0 3 0 3\n"
+                    "util_rb_tld com\n")  # SpamAssassin's rules list every TLD; these only .com
         m = self.start_mxgate(down.port, {
             "dns": {"nameservers": ["%s:%d" % (LOOPBACK, self.dns.port)]},
             "smtp": {"xclient_trusted": ["127.0.0.1/32"]},
@@ -199,8 +204,12 @@ class DnsblTest(ProxyTestCase):
         })
         c, r = self.client(m, "192.0.2.8")  # listed on score.test (127.0.0.3), not on zen.test
         self.assertEqual(r[0], 220, r)
-        self.assertEqual(self.send(c, message())[0], 250)
+        # (The URI list knows the TLDs of util_rb_tld only: .com here; the question
+        # still goes to the test server only.)
+        self.assertEqual(self.send(c, message(link="http://www.bad-links.com/offer"))[0], 250)
         syms = self.symbols(m)
+        self.assertEqual(syms["URIBL_TEST_DBL"]["score"], 3, syms)
+        self.assertIn("bad-links.com listed in dbl.test (127.0.1.2)", syms["URIBL_TEST_DBL"]["where"])
         self.assertEqual(syms["RCVD_IN_SCORE_3"]["score"], 1.25, syms)  # set 1: network, no Bayes
         self.assertIn("192.0.2.8 listed in score.test (127.0.0.3)", syms["RCVD_IN_SCORE_3"]["where"])
         self.assertNotIn("RCVD_IN_ZEN_LAST", syms)
