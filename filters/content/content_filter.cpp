@@ -25,8 +25,8 @@ namespace mxgate {
 namespace {
 
 Verdict scan(const ContentConfig& cfg, const Envelope& env, const Message& msg, const MimeView& view,
-             const NetworkHits* network = nullptr) {
-  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits, cfg.eval, network);
+             const NetworkHits* network = nullptr, const ScanTexts* texts = nullptr) {
+  ContentScan result = scan_content(*cfg.rules, view, msg, env, cfg.limits, cfg.eval, network, texts);
   Verdict v;
   v.symbols = content_symbols(*cfg.rules, result);
   return v;
@@ -79,26 +79,26 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
   const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
   // The network tests' questions, all at once, before the scan reads the answers.
   std::optional<NetworkHits> net;
+  std::optional<ScanTexts> texts;  // built here for the URI detail list, and reused by the scan
   if (cfg->network_tests && env.state && env.state->dns) {
     const RelayPath path = analyse_relays(cfg->eval.relay.get(), *view, msg, env);
-    // The URI detail list the URIDNSBL rules read (built again by the scan: only
-    // with network tests on).
-    const ScanTexts texts = build_scan_texts(*view, msg, cfg->limits, cfg->eval.uri.get());
-    EvalContext ectx(*view, msg, env, texts, cfg->eval);
-    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, msg, &ectx);
+    texts = build_scan_texts(*view, msg, cfg->limits, cfg->eval.uri.get());
+    EvalContext ectx(*view, msg, env, *texts, cfg->eval);
+    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, &ectx);
     std::shared_ptr<DnsLookup> dns = env.state->dns;
     std::vector<DnsResult> answers;
     if (!plan.questions.empty()) answers = co_await query_all(*dns, plan.questions);
     net = network_hits(plan, answers);
   }
   const NetworkHits* network = net ? &*net : nullptr;
-  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) co_return scan(*cfg, env, msg, *view, network);
+  const ScanTexts* built = texts ? &*texts : nullptr;
+  if (!cfg->pool || msg.size() <= cfg->inline_scan_bytes) co_return scan(*cfg, env, msg, *view, network, built);
   // Large: scanning leaves the session's thread. env and msg live in the caller's
   // frame, view in this one, until it resumes.
   const Envelope* e = &env;
   const Message* m = &msg;
   const MimeView* v = view.get();
-  std::function<Verdict()> job = [cfg, e, m, v, network]() { return scan(*cfg, *e, *m, *v, network); };
+  std::function<Verdict()> job = [cfg, e, m, v, network, built]() { return scan(*cfg, *e, *m, *v, network, built); };
   spdlog::debug("content: {} scanning a {}-byte message on the work pool", env.txn_id, msg.size());
   std::optional<Verdict> out = co_await on_pool<Verdict>(*cfg->pool, job);
   if (!out) {

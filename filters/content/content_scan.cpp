@@ -229,8 +229,11 @@ int score_set_for(const Envelope& env) {
 }  // namespace
 
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
-                         const ScanLimits& limits, const EvalSettings& settings, const NetworkHits* network) {
-  ScanTexts texts = build_scan_texts(view, msg, limits, settings.uri.get());
+                         const ScanLimits& limits, const EvalSettings& settings, const NetworkHits* network,
+                         const ScanTexts* prebuilt) {
+  std::optional<ScanTexts> own;
+  if (!prebuilt) own = build_scan_texts(view, msg, limits, settings.uri.get());
+  const ScanTexts& texts = prebuilt ? *prebuilt : *own;
   // The trust path (relays.hpp), once per message, when a header rule or an eval
   // test reads it; the eval tests get this same analysis (EvalContext fact).
   std::optional<RelayPath> relay_path_once;

@@ -31,10 +31,11 @@ struct ContentScan {
 // Eval tests (Scope::Eval rules) run after the regex scopes and before the metas,
 // with `settings` from the rule files (eval_tests.hpp).
 // With `network`, the network tests ran (their answers for the eval tests that read
-// them) and the message is scored with SpamAssassin's network score set.
+// them) and the message is scored with SpamAssassin's network score set. `texts`:
+// the scope texts if the caller has built them already (with the same limits).
 ContentScan scan_content(const rules::RuleSet& rs, const MimeView& view, const Message& msg, const Envelope& env,
                          const ScanLimits& limits, const EvalSettings& settings = {},
-                         const NetworkHits* network = nullptr);
+                         const NetworkHits* network = nullptr, const ScanTexts* texts = nullptr);
 
 // The hits that count: rules with a non-zero score (in the scan's score set) that
 // are not __ sub-rules, as symbols (name, score, describe text, where). SpamAssassin disables a rule whose

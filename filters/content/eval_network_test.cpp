@@ -64,7 +64,7 @@ TEST(NetworkTests, WhichAddressesEachSetAsksAbout) {
   Envelope env = envelope();
   EvalSettings settings;
   RelayPath path = analyse_relays(nullptr, view, msg, env);
-  NetworkPlan plan = plan_network_tests(*rs, path, settings, view, msg);
+  NetworkPlan plan = plan_network_tests(*rs, path, settings, view);
   std::vector<std::string> asked;
   for (const auto& a : plan.asks) asked.push_back(a.set + " " + plan.questions[a.question].name);
   EXPECT_EQ(asked, (std::vector<std::string>{
@@ -82,7 +82,7 @@ TEST(NetworkTests, WhichAddressesEachSetAsksAbout) {
   // Everything trusted: nothing asked.
   auto trusting = testing::settings_from("trusted_networks 0.0.0.0/0\n");
   RelayPath all_trusted = analyse_relays(trusting.relay.get(), view, msg, env);
-  EXPECT_TRUE(plan_network_tests(*rs, all_trusted, trusting, view, msg).questions.empty());
+  EXPECT_TRUE(plan_network_tests(*rs, all_trusted, trusting, view).questions.empty());
 }
 
 TEST(NetworkTests, SubtestsAsSpamAssassinReadsThem) {
@@ -103,7 +103,7 @@ TEST(NetworkTests, AnswersBecomeHitsAndTheNetworkScoreSet) {
   MimeView view = parse_mime(msg);
   Envelope env = envelope();
   RelayPath path = analyse_relays(nullptr, view, msg, env);
-  NetworkPlan plan = plan_network_tests(*rs, path, EvalSettings{}, view, msg);
+  NetworkPlan plan = plan_network_tests(*rs, path, EvalSettings{}, view);
   FakeLookup z;
   z.add("7.100.51.198.zen.spamhaus.org", RrType::A, "127.0.0.2");
   z.add("9.113.0.203.zen.spamhaus.org", RrType::A, "127.0.0.4");
@@ -183,7 +183,7 @@ TEST(UriDnsbl, LinkDomainsAskedAndScored) {
   ScanTexts texts = build_scan_texts(view, msg, ScanLimits{}, es.uri.get());
   EvalContext ctx(view, msg, env, texts, es);
   RelayPath path = analyse_relays(es.relay.get(), view, msg, env);
-  NetworkPlan plan = plan_network_tests(**rs.value, path, es, view, msg, &ctx);
+  NetworkPlan plan = plan_network_tests(**rs.value, path, es, view, &ctx);
   std::set<std::string> names;
   for (const auto& q : plan.questions) names.insert(q.name);
   // Hosts with a TLD the rule files list only (util_rb_tld): the rest are no domains.

@@ -209,8 +209,7 @@ std::vector<std::pair<std::string, std::string>> uridnsbl_hosts(EvalContext& ctx
 }  // namespace
 
 NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, const EvalSettings& settings,
-                               const MimeView& view, const Message& msg, EvalContext* ctx) {
-  (void)msg;
+                               const MimeView& view, EvalContext* ctx) {
   NetworkPlan plan;
   std::map<std::pair<std::string, int>, std::size_t> asked;  // question -> its index
   auto ask = [&](NetworkPlan::Ask a, const std::string& name, RrType type) {

@@ -87,7 +87,7 @@ struct NetworkPlan {
 // What the rule set's network tests ask about this message (pure). `ctx` (for the
 // URI detail list) may be null: then no URIDNSBL questions.
 NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, const EvalSettings& settings,
-                               const MimeView& view, const Message& msg, EvalContext* ctx = nullptr);
+                               const MimeView& view, EvalContext* ctx = nullptr);
 
 // Which rules hit, from the answers (in the plan's question order).
 NetworkHits network_hits(const NetworkPlan& plan, const std::vector<DnsResult>& answers);
