@@ -126,14 +126,16 @@ TEST(Config, BayesNeedsContentAfterIt) {
                                  "b.yaml");
   text = format_errors(before.errors);
   EXPECT_NE(text.find("b.yaml:3: filters: bayes needs content after it"), std::string::npos) << text;
-  auto good = load_config_text("filters:\n  - bayes: {path: " + db + ", min_spam: 5, bigram_window: 2}\n"
+  auto good = load_config_text("filters:\n  - bayes: {path: " + db + ", min_spam: 5, bigram_window: 2, robs: 0.03, min_dev: 0.346}\n"
                                "  - content: {rules: [builtin], cache_dir: ''}\n", "g.yaml");
   EXPECT_TRUE(good.ok()) << format_errors(good.errors);
-  auto bad = load_config_text("filters:\n  - bayes: {path: " + db + ", bigram_window: 9, min_ham: 0}\n"
+  auto bad = load_config_text("filters:\n  - bayes: {path: " + db + ", bigram_window: 9, min_ham: 0, robs: 0, min_dev: 0.5}\n"
                               "  - content: {rules: [builtin], cache_dir: ''}\n", "c.yaml");
   text = format_errors(bad.errors);
   EXPECT_NE(text.find("c.yaml:2: bayes.bigram_window"), std::string::npos) << text;
   EXPECT_NE(text.find("c.yaml:2: bayes.min_ham"), std::string::npos) << text;
+  EXPECT_NE(text.find("c.yaml:2: bayes.robs"), std::string::npos) << text;
+  EXPECT_NE(text.find("c.yaml:2: bayes.min_dev"), std::string::npos) << text;
   std::filesystem::remove_all(dir);
 }
 

@@ -23,14 +23,14 @@ double chi2q(double x2, std::size_t halfv) {
 
 }  // namespace
 
-std::optional<double> token_probability(TokenCounts c, Totals t) {
+std::optional<double> token_probability(TokenCounts c, Totals t, const Params& prm) {
   if (t.nspam == 0 || t.nham == 0) return std::nullopt;
   const double s = c.spam, n = c.ham;
   if (s + n < 1) return std::nullopt;
   const double ns = static_cast<double>(t.nspam), nn = static_cast<double>(t.nham);
   const double p = (s * nn) / (n * ns + s * nn);
   const double seen = s + n;
-  return (kRobinsonS * kRobinsonX + seen * p) / (kRobinsonS + seen);
+  return (prm.robs * prm.robx + seen * p) / (prm.robs + seen);
 }
 
 std::optional<double> chi2_combine(std::span<const double> probs, Totals t) {
@@ -64,7 +64,7 @@ std::optional<double> chi2_combine(std::span<const double> probs, Totals t) {
   return ((S - H) + 1.0) / 2.0;
 }
 
-Classification classify(std::span<const TokenCounts> counts, Totals t) {
+Classification classify(std::span<const TokenCounts> counts, Totals t, const Params& prm) {
   Classification out;
   out.tokens = counts.size();
   struct Cand {
@@ -74,11 +74,11 @@ Classification classify(std::span<const TokenCounts> counts, Totals t) {
   };
   std::vector<Cand> cands;
   for (std::size_t i = 0; i < counts.size(); ++i) {
-    auto p = token_probability(counts[i], t);
+    auto p = token_probability(counts[i], t, prm);
     if (!p) continue;
     ++out.known;
     double st = std::fabs(*p - 0.5);
-    if (st >= kMinStrength) cands.push_back({i, *p, st});
+    if (st >= prm.min_dev) cands.push_back({i, *p, st});
   }
   // The strongest first; ties by index so the answer never depends on sort order.
   std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {

@@ -180,7 +180,7 @@ Answer Classifier::classify(const MimeView& view, bool details) const {
   MessageTokens toks = tokenize(view, cfg_.tokens, details);
   std::vector<TokenCounts> counts(toks.hashes.size());
   for (std::size_t i = 0; i < toks.hashes.size(); ++i) counts[i] = t->find(toks.hashes[i]);
-  Classification c = bayes::classify(counts, tot);
+  Classification c = bayes::classify(counts, tot, cfg_.params);
   a.probability = c.probability;
   a.detail = describe(c, tot);
   if (details)
@@ -360,6 +360,9 @@ FilterPtr make_bayes_filter(ConfigMap& cfg) {
   cfg.get_uint("bigram_window", window, 1, 5);
   c->tokens.bigram_window = static_cast<std::size_t>(window);
   cfg.get_size("max_tokens_per_message", c->tokens.max_tokens, 100, 1'000'000);
+  cfg.get_number("robs", c->params.robs, 0.001, 10);
+  cfg.get_number("robx", c->params.robx, 0.01, 0.99);
+  cfg.get_number("min_dev", c->params.min_dev, 0, 0.49);
   cfg.get_uint("max_db_tokens", c->max_db_tokens, 10'000, 1'000'000'000);
   cfg.get_duration("refresh", c->refresh, std::chrono::seconds(1), std::chrono::hours(24));
   cfg.get("autolearn", c->autolearn);

@@ -16,6 +16,7 @@
 //   min_spam: 200, min_ham: 200      learned messages before it answers
 //   bigram_window: 1                 single words; 2..5: also word pairs up to window-1 apart
 //   max_tokens_per_message: 10000
+//   robs: 0.2, robx: 0.538, min_dev: 0.2   Robinson's S and x, the ignored band (bayes_classifier.hpp)
 //   max_db_tokens: 1000000           expiry keeps the database below this
 //   refresh: 10s                     how often the server looks for newly learned data
 //   autolearn: false                 learn from clear verdicts (below); off by default
@@ -40,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "filters/bayes/bayes_classifier.hpp"
 #include "filters/bayes/bayes_store.hpp"
 #include "filters/bayes/bayes_tokens.hpp"
 #include "filters/filter.hpp"
@@ -58,6 +60,7 @@ struct BayesConfig {
   std::uint64_t min_spam = 200;
   std::uint64_t min_ham = 200;
   bayes::TokenOptions tokens;
+  bayes::Params params;
   std::uint64_t max_db_tokens = 1'000'000;
   std::chrono::milliseconds refresh{10'000};
   bool autolearn = false;

@@ -165,14 +165,31 @@ TEST(BayesMath, RobinsonTokenProbability) {
   Totals t{100, 100};
   EXPECT_FALSE(token_probability({0, 0}, t));
   EXPECT_FALSE(token_probability({3, 0}, {0, 100}));  // nothing learned of one kind
-  // Seen once in spam only: strongly spammy but pulled towards x = 0.538.
+  // Seen once in spam only: spammy but pulled towards x = 0.538 by S = 0.2.
   double once = *token_probability({1, 0}, t);
-  EXPECT_NEAR(once, (0.030 * 0.538 + 1.0) / 1.030, 1e-12);
+  EXPECT_NEAR(once, (0.2 * 0.538 + 1.0) / 1.2, 1e-12);
   double often = *token_probability({50, 0}, t);
   EXPECT_GT(often, once);
   EXPECT_LT(often, 1.0);
   // Same share of each kind: neutral, whatever the corpus sizes.
-  EXPECT_NEAR(*token_probability({10, 20}, {100, 200}), (0.030 * 0.538 + 30 * 0.5) / 30.030, 1e-12);
+  EXPECT_NEAR(*token_probability({10, 20}, {100, 200}), (0.2 * 0.538 + 30 * 0.5) / 30.2, 1e-12);
+  // SpamAssassin's constants, as a configuration can set them.
+  Params sa{.robs = 0.030, .robx = 0.538, .min_dev = 0.346};
+  EXPECT_NEAR(*token_probability({1, 0}, t, sa), (0.030 * 0.538 + 1.0) / 1.030, 1e-12);
+  EXPECT_NEAR(*token_probability({0, 1}, t, {.robs = 1.0, .robx = 0.4}), 0.4 / 2.0, 1e-12);
+}
+
+TEST(BayesMath, MinDevDecidesWhichTokensCount) {
+  Totals t{300, 300};
+  // f = 0.25 (dev 0.25): counted with the default floor (0.2), ignored with
+  // SpamAssassin's 0.346.
+  std::vector<TokenCounts> c(20, {25, 75});
+  Params sa{.robs = 0.030, .robx = 0.538, .min_dev = 0.346};
+  Classification d = classify(c, t), s = classify(c, t, sa);
+  EXPECT_EQ(d.used, 20u) << describe(d, t);
+  EXPECT_LT(*d.probability, 0.5);
+  EXPECT_EQ(s.used, 0u);
+  EXPECT_FALSE(s.probability);
 }
 
 TEST(BayesMath, FisherCombination) {
