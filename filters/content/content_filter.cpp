@@ -77,17 +77,25 @@ Task<Verdict> ContentFilter::on_end_of_data(const Envelope& env, const Message& 
   // Parsed once per transaction, with the configured MIME limits, whichever of the
   // mime and content filters runs first.
   const std::shared_ptr<const MimeView> view = co_await mime_view(env, msg);
-  // The network tests' questions, all at once, before the scan reads the answers.
+  // The network tests' questions, asked before the scan reads the answers.
   std::optional<NetworkHits> net;
   std::optional<ScanTexts> texts;  // built here for the URI detail list, and reused by the scan
   if (cfg->network_tests && env.state && env.state->dns) {
     const RelayPath path = analyse_relays(cfg->eval.relay.get(), *view, msg, env);
     texts = build_scan_texts(*view, msg, cfg->limits, cfg->eval.uri.get());
     EvalContext ectx(*view, msg, env, *texts, cfg->eval);
-    const NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, &ectx);
+    NetworkPlan plan = plan_network_tests(*cfg->rules, path, cfg->eval, *view, &ectx);
     std::shared_ptr<DnsLookup> dns = env.state->dns;
+    // One round, or three for the URIDNSBL address rules (link domains' name
+    // servers, their addresses, then the lists): each round's questions at once.
     std::vector<DnsResult> answers;
-    if (!plan.questions.empty()) answers = co_await query_all(*dns, plan.questions);
+    do {
+      if (answers.size() == plan.questions.size()) continue;
+      std::vector<DnsQuestion> next(plan.questions.begin() + static_cast<std::ptrdiff_t>(answers.size()),
+                                    plan.questions.end());
+      std::vector<DnsResult> got = co_await query_all(*dns, std::move(next));
+      answers.insert(answers.end(), std::make_move_iterator(got.begin()), std::make_move_iterator(got.end()));
+    } while (extend_network_plan(plan, answers));
     net = network_hits(plan, answers);
   }
   const NetworkHits* network = net ? &*net : nullptr;

@@ -135,6 +135,38 @@ TEST(NetworkTests, AnswersBecomeHitsAndTheNetworkScoreSet) {
 namespace mxgate {
 namespace {
 
+// A rule file and a message, parsed and planned as the content filter does.
+struct UriCase {
+  UriCase(const char* cf, const char* message) : msg(message) {
+    auto parsed = rules::parse_rule_text(cf, "t.cf", content_parse_options());
+    EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
+    auto s = eval_settings(parsed.value->settings);
+    EXPECT_TRUE(s.ok()) << format_errors(s.errors);
+    es = *s.value;
+    auto compiled = rules::RuleSet::compile(std::move(*parsed.value));
+    EXPECT_TRUE(compiled.ok()) << format_errors(compiled.errors);
+    rs = *compiled.value;
+    view = parse_mime(msg);
+    env.state = std::make_shared<FilterState>();
+    texts = build_scan_texts(view, msg, ScanLimits{}, es.uri.get());
+    EvalContext ctx(view, msg, env, texts, es);
+    plan = plan_network_tests(*rs, analyse_relays(es.relay.get(), view, msg, env), es, view, &ctx);
+  }
+  std::map<std::string, double> scored(const NetworkHits& hits) const {
+    std::map<std::string, double> out;
+    for (const auto& sym : content_symbols(*rs, scan_content(*rs, view, msg, env, ScanLimits{}, es, &hits)))
+      out[sym.name] = sym.score;
+    return out;
+  }
+  Message msg;
+  EvalSettings es;
+  rules::RuleSetPtr rs;
+  MimeView view;
+  Envelope env;
+  ScanTexts texts;
+  NetworkPlan plan;
+};
+
 TEST(UriDnsbl, SubtestsAsUriDnsblReadsThem) {
   EXPECT_EQ(canonical_uridnsbl_subtest("127.0.1.2"), std::optional<std::string>("2130706690-2130706690"));
   EXPECT_EQ(canonical_uridnsbl_subtest("2"), std::optional<std::string>("2"));
@@ -166,24 +198,11 @@ TEST(UriDnsbl, LinkDomainsAskedAndScored) {
       "score URIBL_OFF 0\n"
       "uridnsbl_skip_domain skipped.net\n"
       "util_rb_tld com org net\n";  // SpamAssassin's own rule files list every TLD
-  auto parsed = rules::parse_rule_text(cf, "t.cf", content_parse_options());
-  ASSERT_TRUE(parsed.ok()) << format_errors(parsed.errors);
-  auto settings = eval_settings(parsed.value->settings);
-  ASSERT_TRUE(settings.ok()) << format_errors(settings.errors);
-  auto rs = rules::RuleSet::compile(std::move(*parsed.value));
-  ASSERT_TRUE(rs.ok()) << format_errors(rs.errors);
-  const EvalSettings& es = *settings.value;
-  Message msg(
-      "From: a@sender.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n"
-      "<a href=\"http://www.bad-domain.com/x\">click</a> <a href=\"http://skipped.net/\">s</a>"
-      " <img src=\"http://cdn.images.org/i.png\"> http://198.51.100.4/p\r\n");
-  MimeView view = parse_mime(msg);
-  Envelope env;
-  env.state = std::make_shared<FilterState>();
-  ScanTexts texts = build_scan_texts(view, msg, ScanLimits{}, es.uri.get());
-  EvalContext ctx(view, msg, env, texts, es);
-  RelayPath path = analyse_relays(es.relay.get(), view, msg, env);
-  NetworkPlan plan = plan_network_tests(**rs.value, path, es, view, &ctx);
+  UriCase c(cf,
+            "From: a@sender.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n"
+            "<a href=\"http://www.bad-domain.com/x\">click</a> <a href=\"http://skipped.net/\">s</a>"
+            " <img src=\"http://cdn.images.org/i.png\"> http://198.51.100.4/p\r\n");
+  const NetworkPlan& plan = c.plan;
   std::set<std::string> names;
   for (const auto& q : plan.questions) names.insert(q.name);
   // Hosts with a TLD the rule files list only (util_rb_tld): the rest are no domains.
@@ -195,11 +214,103 @@ TEST(UriDnsbl, LinkDomainsAskedAndScored) {
   z.add("bad-domain.com.multi.uribl.com", RrType::A, "127.0.0.4");  // grey only: not bit 2
   z.add("4.100.51.198.multi.uribl.com", RrType::A, "127.0.0.2");
   NetworkHits hits = network_hits(plan, testing::run_task(query_all(z, plan.questions)));
-  std::map<std::string, double> scored;
-  for (const auto& s : content_symbols(**rs.value, scan_content(**rs.value, view, msg, env, ScanLimits{}, es, &hits)))
-    scored[s.name] = s.score;
+  std::map<std::string, double> scored = c.scored(hits);
   EXPECT_EQ(scored, (std::map<std::string, double>{{"URIBL_DBL_SPAM", 2.5}, {"URIBL_BLACK", 1.7}}));
   EXPECT_EQ(hits.hits.at("URIBL_DBL_SPAM"), "bad-domain.com listed in dbl.spamhaus.org (127.0.1.2)");
+}
+
+// uridnssub: the link domain's name servers' addresses (tflags ns, the default) and
+// the link host's own addresses (tflags a), asked in rounds, bounded, in a list.
+TEST(UriDnsbl, NameServerAndHostAddressesAskedInRounds) {
+  const char* cf =
+      "uridnssub URIBL_SBL zen.spamhaus.org. A 127.0.0.2\n"
+      "body URIBL_SBL eval:check_uridnsbl('URIBL_SBL')\n"
+      "tflags URIBL_SBL net\n"
+      "score URIBL_SBL 0 1.6 0 1.6\n"
+      "uridnssub URIBL_SBL_A zen.spamhaus.org. A 127.0.0.2\n"
+      "body URIBL_SBL_A eval:check_uridnsbl('URIBL_SBL_A')\n"
+      "tflags URIBL_SBL_A net a\n"
+      "score URIBL_SBL_A 0 0.1 0 0.1\n"
+      "uridnsbl URIBL_ANY any.example. A\n"
+      "body URIBL_ANY eval:check_uridnsbl('URIBL_ANY')\n"
+      "tflags URIBL_ANY net ns\n"
+      "score URIBL_ANY 0 0.5 0 0.5\n"
+      "util_rb_tld com org net\n";
+  UriCase c(cf,
+            "From: a@sender.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n"
+            "<a href=\"http://www.spammy.com/x\">click</a> <a href=\"http://clean.org/\">c</a>"
+            " <a href=\"http://198.51.100.4/p\">ip</a>\r\n");
+  ASSERT_EQ(c.es.uridnsbl->rev.size(), 3u);
+  NetworkPlan& plan = c.plan;
+  auto names = [&](std::size_t from) {
+    std::set<std::string> n;
+    for (std::size_t i = from; i < plan.questions.size(); ++i)
+      n.insert(std::string(rr_type_name(plan.questions[i].type)) + " " + plan.questions[i].name);
+    return n;
+  };
+  // Round 1: the domains' name servers, the hosts' addresses; an address link is
+  // not asked (the rhs rules would ask it; there are none here).
+  EXPECT_EQ(names(0), (std::set<std::string>{"NS spammy.com", "NS clean.org", "A www.spammy.com", "A clean.org"}));
+
+  FakeLookup z;
+  z.add("spammy.com", RrType::NS, "ns1.badhost.net");
+  z.add("spammy.com", RrType::NS, "ns2.badhost.net");
+  z.add("spammy.com", RrType::NS, "192.0.2.99");  // an address as a name server: skipped
+  z.add("clean.org", RrType::NS, "ns.goodhost.net");
+  z.add("www.spammy.com", RrType::A, "198.51.100.20");
+  z.add("www.spammy.com", RrType::A, "10.1.2.3");  // private: never asked about
+  z.add("clean.org", RrType::A, "203.0.113.5");
+  z.add("ns1.badhost.net", RrType::A, "198.51.100.53");
+  z.add("ns2.badhost.net", RrType::A, "198.51.100.53");  // the same address: asked once
+  z.add("ns.goodhost.net", RrType::A, "203.0.113.53");
+  z.add("53.100.51.198.zen.spamhaus.org", RrType::A, "127.0.0.2");
+  z.add("53.100.51.198.any.example", RrType::A, "127.0.0.9");
+  z.add("20.100.51.198.zen.spamhaus.org", RrType::A, "127.0.0.2");
+  z.add("53.113.0.203.zen.spamhaus.org", RrType::A, "127.0.0.4");  // another code: no subtest match
+
+  std::vector<DnsResult> answers = testing::run_task(query_all(z, plan.questions));
+  std::size_t from = plan.questions.size();
+  ASSERT_TRUE(extend_network_plan(plan, answers));
+  EXPECT_EQ(names(from), (std::set<std::string>{"A ns1.badhost.net", "A ns2.badhost.net", "A ns.goodhost.net"}));
+  auto more = testing::run_task(query_all(z, {plan.questions.begin() + static_cast<long>(from), plan.questions.end()}));
+  answers.insert(answers.end(), more.begin(), more.end());
+  from = plan.questions.size();
+  ASSERT_TRUE(extend_network_plan(plan, answers));
+  EXPECT_EQ(names(from), (std::set<std::string>{
+                             "A 53.100.51.198.zen.spamhaus.org", "A 53.100.51.198.any.example",    // ns rules
+                             "A 53.113.0.203.zen.spamhaus.org", "A 53.113.0.203.any.example",      // ns rules
+                             "A 20.100.51.198.zen.spamhaus.org", "A 5.113.0.203.zen.spamhaus.org"  // a rule
+                         }));
+  more = testing::run_task(query_all(z, {plan.questions.begin() + static_cast<long>(from), plan.questions.end()}));
+  answers.insert(answers.end(), more.begin(), more.end());
+  EXPECT_FALSE(extend_network_plan(plan, answers));
+
+  NetworkHits hits = network_hits(plan, answers);
+  EXPECT_EQ(c.scored(hits), (std::map<std::string, double>{{"URIBL_SBL", 1.6}, {"URIBL_SBL_A", 0.1}, {"URIBL_ANY", 0.5}}));
+  EXPECT_EQ(hits.hits.at("URIBL_SBL"),
+            "198.51.100.53 (name server ns1.badhost.net of spammy.com) listed in zen.spamhaus.org (127.0.0.2)");
+  EXPECT_EQ(hits.hits.at("URIBL_SBL_A"), "198.51.100.20 (address of www.spammy.com) listed in zen.spamhaus.org (127.0.0.2)");
+}
+
+TEST(UriDnsbl, NameServerLookupsAreBounded) {
+  const char* cf =
+      "uridnssub URIBL_SBL zen.spamhaus.org. A 127.0.0.2\n"
+      "body URIBL_SBL eval:check_uridnsbl('URIBL_SBL')\n"
+      "score URIBL_SBL 0 1.6 0 1.6\n"
+      "util_rb_tld com\n";
+  UriCase c(cf, "From: a@b.example\r\nSubject: s\r\n\r\nhttp://hostile.com/\r\n");
+  NetworkPlan& plan = c.plan;
+  ASSERT_EQ(plan.questions.size(), 1u);  // NS hostile.com (no a rule: no host lookup)
+  FakeLookup z;
+  for (int i = 0; i < 100; ++i) z.add("hostile.com", RrType::NS, "ns" + std::to_string(i) + ".hostile.com");
+  for (int i = 0; i < 100; ++i) z.add("ns0.hostile.com", RrType::A, "198.51.100." + std::to_string(i + 1));
+  std::vector<DnsResult> answers = testing::run_task(query_all(z, plan.questions));
+  ASSERT_TRUE(extend_network_plan(plan, answers));
+  EXPECT_EQ(plan.questions.size(), 1u + 8u) << "at most 8 name servers per domain";
+  auto more = testing::run_task(query_all(z, {plan.questions.begin() + 1, plan.questions.end()}));
+  answers.insert(answers.end(), more.begin(), more.end());
+  ASSERT_TRUE(extend_network_plan(plan, answers));
+  EXPECT_EQ(plan.questions.size(), 1u + 8u + 8u) << "at most 8 addresses per name server";
 }
 
 }  // namespace

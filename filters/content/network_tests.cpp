@@ -17,6 +17,12 @@ namespace mxgate {
 namespace {
 
 constexpr std::size_t kNumCheckReceived = 9;  // SpamAssassin's num_check_received
+// The URIDNSBL address rules' bounds: a domain can name any number of name servers
+// and a name any number of addresses, and each becomes a question per list.
+constexpr std::size_t kMaxNsPerDomain = 8;
+constexpr std::size_t kMaxNsNames = 40;      // name servers looked up per message
+constexpr std::size_t kMaxAddrsPerName = 8;
+constexpr std::size_t kMaxUriAddresses = 50;  // addresses asked about per message, per tflags kind
 
 std::vector<std::string> uniq_strip_private(const std::vector<std::string>& in) {
   std::vector<std::string> out;
@@ -78,7 +84,7 @@ std::vector<std::string> words_of(std::string_view v) {
 }  // namespace
 
 std::set<std::string, std::less<>> uridnsbl_setting_keys() {
-  return {"urirhssub", "urirhsbl", "uridnsbl_skip_domain", "uridnsbl_max_domains"};
+  return {"urirhssub", "urirhsbl", "uridnssub", "uridnsbl", "uridnsbl_skip_domain", "uridnsbl_max_domains"};
 }
 
 std::optional<std::string> canonical_uridnsbl_subtest(std::string_view subtest) {
@@ -113,8 +119,8 @@ Result<std::shared_ptr<const UriDnsblSettings>> parse_uridnsbl_settings(const st
   for (const auto& st : settings) {
     auto err = [&](const std::string& what) { out.errors.push_back({st.loc.file, st.loc.line, st.key, what}); };
     const std::vector<std::string> w = words_of(st.value);
-    if (st.key == "urirhssub" || st.key == "urirhsbl") {
-      const bool sub = st.key == "urirhssub";
+    if (st.key == "urirhssub" || st.key == "urirhsbl" || st.key == "uridnssub" || st.key == "uridnsbl") {
+      const bool sub = st.key.ends_with("sub");
       if (w.size() != (sub ? 4u : 3u)) {
         err(sub ? "expects a rule name, a zone, a query type and a subtest" : "expects a rule name, a zone and a query type");
         continue;
@@ -137,9 +143,11 @@ Result<std::shared_ptr<const UriDnsblSettings>> parse_uridnsbl_settings(const st
         }
         r.subtest = *c;
       }
-      // A later definition of the same rule replaces the earlier one.
-      std::erase_if(s->rhs, [&](const UriDnsblSettings::Rhs& x) { return x.rule == r.rule; });
-      s->rhs.push_back(std::move(r));
+      // A later definition of the same rule replaces the earlier one, of either kind.
+      auto same = [&](const UriDnsblSettings::Rhs& x) { return x.rule == r.rule; };
+      std::erase_if(s->rhs, same);
+      std::erase_if(s->rev, same);
+      (st.key.starts_with("urirhs") ? s->rhs : s->rev).push_back(std::move(r));
     } else if (st.key == "uridnsbl_skip_domain") {
       for (const auto& d : w) s->skip.insert(lower(d));
     } else if (st.key == "uridnsbl_max_domains") {
@@ -208,26 +216,40 @@ std::vector<std::pair<std::string, std::string>> uridnsbl_hosts(EvalContext& ctx
 
 }  // namespace
 
+std::size_t NetworkPlan::question(const std::string& name, RrType type) {
+  auto [it, fresh] = index.emplace(std::make_pair(name, static_cast<int>(type)), questions.size());
+  if (fresh) questions.push_back({name, type});
+  return it->second;
+}
+
 NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, const EvalSettings& settings,
                                const MimeView& view, EvalContext* ctx) {
   NetworkPlan plan;
-  std::map<std::pair<std::string, int>, std::size_t> asked;  // question -> its index
   auto ask = [&](NetworkPlan::Ask a, const std::string& name, RrType type) {
-    auto [it, fresh] = asked.emplace(std::make_pair(name, static_cast<int>(type)), plan.questions.size());
-    if (fresh) plan.questions.push_back({name, type});
-    a.question = it->second;
+    a.question = plan.question(name, type);
     plan.asks.push_back(std::move(a));
   };
   // URIDNSBL: the URI hosts' domains (an address reversed), for each rhs rule that
-  // a network score set scores.
-  if (ctx && settings.uridnsbl && !settings.uridnsbl->rhs.empty()) {
+  // a network score set scores; the address rules' first round.
+  if (ctx && settings.uridnsbl && (!settings.uridnsbl->rhs.empty() || !settings.uridnsbl->rev.empty())) {
+    auto scored = [&](const std::string& name) -> const rules::Rule* {
+      const rules::Rule* rule = rs.find(name);
+      if (rule && (rule->scores[rules::kSetNet] != 0 || rule->scores[rules::kSetBayesNet] != 0 || name.starts_with("__")))
+        return rule;
+      return nullptr;
+    };
     std::vector<const UriDnsblSettings::Rhs*> active;
-    for (const auto& r : settings.uridnsbl->rhs) {
-      const rules::Rule* rule = rs.find(r.rule);
-      if (rule && (rule->scores[rules::kSetNet] != 0 || rule->scores[rules::kSetBayesNet] != 0 || r.rule.starts_with("__")))
-        active.push_back(&r);
+    for (const auto& r : settings.uridnsbl->rhs)
+      if (scored(r.rule)) active.push_back(&r);
+    for (const auto& r : settings.uridnsbl->rev) {
+      const rules::Rule* rule = scored(r.rule);
+      if (!rule) continue;
+      const bool a = std::find(rule->tflags.begin(), rule->tflags.end(), "a") != rule->tflags.end();
+      const bool ns = std::find(rule->tflags.begin(), rule->tflags.end(), "ns") != rule->tflags.end();
+      if (a) plan.a_rules.push_back(r);
+      if (ns || !a) plan.ns_rules.push_back(r);
     }
-    if (!active.empty())
+    if (!active.empty() || !plan.a_rules.empty() || !plan.ns_rules.empty())
       for (const auto& [host, domain] : uridnsbl_hosts(*ctx, *settings.uridnsbl, settings)) {
         in_addr a4{};
         const bool ip = inet_pton(AF_INET, host.c_str(), &a4) == 1;
@@ -236,6 +258,12 @@ NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, 
         const std::string lookup = ip ? reversed_address(host) : item;
         for (const auto* r : active)
           ask({r->rule, "", r->subtest, item, r->zone, 0, true}, lookup + "." + r->zone, r->type);
+        if (ip || host.find(':') != std::string::npos) continue;  // an address link: rhs rules only
+        NetworkPlan::UriHost h{host, domain};
+        if (!plan.ns_rules.empty()) h.ns_question = plan.question(domain, RrType::NS);
+        if (!plan.a_rules.empty()) h.a_question = plan.question(host, RrType::A);
+        if (h.ns_question != NetworkPlan::kNone || h.a_question != NetworkPlan::kNone)
+          plan.uri_hosts.push_back(std::move(h));
       }
   }
   const RelaySettings defaults;
@@ -307,6 +335,78 @@ NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, 
   return plan;
 }
 
+namespace {
+
+const std::vector<std::string>* records_of(const std::vector<DnsResult>& answers, std::size_t q) {
+  if (q == NetworkPlan::kNone || q >= answers.size() || answers[q].status != DnsStatus::Answer) return nullptr;
+  return &answers[q].records;
+}
+
+// A public IPv4 address (what an address list can be asked about).
+bool listable_ipv4(const std::string& ip) {
+  in_addr a{};
+  return inet_pton(AF_INET, ip.c_str(), &a) == 1 && !ip_is_private(ip);
+}
+
+}  // namespace
+
+bool extend_network_plan(NetworkPlan& plan, const std::vector<DnsResult>& answers) {
+  const std::size_t before = plan.questions.size();
+  if (plan.round == 1) {
+    plan.round = 2;
+    // The link domains' name servers, each looked up once (a name server that is an
+    // address is a misconfiguration SpamAssassin skips for these rules).
+    std::set<std::string> seen;
+    for (const auto& h : plan.uri_hosts) {
+      const auto* ns = records_of(answers, h.ns_question);
+      if (!ns) continue;
+      std::size_t n = 0;
+      for (const auto& raw : *ns) {
+        if (n >= kMaxNsPerDomain || seen.size() >= kMaxNsNames) break;
+        const std::string name = lower(raw);
+        in_addr a4{};
+        if (name.empty() || inet_pton(AF_INET, name.c_str(), &a4) == 1 || name.find(':') != std::string::npos) continue;
+        ++n;
+        if (!seen.insert(name + " " + h.domain).second) continue;
+        plan.ns_names.push_back({name, h.domain, plan.question(name, RrType::A)});
+      }
+    }
+    if (plan.questions.size() > before) return true;
+  }
+  if (plan.round == 2) {
+    plan.round = 3;
+    std::size_t asked_a = 0, asked_ns = 0;
+    std::set<std::pair<std::string, std::string>> seen;  // (rule, address): SpamAssassin's seen lookups
+    auto ask_lists = [&](const std::vector<UriDnsblSettings::Rhs>& rules, const std::string& ip,
+                         const std::string& item) {
+      for (const auto& r : rules) {
+        if (!seen.emplace(r.rule, ip).second) continue;
+        NetworkPlan::Ask a{r.rule, "", r.subtest, item, r.zone, 0, true};
+        a.question = plan.question(reversed_address(ip) + "." + r.zone, r.type);
+        plan.asks.push_back(std::move(a));
+      }
+    };
+    // Each name's public addresses, at most kMaxAddrsPerName, kMaxUriAddresses of a kind.
+    auto ask_addresses = [&](std::size_t q, std::size_t& asked, const std::vector<UriDnsblSettings::Rhs>& rules,
+                             const std::string& what) {
+      const auto* addrs = records_of(answers, q);
+      if (!addrs) return;
+      std::size_t n = 0;
+      for (const auto& ip : *addrs) {
+        if (n >= kMaxAddrsPerName || asked >= kMaxUriAddresses) break;
+        if (!listable_ipv4(ip)) continue;
+        ++n, ++asked;
+        ask_lists(rules, ip, ip + " (" + what + ")");
+      }
+    };
+    for (const auto& h : plan.uri_hosts) ask_addresses(h.a_question, asked_a, plan.a_rules, "address of " + h.host);
+    for (const auto& ns : plan.ns_names)
+      ask_addresses(ns.a_question, asked_ns, plan.ns_rules, "name server " + ns.name + " of " + ns.domain);
+    return plan.questions.size() > before;
+  }
+  return false;
+}
+
 NetworkHits network_hits(const NetworkPlan& plan, const std::vector<DnsResult>& answers) {
   NetworkHits out;
   out.asked = true;
@@ -355,7 +455,7 @@ void add_network_evals(EvalTable& t) {
                          },
                          {rules::Scope::Body},
                          [](const std::vector<std::string>& a) -> std::string {
-                           return a.size() == 1 ? "" : "takes the name of a urirhssub/urirhsbl rule";
+                           return a.size() == 1 ? "" : "takes the name of a urirhssub, urirhsbl, uridnssub or uridnsbl rule";
                          }};
 }
 

@@ -28,11 +28,23 @@
 // uridnsbl_skip_domain entries, at most uridnsbl_max_domains (20) picked as
 // SpamAssassin picks them (links with anchor text first, then forms, images, other
 // tags, text-parser URIs). A subtest is an address, a number (a bit mask, 127/8
-// only), a range "a-b" or "value/mask" (decimal, hex or dotted). uridnsbl and
-// uridnssub (name-server lookups) are not supported.
+// only), a range "a-b" or "value/mask" (decimal, hex or dotted).
+//   uridnssub URIBL_SBL   zen.spamhaus.org. A 127.0.0.2      (tflags net: ns)
+//   uridnssub URIBL_SBL_A zen.spamhaus.org. A 127.0.0.2      (tflags net a)
+// uridnsbl and uridnssub rules ask an address list about addresses behind the
+// links: with tflags `ns` (the default) the addresses of each link domain's name
+// servers, with `a` the addresses of each link host; either way in rounds (the
+// NS and A questions, then the name servers' A questions, then the list's), each
+// bounded (kMaxNsPerDomain, kMaxAddrsPerName, kMaxUriAddresses). Link hosts that
+// are addresses are asked only by the rhs rules, as SpamAssassin does. (SpamAssassin
+// 4.0.1's code asks the name servers' addresses with the `a` rules instead, which
+// its own documentation contradicts; mxgate does what the documentation says.)
+// urinsrhsbl and urifullnsrhsbl (name servers' names in a domain list) are not
+// supported.
 //
-// The questions are asked before the scan (ContentFilter::on_end_of_data) and the
-// eval functions read the answers (NetworkHits through the EvalContext).
+// The questions are asked before the scan (ContentFilter::on_end_of_data: the
+// plan, then extend_network_plan for each further round) and the eval functions
+// read the answers (NetworkHits through the EvalContext).
 #pragma once
 #include <map>
 #include <memory>
@@ -58,6 +70,7 @@ struct UriDnsblSettings {
     std::string subtest;  // canonical: "N" mask, "A-B" range, "V/M"; "" none
   };
   std::vector<Rhs> rhs;
+  std::vector<Rhs> rev;  // uridnsbl / uridnssub: an address list, asked about the addresses behind a link
   std::set<std::string, std::less<>> skip;  // uridnsbl_skip_domain
   std::size_t max_domains = 20;
 };
@@ -82,12 +95,36 @@ struct NetworkPlan {
   std::vector<Ask> asks;
   // set -> its check_rbl_sub rules (subtest, rule)
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> subs;
+
+  // The URIDNSBL address rules' later rounds (extend_network_plan).
+  struct UriHost {
+    std::string host, domain;
+    std::size_t ns_question = kNone, a_question = kNone;  // round 1
+  };
+  struct NsName {
+    std::string name, domain;  // the name server, and the link domain it serves
+    std::size_t a_question = kNone;
+  };
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::vector<UriDnsblSettings::Rhs> ns_rules, a_rules;  // tflags ns / a
+  std::vector<UriHost> uri_hosts;
+  std::vector<NsName> ns_names;  // round 2
+  int round = 1;
+
+  // The index of a question, added if new: each asked once.
+  std::size_t question(const std::string& name, RrType type);
+  std::map<std::pair<std::string, int>, std::size_t> index;
 };
 
 // What the rule set's network tests ask about this message (pure). `ctx` (for the
 // URI detail list) may be null: then no URIDNSBL questions.
 NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, const EvalSettings& settings,
                                const MimeView& view, EvalContext* ctx = nullptr);
+
+// The next round of questions, from the answers to every question so far (in
+// order): the link domains' name servers' addresses after round 1, the address
+// lists' questions after round 2. False when there is nothing more to ask.
+bool extend_network_plan(NetworkPlan& plan, const std::vector<DnsResult>& answers);
 
 // Which rules hit, from the answers (in the plan's question order).
 NetworkHits network_hits(const NetworkPlan& plan, const std::vector<DnsResult>& answers);

@@ -35,6 +35,12 @@ ZONE = [
     "bad-links.example.dbl.test. IN A 127.0.1.2",
     "bad-links.com.dbl.test. IN A 127.0.1.2",
     "spammy-sender.example.dbl.test. IN A 127.0.1.2",
+    # bad-links.com's name server and its web host, both listed on zen.test (uridnssub).
+    "bad-links.com. IN NS ns1.dns-host.com.",
+    "ns1.dns-host.com. IN A 192.0.2.60",
+    "www.bad-links.com. IN A 192.0.2.61",
+    "60.2.0.192.zen.test. IN A 127.0.0.2",
+    "61.2.0.192.zen.test. IN A 127.0.0.3",
 ]
 
 DNSBL = {"dnsbl": {"lists": [
@@ -196,6 +202,14 @@ class DnsblTest(ProxyTestCase):
                     "urirhssub URIBL_TEST_DBL dbl.test. A 127.0.1.2\n"
                     "body URIBL_TEST_DBL eval:check_uridnsbl('URIBL_TEST_DBL')\n"
                     "score URIBL_TEST_DBL 0 3 0 3\n"
+                    "uridnssub URIBL_TEST_NS zen.test. A 127.0.0.2\n"
+                    "body URIBL_TEST_NS eval:check_uridnsbl('URIBL_TEST_NS')\n"
+                    "tflags URIBL_TEST_NS net\n"
+                    "score URIBL_TEST_NS 0 1.5 0 1.5\n"
+                    "uridnssub URIBL_TEST_A zen.test. A 127.0.0.3\n"
+                    "body URIBL_TEST_A eval:check_uridnsbl('URIBL_TEST_A')\n"
+                    "tflags URIBL_TEST_A net a\n"
+                    "score URIBL_TEST_A 0 0.5 0 0.5\n"
                     "util_rb_tld com\n")  # SpamAssassin's rules list every TLD; these only .com
         m = self.start_mxgate(down.port, {
             "dns": {"nameservers": ["%s:%d" % (LOOPBACK, self.dns.port)]},
@@ -214,6 +228,17 @@ class DnsblTest(ProxyTestCase):
         self.assertIn("192.0.2.8 listed in score.test (127.0.0.3)", syms["RCVD_IN_SCORE_3"]["where"])
         self.assertNotIn("RCVD_IN_ZEN_LAST", syms)
         self.assertIn(("8.2.0.192.score.test", "A"), self.dns.queries())
+        # uridnssub: the link domain's name server's address (tflags ns) and the link
+        # host's address (tflags a), each in the list, in three rounds of questions.
+        self.assertEqual(syms["URIBL_TEST_NS"]["score"], 1.5, syms)
+        self.assertIn("192.0.2.60 (name server ns1.dns-host.com of bad-links.com) listed in zen.test (127.0.0.2)",
+                      syms["URIBL_TEST_NS"]["where"])
+        self.assertEqual(syms["URIBL_TEST_A"]["score"], 0.5, syms)
+        self.assertIn("192.0.2.61 (address of www.bad-links.com) listed in zen.test (127.0.0.3)",
+                      syms["URIBL_TEST_A"]["where"])
+        for q in [("bad-links.com", "NS"), ("ns1.dns-host.com", "A"), ("www.bad-links.com", "A"),
+                  ("60.2.0.192.zen.test", "A"), ("61.2.0.192.zen.test", "A")]:
+            self.assertIn(q, self.dns.queries())
 
     def test_the_sample_configs_lists_load_when_uncommented(self):
         with open(os.path.join(SOURCE_DIR, "samples", "mxgate.yaml")) as f:
