@@ -280,24 +280,6 @@ std::vector<std::string> addrs(EvalContext& ctx, std::string_view field) {
   return out;
 }
 
-// SpamAssassin's all_from_addrs(): Resent-From (first field) if any, else From,
-// Envelope-Sender, Resent-Sender, X-Envelope-From and the envelope sender.
-std::vector<std::string> all_from_addrs(EvalContext& ctx) {
-  std::vector<std::string> out;
-  auto resent = ctx.raw("Resent-From");
-  if (!resent.empty()) {
-    for (auto& a : addresses_in(resent[0])) out.push_back(lower(a));
-  } else {
-    for (const char* f : {"From", "Envelope-Sender", "Resent-Sender", "X-Envelope-From", "EnvelopeFrom"})
-      for (auto& a : addrs(ctx, f)) out.push_back(std::move(a));
-  }
-  for (auto& a : out) {  // tr/././s: runs of dots squeezed
-    a.erase(std::unique(a.begin(), a.end(), [](char x, char y) { return x == '.' && y == '.'; }), a.end());
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
 
 std::string check_regex_arg(const std::vector<std::string>& args, std::size_t index) {
   if (args.size() <= index) return "";

@@ -137,7 +137,7 @@ namespace {
 
 // A rule file and a message, parsed and planned as the content filter does.
 struct UriCase {
-  UriCase(const char* cf, const char* message) : msg(message) {
+  UriCase(const char* cf, const char* message, const char* mail_from = nullptr) : msg(message) {
     auto parsed = rules::parse_rule_text(cf, "t.cf", content_parse_options());
     EXPECT_TRUE(parsed.ok()) << format_errors(parsed.errors);
     auto s = eval_settings(parsed.value->settings);
@@ -148,6 +148,11 @@ struct UriCase {
     rs = *compiled.value;
     view = parse_mime(msg);
     env.state = std::make_shared<FilterState>();
+    if (mail_from) {  // a live transaction: the client and MAIL FROM are the envelope
+      env.client.ip = "203.0.113.9";
+      env.client.helo = "out.sender.com";
+      env.mail_from = Mailbox{mail_from, {}};
+    }
     texts = build_scan_texts(view, msg, ScanLimits{}, es.uri.get());
     EvalContext ctx(view, msg, env, texts, es);
     plan = plan_network_tests(*rs, analyse_relays(es.relay.get(), view, msg, env), es, view, &ctx);
@@ -312,6 +317,84 @@ TEST(UriDnsbl, NameServerLookupsAreBounded) {
   ASSERT_TRUE(extend_network_plan(plan, answers));
   EXPECT_EQ(plan.questions.size(), 1u + 8u + 8u) << "at most 8 addresses per name server";
 }
+
+// DNSEval's lists of hosts and domains other than the relays', its name-server list
+// and check_dns_sender, asked in the same sets, answered by name lists.
+TEST(NetworkTests, SenderHostsDomainsAndHeadersAskedAsDnsEvalDoes) {
+  const char* cf =
+      "header RBL_ENVFROM eval:check_rbl_envfrom('ef', 'rhs.example.')\n"
+      "header RBL_FROMHOST eval:check_rbl_from_host('fh', 'rhs.example.')\n"
+      "header RBL_FROMDOM eval:check_rbl_from_domain('fd', 'dom.example.', '127.0.0.2')\n"
+      "header RBL_HDRS eval:check_rbl_headers('hd', 'hdr.example.', '127.0.0.4', 'Reply-To,X-Host')\n"
+      "header RBL_RCVD eval:check_rbl_rcvd('rc', 'rcvd.example.')\n"
+      "tflags RBL_RCVD ips_only\n"
+      "header RBL_NSFROM eval:check_rbl_ns_from('nsf', 'nsbl.example.')\n"
+      "header NO_DNS_FOR_FROM eval:check_dns_sender()\n"
+      "header RBL_FD_SUB eval:check_rbl_sub('fd', '127.0.0.3')\n"
+      "score RBL_ENVFROM 0 1 0 1\nscore RBL_FROMHOST 0 1 0 1\nscore RBL_FROMDOM 0 1 0 1\n"
+      "score RBL_HDRS 0 1 0 1\nscore RBL_RCVD 0 1 0 1\nscore RBL_NSFROM 0 1 0 1\n"
+      "score NO_DNS_FOR_FROM 0 0.8 0 0.8\nscore RBL_FD_SUB 0 1 0 1\n"
+      "util_rb_tld com org net\n";
+  const char* message =
+      "Received: from origin.sender.com (origin.sender.com [198.51.100.7]) by out.sender.com with ESMTP id 2;"
+      " Mon, 7 Dec 2026 10:00:01 +0000\r\n"
+      "From: Someone <a@mail.from-host.com>\r\nReply-To: r@reply.org\r\nX-Host: 198.51.100.9\r\n"
+      "Subject: s\r\n\r\nbody\r\n";
+  UriCase c(cf, message, "bounce@sub.envfrom.com");
+  NetworkPlan& plan = c.plan;
+  std::set<std::string> asked;
+  for (const auto& a : plan.asks) asked.insert(a.rule + " " + plan.questions[a.question].name);
+  EXPECT_EQ(asked, (std::set<std::string>{
+                       "RBL_ENVFROM sub.envfrom.com.rhs.example",
+                       "RBL_FROMHOST mail.from-host.com.rhs.example", "RBL_FROMHOST sub.envfrom.com.rhs.example",
+                       "RBL_FROMDOM from-host.com.dom.example", "RBL_FROMDOM envfrom.com.dom.example",
+                       "RBL_HDRS reply.org.hdr.example", "RBL_HDRS 9.100.51.198.hdr.example",
+                       // ips_only: the origin relay's address, not its names
+                       "RBL_RCVD 7.100.51.198.rcvd.example"}));
+  std::set<std::string> other;
+  for (const auto& q : plan.questions)
+    if (q.name.find(".example") == std::string::npos) other.insert(std::string(rr_type_name(q.type)) + " " + q.name);
+  EXPECT_EQ(other, (std::set<std::string>{"NS sub.envfrom.com", "A sub.envfrom.com", "MX sub.envfrom.com"}));
+
+  FakeLookup z;
+  z.add("sub.envfrom.com.rhs.example", RrType::A, "127.0.0.2");
+  z.add("from-host.com.dom.example", RrType::A, "127.0.0.3");  // the set's sub rule, not the subtest
+  z.add("9.100.51.198.hdr.example", RrType::A, "127.0.0.4");
+  z.add("sub.envfrom.com", RrType::NS, "ns1.dnshost.net");
+  z.add("sub.envfrom.com", RrType::NS, "not a name");
+  z.add("ns1.dnshost.net.nsbl.example", RrType::A, "127.0.0.2");
+  z.fail("sub.envfrom.com", RrType::A, DnsStatus::NxDomain);
+  z.fail("sub.envfrom.com", RrType::MX, DnsStatus::NxDomain);
+  std::vector<DnsResult> answers = testing::run_task(query_all(z, plan.questions));
+  const std::size_t from = plan.questions.size();
+  ASSERT_TRUE(extend_network_plan(plan, answers));
+  ASSERT_EQ(plan.questions.size(), from + 1);
+  EXPECT_EQ(plan.questions.back().name, "ns1.dnshost.net.nsbl.example");
+  auto more = testing::run_task(query_all(z, {plan.questions.begin() + static_cast<long>(from), plan.questions.end()}));
+  answers.insert(answers.end(), more.begin(), more.end());
+  EXPECT_FALSE(extend_network_plan(plan, answers));
+  NetworkHits hits = network_hits(plan, answers);
+  EXPECT_EQ(c.scored(hits), (std::map<std::string, double>{{"RBL_ENVFROM", 1},
+                                                            {"RBL_FROMHOST", 1},
+                                                            {"RBL_FD_SUB", 1},
+                                                            {"RBL_HDRS", 1},
+                                                            {"RBL_NSFROM", 1},
+                                                            {"NO_DNS_FOR_FROM", 0.8}}));
+  EXPECT_EQ(hits.hits.at("NO_DNS_FOR_FROM"), "sub.envfrom.com has no A and no MX record");
+  EXPECT_EQ(hits.hits.at("RBL_NSFROM"), "ns1.dnshost.net (name server of sub.envfrom.com) listed in nsbl.example (127.0.0.2)");
+
+  // A domain with an MX, or whose lookups failed, is not "no DNS".
+  FakeLookup mx;
+  mx.add("sub.envfrom.com", RrType::MX, "10 mx.envfrom.com");
+  mx.fail("sub.envfrom.com", RrType::A, DnsStatus::NoData);
+  UriCase d(cf, message, "bounce@sub.envfrom.com");
+  EXPECT_FALSE(network_hits(d.plan, testing::run_task(query_all(mx, d.plan.questions))).hits.count("NO_DNS_FOR_FROM"));
+  FakeLookup down;
+  down.fail("sub.envfrom.com", RrType::A, DnsStatus::Timeout);
+  down.fail("sub.envfrom.com", RrType::MX, DnsStatus::NxDomain);
+  EXPECT_FALSE(network_hits(d.plan, testing::run_task(query_all(down, d.plan.questions))).hits.count("NO_DNS_FOR_FROM"));
+}
+
 
 }  // namespace
 }  // namespace mxgate

@@ -61,6 +61,12 @@ std::set<std::string, std::less<>> freemail_setting_keys();
 Result<std::shared_ptr<const FreemailSettings>> parse_freemail_settings(const std::vector<rules::Setting>& settings);
 std::set<std::string, std::less<>> wlbl_setting_keys();
 Result<std::shared_ptr<const WlblSettings>> parse_wlbl_settings(const std::vector<rules::Setting>& settings);
+class EvalContext;
+// SpamAssassin's all_from_addrs() (FreeMail, the welcome lists, DNSEval's
+// check_rbl_from_host): the first Resent-From field's addresses if there is one,
+// else those of From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
+// envelope sender, runs of dots squeezed; lower case, each once, in that order.
+const std::vector<std::string>& all_from_addrs(EvalContext& ctx);
 // RegistryBoundaries trim_domain: the registrable domain of a host name, with the
 // rule files' util_rb_2tld / util_rb_3tld (defaults when null).
 std::string registrable_domain(const WlblSettings* s, std::string_view host);

@@ -386,13 +386,12 @@ void dedup(std::vector<std::string>& v) {
   v = std::move(out);
 }
 
-// Copy of FreeMail's all_from_addrs (eval_freemail.cpp keeps its own; one shared
-// helper would mean editing that file): the first Resent-From field's addresses if
-// there is one, else From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
-// envelope sender, runs of dots squeezed. Lower case (every list compares so).
 struct FromAddrs {
   std::vector<std::string> v;
 };
+
+}  // namespace
+
 const std::vector<std::string>& all_from_addrs(EvalContext& ctx) {
   return ctx.fact<FromAddrs>([&] {
     FromAddrs out;
@@ -408,6 +407,8 @@ const std::vector<std::string>& all_from_addrs(EvalContext& ctx) {
     return out;
   }).v;
 }
+
+namespace {
 
 // Util::is_fqdn_valid: 2+ labels of [a-z0-9_-] (no '-' at either end, no '_' in the
 // last two), at most 253 characters; trailing dots ignored.

@@ -11,6 +11,7 @@
 #include "base/text.hpp"
 #include "filters/content/relays.hpp"
 #include "filters/content/uri_detail.hpp"
+#include "filters/content/uri_list.hpp"
 #include "filters/dns/reverse.hpp"
 
 namespace mxgate {
@@ -79,6 +80,46 @@ std::vector<std::string> words_of(std::string_view v) {
     i = j;
   }
   return w;
+}
+
+// The pieces of `s` between `sep`s, trimmed, empty ones dropped.
+std::vector<std::string> pieces(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const std::size_t i = s.find(sep);
+    std::string_view p = trim(s.substr(0, i));
+    if (!p.empty()) out.emplace_back(p);
+    if (i == std::string_view::npos) break;
+    s.remove_prefix(i + 1);
+  }
+  return out;
+}
+
+// DNSEval's default rbl_headers (check_rbl_headers without its own list).
+constexpr const char* kRblHeaders = "EnvelopeFrom,Reply-To,Disposition-Notification-To,X-WebmasterMail,X-MailFrom";
+
+bool has_tflag(const rules::Rule& r, std::string_view flag) {
+  return std::find(r.tflags.begin(), r.tflags.end(), flag) != r.tflags.end();
+}
+
+// DNSEval's _check_rbl_addresses / check_rbl_headers host test: what a host is
+// asked as in a name list ("" to skip it): an address reversed (unless the rule is
+// domains_only), a valid name with a known TLD as itself (unless ips_only).
+std::string rbl_host_item(std::string host, const rules::Rule& r, const UriSettings* uri) {
+  while (!host.empty() && host.front() == '.') host.erase(host.begin());
+  while (!host.empty() && host.back() == '.') host.pop_back();
+  host.erase(std::unique(host.begin(), host.end(), [](char x, char y) { return x == '.' && y == '.'; }), host.end());
+  host = lower(host);
+  if (host.find('.') == std::string::npos) return {};
+  in_addr a4{};
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) return has_tflag(r, "domains_only") ? "" : reversed_address(host);
+  if (has_tflag(r, "ips_only") || !fqdn_valid(host) || !uri || !uri->domain_valid(host)) return {};
+  return host;
+}
+
+std::string host_of(const std::string& addr) {
+  const std::size_t at = addr.rfind('@');
+  return at == std::string::npos ? std::string() : addr.substr(at + 1);
 }
 
 }  // namespace
@@ -216,6 +257,95 @@ std::vector<std::pair<std::string, std::string>> uridnsbl_hosts(EvalContext& ctx
 
 }  // namespace
 
+namespace {
+
+// The envelope sender's domain, as DNSEval's check_dns_sender and check_rbl_ns_from
+// read it: the part after '@' with runs of dots squeezed, when it has a dot.
+std::string envelope_domain(EvalContext& ctx, const RelayPath& path) {
+  auto e = envelope_sender(&path, ctx.view, ctx.msg, ctx.env);
+  if (!e) return {};
+  for (const auto& addr : addresses_in(*e)) {
+    std::string host = lower(host_of(addr));
+    host.erase(std::unique(host.begin(), host.end(), [](char x, char y) { return x == '.' && y == '.'; }), host.end());
+    if (host.find('.') != std::string::npos && host.find_first_of(" \t") == std::string::npos) return host;
+  }
+  return {};
+}
+
+// DNSEval's name and address lists other than the relays' (check_rbl_envfrom,
+// check_rbl_from_host, check_rbl_from_domain, check_rbl_headers, check_rbl_rcvd),
+// its check_rbl_ns_from (round 1: the sender domain's name servers) and
+// check_dns_sender (round 1: the sender domain's A and MX). False: not one of them.
+bool plan_address_rbl(NetworkPlan& plan, const rules::Rule& r, EvalContext& ctx, const RelayPath& path,
+                      const EvalSettings& settings) {
+  const std::string& fn = r.eval.function;
+  const auto& a = r.eval.args;
+  if (fn == "check_dns_sender") {
+    const std::string domain = envelope_domain(ctx, path);
+    if (!domain.empty())
+      plan.dns_senders.push_back({r.name, domain, plan.question(domain, RrType::A), plan.question(domain, RrType::MX)});
+    return true;
+  }
+  static const std::set<std::string, std::less<>> kFunctions = {"check_rbl_envfrom", "check_rbl_from_host",
+                                                                "check_rbl_from_domain", "check_rbl_headers",
+                                                                "check_rbl_rcvd", "check_rbl_ns_from"};
+  if (!kFunctions.count(fn)) return false;
+  if (a.size() < 2) return true;
+  std::string zone = lower(a[1]);
+  while (!zone.empty() && zone.back() == '.') zone.pop_back();
+  const std::string subtest = a.size() >= 3 ? a[2] : "";
+  if (fn == "check_rbl_ns_from") {
+    const std::string domain = envelope_domain(ctx, path);
+    if (!domain.empty())
+      plan.ns_froms.push_back({r.name, a[0], subtest, zone, domain, plan.question(domain, RrType::NS)});
+    return true;
+  }
+  const UriSettings* uri = settings.uri.get();
+  std::vector<std::string> hosts;  // before rbl_host_item
+  auto add_addr_hosts = [&](const std::vector<std::string>& addrs) {
+    for (const auto& addr : addrs) hosts.push_back(host_of(addr));
+  };
+  if (fn == "check_rbl_envfrom") {
+    if (auto e = envelope_sender(&path, ctx.view, ctx.msg, ctx.env)) add_addr_hosts(addresses_in(*e));
+  } else if (fn == "check_rbl_from_host") {
+    add_addr_hosts(all_from_addrs(ctx));
+  } else if (fn == "check_rbl_from_domain") {
+    for (const auto& addr : all_from_addrs(ctx)) {
+      std::string host = host_of(addr);
+      hosts.push_back(host.empty() ? host : registrable_domain(settings.wlbl.get(), host));
+    }
+  } else if (fn == "check_rbl_headers") {
+    std::string list = a.size() >= 4 ? a[3] : kRblHeaders;
+    for (const auto& field : pieces(list, ',')) {
+      std::vector<std::string> addrs;
+      if (iequals(field, "EnvelopeFrom")) {
+        if (auto e = envelope_sender(&path, ctx.view, ctx.msg, ctx.env)) addrs = addresses_in(*e);
+      } else if (auto raw = ctx.raw(field); !raw.empty()) {
+        addrs = addresses_in(raw.front());
+      }
+      if (!addrs.empty() && !host_of(addrs.front()).empty()) {  // get('Name:addr'): the first address
+        hosts.push_back(host_of(addrs.front()));
+      } else if (auto v = ctx.get(field)) {  // else each line of the value is a host
+        for (auto& line : pieces(*v, '\n')) hosts.push_back(std::move(line));
+      }
+    }
+  } else if (fn == "check_rbl_rcvd" && !path.untrusted.empty()) {
+    const Relay& origin = path.untrusted.back();  // the oldest untrusted relay
+    for (const std::string* v : {&origin.ip, &origin.by, &origin.helo, &origin.rdns}) hosts.push_back(*v);
+  }
+  std::set<std::string> seen;
+  for (const auto& h : hosts) {
+    const std::string item = rbl_host_item(h, r, uri);
+    if (item.empty() || !seen.insert(item).second) continue;
+    NetworkPlan::Ask ask{r.name, a[0], subtest, lower(h), zone, 0, false};
+    ask.question = plan.question(item + "." + zone, RrType::A);
+    plan.asks.push_back(std::move(ask));
+  }
+  return true;
+}
+
+}  // namespace
+
 std::size_t NetworkPlan::question(const std::string& name, RrType type) {
   auto [it, fresh] = index.emplace(std::make_pair(name, static_cast<int>(type)), questions.size());
   if (fresh) questions.push_back({name, type});
@@ -299,6 +429,7 @@ NetworkPlan plan_network_tests(const rules::RuleSet& rs, const RelayPath& path, 
       if (scored_on_net(r)) plan.subs[a[0]].emplace_back(a[1], r.name);
       continue;
     }
+    if (ctx && plan_address_rbl(plan, r, *ctx, path, settings)) continue;
     if ((fn != "check_rbl" && fn != "check_rbl_txt") || a.size() < 2) continue;
     const std::string& set = a[0];
     std::string zone = lower(a[1]);
@@ -371,6 +502,21 @@ bool extend_network_plan(NetworkPlan& plan, const std::vector<DnsResult>& answer
         plan.ns_names.push_back({name, h.domain, plan.question(name, RrType::A)});
       }
     }
+    // check_rbl_ns_from: each of the sender domain's name servers in the name list.
+    for (const auto& nf : plan.ns_froms) {
+      const auto* ns = records_of(answers, nf.ns_question);
+      if (!ns) continue;
+      std::size_t n = 0;
+      for (const auto& raw : *ns) {
+        const std::string name = lower(raw);
+        if (n >= kMaxNsPerDomain) break;
+        if (!fqdn_valid(name)) continue;
+        ++n;
+        NetworkPlan::Ask a{nf.rule, nf.set, nf.subtest, name + " (name server of " + nf.domain + ")", nf.zone, 0, false};
+        a.question = plan.question(name + "." + nf.zone, RrType::A);
+        plan.asks.push_back(std::move(a));
+      }
+    }
     if (plan.questions.size() > before) return true;
   }
   if (plan.round == 2) {
@@ -410,6 +556,13 @@ bool extend_network_plan(NetworkPlan& plan, const std::vector<DnsResult>& answer
 NetworkHits network_hits(const NetworkPlan& plan, const std::vector<DnsResult>& answers) {
   NetworkHits out;
   out.asked = true;
+  // check_dns_sender: no A and no MX, both answered for certain (a timeout or a
+  // SERVFAIL is no evidence).
+  auto none = [&](std::size_t q) {
+    return q < answers.size() && (answers[q].status == DnsStatus::NxDomain || answers[q].status == DnsStatus::NoData);
+  };
+  for (const auto& d : plan.dns_senders)
+    if (none(d.a_question) && none(d.mx_question)) out.hits.emplace(d.rule, d.domain + " has no A and no MX record");
   for (const auto& ask : plan.asks) {
     if (ask.question >= answers.size()) continue;
     const DnsResult& r = answers[ask.question];
@@ -446,6 +599,17 @@ void add_network_evals(EvalTable& t) {
   t["check_rbl_sub"] = {read, {rules::Scope::Header}, [](const std::vector<std::string>& a) -> std::string {
                           return a.size() == 2 ? "" : "takes a set name and a subtest";
                         }};
+  for (const char* fn : {"check_rbl_envfrom", "check_rbl_from_host", "check_rbl_from_domain", "check_rbl_rcvd",
+                         "check_rbl_ns_from"})
+    t[fn] = {read, {rules::Scope::Header}, two_or_three};
+  t["check_rbl_headers"] = {read, {rules::Scope::Header}, [](const std::vector<std::string>& a) -> std::string {
+                              return a.size() >= 2 && a.size() <= 4
+                                         ? ""
+                                         : "takes a set name, a zone, optionally a subtest and a list of fields";
+                            }};
+  t["check_dns_sender"] = {read, {rules::Scope::Header}, [](const std::vector<std::string>& a) -> std::string {
+                             return a.empty() ? "" : "takes no arguments";
+                           }};
   // body NAME eval:check_uridnsbl('NAME'): the urirhssub/urirhsbl rule of that name.
   t["check_uridnsbl"] = {[](EvalContext& ctx, EvalArgs args) -> EvalResult {
                            if (!ctx.network || args.empty()) return std::nullopt;

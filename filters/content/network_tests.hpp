@@ -20,6 +20,21 @@
 // its set's questions matches its subtest: a regular expression, an address
 // (equal), or a number (a bit mask over the address).
 //
+// DNSEval's other lists, in the same sets (none is in the stock rules; local rules
+// use them): check_rbl_envfrom (the envelope sender's host), check_rbl_from_host
+// (the hosts of all_from_addrs), check_rbl_from_domain (their registrable domains),
+// check_rbl_headers (the first address's host of each listed field, default
+// EnvelopeFrom, Reply-To, Disposition-Notification-To, X-WebmasterMail, X-MailFrom,
+// else each line of the field as a host), check_rbl_rcvd (the origin relay's
+// address, by, helo and rDNS names), check_rbl_ns_from (the envelope sender
+// domain's name servers, a second round); a name needs a known TLD (util_rb_tld),
+// an address is reversed; tflags domains_only / ips_only choose. check_dns_sender
+// (NO_DNS_FOR_FROM) hits when the envelope sender's domain has neither an A nor an
+// MX record, both answered for certain. (SpamAssassin 4.0.1 looks for that only
+// among answers that carry A or MX records, so its rule practically never fires;
+// its check_rbl_ns_from reads the authority section's SOA primary name instead of
+// the NS records.)
+//
 // And of the URIDNSBL plugin (25_uribl.cf):
 //   urirhssub URIBL_DBL_SPAM dbl.spamhaus.org. A 127.0.1.2
 //   body      URIBL_DBL_SPAM eval:check_uridnsbl('URIBL_DBL_SPAM')
@@ -107,6 +122,16 @@ struct NetworkPlan {
   };
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::vector<UriDnsblSettings::Rhs> ns_rules, a_rules;  // tflags ns / a
+  struct DnsSender {  // check_dns_sender
+    std::string rule, domain;
+    std::size_t a_question = kNone, mx_question = kNone;
+  };
+  struct NsFrom {  // check_rbl_ns_from: the name servers' names in a name list, round 2
+    std::string rule, set, subtest, zone, domain;
+    std::size_t ns_question = kNone;
+  };
+  std::vector<DnsSender> dns_senders;
+  std::vector<NsFrom> ns_froms;
   std::vector<UriHost> uri_hosts;
   std::vector<NsName> ns_names;  // round 2
   int round = 1;

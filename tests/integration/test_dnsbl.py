@@ -210,7 +210,11 @@ class DnsblTest(ProxyTestCase):
                     "body URIBL_TEST_A eval:check_uridnsbl('URIBL_TEST_A')\n"
                     "tflags URIBL_TEST_A net a\n"
                     "score URIBL_TEST_A 0 0.5 0 0.5\n"
-                    "util_rb_tld com\n")  # SpamAssassin's rules list every TLD; these only .com
+                    "header NO_DNS_FOR_FROM eval:check_dns_sender()\n"
+                    "score NO_DNS_FOR_FROM 0 0.8 0 0.8\n"
+                    "header RBL_TEST_ENVFROM eval:check_rbl_envfrom('envf', 'dbl.test.', '127.0.1.2')\n"
+                    "score RBL_TEST_ENVFROM 0 2 0 2\n"
+                    "util_rb_tld com example\n")  # SpamAssassin's rules list every TLD; these only .com
         m = self.start_mxgate(down.port, {
             "dns": {"nameservers": ["%s:%d" % (LOOPBACK, self.dns.port)]},
             "smtp": {"xclient_trusted": ["127.0.0.1/32"]},
@@ -239,6 +243,17 @@ class DnsblTest(ProxyTestCase):
         for q in [("bad-links.com", "NS"), ("ns1.dns-host.com", "A"), ("www.bad-links.com", "A"),
                   ("60.2.0.192.zen.test", "A"), ("61.2.0.192.zen.test", "A")]:
             self.assertIn(q, self.dns.queries())
+        # The envelope sender's domain exists nowhere (NXDOMAIN for A and MX), and is
+        # not on the name list.
+        self.assertEqual(syms["NO_DNS_FOR_FROM"]["score"], 0.8, syms)
+        self.assertIn("ok-sender.example has no A and no MX record", syms["NO_DNS_FOR_FROM"]["where"])
+        self.assertNotIn("RBL_TEST_ENVFROM", syms)
+        # A listed envelope sender: on the name list (check_rbl_envfrom).
+        self.assertEqual(self.send(c, message(link="http://www.ok-links.com/"),
+                                   mail_from="news@spammy-sender.example")[0], 250)
+        syms = self.symbols(m, 2)
+        self.assertEqual(syms["RBL_TEST_ENVFROM"]["score"], 2, syms)
+        self.assertIn("spammy-sender.example listed in dbl.test (127.0.1.2)", syms["RBL_TEST_ENVFROM"]["where"])
 
     def test_the_sample_configs_lists_load_when_uncommented(self):
         with open(os.path.join(SOURCE_DIR, "samples", "mxgate.yaml")) as f:
