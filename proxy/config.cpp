@@ -71,6 +71,10 @@ void read_smtp(ConfigMap& m, Config& c) {
   v = l.max_connections_per_ip; m.get_uint("max_connections_per_ip", v, 1, 1'000'000);
   l.max_connections_per_ip = v;
   m.get_size("max_buffered_bytes", l.max_buffered_bytes, 1024 * 1024, std::size_t{1} << 40);
+  v = l.min_data_rate; m.get_uint("min_data_rate", v, 0, 1'000'000'000); l.min_data_rate = v;
+  v = l.stress_threshold; m.get_uint("stress_threshold", v, 1, 100); l.stress_threshold = v;
+  m.get_duration("stress_command_timeout", l.stress_command_timeout, kMinTimeout, kMaxTimeout);
+  v = l.stress_max_errors; m.get_uint("stress_max_errors", v, 1, 10'000); l.stress_max_errors = v;
   m.get_mode("bare_line_endings", c.bare_line_endings,
              {{"reject", BareLineEndings::Reject}, {"normalize", BareLineEndings::Normalize}});
   m.get_mode("long_lines", c.reject_long_lines, {{"accept", false}, {"reject", true}});

@@ -139,6 +139,23 @@ TEST(Config, BayesNeedsContentAfterIt) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Config, SlowClientLimits) {
+  auto d = load_config_text("smtp: {}\n", "d.yaml");
+  ASSERT_TRUE(d.ok()) << format_errors(d.errors);
+  EXPECT_EQ((*d.value)->limits.max_connections, 10000u);
+  EXPECT_EQ((*d.value)->limits.min_data_rate, 500u);
+  EXPECT_EQ((*d.value)->limits.stress_threshold, 80u);
+  EXPECT_EQ((*d.value)->limits.stress_command_timeout, std::chrono::seconds(10));
+  EXPECT_EQ((*d.value)->limits.stress_max_errors, 1u);
+  auto good = load_config_text("smtp: {min_data_rate: 0, stress_threshold: 100, stress_command_timeout: 30s}\n", "g.yaml");
+  ASSERT_TRUE(good.ok()) << format_errors(good.errors);
+  EXPECT_EQ((*good.value)->limits.stress_command_timeout, std::chrono::seconds(30));
+  auto bad = load_config_text("smtp:\n  stress_threshold: 0\n  stress_max_errors: 0\n", "b.yaml");
+  std::string text = format_errors(bad.errors);
+  EXPECT_NE(text.find("b.yaml:2: smtp.stress_threshold"), std::string::npos) << text;
+  EXPECT_NE(text.find("b.yaml:3: smtp.stress_max_errors"), std::string::npos) << text;
+}
+
 TEST(Config, YamlSyntaxErrorHasALine) {
   auto r = load_config_text("smtp:\n  max_errors: [1,\n", "syntax.yaml");
   ASSERT_FALSE(r.ok());

@@ -148,19 +148,32 @@ void BufferCharge::update(DataReader& r) {
 }
 
 Task<DataEnd> read_data(Stream& stream, std::string& pending, DataReader& reader, std::chrono::milliseconds timeout,
-                        const std::function<void(DataReader&)>& progress) {
+                        std::size_t min_rate, const std::function<void(DataReader&)>& progress) {
+  using Clock = std::chrono::steady_clock;
   std::size_t used = reader.feed(pending);
   pending.erase(0, used);
   progress(reader);
   constexpr std::size_t kChunk = 64 * 1024;
   std::string chunk;
+  // The time the client may still take (Postfix's per-request deadline with
+  // smtpd_min_data_rate): each read spends what it took and earns n / min_rate
+  // seconds, never more than `timeout` in hand.
+  Clock::duration budget = timeout;
   while (!reader.done()) {
     chunk.resize(kChunk);
     boost::system::error_code ec;
-    stream.arm(timeout);
+    const auto t0 = Clock::now();
+    stream.arm(std::chrono::duration_cast<std::chrono::milliseconds>(budget));
     std::size_t n = co_await stream.read_some(chunk.data(), kChunk, ec);
     stream.disarm();
     if (ec) co_return stream.timed_out() ? DataEnd::TimedOut : DataEnd::Failed;
+    if (min_rate) {
+      budget -= Clock::now() - t0;
+      budget += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+          static_cast<double>(n) / static_cast<double>(min_rate)));
+      budget = std::min<Clock::duration>(budget, timeout);
+      if (budget <= Clock::duration::zero()) co_return DataEnd::TimedOut;
+    }
     std::string_view got(chunk.data(), n);
     used = reader.feed(got);
     progress(reader);

@@ -113,11 +113,14 @@ enum class DataEnd { Done, TimedOut, Failed };  // Failed: connection lost, or c
 
 // The DATA read loop: feeds `pending` (what the client sent right after DATA), then
 // the stream, into `reader` until the end-of-data mark; bytes after it (pipelined
-// commands) are left in `pending`. Each read waits at most `timeout`
-// (smtp.data_timeout). `progress` runs after every piece: memory accounting, and
-// telling the filters once the header section is in.
+// commands) are left in `pending`. The client has `timeout` (smtp.data_timeout) in
+// hand: each read spends the time it took and, with `min_rate` (smtp.min_data_rate,
+// bytes a second; 0: off), earns bytes / min_rate seconds, up to `timeout` again, so
+// a client that trickles below the rate runs out however often it sends a byte.
+// `progress` runs after every piece: memory accounting, and telling the filters
+// once the header section is in.
 Task<DataEnd> read_data(Stream& stream, std::string& pending, DataReader& reader, std::chrono::milliseconds timeout,
-                        const std::function<void(DataReader&)>& progress);
+                        std::size_t min_rate, const std::function<void(DataReader&)>& progress);
 
 // Text lines of `content` (CRLF ends) longer than `max_line_length`, CRLF included:
 // what DataReader::long_line_count() says of a message read from the wire, for a

@@ -21,9 +21,17 @@ struct Limits {                                          // key                 
   std::size_t max_recipients = 1000;                     // smtp.max_recipients          452 4.5.3
   std::size_t max_commands = 10000;                      // smtp.max_commands            421 4.7.0
   std::size_t max_errors = 20;                           // smtp.max_errors              421 4.7.0
-  std::size_t max_connections = 1000;                    // smtp.max_connections         421 4.7.0
+  std::size_t max_connections = 10000;                   // smtp.max_connections         421 4.7.0 (oldest idle session first)
   std::size_t max_connections_per_ip = 50;               // smtp.max_connections_per_ip  421 4.7.0
   std::size_t max_buffered_bytes = 1024ull * 1024 * 1024; // smtp.max_buffered_bytes   452/451 4.3.1
+  // DATA must average this many bytes a second: each read earns bytes/rate seconds
+  // of further budget, capped at data_timeout (Postfix's smtpd_min_data_rate).
+  std::size_t min_data_rate = 500;                       // smtp.min_data_rate           421 4.4.2
+  // Stress (Postfix's ${stress?...}): with at least stress_threshold percent of
+  // max_connections open, new waits use the shorter timeout and error limit.
+  std::size_t stress_threshold = 80;                     // smtp.stress_threshold (percent)
+  std::chrono::milliseconds stress_command_timeout{10s}; // smtp.stress_command_timeout  421 4.4.2
+  std::size_t stress_max_errors = 1;                     // smtp.stress_max_errors       421 4.7.0
   std::size_t max_downstream_connections = 0;            // downstream.max_connections   451 4.3.2 (0: no limit)
 };
 
@@ -46,6 +54,14 @@ constexpr std::chrono::milliseconds kLastReplyTimeout{5000};
 constexpr std::chrono::milliseconds kAbortGrace{2000};
 // How often shutdown looks at the sessions still open.
 constexpr std::chrono::milliseconds kShutdownPoll{50};
+// At max_connections a new client closes the session that has waited longest for a
+// command outside a transaction, if it has waited at least this long: under load an
+// idle slot is worth less than a client with mail to send. A client that just
+// greeted is not thrown out by the next connection.
+constexpr std::chrono::milliseconds kMinIdleToEvict{1000};
+// File descriptors kept free of sessions (listeners, DNS, logs, stores), and each
+// session may hold two (its client and its downstream).
+constexpr std::size_t kReservedFds = 64;
 // After a failed accept() (EMFILE and friends), before the next one: no busy loop.
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // How often quarantine.retention is applied (and once at start).

@@ -1,5 +1,7 @@
 #include "proxy/server.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -52,10 +54,30 @@ std::shared_ptr<spdlog::logger> setup_logging(const Config& cfg) {
   return txn;
 }
 
+namespace {
+// Raises the open-file limit to its hard limit (a shell's default soft limit, 1024,
+// would stop mxgate near 500 sessions) and returns how many sessions it allows:
+// each may hold two descriptors, and kReservedFds stay for everything else.
+std::size_t sessions_the_fd_limit_allows() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return SIZE_MAX;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return rl.rlim_cur > kReservedFds ? (rl.rlim_cur - kReservedFds) / 2 : 1;
+}
+}  // namespace
+
 Server::Server(ConfigPtr cfg, std::string config_path)
     : ctx_(std::make_shared<ServerContext>()), config_path_(std::move(config_path)),
-      cfg_(std::move(cfg)) {
+      cfg_(std::move(cfg)), fd_sessions_(sessions_the_fd_limit_allows()) {
   ctx_->txn_log = setup_logging(*cfg_);
+  if (cfg_->limits.max_connections > fd_sessions_)
+    spdlog::warn("smtp.max_connections is {} but the open-file limit allows {} sessions: at most {} (raise LimitNOFILE / ulimit -n)",
+                 cfg_->limits.max_connections, fd_sessions_, fd_sessions_);
 }
 
 Server::~Server() { stop(); }
@@ -179,6 +201,49 @@ bool trusted_front(const Config& cfg, const std::string& ip) {
 }
 }  // namespace
 
+std::size_t Server::max_sessions(const Config& cfg) const {
+  return std::min(cfg.limits.max_connections, fd_sessions_);
+}
+
+// Under mu_. Stress starts at stress_threshold percent of the connection limit and
+// ends below it; sessions read ctx_->stressed whenever they arm a wait.
+void Server::update_stress(const Config& cfg) {
+  const std::size_t max = max_sessions(cfg);
+  const std::size_t at = std::max<std::size_t>(1, (max * cfg.limits.stress_threshold + 99) / 100);
+  const bool now = active_ >= at;
+  if (now == ctx_->stressed.load()) return;
+  ctx_->stressed = now;
+  if (now) {
+    ctx_->counters.stress_periods++;
+    spdlog::warn("stress: {} of {} connections open: waiting {} ms for a command, {} error(s) per session",
+                 active_, max, std::min(cfg.limits.command_timeout, cfg.limits.stress_command_timeout).count(),
+                 std::min(cfg.limits.max_errors, cfg.limits.stress_max_errors));
+  } else {
+    spdlog::info("stress over: {} of {} connections open", active_, max);
+  }
+}
+
+// Under mu_, at the connection limit: asks the session that has waited longest for
+// a command (outside a transaction, at least kMinIdleToEvict) to close. False if
+// there is none.
+bool Server::evict_oldest_idle() {
+  const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const auto min_idle = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kMinIdleToEvict).count();
+  std::shared_ptr<Session> oldest;
+  std::int64_t since = 0;
+  for (const auto& [raw, weak] : sessions_) {
+    const std::int64_t t = raw->idle_since();
+    if (t == 0 || now - t < min_idle || (oldest && t >= since)) continue;
+    if (auto s = weak.lock()) {
+      oldest = std::move(s);
+      since = t;
+    }
+  }
+  if (!oldest) return false;
+  oldest->evict();
+  return true;
+}
+
 void Server::admit(tcp::socket sock) {
   boost::system::error_code ec;
   auto remote = sock.remote_endpoint(ec);
@@ -189,18 +254,24 @@ void Server::admit(tcp::socket sock) {
   {
     std::lock_guard lock(mu_);
     cfg = cfg_;
+    const std::size_t max = max_sessions(*cfg);
+    // While evicted sessions finish their 421, a few more may be open than the
+    // limit; never more than this.
+    const std::size_t slack = max / 100 + 10;
     if (stopping_) {
       refusal = "421 4.3.2 " + shutting_down_text(cfg->hostname) + "\r\n";
-    } else if (active_ >= cfg->limits.max_connections) {
-      ctx_->counters.refused_max_connections++;
-      refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections\r\n";
     } else if (per_ip_[ip] >= cfg->limits.max_connections_per_ip && !trusted_front(*cfg, ip)) {
       ctx_->counters.refused_max_connections_per_ip++;
       refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections from " + ip + "\r\n";
+    } else if (active_ >= max && (active_ >= max + slack || !evict_oldest_idle())) {
+      ctx_->counters.refused_max_connections++;
+      refusal = "421 4.7.0 " + cfg->hostname + " Error: too many connections\r\n";
     } else {
       ++active_;
       ++per_ip_[ip];
+      update_stress(*cfg);
     }
+    if (!refusal.empty() && per_ip_[ip] == 0) per_ip_.erase(ip);
   }
   if (!refusal.empty()) {
     spdlog::info("refused connection from {}: {}", ip, refusal.substr(10, refusal.size() - 12));
@@ -217,11 +288,12 @@ void Server::admit(tcp::socket sock) {
     std::lock_guard lock(mu_);
     sessions_[session.get()] = session;
   }
-  asio::co_spawn(ex, session->run(), [this, session, ip](std::exception_ptr) {
+  asio::co_spawn(ex, session->run(), [this, session, ip, cfg](std::exception_ptr) {
     std::lock_guard lock(mu_);
     sessions_.erase(session.get());
     --active_;
     if (--per_ip_[ip] == 0) per_ip_.erase(ip);
+    update_stress(*cfg);
   });
 }
 

@@ -67,6 +67,11 @@ class Server {
  private:
   Task<void> accept_loop(boost::asio::ip::tcp::acceptor& acc);
   void admit(boost::asio::ip::tcp::socket sock);
+  // The connection limit in force: smtp.max_connections, or fewer if the open-file
+  // limit allows fewer.
+  std::size_t max_sessions(const Config& cfg) const;
+  void update_stress(const Config& cfg);  // under mu_
+  bool evict_oldest_idle();               // under mu_
   void begin_shutdown();
   Task<void> drain();
   Task<void> retention_loop();
@@ -99,6 +104,7 @@ class Server {
   std::string config_path_;
   mutable std::mutex mu_;  // guards everything below
   ConfigPtr cfg_;
+  const std::size_t fd_sessions_;  // sessions the open-file limit allows
   std::size_t active_ = 0;
   std::unordered_map<std::string, std::size_t> per_ip_;
   std::map<Session*, std::weak_ptr<Session>> sessions_;

@@ -20,7 +20,7 @@ struct Counters {
   X(messages_delivered) X(messages_rejected) X(messages_tempfailed) X(filter_timeouts)     \
   X(buffer_budget_exhausted) X(downstream_busy) X(session_exceptions) X(filter_errors)                     \
   X(peername_temporary_failures) X(policy_denials) X(messages_tagged)       \
-  X(messages_quarantined) X(quarantine_failures)
+  X(messages_quarantined) X(quarantine_failures) X(idle_evictions) X(stress_periods)
 #define MXGATE_DECLARE(name) std::atomic<std::uint64_t> name{0};
   MXGATE_COUNTERS(MXGATE_DECLARE)
 #undef MXGATE_DECLARE
@@ -30,6 +30,9 @@ struct Counters {
 struct ServerContext {
   Counters counters;
   std::atomic<bool> draining{false};
+  // At least smtp.stress_threshold percent of max_connections open (server.cpp):
+  // sessions then wait for commands with the stress timeout and error limit.
+  std::atomic<bool> stressed{false};
   std::atomic<std::size_t> buffered_bytes{0};        // message bytes held by all sessions
   std::atomic<std::size_t> downstream_connections{0};
   std::shared_ptr<spdlog::logger> txn_log;  // one JSON line per transaction; null = off

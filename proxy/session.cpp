@@ -89,7 +89,7 @@ Task<void> Session::serve() {
     }
     // smtp.max_errors: the one place it is enforced, after every command and every
     // line refused unread; the 421 follows the error that reached it at once.
-    if (!closing_ && errors_ >= cfg_->limits.max_errors) co_await close_too_many_errors();
+    if (!closing_ && errors_ >= max_errors()) co_await close_too_many_errors();
   }
   if (!outbuf_.empty() && stream_->is_open()) co_await flush();
 }
@@ -102,12 +102,15 @@ Task<Session::Input> Session::read_command() {
     CommandLineReader::Next next = lines_.next(inbuf_);
     switch (next.kind) {
       case CommandLineReader::Kind::Line:
+        new_wait_ = true;
         co_return Input{Input::Command, std::move(next.line)};
       case CommandLineReader::Kind::TooLong:
+        new_wait_ = true;
         ctx_->counters.command_line_too_long++;
         error(replies::kCommandTooLong);
         co_return Input{Input::Refused, {}};
       case CommandLineReader::Kind::Control:
+        new_wait_ = true;
         error(replies::kBadCharacters);
         co_return Input{Input::Refused, {}};
       case CommandLineReader::Kind::NeedMore:
@@ -122,16 +125,29 @@ Task<Session::Input> Session::read_command() {
     }
     constexpr std::size_t kChunk = 4096;
     std::size_t old = inbuf_.size();
+    // One deadline for the whole command line, however it trickles in (Postfix's
+    // smtpd_per_request_deadline): set when the wait for the next line starts.
+    const auto now = std::chrono::steady_clock::now();
+    if (new_wait_) command_deadline_ = now + command_timeout();
+    new_wait_ = false;
     inbuf_.resize(old + kChunk);
     boost::system::error_code ec;
     idle_ = !in_transaction();
-    stream_->arm(cfg_->limits.command_timeout);
+    if (idle_) idle_since_ = now.time_since_epoch().count();
+    stream_->arm(std::max(std::chrono::milliseconds(0),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(command_deadline_ - now)));
     std::size_t n = co_await stream_->read_some(inbuf_.data() + old, kChunk, ec);
     stream_->disarm();
     idle_ = false;
+    idle_since_ = 0;
     inbuf_.resize(old + (ec ? 0 : n));
     if (ec) {
-      if (stream_->timed_out()) {
+      if (evicted_) {
+        ctx_->counters.idle_evictions++;
+        spdlog::info("{} closed idle session of {}: connection limit reached", env_.session_id, env_.client.ip);
+        const SmtpReply r{421, "4.7.0", cfg_->hostname + " Error: too many connections, closing idle session"};
+        co_await close_with(r);
+      } else if (stream_->timed_out()) {
         ctx_->counters.command_timeouts++;
         spdlog::info("{} timeout after {} from {}", env_.session_id,
                      in_transaction() ? "a command in a transaction" : "a command", env_.client.ip);

@@ -4,7 +4,9 @@
 // a message. It never answers 250 to a message the downstream did not accept.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +41,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void shutdown();
   // From any thread: close now (shutdown deadline passed).
   void abort();
+  // From any thread: if it still waits for a command outside a transaction, answer
+  // 421 4.7.0 and close (the connection limit is reached: Server::admit).
+  void evict();
+  // Since when (steady clock ticks) it has waited for a command outside a
+  // transaction; 0 when it is not waiting so. Read from any thread.
+  std::int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
   const std::string& id() const { return env_.session_id; }
 
  private:
@@ -69,6 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
   SmtpReply shutting_down() const;  // 421 4.3.2: the server is stopping
   SmtpReply timed_out_reply() const;  // 421 4.4.2: smtp.command_timeout / data_timeout
   void error(const SmtpReply& r);   // queues and counts an error (smtp.max_errors)
+  // The limits in force now: the stress values while the server is under stress.
+  std::chrono::milliseconds command_timeout() const;
+  std::size_t max_errors() const;
   Task<bool> flush();
   Task<void> close_with(const SmtpReply& r);  // last reply, then close
   Task<void> close_too_many_errors();         // 421 4.7.0, then close
@@ -99,6 +110,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string outbuf_;
   bool closing_ = false;
   bool idle_ = false;  // waiting for a command outside a transaction
+  std::atomic<std::int64_t> idle_since_{0};  // see idle_since()
+  bool evicted_ = false;
+  std::chrono::steady_clock::time_point command_deadline_{};  // for the command line being read
+  bool new_wait_ = true;  // the next wait is for a new command line: a fresh deadline
   bool xclient_helo_ = false;
   bool aborting_ = false;  // the shutdown deadline passed: finish with 421 4.3.2 now  // HELO came from XCLIENT: later EHLOs do not replace it
   std::size_t commands_ = 0;

@@ -36,7 +36,9 @@ Task<std::shared_ptr<const Message>> Session::receive_message(BufferCharge& char
     tell_headers(r);
   };
   auto t0 = Clock::now();
-  const DataEnd end = co_await read_data(*stream_, inbuf_, reader, lim.data_timeout, progress);
+  const std::chrono::milliseconds data_timeout =
+      ctx_->stressed ? std::min(lim.data_timeout, lim.stress_command_timeout) : lim.data_timeout;
+  const DataEnd end = co_await read_data(*stream_, inbuf_, reader, data_timeout, lim.min_data_rate, progress);
   if (end != DataEnd::Done) {
     if (end == DataEnd::TimedOut) {
       ctx_->counters.data_timeouts++;

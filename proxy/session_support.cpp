@@ -44,6 +44,26 @@ void Session::shutdown() {
   });
 }
 
+void Session::evict() {
+  idle_since_ = 0;  // not picked twice while the post is on its way
+  auto self = shared_from_this();
+  asio::post(stream_->socket().get_executor(), [self] {
+    if (!self->idle_ || self->closing_) return;  // busy again: it keeps its slot
+    self->evicted_ = true;
+    self->stream_->cancel();
+  });
+}
+
+std::chrono::milliseconds Session::command_timeout() const {
+  const Limits& l = cfg_->limits;
+  return ctx_->stressed ? std::min(l.command_timeout, l.stress_command_timeout) : l.command_timeout;
+}
+
+std::size_t Session::max_errors() const {
+  const Limits& l = cfg_->limits;
+  return ctx_->stressed ? std::min(l.max_errors, l.stress_max_errors) : l.max_errors;
+}
+
 void Session::abort() {
   auto self = shared_from_this();
   // Wake whatever the session waits on; it answers 421 4.3.2 and closes (the server
@@ -75,7 +95,7 @@ Task<bool> Session::flush() {
   boost::system::error_code ec;
   std::string out;
   out.swap(outbuf_);
-  stream_->arm(cfg_->limits.command_timeout);
+  stream_->arm(command_timeout());
   co_await stream_->write(out, ec);
   stream_->disarm();
   if (ec) {

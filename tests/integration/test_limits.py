@@ -335,6 +335,32 @@ class Connections(LimitsBase):
         c = self.greeted(m.port)
         self.assertEqual(c.cmd("EHLO client.test")[0], 250)
 
+    def test_idle_sessions_make_way_at_the_limit(self):
+        # At max_connections a new client closes the session that has waited longest
+        # for a command (at least a second), not one in use.
+        m = self.mx(max_connections=3, command_timeout="60s", stress_command_timeout="60s")
+        a = self.greeted(m.port)
+        b = self.greeted(m.port, source="127.0.0.2")
+        time.sleep(1.3)
+        self.assertEqual(b.cmd("NOOP")[0], 250)  # b is in use: its wait starts again
+        c = self.greeted(m.port, source="127.0.0.3")
+        d = self.raw(m.port, source="127.0.0.4")
+        self.assertEqual(d.reply()[0], 220)
+        code, lines = a.reply()
+        self.assertEqual(code, 421, lines)
+        self.assertIn("4.7.0", lines[-1])
+        self.assertIn("closing idle session", lines[-1])
+        self.assertTrue(a.closed())
+        self.assertEqual(b.cmd("NOOP")[0], 250)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(d.cmd("EHLO client.test")[0], 250)
+        # Nobody idle long enough: the next one is refused, as before.
+        e = self.raw(m.port, source="127.0.0.5")
+        self.assert_reply(e.reply(), 421, "4.7.0")
+        self.assertTrue(e.closed())
+        m.stop()
+        self.assertIn("idle_evictions=1", m.log())
+
     def test_max_connections_per_ip(self):
         m = self.mx(max_connections_per_ip=2)
         self.greeted(m.port)
@@ -351,6 +377,82 @@ class Connections(LimitsBase):
         extra2 = self.raw(m.port, source="127.0.0.2")
         self.assert_reply(extra2.reply(), 421, "4.7.0")
         self.assertTrue(extra2.closed())
+
+
+class SlowClients(LimitsBase):
+    """Clients that hold a slot without using it: under stress the waits shorten (as
+    Postfix's ${stress?...} defaults), and a command line or DATA that trickles in
+    has one deadline however often a byte arrives."""
+
+    def test_stress_shortens_the_wait_for_a_command(self):
+        m = self.mx(max_connections=10, stress_threshold=50, command_timeout="30s",
+                    stress_command_timeout="1s", stress_max_errors=1)
+        calm = self.greeted(m.port)
+        time.sleep(1.5)
+        self.assertEqual(calm.cmd("NOOP")[0], 250, "no stress yet: the 30 s timeout holds")
+        held = [self.greeted(m.port, source="127.0.0.%d" % (i + 2)) for i in range(4)]  # 5 of 10: stress
+        started = time.time()
+        code, lines = held[-1].reply()  # waited with the stress timeout
+        self.assertEqual(code, 421, lines)
+        self.assertIn("4.4.2", lines[-1])
+        self.assertLess(time.time() - started, 5)
+        self.assertIn("stress: 5 of 10 connections open", m.log())
+        # Under stress one error ends the session (Postfix: smtpd_hard_error_limit ${stress?1}).
+        other = self.greeted(m.port, source="127.0.0.9")
+        code, lines = other.cmd("BOGUS")
+        self.assertEqual(code, 500, lines)
+        code, lines = other.reply()
+        self.assertEqual(code, 421, lines)
+        self.assertIn("too many errors", lines[-1])
+
+    def test_a_trickling_command_line_has_one_deadline(self):
+        m = self.mx(command_timeout="2s")
+        c = self.greeted(m.port)
+        started = time.time()
+        got = None
+        for ch in "EHLO slowly.example.org.and.on.and.on.and.on.and.on":
+            if self._readable(c):
+                got = c.reply()
+                break
+            c.send(ch)
+            time.sleep(0.25)
+        self.assertIsNotNone(got, "a byte every 250 ms kept the session open past the 2 s deadline")
+        self.assertEqual(got[0], 421, got)
+        self.assertIn("4.4.2", got[1][-1])
+        self.assertLess(time.time() - started, 4)
+
+    def test_trickling_data_runs_out_of_time(self):
+        m = self.mx(data_timeout="2s", min_data_rate=1000)
+        c = self.greeted(m.port)
+        self.assertEqual(c.cmd("EHLO client.test")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<sender@example.net>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<rcpt@example.org>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send("Subject: slow\r\n\r\n")
+        started = time.time()
+        got = None
+        while time.time() - started < 8:
+            if self._readable(c):
+                got = c.reply()
+                break
+            c.send("0123456789")  # 40 bytes a second: under the 1,000 asked for
+            time.sleep(0.25)
+        self.assertIsNotNone(got, "DATA at 40 bytes/s was not cut off")
+        self.assertEqual(got[0], 421, got)
+        self.assertIn("4.4.2", got[1][-1])
+        self.assertLess(time.time() - started, 4.5)
+        self.nothing_delivered()
+        # A client that keeps up is not affected by the same limits.
+        fast = self.greeted(m.port)
+        self.assertEqual(fast.cmd("EHLO client.test")[0], 250)
+        self.txn(fast)
+        fast.send("Subject: fast\r\n\r\n" + ("x" * 98 + "\r\n") * 50 + ".\r\n")
+        self.assertEqual(fast.reply()[0], 250, m.log()[-1500:])
+
+    @staticmethod
+    def _readable(c):
+        import select
+        return bool(select.select([c.sock], [], [], 0)[0])
 
 
 class Errors(LimitsBase):
