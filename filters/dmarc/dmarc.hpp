@@ -1,4 +1,7 @@
-// DMARC: our own RFC 7489 evaluator, with RFC 9091's np= (non-existent subdomains).
+// DMARC: our own RFC 7489 evaluator, with RFC 9091's np= (non-existent subdomains),
+// and RFC 9989's policy discovery as an option (dmarc.discovery: rfc9989): the DNS
+// Tree Walk for the policy record and the Organisational Domain instead of the Public
+// Suffix List, psd= and t= (see "RFC 9989" below).
 //
 // libopendmarc was measured here and is not used: it evaluates the last mailbox of a
 // multi-mailbox From, has an off-by-one on an 8 KB From and accepts malformed records.
@@ -27,6 +30,21 @@
 //   6.6.4  pct sampling: a message that is not sampled gets the next lower policy.
 //   RFC 9091 np=: when the record came from the Organisational Domain and the From
 //        domain does not exist (NXDOMAIN, or NODATA for A, AAAA and MX alike).
+//
+// RFC 9989 (dmarc.discovery: rfc9989), section by section:
+//   4.10   the DNS Tree Walk: _dmarc at the author domain, then (8 or more labels)
+//        at its 7 right-most labels, then one label fewer each time down to the TLD;
+//        at most 8 queries; a name with several DMARC records counts as none; the
+//        walk stops at a record with psd=y or psd=n.
+//   4.10.1 the policy record: the author domain's own (p applies), else the
+//        Organisational Domain's, else the public suffix domain's (psd=y); from
+//        those, sp applies to an existing subdomain and np (then sp, then p) to one
+//        that does not exist. Records between the author domain and the
+//        Organisational Domain are not used.
+//   4.10.2 the Organisational Domain (dmarc_walk_org_domain), for the policy and for
+//        relaxed alignment, where each authenticated domain is walked too.
+//   4.7    t=y: the policy applies one level down; pct, rf and ri are gone (ignored).
+//   DNS failures during a walk: temperror, as for the RFC 7489 lookups.
 //
 // Internationalised domains: a From domain with 8-bit bytes is accepted only if the
 // transaction used SMTPUTF8 and the bytes are valid UTF-8; it is lowercased in ASCII
@@ -85,6 +103,10 @@ struct DmarcRecord {
   std::uint64_t ri = 86400;
   std::string fo = "0";
   std::string rf = "afrf";
+  // RFC 9989: psd= ('y' a public suffix domain, 'n' an organisational domain, 'u'
+  // unknown, the default) and t= (test mode: the policy applies one level down).
+  char psd = 'u';
+  bool test_mode = false;
   // One line per tag value we could not use and replaced by its default, and per
   // syntax error; unknown tags are ignored silently (6.3: "MUST be ignored").
   std::vector<std::string> warnings;
@@ -99,9 +121,53 @@ DmarcRecord parse_dmarc_record(std::string_view txt);
 bool domains_aligned(const PublicSuffixList& psl, std::string_view from_domain,
                      std::string_view auth_domain, DmarcAlign mode);
 
+// ---- Finding records ----------------------------------------------------------------
+
+// The DMARC record at one name (RFC 7489 6.6.3 steps 1-4, RFC 9989 4.10 step 2):
+// only TXT records that begin with v=DMARC1 count; two or more count as none.
+struct RecordLookup {
+  enum Kind { Found, NoRecord, Multiple, Temporary } kind = NoRecord;
+  std::string record;
+  std::string detail;  // for the reason: DNS status or record count
+};
+Task<RecordLookup> find_dmarc_record(DnsLookup& dns, std::string domain);
+
+// ---- RFC 9989's DNS Tree Walk ------------------------------------------------------
+
+// What a walk from `start` found: each name that had exactly one DMARC record, in walk
+// order (longest first), and whether a lookup failed (temperror) before the walk
+// could finish.
+struct DmarcWalk {
+  struct Found {
+    std::string domain;
+    std::string record;  // the TXT text
+    DmarcRecord parsed;
+  };
+  std::string start;
+  std::vector<Found> found;
+  std::vector<std::string> asked;  // the names asked, for the reason and tests
+  bool temporary = false;
+  std::string temp_detail;
+};
+// The names a walk from `domain` asks about, in order (4.10: the name, then, for a
+// name of 8 or more labels, its 7 right-most ones, then one label fewer each time,
+// down to the top-level domain): at most 8.
+std::vector<std::string> dmarc_walk_names(std::string_view domain);
+// Walks, stopping at a record with psd=y or psd=n.
+Task<DmarcWalk> dmarc_tree_walk(DnsLookup& dns, std::string domain);
+// 4.10.2: the Organisational Domain from a walk: the psd=n record's domain, the name
+// one label below a psd=y record (not the start), else the found name with the
+// fewest labels, else the start itself.
+std::string dmarc_walk_org_domain(const DmarcWalk& w);
+
 // ---- Evaluation -----------------------------------------------------------------
 
+// How policy records and Organisational Domains are found (dmarc.discovery):
+// RFC 7489 (the Public Suffix List) or RFC 9989 (the DNS Tree Walk and psd=).
+enum class DmarcDiscovery { Rfc7489, Rfc9989 };
+
 struct DmarcConfig {
+  DmarcDiscovery discovery = DmarcDiscovery::Rfc7489;        // dmarc.discovery
   std::string public_suffix_list = kDefaultPublicSuffixList;  // dmarc.public_suffix_list
   PublicSuffixListPtr psl;                                     // loaded from it
   bool reject_on_policy = false;  // dmarc.reject_on_policy: reject when the disposition is reject

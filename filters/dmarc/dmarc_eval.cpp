@@ -1,5 +1,7 @@
 // evaluate_dmarc(): RFC 7489 6.6 for one message, with RFC 9091's np=.
 #include <array>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -9,38 +11,6 @@
 
 namespace mxgate {
 namespace {
-
-struct RecordLookup {
-  enum Kind { Found, NoRecord, Multiple, Temporary } kind = NoRecord;
-  std::string record;
-  std::string detail;  // for the reason: DNS status or record count
-};
-
-// 6.6.3 steps 1-4 at one name: only records that begin with v=DMARC1 count.
-Task<RecordLookup> find_record(DnsLookup& dns, std::string domain) {
-  RecordLookup out;
-  std::string name = "_dmarc." + domain;
-  if (name.size() > 253) co_return out;  // cannot exist in the DNS; never worth a query
-  DnsResult r = co_await dns.query(name, RrType::TXT);
-  if (r.temporary()) {
-    out.kind = RecordLookup::Temporary;
-    out.detail = std::string(dns_status_name(r.status)) + (r.error.empty() ? "" : " (" + r.error + ")");
-    co_return out;
-  }
-  if (r.status != DnsStatus::Answer) co_return out;  // NXDOMAIN, NODATA
-  std::size_t found = 0;
-  for (const auto& txt : r.records) {
-    DmarcRecordStatus s = parse_dmarc_record(txt).status;
-    if (s == DmarcRecordStatus::Empty || s == DmarcRecordStatus::NotDmarc) continue;
-    if (found++ == 0) out.record = txt;
-  }
-  if (found == 1) out.kind = RecordLookup::Found;
-  if (found > 1) {
-    out.kind = RecordLookup::Multiple;
-    out.detail = std::to_string(found);
-  }
-  co_return out;
-}
 
 enum class Existence { Exists, Missing, Unknown };
 
@@ -55,6 +25,65 @@ Task<Existence> domain_exists(DnsLookup& dns, std::string domain) {
     if (r.temporary()) unknown = true;
   }
   co_return unknown ? Existence::Unknown : Existence::Missing;
+}
+
+// Which record governs a From domain, however it was found.
+struct Discovery {
+  RecordLookup lookup;        // the record (Found), or why there is none
+  std::string policy_domain;  // where it was found (or the last name asked)
+  std::string org_domain;     // the From domain's Organisational Domain
+  bool at_author = true;      // the record is the From domain's own: p applies
+  std::string none_reason;    // for NoRecord
+};
+
+// RFC 7489 6.6.3: the From domain, then its Organisational Domain (Public Suffix List).
+Task<Discovery> discover_rfc7489(DnsLookup& dns, const PublicSuffixList& psl, std::string from_domain) {
+  Discovery d;
+  d.org_domain = organizational_domain(psl, from_domain);
+  d.policy_domain = from_domain;
+  d.lookup = co_await find_dmarc_record(dns, from_domain);
+  if (d.lookup.kind == RecordLookup::NoRecord && !d.org_domain.empty() && d.org_domain != from_domain) {
+    d.policy_domain = d.org_domain;
+    d.at_author = false;
+    d.lookup = co_await find_dmarc_record(dns, d.org_domain);
+  }
+  d.none_reason = "no DMARC record for " + from_domain + (d.org_domain != from_domain ? " or " + d.org_domain : "");
+  co_return d;
+}
+
+// RFC 9989 4.10.1: the From domain's own record, else the Organisational Domain's,
+// else the public suffix domain's (psd=y), all from one tree walk.
+Task<Discovery> discover_rfc9989(DnsLookup& dns, std::string from_domain) {
+  Discovery d;
+  d.policy_domain = from_domain;
+  // The From domain's own answer decides "several records" and DNS failures there,
+  // as in RFC 7489; the walk then goes on for the Organisational Domain.
+  d.lookup = co_await find_dmarc_record(dns, from_domain);
+  if (d.lookup.kind == RecordLookup::Temporary || d.lookup.kind == RecordLookup::Multiple) co_return d;
+  const DmarcWalk w = co_await dmarc_tree_walk(dns, from_domain);
+  if (w.temporary) {
+    d.lookup.kind = RecordLookup::Temporary;
+    d.lookup.detail = w.temp_detail;
+    co_return d;
+  }
+  d.org_domain = dmarc_walk_org_domain(w);
+  if (d.lookup.kind == RecordLookup::Found) co_return d;
+  const DmarcWalk::Found* org = nullptr;
+  const DmarcWalk::Found* psd = nullptr;
+  for (const auto& f : w.found) {
+    if (f.domain == d.org_domain) org = &f;
+    if (f.parsed.psd == 'y' && f.domain != from_domain) psd = &f;
+  }
+  if (const DmarcWalk::Found* use = org ? org : psd) {
+    d.lookup.kind = RecordLookup::Found;
+    d.lookup.record = use->record;
+    d.policy_domain = use->domain;
+    d.at_author = false;
+  }
+  std::string asked;
+  for (const auto& n : w.asked) asked += (asked.empty() ? "" : ", ") + n;
+  d.none_reason = "no DMARC record for " + from_domain + " or its parents (asked " + asked + ")";
+  co_return d;
 }
 
 unsigned default_draw() {
@@ -74,16 +103,19 @@ Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& a
                                    const DmarcConfig& cfg) {
   DmarcOutcome out;
   out.from_domain = from_domain;
-  const PublicSuffixList& psl = *cfg.psl;
+  const PublicSuffixList* psl = cfg.psl.get();  // RFC 7489 only
 
-  // 6.6.3: the From domain first, then its Organisational Domain.
-  std::string org = organizational_domain(psl, from_domain);
-  std::string policy_domain = from_domain;
-  RecordLookup found = co_await find_record(dns, policy_domain);
-  if (found.kind == RecordLookup::NoRecord && !org.empty() && org != from_domain) {
-    policy_domain = org;
-    found = co_await find_record(dns, policy_domain);
-  }
+  // 6.6.3 (RFC 9989 4.10.1): where the policy record is.
+  const bool walk = cfg.discovery == DmarcDiscovery::Rfc9989;
+  // (Not a ?: of two co_awaits: g++ 12 destroys such temporaries twice.)
+  Discovery disc;
+  if (walk)
+    disc = co_await discover_rfc9989(dns, from_domain);
+  else
+    disc = co_await discover_rfc7489(dns, *psl, from_domain);
+  RecordLookup& found = disc.lookup;
+  std::string policy_domain = disc.policy_domain;
+  const std::string org = disc.org_domain;
   switch (found.kind) {
     case RecordLookup::Temporary:
       out.result = AuthResult::TempError;
@@ -92,7 +124,7 @@ Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& a
       co_return out;
     case RecordLookup::NoRecord:
       out.result = AuthResult::None;
-      out.reason = "no DMARC record for " + from_domain + (org != from_domain ? " or " + org : "");
+      out.reason = disc.none_reason;
       co_return out;
     case RecordLookup::Multiple:
       // 6.6.3: "If the remaining set contains multiple records ... DMARC processing is
@@ -111,15 +143,36 @@ Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& a
     out.reason = "DMARC record at _dmarc." + policy_domain + " has no valid p= and no valid rua= (6.6.3)";
     co_return out;
   }
-  const bool at_org = policy_domain != from_domain;
+  const bool at_org = !disc.at_author;
 
   // 3.1: alignment. SPF counts for the RFC5321.MailFrom identity: the MAIL FROM
   // domain, or the HELO domain when the reverse-path is null (RFC 7489 3.1.2 via RFC
   // 7208 2.4: auth.spf carries identity "helo" only then). The separate session-wide
   // HELO check (auth.spf_helo) never counts.
+  // RFC 9989: relaxed alignment compares Organisational Domains found by walking
+  // each authenticated domain (the From domain's is known), once per domain.
+  std::map<std::string, std::optional<std::string>> walked;  // domain -> its org (nullopt: DNS failed)
+  auto aligned = [&](std::string auth_domain, DmarcAlign mode) -> Task<std::optional<bool>> {
+    if (!walk) co_return domains_aligned(*psl, from_domain, auth_domain, mode);
+    const std::string a = normalize_domain(auth_domain);
+    if (a.empty()) co_return false;
+    if (a == from_domain) co_return true;
+    if (mode == DmarcAlign::Strict) co_return false;
+    auto it = walked.find(a);
+    if (it == walked.end()) {
+      const DmarcWalk w = co_await dmarc_tree_walk(dns, a);
+      it = walked.emplace(a, w.temporary ? std::nullopt : std::optional<std::string>(dmarc_walk_org_domain(w))).first;
+    }
+    if (!it->second) co_return std::nullopt;
+    co_return *it->second == org;
+  };
   std::string aligned_with, temp_with;
-  if (auth.spf &&
-      domains_aligned(psl, from_domain, auth.spf->domain, rec.aspf)) {
+  std::optional<bool> spf_al = false;
+  if (auth.spf && (auth.spf->result == AuthResult::Pass || auth.spf->result == AuthResult::TempError))
+    spf_al = co_await aligned(auth.spf->domain, rec.aspf);
+  if (!spf_al) {
+    temp_with = "spf=" + normalize_domain(auth.spf->domain) + " (Organisational Domain unknown: DNS)";
+  } else if (*spf_al) {
     if (auth.spf->result == AuthResult::Pass) {
       out.spf_aligned = true;
       aligned_with = "spf=" + normalize_domain(auth.spf->domain);
@@ -128,7 +181,15 @@ Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& a
     }
   }
   for (const auto& d : auth.dkim) {
-    if (!domains_aligned(psl, from_domain, d.domain, rec.adkim)) continue;
+    if (d.result != AuthResult::Pass && d.result != AuthResult::TempError) continue;
+    const std::optional<bool> al = co_await aligned(d.domain, rec.adkim);
+    if (!al) {
+      if (temp_with.find("dkim=") == std::string::npos)
+        temp_with += (temp_with.empty() ? "" : ", ") + std::string("dkim=") + normalize_domain(d.domain) +
+                     " (Organisational Domain unknown: DNS)";
+      continue;
+    }
+    if (!*al) continue;
     if (d.result == AuthResult::Pass && !out.dkim_aligned) {
       out.dkim_aligned = true;
       aligned_with += (aligned_with.empty() ? "" : ", ") + std::string("dkim=") + normalize_domain(d.domain);
@@ -182,7 +243,13 @@ Task<DmarcOutcome> evaluate_domain(std::string from_domain, const AuthResults& a
   }
   DmarcPolicy disposition = requested;
   std::string sampled;
-  if (requested != DmarcPolicy::None && rec.pct < 100) {
+  if (walk) {
+    // RFC 9989 4.7: pct is gone; t=y asks for the policy one level down.
+    if (rec.test_mode && requested != DmarcPolicy::None) {
+      disposition = lower_policy(requested);
+      sampled = " t=y (test mode)";
+    }
+  } else if (requested != DmarcPolicy::None && rec.pct < 100) {
     unsigned draw = cfg.random ? cfg.random() % 100 : default_draw();
     if (draw >= rec.pct) {
       disposition = lower_policy(requested);
@@ -249,7 +316,7 @@ Task<DmarcOutcome> evaluate_dmarc(const FromAuthors& authors, const AuthResults&
     out.reason = "no resolver";
     co_return finish(std::move(out));
   }
-  if (!cfg.psl) {
+  if (!cfg.psl && cfg.discovery == DmarcDiscovery::Rfc7489) {
     out.result = AuthResult::TempError;
     out.reason = "no public suffix list loaded";
     co_return finish(std::move(out));

@@ -115,6 +115,7 @@ Task<Verdict> DmarcFilter::on_end_of_data(const Envelope& env, const Message& ms
 
 FilterPtr make_dmarc_filter(ConfigMap& cfg) {
   auto c = std::make_shared<DmarcConfig>();
+  cfg.get_mode("discovery", c->discovery, {{"rfc7489", DmarcDiscovery::Rfc7489}, {"rfc9989", DmarcDiscovery::Rfc9989}});
   cfg.get("public_suffix_list", c->public_suffix_list);
   cfg.get("reject_on_policy", c->reject_on_policy);
   cfg.get_reply("reject_reply", c->reject_reply);
@@ -142,6 +143,10 @@ FilterPtr make_dmarc_filter(ConfigMap& cfg) {
     }
   }
   std::string why;
+  // RFC 9989 finds Organisational Domains in the DNS: no list needed (one named
+  // explicitly is still loaded, and must load).
+  if (c->discovery == DmarcDiscovery::Rfc9989 && !cfg.has("public_suffix_list"))
+    return std::make_shared<DmarcFilter>(std::move(c));
   c->psl = PublicSuffixList::load(c->public_suffix_list, &why);
   if (!c->psl) {
     cfg.error("public_suffix_list", why + " (install Debian's publicsuffix package, or name a list file)");

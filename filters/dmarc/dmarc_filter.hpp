@@ -1,4 +1,4 @@
-// DmarcFilter: DMARC (RFC 7489, RFC 9091 np=) at end of data, on the SPF and DKIM
+// DmarcFilter: DMARC (RFC 7489, RFC 9091 np=; RFC 9989 discovery as an option) at end of data, on the SPF and DKIM
 // outcomes that the spf and dkim filters left in FilterState::auth. The evaluation
 // itself is filters/dmarc/dmarc.hpp; this is the seam: it writes auth.dmarc for the
 // Authentication-Results header and turns the outcome into symbols.
@@ -7,6 +7,7 @@
 // is built, not here); with neither result present the outcome is temperror.
 //
 // Config (filters: - dmarc: {...}):
+//   discovery (rfc7489)       rfc7489: Public Suffix List; rfc9989: DNS Tree Walk, psd=, t=
 //   public_suffix_list (/usr/share/publicsuffix/public_suffix_list.dat)  .dat or .dafsa
 //   reject_on_policy (false)  reject when the disposition after pct is reject;
 //                             otherwise only symbols, and policy/ decides

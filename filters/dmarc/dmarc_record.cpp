@@ -172,7 +172,7 @@ DmarcRecord parse_dmarc_record(std::string_view txt) {
       // later "p=none" cannot water down an earlier "p=reject".
       if (t.name == "v" || t.name == "p" || t.name == "sp" || t.name == "np" || t.name == "adkim" ||
           t.name == "aspf" || t.name == "pct" || t.name == "rua" || t.name == "ruf" || t.name == "ri" ||
-          t.name == "fo" || t.name == "rf")
+          t.name == "fo" || t.name == "rf" || t.name == "psd" || t.name == "t")
         r.warnings.push_back("duplicate " + t.name + "= ignored");
       continue;
     }
@@ -243,6 +243,19 @@ DmarcRecord parse_dmarc_record(std::string_view txt) {
         r.fo = norm;
       else
         r.warnings.push_back("fo: invalid value \"" + std::string(v.substr(0, 40)) + "\", using 0");
+    } else if (n == "psd") {
+      // RFC 9989 4.7: y, n or u; anything else is discarded in favour of u (4.8).
+      const std::string l = lower(v);
+      if (l == "y" || l == "n" || l == "u")
+        r.psd = l[0];
+      else
+        r.warnings.push_back("psd: invalid value \"" + std::string(v.substr(0, 40)) + "\", using u");
+    } else if (n == "t") {
+      const std::string l = lower(v);
+      if (l == "y" || l == "n")
+        r.test_mode = l == "y";
+      else
+        r.warnings.push_back("t: invalid value \"" + std::string(v.substr(0, 40)) + "\", using n");
     } else if (n == "rf") {
       // Keyword *(":" Keyword) from the IANA registry, which holds only "afrf".
       bool ok = !v.empty();

@@ -955,5 +955,186 @@ TEST(DmarcFilter, TooManyAuthorDomainsAreRefused) {
   EXPECT_EQ(fr.run_eod(at_bound).action, Action::Continue);
 }
 
+// ---- RFC 9989: the DNS Tree Walk ---------------------------------------------------
+
+TEST(DmarcWalk, NamesAskedAtMostEight) {
+  EXPECT_EQ(dmarc_walk_names("mail.example.com"),
+            (std::vector<std::string>{"mail.example.com", "example.com", "com"}));
+  // 4.10's example: a long name jumps to its 7 right-most labels after the first query.
+  EXPECT_EQ(dmarc_walk_names("a.b.c.d.e.f.g.h.i.j.mail.example.com"),
+            (std::vector<std::string>{"a.b.c.d.e.f.g.h.i.j.mail.example.com", "g.h.i.j.mail.example.com",
+                                      "h.i.j.mail.example.com", "i.j.mail.example.com", "j.mail.example.com",
+                                      "mail.example.com", "example.com", "com"}));
+  EXPECT_EQ(dmarc_walk_names("a.b.c.d.e.f.example.com").size(), 8u);  // 8 labels
+  EXPECT_EQ(dmarc_walk_names("com"), (std::vector<std::string>{"com"}));
+}
+
+DmarcWalk walk_with(std::initializer_list<std::pair<const char*, const char*>> records, const std::string& from) {
+  FakeLookup dns;
+  for (const auto& [name, txt] : records) dns.add(std::string("_dmarc.") + name, RrType::TXT, txt);
+  return run<DmarcWalk>([&]() { return dmarc_tree_walk(dns, from); });
+}
+
+TEST(DmarcWalk, OrganisationalDomain) {
+  // Records at mail.example.com and example.com: the one with fewest labels.
+  DmarcWalk w = walk_with({{"mail.example.com", "v=DMARC1; p=none"}, {"example.com", "v=DMARC1; p=reject"}},
+                          "a.mail.example.com");
+  EXPECT_EQ(w.found.size(), 2u);
+  EXPECT_EQ(w.asked, (std::vector<std::string>{"a.mail.example.com", "mail.example.com", "example.com", "com"}));
+  EXPECT_EQ(dmarc_walk_org_domain(w), "example.com");
+  // psd=n: that name is the boundary, and the walk stops there.
+  w = walk_with({{"mail.example.com", "v=DMARC1; p=none; psd=n"}, {"example.com", "v=DMARC1; p=reject"}},
+                "a.mail.example.com");
+  EXPECT_EQ(dmarc_walk_org_domain(w), "mail.example.com");
+  EXPECT_EQ(w.asked.size(), 2u);
+  // psd=y at a public suffix: the name one label below it.
+  w = walk_with({{"com", "v=DMARC1; p=reject; psd=y"}}, "a.b.example.com");
+  EXPECT_EQ(dmarc_walk_org_domain(w), "example.com");
+  w = walk_with({{"bank.example", "v=DMARC1; p=reject; psd=y"}}, "giant.bank.example");  // B.4.3
+  EXPECT_EQ(dmarc_walk_org_domain(w), "giant.bank.example");
+  // Nothing found: the name is its own Organisational Domain.
+  EXPECT_EQ(dmarc_walk_org_domain(walk_with({}, "a.example.org")), "a.example.org");
+  // Two records at one name count as none.
+  FakeLookup two;
+  two.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject");
+  two.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=none");
+  EXPECT_TRUE(run<DmarcWalk>([&]() { return dmarc_tree_walk(two, "x.example.com"); }).found.empty());
+  // A lookup that fails leaves the walk unfinished: no Organisational Domain to trust.
+  FakeLookup flaky;
+  flaky.fail("_dmarc.example.com", RrType::TXT, DnsStatus::Timeout);
+  EXPECT_TRUE(run<DmarcWalk>([&]() { return dmarc_tree_walk(flaky, "x.example.com"); }).temporary);
+}
+
+struct Eval9989 : Eval {
+  Eval9989() { cfg.discovery = DmarcDiscovery::Rfc9989; }
+};
+
+TEST(DmarcEval9989, PolicyFromTheOrganisationalOrPublicSuffixDomain) {
+  {
+    Eval9989 ev;  // a subdomain under the org record: sp
+    ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject; sp=quarantine");
+    ev.dns.add("mail.example.com", RrType::A, "192.0.2.1");
+    DmarcOutcome o = ev.from("joe@mail.example.com", auth_with());
+    EXPECT_EQ(o.result, AuthResult::Fail);
+    EXPECT_EQ(o.policy_domain, "example.com");
+    EXPECT_EQ(o.policy, "quarantine");
+  }
+  {
+    Eval9989 ev;  // a record between the author and the org domain is not used
+    ev.dns.add("_dmarc.b.example.com", RrType::TXT, "v=DMARC1; p=none");
+    ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject");
+    ev.dns.add("a.b.example.com", RrType::A, "192.0.2.1");
+    DmarcOutcome o = ev.from("joe@a.b.example.com", auth_with());
+    EXPECT_EQ(o.policy_domain, "example.com") << o.reason;
+    EXPECT_EQ(o.policy, "reject");
+  }
+  {
+    Eval9989 ev;  // no org record: the public suffix operator's (psd=y), np for a name that does not exist
+    ev.dns.add("_dmarc.bank", RrType::TXT, "v=DMARC1; p=quarantine; np=reject; psd=y");
+    DmarcOutcome o = ev.from("joe@nosuch.bank", auth_with());
+    EXPECT_EQ(o.result, AuthResult::Fail);
+    EXPECT_EQ(o.policy_domain, "bank");
+    EXPECT_EQ(o.policy, "reject") << o.reason;
+  }
+  {
+    Eval9989 ev;  // the author's own record: p, even with psd=n
+    ev.dns.add("_dmarc.shop.example.com", RrType::TXT, "v=DMARC1; p=quarantine; sp=none; psd=n");
+    EXPECT_EQ(ev.from("joe@shop.example.com", auth_with()).policy, "quarantine");
+  }
+  {
+    Eval9989 ev;  // no record anywhere: none, and the reason lists what was asked
+    DmarcOutcome o = ev.from("joe@mail.example.org", auth_with());
+    EXPECT_EQ(o.result, AuthResult::None);
+    EXPECT_NE(o.reason.find("mail.example.org, example.org, org"), std::string::npos) << o.reason;
+  }
+}
+
+TEST(DmarcEval9989, TestModeReplacesPct) {
+  Eval9989 ev;
+  ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject; t=y");
+  DmarcOutcome o = ev.from("joe@example.com", auth_with());
+  EXPECT_EQ(o.policy, "reject");
+  EXPECT_EQ(o.disposition, "quarantine");
+  EXPECT_NE(o.reason.find("t=y"), std::string::npos) << o.reason;
+  Eval9989 ev2;  // pct is gone in RFC 9989: ignored
+  ev2.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject; pct=0");
+  EXPECT_EQ(ev2.from("joe@example.com", auth_with()).disposition, "reject");
+  Eval ev3;  // and still honoured under RFC 7489
+  ev3.cfg.psl = system_psl();
+  ev3.draw = 50;
+  ev3.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject; pct=0");
+  if (ev3.cfg.psl) {
+    EXPECT_EQ(ev3.from("joe@example.com", auth_with()).disposition, "quarantine");
+  }
+}
+
+TEST(DmarcEval9989, RelaxedAlignmentByWalkedOrganisationalDomains) {
+  {
+    Eval9989 ev;  // d=example.com for From mail.example.com: the same org domain
+    ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject");
+    DmarcOutcome o = ev.from("joe@mail.example.com", auth_with({dkim(AuthResult::Pass, "example.com")}));
+    EXPECT_EQ(o.result, AuthResult::Pass) << o.reason;
+  }
+  {
+    Eval9989 ev;  // psd=n makes mail.example.com its own organisation: example.com no longer aligns
+    ev.dns.add("_dmarc.mail.example.com", RrType::TXT, "v=DMARC1; p=reject; psd=n");
+    ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=none");
+    DmarcOutcome o = ev.from("joe@mail.example.com", auth_with({dkim(AuthResult::Pass, "example.com")}));
+    EXPECT_EQ(o.result, AuthResult::Fail) << o.reason;
+    // ... while a signature of a sibling under it aligns.
+    DmarcOutcome s = ev.from("joe@mail.example.com", auth_with({dkim(AuthResult::Pass, "eu.mail.example.com")}));
+    EXPECT_EQ(s.result, AuthResult::Pass) << s.reason;
+  }
+  {
+    Eval9989 ev;  // the signer's walk fails: not a failure, a temperror
+    ev.dns.add("_dmarc.example.com", RrType::TXT, "v=DMARC1; p=reject");
+    ev.dns.fail("_dmarc.signer.example.com", RrType::TXT, DnsStatus::ServFail);
+    DmarcOutcome o = ev.from("joe@mail.example.com", auth_with({dkim(AuthResult::Pass, "signer.example.com")}));
+    EXPECT_EQ(o.result, AuthResult::TempError) << o.reason;
+  }
+}
+
+TEST(DmarcRecord, StrayTextAndNewTags) {
+  // 4.8 / RFC 7489 6.3: a fragment without "=" is a syntax error, discarded; the rest stands.
+  DmarcRecord r = parse_dmarc_record("v=DMARC1; p=reject; hello world; adkim=s");
+  EXPECT_TRUE(r.usable());
+  EXPECT_EQ(r.p, DmarcPolicy::Reject);
+  EXPECT_EQ(r.adkim, DmarcAlign::Strict);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("hello world"), std::string::npos);
+  // Text inside a value makes that value invalid: p= is not "reject hello".
+  EXPECT_EQ(parse_dmarc_record("v=DMARC1; p=reject hello").status, DmarcRecordStatus::NoPolicy);
+  EXPECT_TRUE(parse_dmarc_record("v=DMARC1; p=reject hello; rua=mailto:d@example.com").p_from_rua);
+  // Without the ";" after v, v is not DMARC1: not a DMARC record at all.
+  EXPECT_EQ(parse_dmarc_record("v=DMARC1 p=reject").status, DmarcRecordStatus::NotDmarc);
+  // psd and t.
+  r = parse_dmarc_record("v=DMARC1; p=none; psd=Y; t=y");
+  EXPECT_EQ(r.psd, 'y');
+  EXPECT_TRUE(r.test_mode);
+  r = parse_dmarc_record("v=DMARC1; p=none; psd=maybe; t=1");
+  EXPECT_EQ(r.psd, 'u');
+  EXPECT_FALSE(r.test_mode);
+  EXPECT_EQ(r.warnings.size(), 2u);
+}
+
+TEST(DmarcFilter, DiscoveryConfig) {
+  std::vector<ConfigError> errs;
+  YAML::Node walk = YAML::Load("discovery: rfc9989\n");
+  FilterPtr f;
+  {
+    ConfigMap cfg(walk, "c.yaml", "dmarc", &errs);
+    f = make_dmarc_filter(cfg);  // no public suffix list needed
+  }
+  EXPECT_TRUE(f);
+  EXPECT_TRUE(errs.empty());
+  YAML::Node bad = YAML::Load("discovery: dmarcbis\n");
+  {
+    ConfigMap cfg(bad, "c.yaml", "dmarc", &errs);
+    f = make_dmarc_filter(cfg);
+  }
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_NE(errs[0].str().find("c.yaml:1: dmarc.discovery"), std::string::npos) << errs[0].str();
+}
+
 }  // namespace
 }  // namespace mxgate
