@@ -5,7 +5,7 @@
 set -eu
 PKGS="cmake ninja-build g++ ccache pkg-config
 libboost-dev libssl-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libcli11-dev libc-ares-dev
-libopendkim-dev libpsl-dev publicsuffix libgmime-3.0-dev libhyperscan-dev libre2-dev libpcre2-dev libsqlite3-dev sqlite3
+libpsl-dev publicsuffix libgmime-3.0-dev libhyperscan-dev libre2-dev libpcre2-dev libsqlite3-dev sqlite3
 libhiredis-dev redis-server
 libgtest-dev libgmock-dev openssl
 python3 python3-aiosmtpd python3-dnslib python3-yaml python3-dkim opendkim-tools spamassassin swaks postfix iproute2"

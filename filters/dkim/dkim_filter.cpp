@@ -10,131 +10,25 @@
 
 #include "filters/config_node.hpp"
 #include "filters/dkim/dkim_signature.hpp"
+#include "filters/dkim/dkim_verify.hpp"
 #include "filters/dns/resolver.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/dns/query_all.hpp"
-
-// <opendkim/dkim.h> is C and spells bool as C99 _Bool.
-extern "C" {
-#define _Bool bool
-#include <opendkim/dkim.h>
-#undef _Bool
-}
 
 namespace mxgate {
 
 namespace {
 
-// libopendkim copies the key record into a buffer of this size (BUFRSZ + 1 in
-// dkim.c); a longer record (RSA keys well above 4096 bits) cannot be handed over.
-constexpr std::size_t kMaxKeyRecord = 1024;
 // RFC 6008: b= prefixes of at least 8 characters, longer where needed to be unique.
 constexpr std::size_t kMinBPrefix = 8;
 
-// One DKIM-Signature field as we track it through DNS and libopendkim.
+// One DKIM-Signature field as we track it through DNS and verification.
 struct Item {
+  const HeaderField* field = nullptr;  // in the message
   DkimSignature sig;
   DkimOutcome out;
-  std::string key_record;  // normalised record for libopendkim; "" -> no key handed out
-  bool verify = false;     // take libopendkim's verdict for this one
-  bool matched = false;    // paired with one of libopendkim's signatures
-};
-
-// libopendkim's view of one signature: its tags, to pair it with an Item.
-struct SigTags {
-  std::map<std::string, std::string> tags;
-};
-
-// Per-message context reached from libopendkim callbacks (dkim_set_user_context).
-struct Run {
-  std::vector<Item>* items;
-  Item* find(const SigTags* t) {
-    if (!t) return nullptr;
-    for (auto& it : *items)
-      if (it.verify && same_tag_values(it.sig.tags, t->tags)) return &it;
-    return nullptr;
-  }
-};
-
-// libopendkim callbacks. They must not throw into C.
-void* sig_handle_new(void*) noexcept {
-  try {
-    return new SigTags;
-  } catch (...) {
-    return nullptr;
-  }
-}
-
-void sig_handle_free(void*, void* user) noexcept { delete static_cast<SigTags*>(user); }
-
-void sig_tag_value(void* user, dkim_param_t, const u_char* param, const u_char* value) noexcept {
-  if (!user || !param) return;
-  try {
-    static_cast<SigTags*>(user)->tags[reinterpret_cast<const char*>(param)] =
-        value ? reinterpret_cast<const char*>(value) : "";
-  } catch (...) {
-    // A missing tag makes the pairing fail; that signature then reads "not evaluated".
-  }
-}
-
-// Hands libopendkim the prefetched key of this signature. NOTFOUND (not TRYAGAIN) for
-// every signature we decided ourselves: TRYAGAIN would abort the whole message.
-DKIM_CBSTAT key_lookup(DKIM* dkim, DKIM_SIGINFO* sig, u_char* buf, size_t buflen) noexcept {
-  auto* run = static_cast<Run*>(dkim_get_user_context(dkim));
-  if (!run || !buf) return DKIM_CBSTAT_NOTFOUND;
-  Item* it = run->find(static_cast<const SigTags*>(dkim_sig_getcontext(sig)));
-  if (!it || it->key_record.empty() || it->key_record.size() >= buflen) return DKIM_CBSTAT_NOTFOUND;
-  std::memcpy(buf, it->key_record.data(), it->key_record.size());
-  buf[it->key_record.size()] = '\0';
-  return DKIM_CBSTAT_CONTINUE;
-}
-
-DKIM_LIB* make_lib() {
-  DKIM_LIB* lib = dkim_init(nullptr, nullptr);
-  if (!lib) {
-    spdlog::error("dkim: dkim_init() failed");
-    return nullptr;
-  }
-  // BADSIGHANDLES: an unparsable signature still gets a handle (else the message
-  // reads as unsigned). Minimum key size is ours to enforce (min_rsa_bits).
-  std::uint32_t flags = DKIM_LIBFLAGS_BADSIGHANDLES;
-  std::uint64_t drift = kDkimClockDriftSeconds;
-  u_int min_bits = 0;
-  bool ok = dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof flags) == DKIM_STAT_OK &&
-            dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_CLOCKDRIFT, &drift, sizeof drift) == DKIM_STAT_OK &&
-            dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &min_bits, sizeof min_bits) == DKIM_STAT_OK &&
-            dkim_set_key_lookup(lib, key_lookup) == DKIM_STAT_OK &&
-            dkim_set_signature_handle(lib, sig_handle_new) == DKIM_STAT_OK &&
-            dkim_set_signature_handle_free(lib, sig_handle_free) == DKIM_STAT_OK &&
-            dkim_set_signature_tagvalues(lib, sig_tag_value) == DKIM_STAT_OK;
-  if (!ok) {
-    spdlog::error("dkim: setting libopendkim options failed");
-    dkim_close(lib);
-    return nullptr;
-  }
-  if (!dkim_libfeature(lib, DKIM_FEATURE_ED25519) || !dkim_libfeature(lib, DKIM_FEATURE_SHA256))
-    spdlog::warn("dkim: libopendkim lacks ed25519 or sha256 support");
-  return lib;
-}
-
-// One library handle for the process. libopendkim documents a DKIM_LIB as usable by
-// several threads at once (docs/dkim_lib.html) with one DKIM handle per message, and
-// its options never change after this; dkim_init() calls res_init(), which is not
-// thread-safe, so it runs once (C++ guarantees a static's initialisation runs once).
-struct LibHolder {
-  DKIM_LIB* lib = make_lib();
-  ~LibHolder() {
-    if (lib) dkim_close(lib);
-  }
-};
-
-DKIM_LIB* dkim_lib() {
-  static LibHolder holder;
-  return holder.lib;
-}
-
-struct DkimFree {
-  void operator()(DKIM* d) const { dkim_free(d); }
+  DkimKey key;          // usable once looked up
+  bool verify = false;  // still to be decided by verification
 };
 
 void decide(Item& it, AuthResult r, std::string reason) {
@@ -143,116 +37,17 @@ void decide(Item& it, AuthResult r, std::string reason) {
   it.out.reason = std::move(reason);
 }
 
-std::string stat_text(const char* call, DKIM_STAT st, DKIM* d) {
-  std::string s = std::string(call) + ": ";
-  const char* r = dkim_getresultstr(st);
-  if (r) s += r;
-  else s += "status " + std::to_string(st);
-  const char* e = d ? dkim_geterror(d) : nullptr;
-  if (e && *e) s += std::string(" (") + e + ")";
-  return s;
-}
-
-// libopendkim's verdict on one signature (see OpenDKIM's own mapping in
-// opendkim.c, which we follow except where the header comment says otherwise).
-void take_verdict(Item& it, DKIM_SIGINFO* s) {
-  unsigned flags = dkim_sig_getflags(s);
-  int bh = dkim_sig_getbh(s);
-  int err = dkim_sig_geterror(s);
-  if ((flags & DKIM_SIGFLAG_PASSED) && bh == DKIM_SIGBH_MATCH && err == DKIM_SIGERROR_OK) {
-    decide(it, AuthResult::Pass, "");
-    return;
+// Verifies every Item still marked verify (dkim_verify.hpp). Synchronous CPU work,
+// no DNS: the keys were looked up before.
+void verify_items(const Message& msg, std::vector<Item>& items) {
+  std::optional<std::string> canon_body[2];  // simple, relaxed: shared by the signatures
+  for (auto& it : items) {
+    if (!it.verify) continue;
+    DkimVerdict v = verify_dkim_signature(msg, *it.field, it.sig, it.key, canon_body);
+    if (it.key.testing && !v.reason.empty()) v.reason += "; key in testing mode (t=y)";
+    else if (it.key.testing) v.reason = "key in testing mode (t=y)";
+    decide(it, v.result, std::move(v.reason));
   }
-  switch (err) {
-    case DKIM_SIGERROR_BADSIG:
-      decide(it, AuthResult::Fail, bh == DKIM_SIGBH_MISMATCH ? "body hash mismatch" : "signature did not verify");
-      return;
-    case DKIM_SIGERROR_TOOLARGE_L: decide(it, AuthResult::Fail, "body shorter than l="); return;
-    case DKIM_SIGERROR_EXPIRED: decide(it, AuthResult::Fail, "signature expired"); return;
-    case DKIM_SIGERROR_FUTURE: decide(it, AuthResult::Fail, "signature timestamp in the future"); return;
-    case DKIM_SIGERROR_KEYREVOKED: decide(it, AuthResult::Fail, "key revoked"); return;
-    case DKIM_SIGERROR_NOKEY: decide(it, AuthResult::PermError, "no key for signature"); return;
-    case DKIM_SIGERROR_KEYFAIL: decide(it, AuthResult::TempError, "key lookup failed"); return;
-    case DKIM_SIGERROR_SUBDOMAIN: decide(it, AuthResult::PermError, "key t=s forbids an i= subdomain"); return;
-    case DKIM_SIGERROR_OK:
-    case DKIM_SIGERROR_UNKNOWN:
-      if (flags & DKIM_SIGFLAG_PROCESSED)
-        decide(it, AuthResult::Fail, "signature did not verify");
-      else
-        decide(it, AuthResult::PermError, "signature not evaluated");
-      return;
-    default: {
-      const char* e = dkim_sig_geterrorstr(err);
-      decide(it, AuthResult::PermError, e ? e : "libopendkim error " + std::to_string(err));
-      return;
-    }
-  }
-}
-
-// Feeds the message to libopendkim and takes its verdict for every Item marked
-// verify. Synchronous CPU work: no DNS happens here (key_lookup only copies).
-void run_libopendkim(const Message& msg, std::vector<Item>& items) {
-  auto fail_all = [&](AuthResult r, const std::string& why) {
-    spdlog::warn("dkim: {}", why);
-    for (auto& it : items)
-      if (it.verify) decide(it, r, why);
-  };
-  DKIM_LIB* lib = dkim_lib();
-  if (!lib) return fail_all(AuthResult::TempError, "libopendkim unavailable");
-  DKIM_STAT st = DKIM_STAT_OK;
-  std::unique_ptr<DKIM, DkimFree> d(dkim_verify(lib, reinterpret_cast<const u_char*>("mxgate"), nullptr, &st));
-  if (!d) return fail_all(AuthResult::TempError, stat_text("dkim_verify", st, nullptr));
-  Run run{&items};
-  st = dkim_set_user_context(d.get(), &run);
-  if (st != DKIM_STAT_OK) return fail_all(AuthResult::TempError, stat_text("dkim_set_user_context", st, d.get()));
-  // One field at a time, as received (folding kept, no final CRLF): dkim_chunk()
-  // would re-split what Message already split.
-  std::string field;
-  for (const auto& h : msg.headers()) {
-    field = h.name + ":" + h.value;
-    st = dkim_header(d.get(), reinterpret_cast<u_char*>(field.data()), field.size());
-    // SYNTAX: a field libopendkim will not take (bad name, malformed signature);
-    // it keeps the others, as its own dkim_chunk() does with BADSIGHANDLES.
-    if (st != DKIM_STAT_OK && st != DKIM_STAT_SYNTAX)
-      return fail_all(AuthResult::TempError, stat_text("dkim_header", st, d.get()));
-  }
-  st = dkim_eoh(d.get());
-  if (st == DKIM_STAT_OK) {
-    std::string_view body = msg.body();
-    if (!body.empty()) {
-      // dkim_body() takes u_char* but only reads it (dkim_canon_bodychunk() in
-      // dkim-canon.c; FIXCRLF, which would rewrite, is off): no copy of a large body.
-      auto* p = reinterpret_cast<u_char*>(const_cast<char*>(body.data()));
-      st = dkim_body(d.get(), p, body.size());
-      if (st != DKIM_STAT_OK) return fail_all(AuthResult::TempError, stat_text("dkim_body", st, d.get()));
-    }
-    bool testkey = false;
-    st = dkim_eom(d.get(), &testkey);
-    // Per-signature outcomes are read below; these only summarise the "final" one.
-    if (st != DKIM_STAT_OK && st != DKIM_STAT_BADSIG && st != DKIM_STAT_NOKEY && st != DKIM_STAT_REVOKED &&
-        st != DKIM_STAT_CANTVRFY && st != DKIM_STAT_KEYFAIL && st != DKIM_STAT_NOSIG)
-      return fail_all(AuthResult::TempError, stat_text("dkim_eom", st, d.get()));
-  } else if (st != DKIM_STAT_NOSIG) {
-    return fail_all(AuthResult::TempError, stat_text("dkim_eoh", st, d.get()));
-  }
-  DKIM_SIGINFO** sigs = nullptr;
-  int nsigs = 0;
-  if (st != DKIM_STAT_NOSIG) {
-    st = dkim_getsiglist(d.get(), &sigs, &nsigs);
-    if (st != DKIM_STAT_OK) return fail_all(AuthResult::TempError, stat_text("dkim_getsiglist", st, d.get()));
-  }
-  for (int i = 0; i < nsigs; ++i) {
-    const auto* tags = static_cast<const SigTags*>(dkim_sig_getcontext(sigs[i]));
-    if (!tags) continue;  // one libopendkim rejected early; never one we handed a key
-    for (auto& it : items) {
-      if (!it.verify || it.matched || !same_tag_values(it.sig.tags, tags->tags)) continue;
-      it.matched = true;
-      take_verdict(it, sigs[i]);
-      break;
-    }
-  }
-  for (auto& it : items)
-    if (it.verify && !it.matched) decide(it, AuthResult::PermError, "signature not evaluated by libopendkim");
 }
 
 // Every distinct key name at once, as TXT questions.
@@ -308,6 +103,7 @@ Task<std::vector<DkimOutcome>> verify_dkim(const Message& msg, DnsLookup* dns, c
   opt.now = static_cast<std::uint64_t>(std::time(nullptr));
   for (std::size_t i = 0; i < fields.size(); ++i) {
     Item& it = items[i];
+    it.field = fields[i];
     it.sig = parse_dkim_signature(fields[i]->value, opt);
     it.out.domain = it.sig.domain;
     it.out.selector = it.sig.selector;
@@ -374,16 +170,16 @@ Task<std::vector<DkimOutcome>> verify_dkim(const Message& msg, DnsLookup* dns, c
         decide(it, key.result, key.reason);
       } else if (key.type == "rsa" && key.bits < cfg.min_rsa_bits) {
         decide(it, AuthResult::Policy, "RSA key too small (" + std::to_string(key.bits) + " bits)");  // RFC 8301 3.2
-      } else if (key.record.size() >= kMaxKeyRecord) {
-        decide(it, AuthResult::PermError, "key record too long");
+      } else if (key.same_domain && !it.sig.identity.empty() &&
+                 lower(it.sig.identity.substr(it.sig.identity.rfind('@') + 1)) != it.sig.domain) {
+        // RFC 6376 3.6.1 t=s: "the "i=" domain MUST NOT be a subdomain of "d="".
+        decide(it, AuthResult::PermError, "key t=s forbids an i= subdomain");
       } else {
-        it.key_record = std::move(key.record);
+        it.key = std::move(key);
       }
     }
   }
-  bool any = false;
-  for (const auto& it : items) any = any || it.verify;
-  if (any) run_libopendkim(msg, items);
+  verify_items(msg, items);
 
   out.reserve(items.size());
   for (auto& it : items) out.push_back(std::move(it.out));

@@ -1,18 +1,19 @@
 // DkimFilter: verifies every DKIM-Signature of a message at end of data (RFC 6376,
-// RFC 8463 ed25519-sha256, RFC 8301 algorithm and key-size rules) with libopendkim,
-// and hands the per-signature outcomes to DMARC through FilterState::auth.dkim.
+// RFC 8463 ed25519-sha256, RFC 8301 algorithm and key-size rules), and hands the
+// per-signature outcomes to DMARC through FilterState::auth.dkim.
 //
 // How the work is split:
 //  1. We parse and validate each signature ourselves (filters/dkim/dkim_signature.hpp):
-//     libopendkim does not validate d=, so `d=good.com(.evil.com` would be checked
-//     with a key from evil.com. A signature that fails here is never looked up.
+//     `d=good.com(.evil.com` must never become a key query under evil.com. A
+//     signature that fails here is never looked up.
 //  2. Every `<s>._domainkey.<d>` TXT is queried concurrently through the session's
-//     DnsLookup. libopendkim never does DNS: its key-lookup callback only returns the
-//     prefetched, normalised record (PKCS#1 RSA keys converted to SPKI).
-//  3. libopendkim (synchronous CPU work) canonicalises, hashes and checks signatures.
-//  4. Our decisions override libopendkim's where we know better: a DNS timeout for
-//     one key is temperror for that signature only (libopendkim's callback could only
-//     fail the whole message), rsa-sha1 and small RSA keys are policy.
+//     DnsLookup; the key record is parsed by us too (h=, s=, t=, PKCS#1 or SPKI RSA).
+//  3. dkim_verify.hpp canonicalises, hashes and checks each signature with OpenSSL
+//     (synchronous CPU work). It replaced libopendkim, which left valid signatures
+//     "not evaluated" (quoted-printable bodies, messages without a body) and could
+//     fail a whole message over one key: docs/authentication.md has the measurement.
+//  4. A DNS timeout for one key is temperror for that signature only; rsa-sha1 and
+//     small RSA keys are policy.
 //
 // Results (RFC 8601 2.7.1):
 //   pass       signature and body hash verify
@@ -20,7 +21,7 @@
 //              x=, t= in the future, l= beyond the body
 //   policy     rsa-sha1 (unless allow_sha1), RSA key under min_rsa_bits, signatures
 //              beyond max_signatures
-//   temperror  DNS timeout/SERVFAIL for the key, no resolver, libopendkim failure
+//   temperror  DNS timeout/SERVFAIL for the key, no resolver
 //   permerror  malformed signature, invalid d=/s=/i=, From not signed, no key
 //              (NXDOMAIN/NODATA), unusable key record, key type mismatch
 //

@@ -154,14 +154,6 @@ bool valid_dkim_domain(std::string_view d) { return valid_labels(d, false, 2); }
 
 bool valid_dkim_selector(std::string_view s) { return valid_labels(s, true, 1); }
 
-bool same_tag_values(const std::map<std::string, std::string>& a,
-                     const std::map<std::string, std::string>& b) {
-  if (a.size() != b.size()) return false;
-  for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j)
-    if (i->first != j->first || strip_ws(i->second) != strip_ws(j->second)) return false;
-  return true;
-}
-
 bool domain_within(std::string_view a, std::string_view b) {
   if (a.size() == b.size()) return a == b;
   return a.size() > b.size() && a.substr(a.size() - b.size()) == b && a[a.size() - b.size() - 1] == '.';
@@ -304,11 +296,10 @@ DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm) {
   auto der = base64_decode(b64);
   if (!der) return bad(AuthResult::PermError, "key p= is not base64");
   const auto* bytes = reinterpret_cast<const unsigned char*>(der->data());
-  std::string spki_b64;
   if (key.type == "ed25519") {
     if (der->size() != 32) return bad(AuthResult::PermError, "ed25519 key is not 32 bytes");  // RFC 8463 4
     key.bits = 256;
-    spki_b64 = b64;  // libopendkim takes the raw key
+    key.der = *der;
   } else {
     const unsigned char* q = bytes;
     PkeyPtr pk(d2i_PUBKEY(nullptr, &q, static_cast<long>(der->size())));
@@ -325,14 +316,15 @@ DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm) {
     unsigned char* out = nullptr;
     int n = i2d_PUBKEY(pk.get(), &out);
     if (n <= 0 || !out) return bad(AuthResult::TempError, "cannot re-encode RSA key");
-    spki_b64 = base64_encode(out, static_cast<std::size_t>(n));
+    key.der.assign(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
     OPENSSL_free(out);
   }
-  // Only the tags libopendkim acts on, without whitespace.
-  key.record = "v=DKIM1; k=" + key.type;
-  for (const char* t : {"h", "s", "t"})
-    if (auto x = get(t)) key.record += std::string("; ") + t + "=" + strip_ws(*x);
-  key.record += "; p=" + spki_b64;
+  // t= flags (3.6.1): unknown ones are ignored.
+  if (auto t = get("t"))
+    for (const auto& f : split_colon_list(*t)) {
+      key.same_domain = key.same_domain || f == "s";
+      key.testing = key.testing || f == "y";
+    }
   return key;
 }
 

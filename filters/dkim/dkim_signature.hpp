@@ -1,11 +1,10 @@
-// DKIM syntax checks done by mxgate itself, before any DNS query or libopendkim call:
+// DKIM syntax checks done by mxgate itself, before any DNS query or verification:
 // the DKIM-Signature tag-list (RFC 6376 3.2, 3.5), the key record (RFC 6376 3.6.1,
 // RFC 8463 4), domain and selector names, and the RFC5322.From domain.
 //
-// libopendkim does not validate d= (a signature with `d=good.com(.evil.com` is
-// verified with a key fetched under evil.com) and builds the key query name from
-// whatever s= and d= hold, so every signature passes through parse_dkim_signature()
-// first and only a signature it accepts is ever looked up or handed on.
+// Every signature passes through parse_dkim_signature() first and only a signature
+// it accepts is ever looked up (a `d=good.com(.evil.com` must never become a query
+// under evil.com) or verified (dkim_verify.hpp).
 //
 // No libopendkim, no Asio: pure functions, unit-tested directly.
 #pragma once
@@ -20,8 +19,7 @@
 
 namespace mxgate {
 
-// Verifiers may allow for clock skew around t= and x= (RFC 6376 3.5); the same value
-// is given to libopendkim (DKIM_OPTS_CLOCKDRIFT) so both layers agree.
+// Verifiers may allow for clock skew around t= and x= (RFC 6376 3.5).
 constexpr std::uint64_t kDkimClockDriftSeconds = 300;
 
 // RFC 6376 3.2: tag=value pairs. Values are trimmed of surrounding FWS; internal FWS
@@ -61,29 +59,26 @@ struct DkimSyntaxOptions {
 // The value of one DKIM-Signature field (everything after the colon).
 DkimSignature parse_dkim_signature(std::string_view value, const DkimSyntaxOptions& opt);
 
-// A key record after our checks, ready for libopendkim.
+// A key record after our checks, ready to verify with.
 struct DkimKey {
   AuthResult result = AuthResult::None;  // None: usable; else the signature's result
   std::string reason;
   bool revoked = false;       // empty p= (result Fail)
   std::string type;           // "rsa" or "ed25519"
   unsigned bits = 0;
-  std::string record;         // normalised record for libopendkim: p= holds SPKI for RSA
+  std::string der;            // RSA: SubjectPublicKeyInfo DER; Ed25519: the 32 raw bytes
+  bool same_domain = false;   // t=s: an i= must have exactly d= as its domain (RFC 6376 3.6.1)
+  bool testing = false;       // t=y: the domain is testing DKIM (results stand, noted)
 };
 
 // Checks one TXT key record against the signature's algorithm. RSA keys in p= may be
-// SubjectPublicKeyInfo or PKCS#1 RSAPublicKey; both are handed on as SPKI (libopendkim
-// accepts only SPKI). Empty p= is a revoked key: result Fail, reason "key revoked".
+// SubjectPublicKeyInfo or PKCS#1 RSAPublicKey; both become SPKI. Empty p= is a
+// revoked key: result Fail, reason "key revoked".
 DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm);
 
 // The domain of the single mailbox in an RFC5322.From field value, lowercase; ""
 // if there is none or more than one address.
 std::string from_header_domain(std::string_view value);
-
-// The same tags with the same values, ignoring whitespace (libopendkim drops FWS from
-// values); used to pair libopendkim's signatures with ours.
-bool same_tag_values(const std::map<std::string, std::string>& a,
-                     const std::map<std::string, std::string>& b);
 
 // a is b or a subdomain of b (both lowercase).
 bool domain_within(std::string_view a, std::string_view b);
