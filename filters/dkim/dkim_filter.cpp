@@ -57,31 +57,6 @@ std::vector<DnsQuestion> key_questions(const std::vector<std::string>& names) {
   return qs;
 }
 
-// Picks the key record among the TXT strings at the key name. RFC 6376 3.6.2.2
-// leaves several records undefined: records that are not key records are skipped,
-// and more than one usable record is a permerror.
-DkimKey choose_key(const std::vector<std::string>& records, const std::string& algorithm) {
-  std::vector<DkimKey> usable;
-  DkimKey first_error;
-  for (const auto& rec : records) {
-    DkimKey k = parse_dkim_key(rec, algorithm);
-    bool is_key = k.result == AuthResult::None || k.revoked;
-    if (is_key) usable.push_back(std::move(k));
-    else if (first_error.result == AuthResult::None) first_error = std::move(k);
-  }
-  if (usable.size() == 1) return usable.front();
-  DkimKey out;
-  if (usable.size() > 1) {
-    out.result = AuthResult::PermError;
-    out.reason = "multiple key records";
-    return out;
-  }
-  if (first_error.result != AuthResult::None) return first_error;
-  out.result = AuthResult::PermError;
-  out.reason = "no key for signature";
-  return out;
-}
-
 std::string detail_of(const DkimOutcome& o) {
   std::string s = "d=" + (o.domain.empty() ? std::string("?") : o.domain) +
                   " s=" + (o.selector.empty() ? std::string("?") : o.selector);
@@ -164,7 +139,7 @@ Task<std::vector<DkimOutcome>> verify_dkim(const Message& msg, DnsLookup* dns, c
         decide(it, AuthResult::PermError, std::string("no key for signature (") + dns_status_name(r.status) + ")");
         continue;
       }
-      DkimKey key = choose_key(r.records, it.sig.algorithm);
+      DkimKey key = choose_dkim_key(r.records, it.sig.algorithm);
       it.out.key_bits = key.bits;
       if (key.result != AuthResult::None) {
         decide(it, key.result, key.reason);

@@ -9,9 +9,9 @@
 //  2. Every `<s>._domainkey.<d>` TXT is queried concurrently through the session's
 //     DnsLookup; the key record is parsed by us too (h=, s=, t=, PKCS#1 or SPKI RSA).
 //  3. dkim_verify.hpp canonicalises, hashes and checks each signature with OpenSSL
-//     (synchronous CPU work). It replaced libopendkim, which left valid signatures
-//     "not evaluated" (quoted-printable bodies, messages without a body) and could
-//     fail a whole message over one key: docs/authentication.md has the measurement.
+//     (synchronous CPU work), in place of libopendkim, whose verdicts reached us only
+//     through callbacks paired by tag values: docs/authentication.md has the
+//     measurement.
 //  4. A DNS timeout for one key is temperror for that signature only; rsa-sha1 and
 //     small RSA keys are policy.
 //

@@ -396,7 +396,7 @@ TEST_F(DkimTest, SmallRsaKeyIsPolicy) {
   EXPECT_EQ(out[0].result, AuthResult::Policy);
   EXPECT_EQ(out[0].reason, "RSA key too small (512 bits)");
   EXPECT_EQ(out[0].key_bits, 512u);
-  // The limit is ours: lowered in config, libopendkim's own 1024-bit floor does not apply.
+  // The limit is ours: lowered in config.
   DkimConfig cfg;
   cfg.min_rsa_bits = 512;
   EXPECT_EQ(verify(m, &dns, cfg).at(0).result, AuthResult::Pass);
@@ -421,7 +421,7 @@ TEST_F(DkimTest, SpkiAndPkcs1KeysBothVerify) {
 }
 
 TEST_F(DkimTest, InjectedDomainIsPermerrorWithoutLookup) {
-  // libopendkim would look the key up under whatever d= says (here: evil.com).
+  // A verifier that took d= as written would look the key up under evil.com.
   FakeLookup dns;
   std::string rec = record(key("rsa.pem"));
   dns.add("sel._domainkey.good.com(.evil.com", RrType::TXT, rec);
@@ -457,12 +457,14 @@ TEST_F(DkimTest, IdentityOutsideDomainIsPermerror) {
   EXPECT_EQ(sub.at(0).identity, "user@mail.example.com");
 }
 
-TEST_F(DkimTest, ExpiredSignatureFails) {
+// RFC 6376 3.5 lets a verifier ignore an expired signature; RFC 8601's "policy",
+// not "fail": the signature is not a forgery.
+TEST_F(DkimTest, ExpiredSignatureIsPolicy) {
   FakeLookup dns;
   dns.add("sel._domainkey.example.com", RrType::TXT, record(key("rsa.pem")));
   long long now = static_cast<long long>(std::time(nullptr));
   auto old = verify(sign({.key = key("rsa.pem"), .time = now - 7200, .expire_at = now - 3600}), &dns);
-  EXPECT_EQ(old.at(0).result, AuthResult::Fail);
+  EXPECT_EQ(old.at(0).result, AuthResult::Policy);
   EXPECT_EQ(old.at(0).reason, "signature expired");
   EXPECT_EQ(dns.queries(), 0u);
   // Not yet expired: passes (x= is signed, so the signer really set it).
@@ -692,6 +694,7 @@ TEST(DkimSyntax, DomainsSelectorsAndFrom) {
   EXPECT_EQ(sig(base + "h=from; q=http").reason, "no supported query method in q=");
   EXPECT_EQ(sig(base + "h=from; t=1700000100; x=1700000000").reason, "x= is not after t=");
   EXPECT_EQ(sig(base + "h=from; t=1800000000").reason, "signature timestamp in the future");
+  EXPECT_EQ(sig(base + "h=from; t=1800000000").result, AuthResult::Policy);
   EXPECT_EQ(sig(base + "h=from; l=12a").reason, "invalid l=");
   EXPECT_EQ(sig("v=2; a=rsa-sha256; d=example.com; s=sel; bh=YWJj; b=YWJj; h=from").result,
             AuthResult::PermError);
@@ -725,8 +728,8 @@ TEST(DkimCanon, SignatureFieldWithoutB) {
   EXPECT_EQ(dkim_without_b(" v=1; bh=abc"), " v=1; bh=abc");
 }
 
-// Bodies libopendkim 2.11 left "not evaluated" (docs/authentication.md): signed by
-// dkimpy, verified by ours.
+// Bodies reported (issue 15) as coming back "not evaluated" from libopendkim:
+// signed by dkimpy, verified by ours in every canonicalisation.
 TEST_F(DkimTest, QuotedPrintableAndEmptyBodiesVerify) {
   FakeLookup dns;
   dns.add("sel._domainkey.example.com", RrType::TXT, record(key("rsa.pem")));
@@ -766,6 +769,14 @@ TEST_F(DkimTest, KeyFlagsAreEnforced) {
     FakeLookup dns;  // h=sha1 only: an rsa-sha256 signature cannot use this key
     dns.add("sel._domainkey.example.com", RrType::TXT, record(key("rsa.pem")) + "; h=sha1");
     EXPECT_EQ(verify(signed_msg, &dns).at(0).result, AuthResult::PermError);
+  }
+  {
+    FakeLookup dns;  // v=DKIM1 must be the first tag of a key record (3.6.1)
+    std::string rec = record(key("rsa.pem"));  // "v=DKIM1; k=rsa; p=..."
+    dns.add("sel._domainkey.example.com", RrType::TXT, "k=rsa; v=DKIM1; " + rec.substr(rec.find("p=")));
+    auto out = verify(signed_msg, &dns);
+    EXPECT_EQ(out.at(0).result, AuthResult::PermError);
+    EXPECT_EQ(out[0].reason, "key record v= is not the first tag");
   }
   {
     FakeLookup dns;  // s=tlsrpt: not for mail

@@ -183,8 +183,8 @@ DkimSignature parse_dkim_signature(std::string_view value, const DkimSyntaxOptio
   if (*v != "1") return permerror(std::move(sig), "unsupported version v=" + *v);
   for (const char* req : {"a", "b", "bh", "d", "h", "s"})
     if (!get(req)) return permerror(std::move(sig), std::string(req) + "= missing");
-  // Never look up or hand on a d= or s= we did not validate: libopendkim builds the
-  // query name from them as they are.
+  // Never look up a d= or s= we did not validate: the query name is built from them
+  // as they are.
   if (sig.domain.empty()) return permerror(std::move(sig), "invalid d= domain");
   if (sig.selector.empty()) return permerror(std::move(sig), "invalid s= selector");
   if (sig.key_name().size() > 253) return permerror(std::move(sig), "key name too long");
@@ -240,13 +240,17 @@ DkimSignature parse_dkim_signature(std::string_view value, const DkimSyntaxOptio
     sig.reason = "rsa-sha1 not accepted";
     return sig;
   }
+  // Expired (x=) and future-dated (t=) signatures: RFC 6376 3.5 lets verifiers
+  // ignore them; nothing is wrong with the signature itself, so RFC 8601 2.7.1's
+  // "policy" ("some aspect of the signature ... was not acceptable to the ADMD"),
+  // not "fail", which DMARC readers and reputation systems take as a forgery.
   if (sig.expiration && opt.now >= *sig.expiration + kDkimClockDriftSeconds) {
-    sig.result = AuthResult::Fail;  // RFC 6376 6.1.1: PERMFAIL (signature expired)
+    sig.result = AuthResult::Policy;
     sig.reason = "signature expired";
     return sig;
   }
   if (sig.timestamp && *sig.timestamp > opt.now + kDkimClockDriftSeconds) {
-    sig.result = AuthResult::Fail;
+    sig.result = AuthResult::Policy;
     sig.reason = "signature timestamp in the future";
     return sig;
   }
@@ -267,7 +271,14 @@ DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm) {
     auto it = tags->find(t);
     return it == tags->end() ? nullptr : &it->second;
   };
-  if (auto v = get("v"); v && *v != "DKIM1") return bad(AuthResult::PermError, "key record version v=" + *v);
+  if (auto v = get("v")) {
+    if (*v != "DKIM1") return bad(AuthResult::PermError, "key record version v=" + *v);
+    // 3.6.1: "If specified, this tag MUST be set to "DKIM1" ... MUST be the first tag".
+    std::string_view first = txt.substr(0, txt.find('='));
+    while (!first.empty() && std::isspace(static_cast<unsigned char>(first.front()))) first.remove_prefix(1);
+    while (!first.empty() && std::isspace(static_cast<unsigned char>(first.back()))) first.remove_suffix(1);
+    if (first != "v") return bad(AuthResult::PermError, "key record v= is not the first tag");
+  }
   auto p = get("p");
   if (!p) return bad(AuthResult::PermError, "key record without p=");
   key.type = "rsa";
@@ -305,7 +316,7 @@ DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm) {
     PkeyPtr pk(d2i_PUBKEY(nullptr, &q, static_cast<long>(der->size())));
     if (!pk || q != bytes + der->size() || EVP_PKEY_get_base_id(pk.get()) != EVP_PKEY_RSA) {
       // Not SubjectPublicKeyInfo: try a bare PKCS#1 RSAPublicKey (RFC 3447 A.1.1),
-      // which some publishers put in p= and libopendkim rejects.
+      // which some publishers put in p= (dkimpy accepts it too).
       q = bytes;
       pk.reset(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &q, static_cast<long>(der->size())));
       if (!pk || q != bytes + der->size()) return bad(AuthResult::PermError, "key p= is not an RSA public key");
@@ -326,6 +337,31 @@ DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm) {
       key.testing = key.testing || f == "y";
     }
   return key;
+}
+
+// Picks the key record among the TXT strings at the key name. RFC 6376 3.6.2.2
+// leaves several records undefined: records that are not key records are skipped,
+// and more than one usable record is a permerror.
+DkimKey choose_dkim_key(const std::vector<std::string>& records, const std::string& algorithm) {
+  std::vector<DkimKey> usable;
+  DkimKey first_error;
+  for (const auto& rec : records) {
+    DkimKey k = parse_dkim_key(rec, algorithm);
+    bool is_key = k.result == AuthResult::None || k.revoked;
+    if (is_key) usable.push_back(std::move(k));
+    else if (first_error.result == AuthResult::None) first_error = std::move(k);
+  }
+  if (usable.size() == 1) return usable.front();
+  DkimKey out;
+  if (usable.size() > 1) {
+    out.result = AuthResult::PermError;
+    out.reason = "multiple key records";
+    return out;
+  }
+  if (first_error.result != AuthResult::None) return first_error;
+  out.result = AuthResult::PermError;
+  out.reason = "no key for signature";
+  return out;
 }
 
 std::string from_header_domain(std::string_view value) {

@@ -6,7 +6,7 @@
 // it accepts is ever looked up (a `d=good.com(.evil.com` must never become a query
 // under evil.com) or verified (dkim_verify.hpp).
 //
-// No libopendkim, no Asio: pure functions, unit-tested directly.
+// No Asio: pure functions, unit-tested directly.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -75,6 +75,11 @@ struct DkimKey {
 // SubjectPublicKeyInfo or PKCS#1 RSAPublicKey; both become SPKI. Empty p= is a
 // revoked key: result Fail, reason "key revoked".
 DkimKey parse_dkim_key(std::string_view txt, std::string_view algorithm);
+
+// The key record among the TXT strings at a key name. RFC 6376 3.6.2.2 leaves several
+// records undefined: those that are not key records are skipped, and more than one
+// usable record is a permerror.
+DkimKey choose_dkim_key(const std::vector<std::string>& records, const std::string& algorithm);
 
 // The domain of the single mailbox in an RFC5322.From field value, lowercase; ""
 // if there is none or more than one address.

@@ -183,8 +183,13 @@ DkimVerdict verify_dkim_signature(const Message& msg, const HeaderField& sig_fie
   if (base64_decode_lenient(sig.tags.at("bh")) != bh) return verdict(AuthResult::Fail, "body hash mismatch");
 
   // The signature over the signed fields.
-  const std::string data = dkim_signed_data(msg, sig_field, sig);
-  const std::string b = base64_decode_lenient(sig.b);
+  return verify_dkim_data(dkim_signed_data(msg, sig_field, sig), sig.algorithm, sig.b, key);
+}
+
+DkimVerdict verify_dkim_data(std::string_view data, const std::string& algorithm, const std::string& b64,
+                             const DkimKey& key) {
+  auto verdict = [](AuthResult r, std::string why) { return DkimVerdict{r, std::move(why)}; };
+  const std::string b = base64_decode_lenient(b64);
   const auto* der = reinterpret_cast<const unsigned char*>(key.der.data());
   std::unique_ptr<EVP_PKEY, PkeyFree> pkey;
   if (key.type == "ed25519") {
@@ -207,6 +212,7 @@ DkimVerdict verify_dkim_signature(const Message& msg, const HeaderField& sig_fie
          EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(b.data()), b.size(),
                           reinterpret_cast<const unsigned char*>(h.data()), h.size()) == 1;
   } else {
+    const EVP_MD* md = algorithm == "rsa-sha1" ? EVP_sha1() : EVP_sha256();
     ok = EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, pkey.get()) == 1 &&
          EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(b.data()), b.size(),
                           reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;

@@ -1,9 +1,7 @@
 // The DKIM verification itself, on OpenSSL directly (RFC 6376 3.4 canonicalisation,
 // 3.7 the hashes, 5.4.2 the order of signed fields, 6.1.3 the check; RFC 8463
-// ed25519-sha256): what libopendkim did before, measured here as refusing to
-// evaluate valid signatures (quoted-printable bodies, messages without a body) and
-// unable to report a key's t=s or an expired signature as RFC 8601 readers expect
-// (docs/authentication.md).
+// ed25519-sha256), in place of libopendkim (the measurement that decided it is in
+// docs/authentication.md).
 //
 // The signature and the key arrive already parsed and accepted by
 // dkim_signature.hpp (syntax, d=/s=/i=, a=, key type, h=/s= of the key, key size
@@ -43,6 +41,12 @@ struct DkimVerdict {
   AuthResult result = AuthResult::Pass;
   std::string reason;
 };
+
+// Checks `b` (base64, whitespace removed) over `data` with the key, for a= `algorithm`
+// (rsa-sha256, rsa-sha1, ed25519-sha256): Pass, Fail, or PermError for an unusable key.
+// Shared with ARC's seals (filters/arc), which sign header fields only.
+DkimVerdict verify_dkim_data(std::string_view data, const std::string& algorithm, const std::string& b,
+                             const DkimKey& key);
 
 // Verifies one signature with its key (`key.der`: SubjectPublicKeyInfo for RSA, the
 // 32 raw bytes for Ed25519). `canon_body` caches the canonical bodies (index 0
