@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "filters/arc/arc_filter.hpp"
 #include "filters/bayes/bayes_filter.hpp"
 #include "filters/config_node.hpp"
 #include "filters/content/content_filter.hpp"
@@ -29,6 +30,7 @@ const Entry kFilters[] = {
     {"headers", make_headers_filter},
     {"spf", make_spf_filter},
     {"dkim", make_dkim_filter},
+    {"arc", make_arc_filter},
     {"dmarc", make_dmarc_filter},
     {"dnsbl", make_dnsbl_filter},
     {"mime", make_mime_filter},

@@ -146,7 +146,33 @@ struct Outcome {
   std::string rule;
   std::optional<SmtpReply> reply;  // for Reject
   const DomainPolicy* policy = nullptr;
+  std::string arc_excuse;  // a DMARC failure a trusted ARC sealer vouched for
 };
+
+// RFC 8617's purpose: a forwarder the admin trusts (dmarc.trusted_arc_sealers) sealed
+// the message after it saw DMARC pass; the failure now is the forwarder's own change
+// (a subject tag, a footer). Only the newest seal counts: it is the hop that handed
+// the message on, and a valid chain means nothing changed since it sealed. "" if the
+// chain does not vouch.
+std::string arc_vouches(const AuthResults* auth, const DomainPolicy& d) {
+  if (d.dmarc_trusted_arc_sealers.empty() || !auth || !auth->arc || auth->arc->result != AuthResult::Pass ||
+      auth->arc->sealers.empty() || auth->arc->aar.empty())
+    return {};
+  const std::string& sealer = auth->arc->sealers.back();
+  const std::string entry = match_domain(d.dmarc_trusted_arc_sealers, sealer);
+  if (entry.empty()) return {};
+  // The sealer's own record of what it saw: a "dmarc=pass" result in its AAR.
+  const std::string aar = lower(auth->arc->aar.back());
+  bool passed = false;
+  for (std::size_t at = aar.find("dmarc=pass"); at != std::string::npos && !passed; at = aar.find("dmarc=pass", at + 1)) {
+    const bool starts = at == 0 || aar[at - 1] == ';' || aar[at - 1] == ' ' || aar[at - 1] == '\t';
+    const std::size_t end = at + 10;
+    const bool ends = end == aar.size() || aar[end] == ';' || aar[end] == ' ' || aar[end] == '\t' || aar[end] == '(';
+    passed = starts && ends;
+  }
+  if (!passed) return {};
+  return sealer + " (trusted ARC sealer, i=" + std::to_string(auth->arc->instances) + ") saw dmarc=pass";
+}
 
 bool spf_passed(const AuthResults* auth) {
   return auth && auth->spf && auth->spf->result == AuthResult::Pass;
@@ -222,7 +248,9 @@ Outcome evaluate(const PolicyConfig& p, const DomainPolicy& d, const MessageFact
     // Gmail's and Microsoft's wording, which senders' postmasters know.
     SmtpReply r(550, "5.7.1",
                 "Unauthenticated email from " + domain + " is not accepted due to domain's DMARC policy");
-    if (dm.disposition == "reject") propose(d.dmarc_reject, d.path + ".dmarc.reject " + domain, r);
+    const std::string excuse = dm.disposition == "none" ? std::string() : arc_vouches(f.auth, d);
+    if (!excuse.empty()) out.arc_excuse = excuse + "; " + d.path + ".dmarc." + dm.disposition + " not applied";
+    else if (dm.disposition == "reject") propose(d.dmarc_reject, d.path + ".dmarc.reject " + domain, r);
     else if (dm.disposition == "quarantine")
       propose(d.dmarc_quarantine, d.path + ".dmarc.quarantine " + domain, r);
   }
@@ -310,6 +338,7 @@ Decision decide(const ChainResult& end_of_data, const Evidence& earlier, const P
     // lists can name a recipient, so every recipient is looked at.
     for (const auto& r : rcpts) consider(r);
     if (final.policy) d.required = final.policy->thresholds.tag;
+    if (!final.arc_excuse.empty()) d.symbols.push_back({"DMARC_ARC_OVERRIDE", 0.0, final.arc_excuse});
   }
   if (!final.rule.empty()) d.reason = final.rule;
   d.outcome = final.action;

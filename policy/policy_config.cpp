@@ -230,6 +230,8 @@ void read_level(ConfigMap& m, DomainPolicy& p, bool quarantine_available) {
     read_action(*d, "temperror", p.dmarc_temperror, quarantine_available);
     read_action(*d, "bad_from", p.dmarc_bad_from, quarantine_available);
     read_action(*d, "multiple_from", p.dmarc_multiple_from, quarantine_available);
+    d->get("trusted_arc_sealers", p.dmarc_trusted_arc_sealers);
+    for (auto& s : p.dmarc_trusted_arc_sealers) s = lower(s);
   }
   read_access(m, "allow", p.allow);
   read_access(m, "deny", p.deny);

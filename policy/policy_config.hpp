@@ -70,6 +70,11 @@ struct DomainPolicy {
   // and the strictest DMARC result counts anyway; this refuses such mail outright
   // (RFC 7489 6.6.1 says receivers typically do).
   PolicyAction dmarc_multiple_from = PolicyAction::None; // dmarc.multiple_from
+  // ARC (RFC 8617): forwarders whose word is taken over a DMARC failure. When the
+  // chain passes, its newest seal is by one of these (d=), and that sealer's
+  // ARC-Authentication-Results says dmarc=pass, dmarc.reject / dmarc.quarantine are
+  // not applied (symbol DMARC_ARC_OVERRIDE says so). Empty: off.
+  std::vector<std::string> dmarc_trusted_arc_sealers;    // dmarc.trusted_arc_sealers
   PolicyAction spf_temperror = PolicyAction::None;       // spf_temperror
   AccessList allow;  // this level's own entries (a domain's are checked before the global ones)
   AccessList deny;

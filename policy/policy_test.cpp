@@ -620,5 +620,46 @@ TEST(Tagging, EditHeadersRemovesForgeriesAndPrefixesSubject) {
   EXPECT_EQ(*edit_headers(headonly, e4), "Subject: x\r\n");
 }
 
+// RFC 8617: a DMARC failure that a trusted forwarder's ARC seal vouches for (the
+// chain passes, the newest seal is the trusted sealer's, its AAR says dmarc=pass).
+TEST(Policy, TrustedArcSealerExcusesADmarcFailure) {
+  auto trusting = load("policy: {dmarc: {reject: reject, trusted_arc_sealers: [lists.example.org]}}").policy;
+  auto plain = load("policy: {dmarc: {reject: reject}}").policy;
+  Msg m;
+  m.auth.dmarc = DmarcOutcome{};
+  m.auth.dmarc->result = AuthResult::Fail;
+  m.auth.dmarc->from_domain = "bank.example";
+  m.auth.dmarc->disposition = "reject";
+  m.auth.arc = ArcOutcome{};
+  m.auth.arc->result = AuthResult::Pass;
+  m.auth.arc->instances = 2;
+  m.auth.arc->sealers = {"relay.example", "lists.example.org"};
+  m.auth.arc->aar = {"relay.example; dmarc=fail", "lists.example.org; spf=pass smtp.mfrom=x@bank.example; dmarc=pass"};
+  Decision d = m.run(trusting.get());
+  EXPECT_STREQ(d.verdict(), "accept");
+  bool noted = false;
+  for (const auto& sym : d.symbols)
+    if (sym.name == "DMARC_ARC_OVERRIDE") {
+      noted = true;
+      EXPECT_NE(sym.detail.find("lists.example.org (trusted ARC sealer, i=2) saw dmarc=pass"), std::string::npos)
+          << sym.detail;
+      EXPECT_NE(sym.detail.find("policy.dmarc.reject not applied"), std::string::npos) << sym.detail;
+    }
+  EXPECT_TRUE(noted);
+  // Not configured: the failure stands.
+  EXPECT_STREQ(m.run(plain.get()).verdict(), "reject");
+  // The trusted sealer saw DMARC fail too: no excuse.
+  m.auth.arc->aar.back() = "lists.example.org; dmarc=fail; x-note=\"dmarc=pass elsewhere\"";
+  EXPECT_STREQ(m.run(trusting.get()).verdict(), "reject");
+  m.auth.arc->aar.back() = "lists.example.org; dmarc=pass";
+  // The newest seal is someone else's: no excuse, whoever sealed before.
+  m.auth.arc->sealers = {"lists.example.org", "relay.example"};
+  EXPECT_STREQ(m.run(trusting.get()).verdict(), "reject");
+  // A chain that failed vouches for nothing.
+  m.auth.arc->sealers = {"relay.example", "lists.example.org"};
+  m.auth.arc->result = AuthResult::Fail;
+  EXPECT_STREQ(m.run(trusting.get()).verdict(), "reject");
+}
+
 }  // namespace
 }  // namespace mxgate

@@ -257,6 +257,15 @@ int run_check(const ConfigPtr& cfg, const CheckOptions& opt) {
         }
         j.end_array();
       }
+      if (auth.arc) {
+        const ArcOutcome& o = *auth.arc;
+        j.key("arc").begin_object().field("result", auth_result_name(o.result));
+        j.field("instances", static_cast<unsigned long long>(o.instances));
+        j.field("oldest_pass", static_cast<unsigned long long>(o.oldest_pass)).field("reason", o.reason);
+        j.key("sealers").begin_array();
+        for (const auto& s : o.sealers) j.value(s);
+        j.end_array().end_object();
+      }
       if (auth.dmarc) {
         const DmarcOutcome& o = *auth.dmarc;
         j.key("dmarc").begin_object().field("result", auth_result_name(o.result));

@@ -22,7 +22,7 @@ TEST(Config, SampleAndEmbeddedConfigsLoad) {
   EXPECT_EQ(c.downstream.address.str(), "127.0.0.1:2526");
   std::vector<std::string> names;
   for (const auto& f : c.chain->filters()) names.emplace_back(f->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"headers", "spf", "dkim", "dmarc", "mime", "bayes", "content"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"headers", "spf", "dkim", "arc", "dmarc", "mime", "bayes", "content"}));
   EXPECT_EQ(c.authserv_id, c.hostname);
   EXPECT_EQ((*embedded.value)->listen.at(0).str(), c.listen.at(0).str());
   EXPECT_EQ((*embedded.value)->chain->filters().size(), names.size());
@@ -68,7 +68,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
       "bad.yaml:7: smtp.xclient_trusted: \"10.0.0.0/33\" is not an address or network (e.g. 192.0.2.0/24)",
       "bad.yaml:9: downstream.tls: must be one of off, opportunistic, required (got \"sometimes\")",
       "bad.yaml:10: downstream.address: expected host:port, e.g. 127.0.0.1:2525 (got \"nowhere\")",
-      "bad.yaml:12: filters[0]: unknown filter \"nosuchfilter\" (known: headers, spf, dkim, dmarc, dnsbl, mime, bayes, content)",
+      "bad.yaml:12: filters[0]: unknown filter \"nosuchfilter\" (known: headers, spf, dkim, arc, dmarc, dnsbl, mime, bayes, content)",
       "bad.yaml:13: unknown_top: unknown key",
   };
   for (const char* e : expected) EXPECT_NE(all.find(e), std::string::npos) << "missing: " << e << "\nall:\n" << all;

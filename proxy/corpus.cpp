@@ -303,7 +303,7 @@ int run_corpus(const ConfigPtr& configured, const CorpusOptions& opt) {
     std::vector<FilterPtr> kept;
     for (const auto& f : configured->chain->filters()) {
       const std::string name = f->name();
-      if (name == "spf" || name == "dkim" || name == "dmarc") skipped.push_back(name);
+      if (name == "spf" || name == "dkim" || name == "arc" || name == "dmarc") skipped.push_back(name);
       else kept.push_back(f);
     }
     if (!skipped.empty()) {

@@ -131,6 +131,21 @@ std::string authentication_results_value(std::string_view authserv_id, const Aut
       clauses.push_back(c);
     }
   }
+  if (a.arc) {
+    // RFC 8617 7.2: arc=pass/fail/none; the chain's length, oldest-pass and last
+    // sealer as a comment.
+    const auto& r = *a.arc;
+    std::string c = std::string("arc=") + auth_result_name(r.result);
+    std::string why;
+    if (r.result == AuthResult::Pass) {
+      why = "i=" + std::to_string(r.instances) + " oldest-pass=" + std::to_string(r.oldest_pass);
+      if (!r.sealers.empty()) why += " sealer=" + r.sealers.back();
+    } else if (!r.reason.empty()) {
+      why = r.reason;
+    }
+    if (!why.empty()) c += comment(why);
+    clauses.push_back(c);
+  }
   if (a.dmarc) {
     const auto& d = *a.dmarc;
     std::string c = std::string("dmarc=") + auth_result_name(d.result);

@@ -44,6 +44,18 @@ struct DkimOutcome {
   std::string reason;       // "body hash mismatch", "key revoked", "rsa-sha1 not accepted"
 };
 
+// ARC (RFC 8617): the chain of forwarders' seals on the message.
+struct ArcOutcome {
+  AuthResult result = AuthResult::None;  // none, pass, fail
+  unsigned instances = 0;                // ARC sets on the message (N)
+  // RFC 8617 5.2 step 5: 0 when every ARC-Message-Signature still validates, else the
+  // oldest instance from which on they all do.
+  unsigned oldest_pass = 0;
+  std::string reason;
+  std::vector<std::string> sealers;  // d= of each ARC-Seal, instance 1..N (pass only)
+  std::vector<std::string> aar;      // each ARC-Authentication-Results after "i=N;", 1..N (pass only)
+};
+
 // One author domain's result, when a message has several (DmarcOutcome::authors).
 struct DmarcAuthorResult {
   std::string domain;
@@ -80,17 +92,19 @@ struct AuthResults {
   bool dkim_checked = false;
   std::vector<DkimOutcome> dkim;       // one per DKIM-Signature, in header order
   std::optional<DmarcOutcome> dmarc;
+  std::optional<ArcOutcome> arc;
   // Bumped at each new transaction. A hook reads it when it starts and writes its
   // outcome only if it is unchanged: a hook that overran smtp.filter_timeout and
   // finishes during the next transaction must not report into it.
   std::uint64_t generation = 0;
-  bool empty() const { return !spf && !spf_helo && !dkim_checked && !dmarc; }
+  bool empty() const { return !spf && !spf_helo && !dkim_checked && !dmarc && !arc; }
   void reset_transaction() {
     ++generation;
     spf.reset();
     dkim_checked = false;
     dkim.clear();
     dmarc.reset();
+    arc.reset();
   }
 };
 

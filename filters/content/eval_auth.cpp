@@ -105,6 +105,24 @@ void add_auth_evals(EvalTable& t) {
                              return std::nullopt;
                            },
                            {rules::Scope::Full, rules::Scope::Header}, nullptr};
+  // ARC (Plugin/DKIM.pm's check_arc_signed / check_arc_valid): the arc filter's
+  // outcome. Signed: the message carries ARC sets (whatever their state); valid: the
+  // chain passed. SpamAssassin's optional domain arguments are not supported there
+  // either (its code ignores them for ARC).
+  t["check_arc_signed"] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
+                             const AuthResults* a = auth_of(ctx);
+                             if (!a || !a->arc || a->arc->result == AuthResult::None) return std::nullopt;
+                             return std::string("i=") + std::to_string(a->arc->instances);
+                           },
+                           {rules::Scope::Full, rules::Scope::Header}, nullptr};
+  t["check_arc_valid"] = {[](EvalContext& ctx, EvalArgs) -> EvalResult {
+                            const AuthResults* a = auth_of(ctx);
+                            if (!a || !a->arc || a->arc->result != AuthResult::Pass) return std::nullopt;
+                            std::string d = "i=" + std::to_string(a->arc->instances);
+                            if (!a->arc->sealers.empty()) d += " sealer " + a->arc->sealers.back();
+                            return d;
+                          },
+                          {rules::Scope::Full, rules::Scope::Header}, nullptr};
   // A valid signature by an author's domain (each From mailbox's domain).
   t["check_dkim_valid_author_sig"] = {
       [](EvalContext& ctx, EvalArgs args) -> EvalResult {

@@ -21,7 +21,7 @@ from harness import MXGATE, SOURCE_DIR, DnsServer
 
 SAMPLES = os.path.join(SOURCE_DIR, "samples", "messages")
 DEMO_ZONE = os.path.join(SOURCE_DIR, "samples", "dns", "demo.zone")
-CHAIN = ["headers", "spf", "dkim", "dmarc", "mime", "bayes", "content"]
+CHAIN = ["headers", "spf", "dkim", "arc", "dmarc", "mime", "bayes", "content"]
 CONTENT = os.path.join(SOURCE_DIR, "tests", "data", "content")
 
 # file -> (symbols in order as (name, score, detail), total score), checked from
