@@ -1,14 +1,14 @@
 #!/bin/bash
 # Fuzzing (a tool, not a test): builds every harness with clang's libFuzzer, ASan and
 # UBSan into build-fuzz/, then runs each for RUNS executions (default 10,000,000) or
-# SECONDS seconds, on one core each, JOBS at a time (default 1). A crash stops that
+# SECONDS_LIMIT seconds, one after the other on one core. A crash stops that
 # harness and leaves the input as build-fuzz/fuzz-out/<name>/crash-*: copy it to
 # tests/fuzz/corpus/<name>/ with the fix, so the suite replays it ever after.
 #
-#   tests/fuzz/fuzz.sh [HARNESS...]          RUNS=10000000 SECONDS= JOBS=1
+#   tests/fuzz/fuzz.sh [HARNESS...]          RUNS=10000000 (or SECONDS_LIMIT=N per harness)
 #
 # Prints, per harness, the executions done and the outcome; the results of a full
-# run are recorded in docs/performance.md ("Fuzzing").
+# run are recorded in docs/conformance.md ("Fuzzing").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${FUZZ_BUILD:-build-fuzz}
