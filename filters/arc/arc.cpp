@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "base/text.hpp"
-#include "filters/dkim/dkim_signature.hpp"
-#include "filters/dkim/dkim_verify.hpp"
+#include "filters/auth/dkim_signature.hpp"
+#include "filters/auth/dkim_verify.hpp"
 #include "filters/dns/query_all.hpp"
 #include "filters/dns/resolver.hpp"
 

@@ -3,7 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "filters/config_node.hpp"
-#include "filters/dkim/dkim_signature.hpp"
+#include "filters/auth/dkim_signature.hpp"
 #include "filters/filter_state.hpp"
 
 namespace mxgate {

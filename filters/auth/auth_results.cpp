@@ -29,7 +29,8 @@ bool is_token(std::string_view v) {
   return true;
 }
 
-bool is_atext(unsigned char c) { return std::isalnum(c) || std::strchr("!#$%&'*+-/=?^_`{|}~", c); }
+// (c != 0: strchr finds the string's own terminating NUL.)
+bool is_atext(unsigned char c) { return std::isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-/=?^_`{|}~", c)); }
 
 bool is_dot_atom(std::string_view v) {
   if (v.empty() || v.front() == '.' || v.back() == '.') return false;

@@ -9,8 +9,8 @@
 #include <exception>
 
 #include "filters/config_node.hpp"
-#include "filters/dkim/dkim_signature.hpp"
-#include "filters/dkim/dkim_verify.hpp"
+#include "filters/auth/dkim_signature.hpp"
+#include "filters/auth/dkim_verify.hpp"
 #include "filters/dns/resolver.hpp"
 #include "filters/filter_state.hpp"
 #include "filters/dns/query_all.hpp"

@@ -3,7 +3,7 @@
 // per-signature outcomes to DMARC through FilterState::auth.dkim.
 //
 // How the work is split:
-//  1. We parse and validate each signature ourselves (filters/dkim/dkim_signature.hpp):
+//  1. We parse and validate each signature ourselves (filters/auth/dkim_signature.hpp):
 //     `d=good.com(.evil.com` must never become a key query under evil.com. A
 //     signature that fails here is never looked up.
 //  2. Every `<s>._domainkey.<d>` TXT is queried concurrently through the session's

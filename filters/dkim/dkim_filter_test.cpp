@@ -26,8 +26,8 @@
 #include <sstream>
 
 #include "filters/config_node.hpp"
-#include "filters/dkim/dkim_signature.hpp"
-#include "filters/dkim/dkim_verify.hpp"
+#include "filters/auth/dkim_signature.hpp"
+#include "filters/auth/dkim_verify.hpp"
 #include "filters/dns/fake_lookup.hpp"
 #include "filters/filter_state.hpp"
 

@@ -17,7 +17,9 @@ char printable(char c) {
 }
 bool needs_quotes(const std::string& v) {
   for (unsigned char c : v)
-    if (!(std::isalnum(c) || std::strchr("!#$%&'*+-/=?^_`{|}~.@", c))) return true;
+    // (c != 0: strchr finds the string's own terminating NUL; a NUL from an
+    // xtext-decoded XCLIENT HELO must be quoted, not written into the header bare.)
+    if (!(std::isalnum(c) || (c != 0 && std::strchr("!#$%&'*+-/=?^_`{|}~.@", c)))) return true;
   return v.empty();
 }
 std::string quoted(const std::string& v) {

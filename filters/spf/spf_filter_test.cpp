@@ -2,6 +2,7 @@
 // checks the RFC 7208 suite does not make (limits across includes, concurrency of MX
 // lookups, IPv4-mapped clients, Received-SPF syntax).
 #include "filters/spf/spf_filter.hpp"
+#include "filters/spf/spf_internal.hpp"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -249,6 +250,38 @@ TEST(Spf, NonIpClientIsAPermerror) {
   SpfRequest req{"not-an-ip", "a@pass.test", "h.test", "mx"};
   EXPECT_EQ(run(check_spf(*z, req)).result, AuthResult::PermError);
   EXPECT_EQ(z->queries(), 0u);
+}
+
+// Found by fuzzing (tests/fuzz/corpus/auth_records/spf-macro-nul): a NUL byte as a
+// macro letter ("%{\0}", which a TXT record can carry) passed the syntax check and
+// expand() dereferenced a null value. Now a syntax error, whatever the letter.
+TEST(SpfMacro, NulLetterIsASyntaxErrorNotACrash) {
+  using namespace spf_detail;
+  const std::string nul("%{\0}", 4);
+  EXPECT_FALSE(macro_syntax(nul, false));
+  EXPECT_FALSE(macro_syntax(nul, true));
+  MacroValues m{"u@example.org", "u", "example.org", "example.org", "192.0.2.1", "unknown",
+                "helo.example", "192.0.2.1", "mx.example", "1", "in-addr"};
+  std::string out;
+  EXPECT_FALSE(expand("v=spf1 a:" + nul + ".example -all", m, true, out));
+  EXPECT_TRUE(expand("%{d2r}", m, false, out));
+  EXPECT_EQ(out, "org.example");
+  EXPECT_FALSE(macro_syntax("%{c}", false));  // c, r, t: explanations only
+  EXPECT_TRUE(macro_syntax("%{c}", true));
+}
+
+// The same strchr trap in the header writers: a NUL (an xtext-decoded XCLIENT HELO
+// can carry one) counted as a token character and went into the header bare.
+TEST(SpfMacro, NulNeverReachesReceivedSpf) {
+  SpfOutcome o;
+  o.result = AuthResult::Pass;
+  o.identity = "helo";
+  o.helo = std::string("a\0b.example", 11);
+  o.domain = o.helo;
+  o.client_ip = "192.0.2.1";
+  const std::string v = received_spf_value(o, "mx.example");
+  EXPECT_EQ(v.find('\0'), std::string::npos) << v;
+  EXPECT_NE(v.find("\"a?b.example\""), std::string::npos) << v;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "filters/spf/spf_internal.hpp"
@@ -16,7 +17,7 @@ namespace mxgate::spf_detail {
 
 namespace {
 bool macro_literal(unsigned char c) { return (c >= 0x21 && c <= 0x24) || (c >= 0x26 && c <= 0x7e); }
-bool delimiter(char c) { return std::strchr(".-+,/_=", c) != nullptr; }
+bool delimiter(char c) { return c != '\0' && std::strchr(".-+,/_=", c) != nullptr; }
 }  // namespace
 
 // Validates a macro-string (or explain-string with `explain`); `ends_with_macro`
@@ -37,7 +38,11 @@ bool macro_syntax(const std::string& s, bool explain, bool* ends_with_macro) {
       std::size_t j = i + 2;
       if (j >= s.size()) return false;
       char letter = static_cast<char>(std::tolower(static_cast<unsigned char>(s[j])));
-      if (!std::strchr("slodiphv", letter) && !(explain && std::strchr("crt", letter))) return false;
+      // Not strchr: it finds the terminating NUL, so "%{\0}" (a NUL byte from a TXT
+      // record) passed as a macro letter and expand() had no value for it (found by
+      // fuzzing; tests/fuzz/corpus/auth_records/spf-macro-nul).
+      const std::string_view letters = explain ? "slodiphvcrt" : "slodiphv";
+      if (letter == '\0' || letters.find(letter) == std::string_view::npos) return false;
       ++j;
       std::size_t digits = j;
       while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
@@ -129,6 +134,7 @@ bool expand(const std::string& s, const MacroValues& m, bool explain, std::strin
       case 't': value = &m.t; break;
       case 'v': value = &m.v; break;
     }
+    if (!value) return false;  // macro_syntax admits no other letter; never dereference
     std::size_t digits_start = j;
     while (std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
     std::size_t keep = 0;

@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "filters/dkim/dkim_signature.hpp"
-#include "filters/dkim/dkim_verify.hpp"
+#include "filters/auth/dkim_signature.hpp"
+#include "filters/auth/dkim_verify.hpp"
 #include "filters/dmarc/dmarc.hpp"
 #include "filters/spf/spf_internal.hpp"
 

@@ -6,7 +6,7 @@
 
 #include "filters/auth/auth_results.hpp"
 #include "filters/auth/from_authors.hpp"
-#include "filters/dkim/dkim_signature.hpp"
+#include "filters/auth/dkim_signature.hpp"
 #include "filters/message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,4 +1,4 @@
-#include "filters/dkim/dkim_verify.hpp"
+#include "filters/auth/dkim_verify.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>

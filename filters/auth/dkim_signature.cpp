@@ -1,4 +1,4 @@
-#include "filters/dkim/dkim_signature.hpp"
+#include "filters/auth/dkim_signature.hpp"
 #include "base/base64.hpp"
 #include "base/text.hpp"
 

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "filters/auth/auth_results.hpp"
-#include "filters/dkim/dkim_signature.hpp"
+#include "filters/auth/dkim_signature.hpp"
 #include "filters/message.hpp"
 
 namespace mxgate {
